@@ -1,0 +1,49 @@
+"""Correctness against a float64 reference, with tolerances that fit each dtype."""
+from __future__ import annotations
+
+import numpy as np
+
+from .backends import to_numpy
+
+#: Norm-wise relative error ||out - ref|| / ||ref|| allowed per dtype. Unit roundoff of fp32 is 6e-8 and
+#: blocked sums on random data stay near sqrt(K)*u (about 6e-6 at K = 10^4), so 1e-4 leaves a wide margin,
+#: while a wrong kernel (a dropped term of 784, a transposed operand, a wrong index) lands at 1e-3 or far above.
+RTOL = {
+    "float64": 1e-10,
+    "float32": 1e-4,
+    "tf32": 5e-3,  # 10-bit mantissa inputs, fp32 accumulation
+    "float16": 5e-3,
+    "bfloat16": 3e-2,
+}
+
+
+def tolerance(dtype: str) -> float:
+    try:
+        return RTOL[str(dtype).replace("torch.", "")]
+    except KeyError:
+        raise KeyError(f"no tolerance defined for dtype {dtype!r}; add it to nptbench.check.RTOL") from None
+
+
+def errors(out, ref) -> dict:
+    """``max_abs_err`` and ``rel_err`` of ``out`` against ``ref`` (both taken as float64)."""
+    got = np.asarray(to_numpy(out), dtype=np.float64)
+    want = np.asarray(to_numpy(ref), dtype=np.float64)
+    if got.shape != want.shape:
+        raise AssertionError(f"result has shape {got.shape}, reference has {want.shape}")
+    if not np.all(np.isfinite(got)):
+        return {"max_abs_err": float("inf"), "rel_err": float("inf")}
+    diff = got - want
+    max_abs = float(np.max(np.abs(diff))) if diff.size else 0.0
+    norm_ref = float(np.linalg.norm(want.ravel()))
+    norm_diff = float(np.linalg.norm(diff.ravel()))
+    rel = norm_diff / norm_ref if norm_ref > 0 else norm_diff
+    return {"max_abs_err": max_abs, "rel_err": rel}
+
+
+def assert_close(err: dict, rtol: float, what: str = "result") -> None:
+    """Fail with a readable message when the relative error is over ``rtol``."""
+    if not err["rel_err"] <= rtol:  # also catches NaN
+        raise AssertionError(
+            f"{what} is wrong: rel_err {err['rel_err']:.3g} > tolerance {rtol:.3g} "
+            f"(max_abs_err {err['max_abs_err']:.3g}) against the float64 reference"
+        )

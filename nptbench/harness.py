@@ -1,0 +1,60 @@
+"""Warm up, time, check and record one benchmark: the part every family shares.
+
+The ``measure`` fixture in conftest.py binds :func:`measure` to pytest-benchmark's ``benchmark`` object;
+this module itself imports no pytest, so the same steps can be driven from anywhere.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .backends import synced
+from .check import assert_close, errors, tolerance
+from .record import make_record
+
+
+def measure(
+    benchmark,
+    fn: Callable,
+    args: tuple = (),
+    *,
+    record: dict,
+    reference,
+    rtol: float | None = None,
+    rounds: int | None = None,
+    warmup: int = 1,
+    setup: Callable | None = None,
+    extra_check: Callable | None = None,
+):
+    """Time ``fn(*args)`` and check what it returns against ``reference``.
+
+    - The callable is wrapped with :func:`~nptbench.backends.synced`, so CUDA work is waited for inside
+      the timed region.
+    - ``warmup`` untimed calls come first: numba compilation, CUDA context and cuBLAS handles are made
+      there, never inside a timed round.
+    - ``rounds`` (for slow calls) switches to ``benchmark.pedantic`` with that many one-call rounds;
+      otherwise pytest-benchmark calibrates rounds and iterations itself.
+    - ``setup()`` (for calls that change their inputs) returns fresh ``args`` before every round, outside
+      the timed region; it implies pedantic rounds (``rounds`` or 5).
+    - The record (shared schema, see :mod:`nptbench.record`) gets ``max_abs_err`` and ``rel_err`` and is
+      written to ``benchmark.extra_info`` *before* the assertion, so a failing result is still recorded.
+    - ``rtol`` defaults to the dtype's tolerance (:data:`nptbench.check.RTOL`); ``extra_check(out)`` may
+      add a check of its own (e.g. fastcore's ``test_close`` with a seed's eps).
+    """
+    timed = synced(fn, record["device"])
+    benchmark.group = record["experiment"]
+    for _ in range(warmup):
+        timed(*(setup() if setup else args))
+    if setup is not None:
+        out = benchmark.pedantic(timed, setup=lambda: (setup(), {}), rounds=rounds or 5, iterations=1)
+    elif rounds is not None:
+        out = benchmark.pedantic(timed, args=args, rounds=rounds, iterations=1)
+    else:
+        out = benchmark(timed, *args)
+    err = errors(out, reference)
+    benchmark.extra_info.update(make_record(**record, **err))
+    tol = tolerance(record["dtype"]) if rtol is None else rtol
+    benchmark.extra_info["rtol"] = tol
+    assert_close(err, tol, what=f"{record['experiment']}/{record['variant']}")
+    if extra_check is not None:
+        extra_check(out)
+    return out

@@ -1,0 +1,122 @@
+"""What machine and software a run measured: saved with every run (pytest-benchmark's machine_info)."""
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import re
+import shutil
+import subprocess
+
+
+def _version(name: str) -> str | None:
+    try:
+        return getattr(importlib.import_module(name), "__version__", "unknown")
+    except Exception:
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def numpy_blas() -> str | None:
+    import numpy as np
+
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas = cfg["Build Dependencies"]["blas"]
+        return f"{blas.get('name')} {blas.get('version', '')}".strip()
+    except Exception:
+        return None
+
+
+def torch_blas() -> str | None:
+    try:
+        import torch
+
+        m = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+        return m.group(1) if m else None
+    except Exception:
+        return None
+
+
+def blas_threads() -> dict | None:
+    """Thread pools of the loaded BLAS libraries (needs threadpoolctl, optional)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return {f"{p.get('internal_api')}:{os.path.basename(p.get('filepath', ''))}": p.get("num_threads")
+            for p in threadpool_info()}
+
+
+def gpu_info() -> list[dict]:
+    """Name, compute capability, memory, driver and CUDA version of each CUDA device torch sees."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return []
+    except Exception:
+        return []
+    driver = None
+    if shutil.which("nvidia-smi"):
+        try:
+            driver = subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True, text=True, timeout=10,
+            ).stdout.split("\n")[0].strip() or None
+        except (OSError, subprocess.SubprocessError):
+            driver = None
+    gpus = []
+    for i in range(torch.cuda.device_count()):
+        p = torch.cuda.get_device_properties(i)
+        gpus.append({
+            "name": p.name,
+            "capability": f"{p.major}.{p.minor}",
+            "memory_gib": round(p.total_memory / 2**30, 1),
+            "multiprocessors": p.multi_processor_count,
+            "driver": driver,
+            "cuda_runtime": torch.version.cuda,
+        })
+    return gpus
+
+
+def describe() -> dict:
+    """Everything a reader needs to know where a number came from."""
+    info = {
+        "versions": {name: _version(name) for name in ("numpy", "torch", "numba", "fastcore", "pytest_benchmark")},
+        "python": platform.python_version(),
+        "cpu_model": cpu_model(),
+        "cpu_cores": usable_cores(),
+        "blas": {"numpy": numpy_blas(), "torch": torch_blas()},
+        "threads": {
+            "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                               "NUMBA_NUM_THREADS") if k in os.environ},
+            "blas_pools": blas_threads(),
+        },
+        "gpus": gpu_info(),
+    }
+    try:
+        import torch
+
+        info["threads"]["torch"] = torch.get_num_threads()
+        info["threads"]["torch_interop"] = torch.get_num_interop_threads()
+    except Exception:
+        pass
+    return info
