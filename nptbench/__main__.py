@@ -1,0 +1,44 @@
+"""Command line: ``python -m nptbench <command> ...`` (``nptbench <command>`` once installed).
+
+Each command lives in its own module with a ``main(argv) -> int``; this file only dispatches.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+#: command -> (module, one-line help). A module is imported only when its command runs.
+COMMANDS = {
+    "compare": ("nptbench.compare", "compare saved runs: ratio of medians, CI, verdict per benchmark"),
+    "promote": ("nptbench.baseline", "promote a saved run to this machine's baseline in results/"),
+    "report": ("nptbench.report", "Markdown/HTML report with roofline and claims ledger from saved runs"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: python -m nptbench <command> [options]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"nptbench: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    try:
+        module = importlib.import_module(COMMANDS[name][0])
+    except ModuleNotFoundError as exc:
+        if exc.name == COMMANDS[name][0]:
+            print(f"nptbench: command {name!r} is not available in this version", file=sys.stderr)
+            return 2
+        raise
+    return module.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
