@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from . import gpu
 from .backends import synced
 from .check import assert_close, errors, tolerance
 from .record import make_record
@@ -24,6 +25,8 @@ def measure(
     warmup: int = 1,
     setup: Callable | None = None,
     extra_check: Callable | None = None,
+    sync: bool = True,
+    cold_l2: bool = False,
 ):
     """Time ``fn(*args)`` and check what it returns against ``reference``.
 
@@ -39,11 +42,22 @@ def measure(
       written to ``benchmark.extra_info`` *before* the assertion, so a failing result is still recorded.
     - ``rtol`` defaults to the dtype's tolerance (:data:`nptbench.check.RTOL`); ``extra_check(out)`` may
       add a check of its own (e.g. fastcore's ``test_close`` with a seed's eps).
+    - ``sync=False`` times the call *without* waiting for the device, only to reproduce a seed that
+      measured that way; the record then says ``synchronized: false``.
+    - On ``device == "cuda"`` CUDA events bracket every timed call: the record gets ``device_time_s``
+      (median) beside the host time, and ``peak_device_bytes``; ``cold_l2`` (``--gpu-cold-l2``) flushes
+      the L2 cache before each one-call round, outside the timed region (see :class:`nptbench.gpu.DeviceRun`).
     """
-    timed = synced(fn, record["device"])
+    timed = synced(fn, record["device"]) if sync else fn
     benchmark.group = record["experiment"]
     for _ in range(warmup):
         timed(*(setup() if setup else args))
+    run = None
+    if record["device"] == "cuda":
+        run = gpu.DeviceRun(cold_l2=cold_l2)
+        timed = synced(run.wrap(fn), "cuda") if sync else run.wrap(fn)
+        setup = run.cold_setup(setup, args) if cold_l2 else setup
+        run.start()
     if setup is not None:
         out = benchmark.pedantic(timed, setup=lambda: (setup(), {}), rounds=rounds or 5, iterations=1)
     elif rounds is not None:
@@ -52,8 +66,12 @@ def measure(
         out = benchmark(timed, *args)
     err = errors(out, reference)
     benchmark.extra_info.update(make_record(**record, **err))
+    if run is not None:
+        benchmark.extra_info.update(run.fields(record))
     tol = tolerance(record["dtype"]) if rtol is None else rtol
     benchmark.extra_info["rtol"] = tol
+    if not sync:
+        benchmark.extra_info["synchronized"] = False
     assert_close(err, tol, what=f"{record['experiment']}/{record['variant']}")
     if extra_check is not None:
         extra_check(out)

@@ -177,11 +177,18 @@ def matmul_numba_parallel(a, b):
 
 TPB = 16  # the seed's threads per block, in each of two dimensions
 
+#: ``numba.cuda``, bound on first use (numba is optional). A module global on purpose: numba's CUDA
+#: simulator swaps in its per-launch fake of the module only where a kernel reads it as a global.
+cuda = None
+
 
 @functools.lru_cache(maxsize=None)
 def numba_cuda_kernel():
     """The seed's kernel: one thread per output element, a plain loop over k, no shared memory."""
-    from numba import cuda
+    global cuda
+    from numba import cuda as numba_cuda
+
+    cuda = numba_cuda
 
     @cuda.jit
     def matmul(a, b, c):

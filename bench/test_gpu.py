@@ -1,0 +1,185 @@
+"""GPU depth: transfers, hand-written CUDA kernels against cuBLAS, and precision modes.
+
+Seeds: 003 moves 10000x10000 tensors with ``.to("cuda")`` and 000 copies its GPU result back with
+``.cpu()`` (here: transfers on their own, pageable and pinned, with GB/s); 004 ends with a naive numba
+CUDA kernel against torch (here: kernel time alone, against a shared-memory tiled kernel and cuBLAS, on
+``mnist-full`` and the 5120x256 @ 256x5120 product of the lecture that continues it); 003's
+``x.mm(w.t())`` on the GPU (here: in fp32 with TF32 off -- the reference mode --, tf32, bf16 and fp16).
+Shapes: nptbench.gpu.SIZES (``mnist-full``: nptbench.matmul.SIZES, so it shares the seed's table).
+
+Every benchmark here needs a GPU: mark ``gpu`` (numba kernels also ``numba_cuda``), so without one each
+skips with the reason. Device time (CUDA events), peak device memory and the cold-L2 mode come from the
+harness for every ``device == "cuda"`` record. To add a variant: one function in nptbench/gpu.py or
+nptbench/cuda_kernels.py, one line in the table below.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fixtures import tensors
+from nptbench import cuda_kernels as ck
+from nptbench import gpu
+from nptbench import matmul as mm
+
+pytestmark = pytest.mark.gpu
+
+#: (variant, experiment, function, source buffer, destination buffer). ``pageable``/``pinned`` copy
+#: between buffers allocated beforehand; ``to-cuda`` and ``cpu`` are the seeds' own calls, which also
+#: allocate their destination each time (the id says so).
+TRANSFERS = [
+    ("pageable", "h2d", gpu.copy_into, "pageable", "device"),
+    ("pinned", "h2d", gpu.copy_into_async, "pinned", "device"),
+    ("to-cuda", "h2d", gpu.to_cuda, "pageable", None),
+    ("pageable", "d2h", gpu.copy_into, "device", "pageable"),
+    ("pinned", "d2h", gpu.copy_into_async, "device", "pinned"),
+    ("cpu", "d2h", gpu.to_cpu, "device", None),
+]
+
+#: Kernel variants: the numba launchers of nptbench.cuda_kernels, and torch's ``a @ b`` (cuBLAS), the
+#: ceiling. All are timed without a copy back; their fraction of cuBLAS: ``python -m nptbench.gpu RUN.json``.
+KERNEL_EXPERIMENTS = ("mnist-full", "square-k256")
+KERNEL_VARIANTS = [*ck.KERNELS, gpu.CEILING]
+
+#: Seeds of the random operands (append only; nptbench's other families use 1000-1003).
+RANDOM = {"transfer": 1100, "square-k256": (1101, 1102), "precision": (1103, 1104)}
+WEIGHTS_SEED = 1  # seed 004 draws its weights right after torch.manual_seed(1), as bench/test_matmul.py
+
+
+def _transfer_param(variant, experiment, fn, src, dst):
+    return pytest.param(variant, experiment, fn, src, dst, id=f"{variant}-{experiment}-float32")
+
+
+def _kernel_param(variant, experiment):
+    marks = [pytest.mark.needs("numba"), pytest.mark.numba_cuda] if variant in ck.KERNELS else []
+    return pytest.param(variant, experiment, marks=marks, id=f"{variant}-{experiment}-float32")
+
+
+def _precision_param(mode):
+    dtype = gpu.PRECISIONS[mode]
+    return pytest.param(mode, dtype, marks=pytest.mark.slow, id=f"{mode}-precision-{dtype}")
+
+
+def _buffer(kind, host):
+    """A copy of ``host`` (float32 numpy) as a pageable or pinned host tensor, or on the device."""
+    import torch
+
+    t = torch.from_numpy(host.copy())
+    if kind == "pinned":
+        return t.pin_memory()
+    if kind == "device":
+        return t.to("cuda")
+    return t
+
+
+def _empty_like(kind, shape):
+    import torch
+
+    if kind == "device":
+        return torch.empty(shape, dtype=torch.float32, device="cuda")
+    return torch.empty(shape, dtype=torch.float32, pin_memory=(kind == "pinned"))
+
+
+@pytest.mark.parametrize("variant,experiment,fn,src_kind,dst_kind",
+                         [_transfer_param(*t) for t in TRANSFERS])
+def test_transfer(variant, experiment, fn, src_kind, dst_kind, size, measure):
+    host = tensors.array(gpu.SIZES[size]["transfer"], "float32", seed=RANDOM["transfer"])
+    src = _buffer(src_kind, host)
+    args = (src,) if dst_kind is None else (_empty_like(dst_kind, host.shape), src)
+    measure(
+        fn, args,
+        record=dict(experiment=experiment, variant=variant, backend="torch", device="cuda", dtype="float32",
+                    shape=[host.shape], flops=None, bytes=host.nbytes, dataset="random",
+                    source=src_kind, destination=dst_kind or "new"),
+        reference=host,
+        rtol=0.0,  # a copy is exact
+    )
+
+
+@pytest.fixture(scope="session")
+def kernel_operands(size, request):
+    """(a, b, float64 reference, dataset) on the host, per kernel experiment (cached for the session)."""
+    cache = {}
+
+    def get(experiment):
+        if experiment not in cache:
+            if experiment == "mnist-full":
+                m, k, n = mm.SIZES[size]["mnist-full"]
+                data = request.getfixturevalue("mnist")
+                if m > len(data.x_train):
+                    pytest.fail(f"mnist-full needs {m} rows of x_train, the data has {len(data.x_train)}")
+                a = np.ascontiguousarray(data.x_train[:m, :k])
+                b = np.ascontiguousarray(tensors.torch_seeded((784, 10), seed=WEIGHTS_SEED).numpy()[:k, :n])
+                dataset = data.dataset("train")
+            else:
+                m, k, n = gpu.SIZES[size][experiment]
+                seed_a, seed_b = RANDOM[experiment]
+                a = tensors.array((m, k), "float32", seed=seed_a, dist="normal")
+                b = tensors.array((k, n), "float32", seed=seed_b, dist="normal")
+                dataset = "random"
+            cache[experiment] = (a, b, a.astype(np.float64) @ b.astype(np.float64), dataset)
+        return cache[experiment]
+
+    return get
+
+
+@pytest.mark.parametrize("variant,experiment",
+                         [_kernel_param(v, e) for e in KERNEL_EXPERIMENTS for v in KERNEL_VARIANTS])
+def test_kernel(variant, experiment, kernel_operands, measure):
+    a, b, reference, dataset = kernel_operands(experiment)
+    (m, k), n = a.shape, b.shape[1]
+    # Device operands live in this call only: after an out-of-memory skip nothing of them stays behind.
+    if variant in ck.KERNELS:
+        from numba import cuda
+
+        fn, out_dtype = ck.KERNELS[variant]
+        args = (cuda.to_device(a), cuda.to_device(b), cuda.device_array((m, n), dtype=out_dtype))
+    else:
+        import torch
+
+        fn, out_dtype = mm.matmul_operator, "float32"
+        args = (torch.tensor(a, device="cuda"), torch.tensor(b, device="cuda"))
+    measure(
+        fn, args,
+        record=dict(experiment=experiment, variant=variant, backend="numba" if variant in ck.KERNELS else "torch",
+                    device="cuda", dtype="float32", shape=[a.shape, b.shape], flops=mm.flops(m, k, n),
+                    bytes=mm.min_bytes(m, k, n, 4, np.dtype(out_dtype).itemsize), dataset=dataset,
+                    out_dtype=out_dtype),
+        reference=reference,
+    )
+
+
+@pytest.fixture(scope="session")
+def precision_operands(size):
+    """Seed 003's x and w (N(0, 1), w used transposed) and the float64 product, on the host."""
+    m, k, n = gpu.SIZES[size]["precision"]
+    seed_x, seed_w = RANDOM["precision"]
+    x = tensors.array((m, k), "float32", seed=seed_x, dist="normal")
+    w = tensors.array((n, k), "float32", seed=seed_w, dist="normal")
+    import torch
+
+    # The float64 reference is computed by cuBLAS DGEMM (IEEE fp64; at the seed size a CPU would take
+    # minutes) and freed from the device before any benchmark runs.
+    xd, wd = (torch.from_numpy(t.astype(np.float64)).to("cuda") for t in (x, w))
+    reference = (xd @ wd.T).cpu().numpy()
+    del xd, wd
+    torch.cuda.empty_cache()
+    return x, w, reference
+
+
+@pytest.mark.parametrize("mode,dtype", [_precision_param(m) for m in gpu.PRECISIONS])
+def test_precision(mode, dtype, precision_operands, measure):
+    import torch
+
+    x, w, reference = precision_operands
+    (m, k), n = x.shape, w.shape[0]
+    args = tuple(gpu.cast_operand(torch.tensor(t, device="cuda"), mode) for t in (x, w))
+    itemsize = args[0].element_size()
+    with gpu.matmul_precision(mode) as flags:
+        measure(
+            mm.matmul_abt, args,
+            record=dict(experiment="precision", variant=mode, backend="torch", device="cuda", dtype=dtype,
+                        shape=[x.shape, w.shape], flops=mm.flops(m, k, n), bytes=mm.min_bytes(m, k, n, itemsize),
+                        dataset="random", **{f"matmul_{k}": v for k, v in flags.items()}),
+            reference=reference,
+        )

@@ -1,0 +1,455 @@
+"""The GPU family, and how every GPU benchmark is measured.
+
+Seeds: 000 times ``(a @ b.T).cpu()`` on the GPU (a product plus a copy back), 001 and 003 move
+10000x10000 tensors to ``cuda`` and time products there (003 with ``torch.cuda.synchronize()``), and 004
+ends with a naive numba CUDA kernel against torch. This module holds what a CUDA engineer asks of those
+numbers:
+
+- **device time**: CUDA events around each timed call (:class:`DeviceRun`), recorded as ``device_time_s``
+  (median over the event-timed calls) next to pytest-benchmark's host wall time of the synchronized call;
+- **cold L2** (``--gpu-cold-l2``): the L2 cache is flushed before every round, outside the timed region;
+- **peak device memory** per benchmark (``peak_device_bytes``);
+- **out of memory**: :func:`oom_skip_reason` and :func:`release_after_oom` turn a CUDA OOM into a skip
+  with a reason and free what the failed benchmark held (used by the root conftest.py);
+- the family's own variants: transfers (host<->device, pageable and pinned) and precision modes
+  (fp32 with TF32 off, tf32, bf16, fp16) -- see bench/test_gpu.py;
+- :func:`cublas_fractions`: the hand-written kernels' share of cuBLAS, from saved records
+  (``python -m nptbench.gpu RUN.json``).
+
+torch and numba are imported lazily: importing this module needs neither, nor a GPU.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import statistics
+import sys
+import traceback
+
+from . import cuda_kernels
+from .backends import cudasim_enabled
+
+#: Shapes per profile. ``transfer``: one float32 (rows, cols) buffer moved each call. ``square-k256``
+#: and ``precision``: (M, K, N) products. The kernels' ``mnist-full`` rows are nptbench.matmul's, so its
+#: table lines up with the seed's own GPU variants.
+SIZES = {
+    "smoke": {
+        "transfer": (256, 1024),              # 1 MiB
+        "square-k256": (1024, 256, 1024),
+        "precision": (1024, 1024, 1024),
+    },
+    "default": {
+        "transfer": (4096, 4096),             # 64 MiB
+        "square-k256": (5120, 256, 5120),     # the GPU lecture continuing seed 004's notebook
+        "precision": (4096, 4096, 4096),
+    },
+    "seed": {
+        "transfer": (10000, 10000),           # seed 003: torch.randn(10000, 10000).to("cuda"), 400 MB
+        "square-k256": (5120, 256, 5120),
+        "precision": (10000, 10000, 10000),   # seed 003: x.mm(w.t()) on the GPU
+    },
+}
+
+#: Device time comes from the first this-many timed calls of a benchmark (events are made beforehand,
+#: so making them never lands in a timed call; later calls record into a spare pair at the same cost).
+MAX_EVENT_SAMPLES = 1000
+#: Bytes written to evict the L2 when no size is reported (H100/H200 have 50 MiB of L2).
+FALLBACK_FLUSH_BYTES = 256 * 2**20
+
+
+# --- clocks: CUDA events, sync, memory statistics -----------------------------------------------------
+
+class TorchClock:
+    """CUDA events, synchronization and allocator statistics through torch (the default)."""
+
+    name = "torch.cuda.Event"
+
+    def __init__(self):
+        import torch
+
+        self.torch = torch
+        self._flush = None
+
+    def event(self):
+        ev = self.torch.cuda.Event(enable_timing=True)
+        ev.record()  # torch makes the CUDA event on first record: do it now, not inside a timed call
+        return ev
+
+    @staticmethod
+    def elapsed_s(start, end) -> float:
+        return start.elapsed_time(end) / 1e3
+
+    def sync(self) -> None:
+        self.torch.cuda.synchronize()
+
+    def allocated(self) -> int:
+        return self.torch.cuda.memory_allocated()
+
+    def reset_peak(self) -> None:
+        self.torch.cuda.reset_peak_memory_stats()
+
+    def peak(self) -> int:
+        return self.torch.cuda.max_memory_allocated()
+
+    def prepare_flush(self) -> None:
+        if self._flush is None:
+            props = self.torch.cuda.get_device_properties(self.torch.cuda.current_device())
+            l2 = getattr(props, "L2_cache_size", 0) or 0
+            nbytes = 2 * l2 if l2 else FALLBACK_FLUSH_BYTES
+            self._flush = self.torch.empty(nbytes, dtype=self.torch.uint8, device="cuda")
+
+    def flush_l2(self) -> None:
+        self.prepare_flush()
+        self._flush.zero_()  # writing twice the L2's size evicts whatever the last round left there
+
+
+class NumbaClock:
+    """The same through numba, for a machine whose torch has no CUDA; it has no allocator statistics."""
+
+    name = "numba.cuda.event"
+
+    def __init__(self):
+        from numba import cuda
+
+        self.cuda = cuda
+        self._flush = None
+
+    def event(self):
+        return self.cuda.event(timing=True)
+
+    def elapsed_s(self, start, end) -> float:
+        return self.cuda.event_elapsed_time(start, end) / 1e3
+
+    def sync(self) -> None:
+        self.cuda.synchronize()
+
+    def allocated(self):
+        return None
+
+    def reset_peak(self) -> None:
+        pass
+
+    def peak(self):
+        return None
+
+    def prepare_flush(self) -> None:
+        if self._flush is None:
+            self._flush = self.cuda.device_array(FALLBACK_FLUSH_BYTES, dtype="uint8")
+
+    def flush_l2(self) -> None:
+        from numba.cuda.cudadrv.driver import device_memset
+
+        self.prepare_flush()
+        device_memset(self._flush, 0, self._flush.nbytes)
+
+
+_CLOCK = None
+
+
+def make_clock():
+    """The session's clock: torch's when torch sees a GPU, else numba's."""
+    global _CLOCK
+    if _CLOCK is None:
+        from .backends import missing_cuda, missing_numba_cuda
+
+        if missing_cuda() is None:
+            _CLOCK = TorchClock()
+        elif missing_numba_cuda() is None:
+            _CLOCK = NumbaClock()
+        else:
+            raise RuntimeError(f"no CUDA device to time on: {missing_cuda()}; {missing_numba_cuda()}")
+    return _CLOCK
+
+
+def device_bytes(values) -> int:
+    """Device memory held by the CUDA tensors and numba device arrays among ``values`` (each counted once)."""
+    seen, total = set(), 0
+    for v in values:
+        if getattr(v, "is_cuda", False):  # torch tensor on a GPU: its whole storage
+            storage = v.untyped_storage()
+            key, size = storage.data_ptr(), storage.nbytes()
+        elif hasattr(v, "copy_to_host") and hasattr(v, "nbytes"):  # numba device array
+            key, size = ("numba", id(v)), int(v.nbytes)
+        else:
+            continue
+        if key not in seen:
+            seen.add(key)
+            total += size
+    return total
+
+
+class DeviceRun:
+    """Device time, peak device memory and the cold-L2 flush of one benchmark on ``device == "cuda"``.
+
+    The harness (nptbench.harness.measure) uses it so:
+    ``start()`` after the warm-up; the timed callable is ``synced(run.wrap(fn))``, so each call is
+    ``start.record(); fn(); end.record(); synchronize()`` -- the events bracket exactly the queued work and
+    the host time still includes the wait; with ``cold_l2`` every round gets ``run.cold_setup(...)``, which
+    flushes the L2 and waits before the round begins; ``fields(record)`` goes into the record afterwards.
+    """
+
+    def __init__(self, *, cold_l2: bool = False, clock=None, max_samples: int = MAX_EVENT_SAMPLES):
+        self.clock = clock if clock is not None else make_clock()
+        self.cold_l2 = bool(cold_l2)
+        self.max_samples = max_samples
+        self._pairs, self._used, self._spare = [], 0, None
+        self._first_args = None
+        self._base = None
+
+    def start(self) -> None:
+        if self.cold_l2:
+            self.clock.prepare_flush()  # allocated before the peak is reset: not the benchmark's memory
+        self._pairs = [(self.clock.event(), self.clock.event()) for _ in range(self.max_samples)]
+        self._spare = (self.clock.event(), self.clock.event())
+        self._used = 0
+        self.clock.sync()
+        self._base = self.clock.allocated()
+        self.clock.reset_peak()
+
+    def wrap(self, fn):
+        """``fn`` between two recorded CUDA events (the caller synchronizes after it)."""
+
+        def call(*args, **kwargs):
+            if self._used < len(self._pairs):
+                start, end = self._pairs[self._used]
+                self._used += 1
+            else:
+                start, end = self._spare
+            start.record()
+            out = fn(*args, **kwargs)
+            end.record()
+            if self._first_args is None:  # sized after the run, not inside a timed call
+                self._first_args = [*args, *kwargs.values()]
+            return out
+
+        call.__name__ = getattr(fn, "__name__", "call")
+        call.__wrapped__ = fn
+        return call
+
+    def cold_setup(self, setup, args):
+        """A pedantic ``setup`` that flushes the L2 and waits, then returns the round's arguments."""
+
+        def flush_then_args():
+            fresh = setup() if setup is not None else args
+            self.clock.flush_l2()
+            self.clock.sync()
+            return fresh
+
+        return flush_then_args
+
+    def device_times(self) -> list[float]:
+        self.clock.sync()  # an end event can be read only once the work before it is done
+        return [self.clock.elapsed_s(s, e) for s, e in self._pairs[:self._used]]
+
+    def peak_device_bytes(self):
+        """The call's device operands plus the most it allocated on top of what was live at ``start``."""
+        peak, base = self.clock.peak(), self._base
+        extra = max(0, peak - base) if peak is not None and base is not None else 0
+        return device_bytes(self._first_args or []) + extra
+
+    def fields(self, record: dict) -> dict:
+        """Record fields: device time (median, min, how many calls), L2 mode, peak memory, rates."""
+        times = self.device_times()
+        med = statistics.median(times) if times else None
+        out = {
+            "device_time_s": med,
+            "device_time_min_s": min(times) if times else None,
+            "device_time_rounds": len(times),
+            "device_timer": self.clock.name,
+            "gpu_cold_l2": self.cold_l2,
+            "peak_device_bytes": self.peak_device_bytes(),
+            "peak_device_note": "operands + most allocated on top"
+                                + ("" if self.clock.peak() is not None else " (no allocator statistics)"),
+        }
+        if med:
+            if record.get("bytes"):
+                out["device_gbps"] = record["bytes"] / med / 1e9
+            if record.get("flops"):
+                out["device_tflops"] = record["flops"] / med / 1e12
+        return out
+
+
+# --- CUDA out of memory -------------------------------------------------------------------------------
+
+#: Message fragments of a device allocation failure: torch's allocator, numba's driver calls, cuBLAS.
+OOM_MESSAGES = ("CUDA out of memory", "CUDA_ERROR_OUT_OF_MEMORY", "CUBLAS_STATUS_ALLOC_FAILED",
+                "cudaErrorMemoryAllocation")
+
+
+def is_cuda_oom(exc: BaseException) -> bool:
+    """Whether ``exc`` is a device allocation failure (never a host MemoryError)."""
+    if isinstance(exc, MemoryError) or not isinstance(exc, Exception):
+        return False
+    if any(cls.__name__ == "OutOfMemoryError" for cls in type(exc).__mro__):  # torch.cuda.OutOfMemoryError
+        return True
+    text = str(exc)
+    return any(m in text for m in OOM_MESSAGES)
+
+
+def oom_skip_reason(exc: BaseException, profile: str | None = None) -> str | None:
+    """The skip reason for a CUDA out-of-memory (``None`` for any other exception)."""
+    if not is_cuda_oom(exc):
+        return None
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    where = f" at the {profile} profile" if profile else ""
+    return f"CUDA out of memory{where}: {first[:300]}"
+
+
+def _empty_caches() -> None:
+    """Give the device's cached blocks back (torch's caching allocator; numba's deferred frees)."""
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        try:
+            if torch.cuda.is_available() and torch.cuda.is_initialized():
+                torch.cuda.synchronize()
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+        except Exception:  # a broken context must not hide the skip reason
+            pass
+    if "numba.cuda" in sys.modules and not cudasim_enabled():
+        try:
+            from numba import cuda
+
+            if cuda.is_available():
+                cuda.current_context().deallocations.clear()
+        except Exception:
+            pass
+
+
+def release_after_oom(exc: BaseException) -> None:
+    """Drop what the failed benchmark still holds, so the next one starts with free device memory.
+
+    The exception's traceback keeps every finished frame alive, and with them their tensors; clearing
+    those frames, collecting, then emptying the allocator caches gives the memory back to the device.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__
+    gc.collect()
+    _empty_caches()
+
+
+# --- the family's variants: transfers ------------------------------------------------------------------
+
+def copy_into(dst, src):
+    """``dst.copy_(src)``: from or to pageable host memory the copy goes through a staging buffer."""
+    return dst.copy_(src)
+
+
+def copy_into_async(dst, src):
+    """``dst.copy_(src, non_blocking=True)`` from or to pinned host memory: a direct DMA transfer (the
+    harness waits for it inside the timed region)."""
+    return dst.copy_(src, non_blocking=True)
+
+
+def to_cuda(host):
+    """Seed 003's ``tensor.to("cuda")``: a new device tensor each call, then the copy."""
+    return host.to("cuda")
+
+
+def to_cpu(dev):
+    """Seed 000's ``.cpu()``: a new pageable host tensor each call, then the copy."""
+    return dev.cpu()
+
+
+# --- the family's variants: precision modes ----------------------------------------------------------
+
+#: variant id -> dtype name, which picks the tolerance in nptbench.check.RTOL.
+PRECISIONS = {"fp32": "float32", "tf32": "tf32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def precision_flags() -> dict:
+    """torch's matmul settings that decide how a product is computed (recorded with each variant)."""
+    import torch
+
+    m = torch.backends.cuda.matmul
+    return {
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "allow_tf32": bool(m.allow_tf32),
+        "allow_fp16_reduced_precision_reduction": bool(m.allow_fp16_reduced_precision_reduction),
+        "allow_bf16_reduced_precision_reduction": bool(m.allow_bf16_reduced_precision_reduction),
+    }
+
+
+@contextlib.contextmanager
+def matmul_precision(mode: str):
+    """fp32 products in ``mode``: TF32 on only for ``"tf32"``; the reference mode (TF32 off) restored after.
+
+    bf16 and fp16 variants compute in their operands' dtype with torch's default accumulation settings,
+    which the record states (:func:`precision_flags`).
+    """
+    import torch
+
+    if mode not in PRECISIONS:
+        raise ValueError(f"unknown precision mode {mode!r}; expected one of {tuple(PRECISIONS)}")
+    saved = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if mode == "tf32" else "highest")
+    try:
+        yield precision_flags()
+    finally:
+        torch.set_float32_matmul_precision(saved)
+
+
+def cast_operand(t, mode: str):
+    """An fp32 operand as the mode takes it (cast outside the timed region)."""
+    import torch
+
+    return t.to({"bf16": torch.bfloat16, "fp16": torch.float16}.get(mode, torch.float32))
+
+
+# --- derived: the hand-written kernels' share of cuBLAS ------------------------------------------------
+
+CEILING = "torch-cublas"
+KERNELS = tuple(cuda_kernels.KERNELS)  # the hand-written kernels compared with the ceiling
+
+
+def cublas_fractions(records) -> list[dict]:
+    """For each experiment with a cuBLAS record: each numba kernel's device time as a fraction of it.
+
+    ``records`` are record dicts (a saved run's ``extra_info``); a fraction of 0.5 means the kernel reaches
+    half of cuBLAS's speed. Records without device time (CPU, or failed) are ignored.
+    """
+    by_exp = {}
+    for r in records:
+        if r.get("device") == "cuda" and r.get("device_time_s"):
+            by_exp.setdefault((r["experiment"], tuple(map(tuple, r["shape"]))), {})[r["variant"]] = r
+    rows = []
+    for (experiment, shape), variants in sorted(by_exp.items()):
+        ceiling = variants.get(CEILING)
+        if ceiling is None:
+            continue
+        for variant, r in sorted(variants.items()):
+            if variant in KERNELS:
+                rows.append({
+                    "experiment": experiment, "variant": variant, "shape": [list(s) for s in shape],
+                    "device_time_s": r["device_time_s"], "cublas_time_s": ceiling["device_time_s"],
+                    "fraction_of_cublas": ceiling["device_time_s"] / r["device_time_s"],
+                })
+    return rows
+
+
+def main(argv=None) -> int:
+    """``python -m nptbench.gpu RUN.json ...``: print the kernels' fractions of cuBLAS in saved runs."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        print("usage: python -m nptbench.gpu RUN.json [RUN.json ...]", file=sys.stderr)
+        return 2
+    records = []
+    for path in argv:
+        with open(path) as f:
+            records += [b.get("extra_info", {}) for b in json.load(f).get("benchmarks", [])]
+    rows = cublas_fractions(records)
+    if not rows:
+        print("no experiment has both a numba-cuda kernel and a torch-cublas record with device time")
+        return 1
+    for r in rows:
+        print(f"{r['experiment']:<12} {r['variant']:<20} {r['device_time_s'] * 1e3:9.3f} ms  "
+              f"cuBLAS {r['cublas_time_s'] * 1e3:9.3f} ms  {100 * r['fraction_of_cublas']:6.1f} % of cuBLAS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

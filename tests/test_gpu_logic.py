@@ -1,0 +1,428 @@
+"""The GPU measurement logic (nptbench.gpu, its use in nptbench.harness and conftest.py) checked without a
+GPU: CUDA events, synchronization and memory statistics are replaced by a fake clock that logs what is
+called when. Seeds 000/001/003/004 time GPU work; this is what makes those timings sound.
+
+The one test that needs a real card (asking for more memory than it has) is marked ``gpu``.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+import types
+import weakref
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import conftest
+from nptbench import backends, cuda_kernels, gpu, harness
+from nptbench.check import RTOL
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- fakes -------------------------------------------------------------------------------------------
+
+class FakeEvent:
+    def __init__(self, clock):
+        self.clock, self.t = clock, None
+
+    def record(self):
+        self.clock.log.append("record")
+        self.t = self.clock.now
+
+
+class FakeClock:
+    """Stands in for TorchClock: time advances only when the benchmarked function says so."""
+
+    name = "fake"
+
+    def __init__(self, allocated=None, peak=None):
+        self.now, self.log = 0.0, []
+        self._allocated, self._peak = allocated, peak
+
+    def event(self):
+        return FakeEvent(self)
+
+    @staticmethod
+    def elapsed_s(start, end):
+        return end.t - start.t
+
+    def sync(self):
+        self.log.append("sync")
+
+    def allocated(self):
+        return self._allocated
+
+    def reset_peak(self):
+        self.log.append("reset_peak")
+
+    def peak(self):
+        return self._peak
+
+    def prepare_flush(self):
+        self.log.append("prepare_flush")
+
+    def flush_l2(self):
+        self.log.append("flush")
+
+
+class FakeBenchmark:
+    """pytest-benchmark's fixture, reduced to what the harness calls."""
+
+    def __init__(self, calibrated_calls=3):
+        self.extra_info, self.group, self.calibrated_calls = {}, None, calibrated_calls
+
+    def __call__(self, fn, *args):
+        for _ in range(self.calibrated_calls):
+            out = fn(*args)
+        return out
+
+    def pedantic(self, target, args=(), kwargs=None, setup=None, rounds=1, iterations=1):
+        assert iterations == 1
+        for _ in range(rounds):
+            a, k = setup() if setup is not None else (args, kwargs or {})
+            out = target(*a, **k)
+        return out
+
+
+class FakeDeviceArray:
+    """Looks like a numba device array to :func:`nptbench.gpu.device_bytes`."""
+
+    def __init__(self, nbytes):
+        self.nbytes = nbytes
+
+    def copy_to_host(self):
+        return np.zeros(self.nbytes // 4, dtype=np.float32)
+
+
+def timed_work(clock, durations, result):
+    """A benchmarked function whose device work lasts ``durations[i]`` seconds on its i-th call."""
+    calls = iter(durations)
+
+    def work(*args):
+        clock.log.append("fn")
+        clock.now += next(calls)
+        return result
+
+    return work
+
+
+def record(device="cuda", **extra):
+    return dict(experiment="unit", variant="fake", backend="torch", device=device, dtype="float32",
+                shape=[[2, 2]], flops=4000, bytes=2000, dataset="random", **extra)
+
+
+# --- out of memory -----------------------------------------------------------------------------------
+
+class OutOfMemoryError(RuntimeError):
+    """Named like torch.cuda.OutOfMemoryError, which the check recognises by name (no torch CUDA here)."""
+
+
+@pytest.mark.parametrize("exc", [
+    OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 139 GiB"),
+    RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB"),
+    RuntimeError("[2] Call to cuMemAlloc results in CUDA_ERROR_OUT_OF_MEMORY"),
+    RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"),
+], ids=["torch-class", "torch-message", "numba-driver", "cublas"])
+def test_cuda_oom_becomes_a_skip_reason(exc):
+    reason = gpu.oom_skip_reason(exc, "seed")
+    assert reason.startswith("CUDA out of memory at the seed profile: ")
+    assert str(exc).splitlines()[0][:40] in reason
+
+
+@pytest.mark.parametrize("exc", [MemoryError("host is full"), ValueError("out of memory"),
+                                 AssertionError("rel_err 1 > tolerance"), KeyboardInterrupt()])
+def test_other_errors_are_not_oom(exc):
+    assert gpu.oom_skip_reason(exc) is None
+
+
+class Held:
+    """Stands in for a device tensor that the failed benchmark's frame still references."""
+
+
+def _fail_holding(kind, ref_box):
+    held = Held()
+    ref_box.append(weakref.ref(held))
+    raise kind("CUDA out of memory. Tried to allocate 512.00 GiB")
+
+
+def test_pyfunc_hook_turns_oom_into_skip_and_frees(monkeypatch):
+    emptied = []
+    monkeypatch.setattr(gpu, "_empty_caches", lambda: emptied.append(True))
+    item = types.SimpleNamespace(config=types.SimpleNamespace(_nptbench_size="seed"))
+    refs = []
+    try:
+        _fail_holding(OutOfMemoryError, refs)
+    except OutOfMemoryError as exc:
+        err = exc
+    hook = conftest.pytest_pyfunc_call(item)
+    next(hook)
+    with pytest.raises(pytest.skip.Exception, match="CUDA out of memory at the seed profile") as skipped:
+        hook.throw(err)
+    assert skipped.value.__context__ is None  # the skip does not chain the OOM (it would keep its frames)
+    assert emptied == [True]
+    # the traceback still exists, but the frame that held the "tensor" was cleared
+    gc.collect()
+    assert refs[0]() is None
+
+
+def test_pyfunc_hook_lets_other_errors_through(monkeypatch):
+    monkeypatch.setattr(gpu, "_empty_caches", lambda: pytest.fail("must not free on a non-OOM error"))
+    item = types.SimpleNamespace(config=types.SimpleNamespace(_nptbench_size="smoke"))
+    hook = conftest.pytest_pyfunc_call(item)
+    next(hook)
+    with pytest.raises(AssertionError, match="wrong result"):
+        hook.throw(AssertionError("wrong result"))
+    hook = conftest.pytest_pyfunc_call(item)
+    next(hook)
+    with pytest.raises(StopIteration) as done:
+        hook.send(True)
+    assert done.value.value is True
+
+
+# --- DeviceRun ---------------------------------------------------------------------------------------
+
+def test_events_bracket_each_timed_call_and_median_is_recorded():
+    clock = FakeClock(allocated=1000, peak=1600)
+    run = gpu.DeviceRun(clock=clock, max_samples=10)
+    run.start()
+    assert clock.log[-2:] == ["sync", "reset_peak"]  # the peak is of this benchmark alone
+    clock.log.clear()
+    work = run.wrap(timed_work(clock, [3e-3, 1e-3, 2e-3, 9e-3], "out"))
+    for _ in range(4):
+        assert work(FakeDeviceArray(400), FakeDeviceArray(100)) == "out"
+    assert clock.log == ["record", "fn", "record"] * 4
+    f = run.fields(record())
+    assert f["device_time_s"] == pytest.approx(2.5e-3)
+    assert f["device_time_min_s"] == pytest.approx(1e-3)
+    assert f["device_time_rounds"] == 4
+    assert f["gpu_cold_l2"] is False
+    assert f["peak_device_bytes"] == 500 + 600  # operands + what was allocated on top of the start
+    assert f["device_gbps"] == pytest.approx(2000 / 2.5e-3 / 1e9)
+    assert f["device_tflops"] == pytest.approx(4000 / 2.5e-3 / 1e12)
+
+
+def test_device_time_uses_the_first_samples_and_keeps_the_call_cost_after():
+    clock = FakeClock()
+    run = gpu.DeviceRun(clock=clock, max_samples=2)
+    run.start()
+    work = run.wrap(timed_work(clock, [1.0, 3.0, 100.0], None))
+    clock.log.clear()
+    for _ in range(3):
+        work()
+    assert clock.log == ["record", "fn", "record"] * 3  # the third call still records (into the spare pair)
+    assert run.device_times() == [1.0, 3.0]
+    assert run.fields(record())["peak_device_bytes"] == 0  # no allocator statistics, no device operands
+
+
+def test_cold_setup_flushes_and_waits_outside_the_timed_call():
+    clock = FakeClock()
+    run = gpu.DeviceRun(clock=clock, cold_l2=True)
+    run.start()
+    assert "prepare_flush" in clock.log and clock.log.index("prepare_flush") < clock.log.index("reset_peak")
+    clock.log.clear()
+    setup = run.cold_setup(None, ("a",))
+    assert setup() == ("a",)
+    assert clock.log == ["flush", "sync"]
+    fresh = run.cold_setup(lambda: ("fresh",), ("a",))
+    assert fresh() == ("fresh",)
+
+
+# --- harness -----------------------------------------------------------------------------------------
+
+def test_cpu_records_are_untouched(monkeypatch):
+    def no_gpu(*a, **k):
+        raise AssertionError("a CPU record must not touch the GPU machinery")
+
+    monkeypatch.setattr(gpu, "make_clock", no_gpu)
+    bench = FakeBenchmark()
+    out = harness.measure(bench, lambda: np.eye(2), record=record("cpu"), reference=np.eye(2), cold_l2=True)
+    assert np.array_equal(out, np.eye(2))
+    assert not any(k.startswith(("device_", "peak_device", "gpu_")) for k in bench.extra_info)
+    assert bench.extra_info["rel_err"] == 0.0
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    clock = FakeClock(allocated=0, peak=256)
+    monkeypatch.setattr(gpu, "make_clock", lambda: clock)
+    monkeypatch.setattr(backends, "sync", lambda device: clock.log.append("sync"))
+    return clock
+
+
+def test_cuda_record_gets_device_time_of_timed_calls_only(fake_cuda):
+    bench = FakeBenchmark(calibrated_calls=3)
+    # warm-up call (2 s, not timed), then three timed calls
+    work = timed_work(fake_cuda, [2.0, 0.004, 0.001, 0.002], np.eye(2))
+    harness.measure(bench, work, record=record(), reference=np.eye(2))
+    info = bench.extra_info
+    assert info["device_time_s"] == pytest.approx(0.002)
+    assert info["device_time_rounds"] == 3
+    assert info["gpu_cold_l2"] is False
+    assert info["peak_device_bytes"] == 256
+    assert info["rel_err"] == 0.0 and info["rtol"] == RTOL["float32"]
+    timed = fake_cuda.log[fake_cuda.log.index("reset_peak") + 1:]
+    assert timed[:4] == ["record", "fn", "record", "sync"]  # the harness still waits inside the timed call
+
+
+def test_cold_l2_flushes_before_every_round(fake_cuda):
+    bench = FakeBenchmark()
+    work = timed_work(fake_cuda, [1.0] + [0.001] * 5, np.eye(2))
+    harness.measure(bench, work, record=record(), reference=np.eye(2), cold_l2=True)
+    timed = fake_cuda.log[fake_cuda.log.index("reset_peak") + 1:]
+    assert timed[:30] == ["flush", "sync", "record", "fn", "record", "sync"] * 5
+    assert timed[30:] == ["sync"]  # before the events are read
+    assert bench.extra_info["gpu_cold_l2"] is True
+    assert bench.extra_info["device_time_rounds"] == 5
+
+
+def test_a_wrong_cuda_result_still_fails_and_is_recorded(fake_cuda):
+    bench = FakeBenchmark()
+    work = timed_work(fake_cuda, [1.0] + [0.001] * 3, np.eye(2) * 2)
+    with pytest.raises(AssertionError, match="is wrong"):
+        harness.measure(bench, work, record=record(), reference=np.eye(2))
+    assert bench.extra_info["device_time_s"] == pytest.approx(0.001)
+
+
+@pytest.mark.filterwarnings("ignore:Benchmark fixture was not used")  # only the binding is checked
+def test_measure_fixture_binds_cold_l2(measure):
+    expected = os.environ.get("NPTBENCH_EXPECT_COLD_L2") == "1"
+    assert measure.keywords["cold_l2"] is expected
+
+
+def test_gpu_cold_l2_option_reaches_measure():
+    env = {**os.environ, "NPTBENCH_EXPECT_COLD_L2": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", f"{Path(__file__).name}::test_measure_fixture_binds_cold_l2",
+         "--gpu-cold-l2", "-q", "-p", "no:cacheprovider", "--benchmark-disable"],
+        cwd=Path(__file__).parent, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "1 passed" in proc.stdout
+
+
+# --- precision modes: the tolerances fit -------------------------------------------------------------
+
+def _round_to_tf32(x: np.ndarray) -> np.ndarray:
+    """float32 values rounded to TF32's 10 mantissa bits (nearest), as tensor cores read fp32 inputs."""
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    return ((u + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32)
+
+
+@pytest.fixture(scope="module")
+def operands():
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((192, 256)).astype(np.float32)
+    b = rng.standard_normal((160, 256)).astype(np.float32)
+    return a, b, a.astype(np.float64) @ b.astype(np.float64).T
+
+
+def _rel(out, ref):
+    return float(np.linalg.norm(np.asarray(out, np.float64) - ref) / np.linalg.norm(ref))
+
+
+def test_tf32_tolerance_fits_tf32_rounding(operands):
+    a, b, ref = operands
+    err = _rel(_round_to_tf32(a).astype(np.float64) @ _round_to_tf32(b).astype(np.float64).T, ref)
+    assert 1e-4 < err < RTOL["tf32"] / 4  # really lossy (the fp32 tolerance would fail it), well inside its own
+
+
+@pytest.mark.parametrize("mode", ["bf16", "fp16", "fp32"])
+def test_reduced_precision_tolerances_fit(operands, mode):
+    import torch
+
+    a, b, ref = operands
+    ta, tb = (gpu.cast_operand(torch.from_numpy(t), mode) for t in (a, b))
+    assert ta.dtype == {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[mode]
+    err = _rel(backends.to_numpy(ta @ tb.T), ref)
+    assert err < RTOL[gpu.PRECISIONS[mode]] / 4
+
+
+def test_matmul_precision_switches_tf32_and_restores():
+    import torch
+
+    before = torch.get_float32_matmul_precision()
+    with gpu.matmul_precision("tf32") as flags:
+        assert flags["float32_matmul_precision"] == "high" and flags["allow_tf32"] is True
+    assert torch.get_float32_matmul_precision() == before
+    with gpu.matmul_precision("fp32") as flags:
+        assert flags["allow_tf32"] is False
+    with pytest.raises(ValueError, match="unknown precision"):
+        with gpu.matmul_precision("fp8"):
+            pass
+    assert torch.get_float32_matmul_precision() == before
+
+
+# --- kernels' launch geometry and the cuBLAS fraction --------------------------------------------------
+
+def test_tiled_grid_covers_non_multiples():
+    assert cuda_kernels.tiled_grid((17, 19), 16) == ((2, 2), (16, 16))
+    assert cuda_kernels.tiled_grid((5120, 5120), 32) == ((160, 160), (32, 32))
+    assert cuda_kernels.tiled_grid((50000, 10), 16) == ((1, 3125), (16, 16))  # x: columns, y: rows
+    with pytest.raises(ValueError, match="tile must be one of"):
+        cuda_kernels.tiled_kernel(8)
+
+
+def test_device_bytes_counts_device_operands_once():
+    import torch
+
+    dev = FakeDeviceArray(1024)
+    assert gpu.device_bytes([dev, dev, FakeDeviceArray(8), torch.ones(100), np.ones(100), 3]) == 1032
+
+
+def _rec(variant, t, experiment="square-k256", device="cuda"):
+    return {**record(device), "experiment": experiment, "variant": variant, "device_time_s": t,
+            "shape": [[5120, 256], [256, 5120]]}
+
+
+def test_cublas_fraction_from_records(tmp_path, capsys):
+    records = [_rec("torch-cublas", 1.0), _rec("numba-cuda-tiled32", 4.0), _rec("numba-cuda-naive", 20.0),
+               _rec("numba-cuda", 1.0, experiment="mnist-full"),  # the seed's launch + copy back: not a kernel
+               _rec("torch-cublas", 0.5, experiment="mnist-full"),
+               {**_rec("numba-cuda-tiled16", None)}]
+    rows = gpu.cublas_fractions(records)
+    assert [(r["variant"], r["fraction_of_cublas"]) for r in rows] == [
+        ("numba-cuda-naive", 0.05), ("numba-cuda-tiled32", 0.25)]
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"benchmarks": [{"extra_info": r} for r in records]}))
+    assert gpu.main([str(run)]) == 0
+    assert "25.0 % of cuBLAS" in capsys.readouterr().out
+    empty = tmp_path / "cpu.json"
+    empty.write_text(json.dumps({"benchmarks": [{"extra_info": _rec("torch-cublas", 1.0, device="cpu")}]}))
+    assert gpu.main([str(empty)]) == 1
+
+
+# --- on a real GPU only --------------------------------------------------------------------------------
+
+@pytest.mark.gpu
+def test_asking_for_more_than_the_card_has_skips_and_frees():
+    import torch
+
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    allocated = torch.cuda.memory_allocated()
+    total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+
+    def greedy():
+        held = torch.empty(512 * 2**20, dtype=torch.uint8, device="cuda")  # kept alive by this frame
+        return held, torch.empty(total + 2**30, dtype=torch.uint8, device="cuda")
+
+    try:
+        greedy()
+    except Exception as exc:
+        err = exc
+    else:
+        pytest.fail("allocating more than the card's memory succeeded")
+    item = types.SimpleNamespace(config=types.SimpleNamespace(_nptbench_size="seed"))
+    hook = conftest.pytest_pyfunc_call(item)
+    next(hook)
+    with pytest.raises(pytest.skip.Exception, match="CUDA out of memory at the seed profile"):
+        hook.throw(err)
+    assert torch.cuda.memory_allocated() == allocated  # the 512 MiB held by the failed frame is freed
+    assert torch.cuda.memory_reserved() - allocated < 512 * 2**20  # ... and given back to the device
+    nxt = torch.ones(256 * 2**20, dtype=torch.uint8, device="cuda")  # the next benchmark starts clean
+    assert int(nxt.sum()) == 256 * 2**20
