@@ -1,0 +1,381 @@
+"""Tensor operations, interop and autodiff: seed 001 (small products in a loop, a big random sum timed
+with and without GPU synchronization, numpy <-> torch conversion, autodiff) and seed 003 ("Saving Memory",
+broadcasting, sum and mean). Shapes: nptbench.ops.SIZES.
+
+To add a variant: write one function in nptbench/ops.py and add one line to its experiment's list below.
+The inplace, broadcast and interop experiments also record ``peak_bytes`` (nptbench.memory), measured in
+one untimed call before timing, and assert the allocation that is each experiment's point.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fixtures import tensors
+from nptbench import memory
+from nptbench import ops
+from nptbench.backends import to_numpy
+
+#: Seeds of the random data (append only). Generators of the *-as-seed variants are re-seeded inside
+#: every call with these, so each call repeats the same work and its result can be regenerated.
+SEEDS = {
+    "small-matmul-loop": 3000,
+    "big-add-as-seed": 3001,
+    "big-add": (3002, 3003),
+    "inplace": (3004, 3005),
+    "broadcast": (3006, 3007),
+    "reduce": 3008,
+    "interop": 3009,
+    "autograd": 3010,
+}
+#: Bytes a call may allocate besides its buffers: Python objects and the buffers numpy's ufunc
+#: iterator takes for a broadcast operand (8192 elements each, 66 kB measured for a float32 outer sum
+#: and product), so "allocates nothing" means under this; smoke sizes keep every buffer well above it.
+SLACK = 128 * 1024
+#: Rounds of the in-place experiment: each needs fresh inputs (pedantic setup), so it is not calibrated.
+INPLACE_ROUNDS = 20
+
+
+def _param(experiment, variant, *values, device="cpu", dtype="float32", slow=False):
+    marks = [pytest.mark.gpu] if device == "cuda" else []
+    if slow:
+        marks.append(pytest.mark.slow)
+    return pytest.param(variant, *values, device, dtype, marks=marks, id=f"{variant}-{experiment}-{dtype}")
+
+
+def _record(experiment, variant, backend, device, dtype, shape, flops, nbytes, **extra):
+    return dict(experiment=experiment, variant=variant, backend=backend, device=device, dtype=dtype,
+                shape=shape, flops=flops, bytes=nbytes, dataset="random", **extra)
+
+
+def _stats_check(mean, var):
+    """An extra_check that the output's values are distributed as N(mean, var)."""
+    def check(out):
+        problem = ops.normal_stats_problem(to_numpy(out), mean, var)
+        assert problem is None, f"values are not N({mean}, {var}): {problem}"
+    return check
+
+
+def _generator(device):
+    import torch
+
+    return torch.Generator(device=device)
+
+
+# --- small-matmul-loop (seed 001) ----------------------------------------------------------------------
+
+SMALL_MATMUL = [
+    _param("small-matmul-loop", "numpy", ops.small_matmul_loop_numpy_as_seed, "numpy", dtype="float64"),
+    _param("small-matmul-loop", "torch", ops.small_matmul_loop_torch_as_seed, "torch"),
+    _param("small-matmul-loop", "torch-cuda", ops.small_matmul_loop_torch_as_seed, "torch", device="cuda"),
+]
+
+
+def _last_pair(backend, device, reps, n, seed):
+    """The last two matrices the loop draws, regenerated from the same seed (the reference's operands)."""
+    if backend == "numpy":
+        rng = np.random.RandomState(seed)
+        pairs = [(rng.randn(n, n), rng.randn(n, n)) for _ in range(reps)]
+        return pairs[-1]
+    import torch
+
+    gen = _generator(device).manual_seed(seed)
+    for _ in range(reps):
+        a = torch.randn([n, n], generator=gen, device=device)
+        b = torch.randn([n, n], generator=gen, device=device)
+    return to_numpy(a), to_numpy(b)
+
+
+@pytest.mark.parametrize("variant,fn,backend,device,dtype", SMALL_MATMUL)
+def test_small_matmul_loop(variant, fn, backend, device, dtype, size, measure):
+    """The seed's whole loop (random draws included) is the timed call; the last product is checked."""
+    reps, n = ops.SIZES[size]["small-matmul-loop"]["reps"], ops.SIZES[size]["small-matmul-loop"]["n"]
+    seed = SEEDS["small-matmul-loop"]
+    args = (reps, n, seed) if backend == "numpy" else (reps, n, _generator(device), seed)
+    a, b = _last_pair(backend, device, reps, n, seed)
+    itemsize = np.dtype(dtype).itemsize
+    measure(
+        fn, args,
+        record=_record("small-matmul-loop", variant, backend, device, dtype, [[n, n], [n, n]],
+                       reps * 2 * n ** 3, reps * 3 * n * n * itemsize, repetitions=reps),
+        reference=a.astype(np.float64) @ b.astype(np.float64),
+        # Entries of a product of two N(0, 1) n x n matrices have mean 0 and variance n.
+        extra_check=_stats_check(0.0, float(n)),
+    )
+
+
+# --- big-add (seed 001) ----------------------------------------------------------------------------------
+
+BIG_ADD_AS_SEED = [
+    _param("big-add", "numpy-as-seed", ops.big_add_numpy_as_seed, "numpy", True, dtype="float64", slow=True),
+    _param("big-add", "torch-as-seed", ops.big_add_torch_as_seed, "torch", True, slow=True),
+    _param("big-add", "torch-cuda-as-seed", ops.big_add_torch_as_seed, "torch", True, device="cuda"),
+    # The seed's own GPU figure: queued work is not waited for, so this times kernel launches only.
+    # Kept on purpose, recorded with synchronized: false, so the report can show what that number is.
+    _param("big-add", "torch-cuda-nosync", ops.big_add_torch_as_seed, "torch", False, device="cuda"),
+]
+
+BIG_ADD = [
+    _param("big-add", "numpy-add-f32", "numpy"),
+    _param("big-add", "torch-add-f32", "torch"),
+    _param("big-add", "torch-cuda-add-f32", "torch", device="cuda"),
+    _param("big-add", "numpy-add-f64", "numpy", dtype="float64"),
+    _param("big-add", "torch-add-f64", "torch", dtype="float64"),
+]
+
+
+@pytest.mark.parametrize("variant,fn,backend,sync,device,dtype", BIG_ADD_AS_SEED)
+def test_big_add_as_seed(variant, fn, backend, sync, device, dtype, size, measure):
+    """Two n x n randn matrices and their sum, generation inside the timed call as the seed wrote it."""
+    n = ops.SIZES[size]["big-add"]["n"]
+    seed = SEEDS["big-add-as-seed"]
+    args = (n, seed) if backend == "numpy" else (n, _generator(device), seed)
+    # The reference regenerates both operands from the same seed outside the timed call and adds them
+    # in float64; since that shares the generator with the variant, the values are also checked to be
+    # N(0, 2) (a sum of two independent N(0, 1)), which a wrong distribution or operand would fail.
+    if backend == "numpy":
+        rng = np.random.RandomState(seed)
+        reference = rng.randn(n, n)
+        reference += rng.randn(n, n)
+    else:
+        import torch
+
+        gen = _generator(device).manual_seed(seed)
+        a = to_numpy(torch.randn([n, n], generator=gen, device=device)).astype(np.float64)
+        reference = a + to_numpy(torch.randn([n, n], generator=gen, device=device)).astype(np.float64)
+        del a
+    itemsize = np.dtype(dtype).itemsize
+    measure(
+        fn, args,
+        record=_record("big-add", variant, backend, device, dtype, [[n, n], [n, n]], n * n,
+                       3 * n * n * itemsize, random_inside=True),
+        reference=reference,
+        extra_check=_stats_check(0.0, 2.0),
+        sync=sync,
+    )
+
+
+@pytest.mark.parametrize("variant,backend,device,dtype", BIG_ADD)
+def test_big_add(variant, backend, device, dtype, size, measure):
+    """The fair comparison: operands ready on the device beforehand, the addition alone is timed."""
+    n = ops.SIZES[size]["big-add"]["n"]
+    seed_a, seed_b = SEEDS["big-add"]
+    a = tensors.array((n, n), dtype, seed=seed_a, dist="normal")
+    b = tensors.array((n, n), dtype, seed=seed_b, dist="normal")
+    args = (a, b) if backend == "numpy" else tuple(
+        tensors.tensor((n, n), dtype, seed=s, dist="normal", device=device) for s in (seed_a, seed_b))
+    measure(
+        ops.add, args,
+        record=_record("big-add", variant, backend, device, dtype, [[n, n], [n, n]], n * n,
+                       3 * n * n * a.itemsize, random_inside=False),
+        reference=a.astype(np.float64) + b.astype(np.float64),
+    )
+
+
+# --- inplace (seed 003 "Saving Memory") ------------------------------------------------------------------
+
+# (variant, function, backend, which argument the result must be: None = new memory, 1 = y, 2 = z,
+#  whether the call allocates an n-element buffer: the result or, for z[:] = x + y, a temporary)
+INPLACE = [
+    _param("inplace", "numpy-new", ops.add_new, "numpy", None, True),
+    _param("inplace", "numpy-inplace", ops.add_inplace_numpy, "numpy", 1, False),
+    _param("inplace", "numpy-slice", ops.add_into_slice, "numpy", 2, True),
+    _param("inplace", "torch-new", ops.add_new, "torch", None, True),
+    _param("inplace", "torch-inplace", ops.add_inplace_torch, "torch", 1, False),
+    _param("inplace", "torch-out", ops.add_out_torch, "torch", 2, False),
+]
+
+
+@pytest.mark.parametrize("variant,fn,backend,result_arg,allocates,device,dtype", INPLACE)
+def test_inplace(variant, fn, backend, result_arg, allocates, device, dtype, size, measure):
+    n = ops.SIZES[size]["inplace"]["n"]
+    seed_x, seed_y = SEEDS["inplace"]
+    x0 = tensors.array((n,), dtype, seed=seed_x)
+    y0 = tensors.array((n,), dtype, seed=seed_y)
+    if backend == "numpy":
+        x = x0
+        fresh_y = y0.copy
+        z = np.zeros_like(y0)
+    else:
+        x = tensors.tensor((n,), dtype, seed=seed_x)
+        y_t = tensors.tensor((n,), dtype, seed=seed_y)
+        fresh_y = y_t.clone
+        z = y_t.new_zeros(n)
+    # z is the seed's preallocated output: made once and written through (so its pages are mapped), then
+    # reused by every round as a program reusing a buffer would; only allocating variants pay page faults.
+    z[:] = 1
+    last = []
+
+    def setup():
+        # A new y every round, so an in-place round never sees a previous round's result.
+        args = (x, fresh_y()) if result_arg != 2 else (x, fresh_y(), z)
+        last[:] = [args]
+        return args
+
+    buffer = n * x0.itemsize
+    peak = memory.peak_bytes(fn, setup())
+    if allocates:
+        assert peak["peak_bytes"] >= buffer, f"{variant} should allocate an n-element buffer: {peak}"
+    else:
+        assert peak["peak_bytes"] < SLACK, f"{variant} should allocate (almost) nothing: {peak}"
+
+    out = measure(
+        fn, (), setup=setup, rounds=INPLACE_ROUNDS,
+        record=_record("inplace", variant, backend, device, dtype, [[n], [n]], n, 3 * buffer, **peak),
+        reference=x0.astype(np.float64) + y0.astype(np.float64),
+    )
+    args = last[0]  # the arguments of the round that returned ``out``
+    if result_arg is None:
+        assert all(out is not a for a in args), f"{variant} returned one of its inputs"
+        assert ops.data_address(out) not in {ops.data_address(a) for a in args}, \
+            f"{variant} wrote into an input's buffer"
+    else:
+        keep = args[result_arg]
+        assert out is keep and ops.data_address(out) == ops.data_address(keep), \
+            f"{variant} did not write into the buffer it was given"
+
+
+# --- broadcast (seeds 003/004) ---------------------------------------------------------------------------
+
+# (variant, function, backend, whether the operands are copied out to n x n first)
+BROADCAST = [
+    _param("broadcast", "numpy-broadcast", ops.outer_broadcast, "numpy", False),
+    _param("broadcast", "numpy-tile", ops.outer_numpy_tile, "numpy", True),
+    _param("broadcast", "torch-broadcast", ops.outer_broadcast, "torch", False),
+    _param("broadcast", "torch-expand", ops.outer_torch_expand, "torch", False),
+    _param("broadcast", "torch-repeat", ops.outer_torch_repeat, "torch", True),
+]
+
+
+@pytest.mark.parametrize("variant,fn,backend,copies,device,dtype", BROADCAST)
+def test_broadcast(variant, fn, backend, copies, device, dtype, size, measure):
+    """Outer sum and outer product of two length-n vectors, returned as a pair of n x n matrices."""
+    n = ops.SIZES[size]["broadcast"]["n"]
+    seed_a, seed_b = SEEDS["broadcast"]
+    a, b = (tensors.array((n,), dtype, seed=s, dist="normal") for s in (seed_a, seed_b))
+    args = (a, b) if backend == "numpy" else tuple(
+        tensors.tensor((n,), dtype, seed=s, dist="normal") for s in (seed_a, seed_b))
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+
+    outputs = 2 * n * n * a.itemsize
+    peak = memory.peak_bytes(fn, args)
+    # The point of the experiment: broadcasting allocates only the two results; copies double that.
+    if copies:
+        assert peak["peak_bytes"] >= 1.9 * outputs, f"{variant} should materialise n x n copies: {peak}"
+    else:
+        assert peak["peak_bytes"] < outputs + SLACK, f"{variant} should allocate only its results: {peak}"
+
+    measure(
+        fn, args,
+        record=_record("broadcast", variant, backend, device, dtype, [[n], [n]], 2 * n * n,
+                       2 * n * a.itemsize + outputs, **peak),
+        reference=np.stack((a64[:, None] + b64[None, :], a64[:, None] * b64[None, :])),
+    )
+
+
+# --- reduce (seed 003) -----------------------------------------------------------------------------------
+
+REDUCE = [
+    _param("reduce", "numpy", ops.sum_mean_numpy, "numpy"),
+    _param("reduce", "torch", ops.sum_mean_torch, "torch"),
+    _param("reduce", "torch-cuda", ops.sum_mean_torch, "torch", device="cuda"),
+]
+
+
+@pytest.mark.parametrize("variant,fn,backend,device,dtype", REDUCE)
+def test_reduce(variant, fn, backend, device, dtype, size, measure):
+    """Sum and mean of n values in [0, 1): all positive, so a float32 sum is well conditioned and the
+    relative tolerance measures the summation's own error, not a cancellation."""
+    n = ops.SIZES[size]["reduce"]["n"]
+    seed = SEEDS["reduce"]
+    x = tensors.array((n,), dtype, seed=seed)
+    arg = x if backend == "numpy" else tensors.tensor((n,), dtype, seed=seed, device=device)
+    total = float(np.sum(x, dtype=np.float64))
+    measure(
+        fn, (arg,),
+        record=_record("reduce", variant, backend, device, dtype, [[n]], 2 * n, n * x.itemsize),
+        reference=np.array([total, total / n]),
+    )
+
+
+# --- interop (seed 001) ----------------------------------------------------------------------------------
+
+# (variant, function, what the input is, whether the result shares the input's memory)
+INTEROP = [
+    _param("interop", "from-numpy", ops.from_numpy, "numpy", True),
+    _param("interop", "torch-tensor", ops.torch_tensor, "numpy", False),
+    _param("interop", "to-numpy", ops.to_numpy, "torch", True),
+    _param("interop", "h2d", ops.host_to_device, "torch", False, device="cuda"),
+    _param("interop", "d2h", ops.device_to_host, "torch-cuda", False, device="cuda"),
+    _param("interop", "h2d-pinned", ops.host_to_device, "torch-pinned", False, device="cuda"),
+]
+
+
+@pytest.mark.parametrize("variant,fn,source,shares,device,dtype", INTEROP)
+def test_interop(variant, fn, source, shares, device, dtype, size, measure):
+    """One n-element array crossing the numpy/torch or host/device boundary."""
+    import torch
+
+    n = ops.SIZES[size]["interop"]["n"]
+    base = tensors.array((n,), dtype, seed=SEEDS["interop"], dist="normal")
+    if source == "numpy":
+        src = base.copy()  # writable and owned by this test: the sharing check writes through it
+    else:
+        src = torch.tensor(base)
+        if source == "torch-cuda":
+            src = src.to("cuda")
+        elif source == "torch-pinned":
+            src = ops.pinned(src)
+
+    buffer = n * base.itemsize
+    peak = memory.peak_bytes(fn, (src,), device=device)
+    if shares:
+        assert peak["peak_bytes"] < SLACK, f"{variant} should copy nothing: {peak}"
+    else:
+        assert peak["peak_bytes"] >= buffer, f"{variant} should allocate a copy: {peak}"
+
+    out = measure(
+        fn, (src,),
+        record=_record("interop", variant, "torch", device, dtype, [[n]], 0, 0 if shares else 2 * buffer,
+                       **peak),
+        reference=base.astype(np.float64),
+    )
+    # A write through the source must show through a zero-copy result, and never through a copy.
+    assert ops.shares_memory(src, out) is shares, \
+        f"{variant}: a write through the input {'was not' if shares else 'was'} seen through the result"
+
+
+# --- autograd (seed 001) ---------------------------------------------------------------------------------
+
+def _size_label(n: int) -> str:
+    k = round(np.log10(n))
+    return f"1e{k}" if 10 ** k == n else str(n)
+
+
+def pytest_generate_tests(metafunc):
+    """The autograd sizes depend on the profile, so its cases are made here, once the profile is known."""
+    if metafunc.function.__name__ != "test_autograd":
+        return
+    profile = metafunc.config._nptbench_size
+    cases = []
+    for n in ops.SIZES[profile]["autograd"]["n"]:
+        for lib, device in (("torch", "cpu"), ("torch-cuda", "cuda")):
+            for (fn_name, stage), fn in ops.AUTOGRAD.items():
+                cases.append(_param(f"autograd-{_size_label(n)}", f"{lib}-{fn_name}-{stage}", fn_name, stage,
+                                    fn, n, device=device))
+    metafunc.parametrize("variant,fn_name,stage,fn,n,device,dtype", cases)
+
+
+def test_autograd(variant, fn_name, stage, fn, n, device, dtype, measure):
+    """The seed's t = sum((x+5)^2 + 1) and sigmoid examples at n elements: the forward pass recording
+    the graph, or forward and backward returning x.grad."""
+    base = tensors.array((n,), dtype, seed=SEEDS["autograd"], dist="normal")
+    x = tensors.tensor((n,), dtype, seed=SEEDS["autograd"], dist="normal", device=device)
+    x = x.detach().clone().requires_grad_(True)  # the cached tensor is shared: never mark it
+    backward = stage == "forward-backward"
+    measure(
+        fn, (x,),
+        record=_record(f"autograd-{_size_label(n)}", variant, "torch", device, dtype, [[n]], None,
+                       (2 if backward else 1) * n * base.itemsize),
+        reference=ops.autograd_reference(fn_name, stage, base.astype(np.float64)),
+    )
