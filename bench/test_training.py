@@ -1,0 +1,279 @@
+"""Training loops: seed 001 (linear regression with autograd, small and "large problem") and seed 002 (the
+two-layer ReLU network in Python lists, numpy, torch, autograd, nn, optim, a custom module, torch.compile).
+Sizes and iteration counts: nptbench.training.SIZES.
+
+Each timed call is one whole training run from the same seeded start (fixtures/training.py), fresh for
+every round; it returns a trajectory that is checked against a float64 reference. Time per iteration is
+the round time divided by ``iterations`` (both in the record).
+
+To add a variant: write one function in nptbench/training.py and add one line to the lists below.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import time
+
+import numpy as np
+import pytest
+
+from fixtures import training as data
+from nptbench import training as tr
+from nptbench.backends import sync, to_numpy as _np
+
+LINREG_SMALL = [  # (variant id, function, backend, device)
+    ("torch", tr.linreg_small_torch, "torch", "cpu"),
+    ("numpy", tr.linreg_small_numpy, "numpy", "cpu"),
+]
+LINREG_LARGE = [
+    ("torch", tr.linreg_large_torch, "torch", "cpu"),
+    ("torch-cuda", tr.linreg_large_torch, "torch", "cuda"),
+    ("numpy", tr.linreg_large_numpy, "numpy", "cpu"),
+]
+# (variant id, function, backend, device, dtype, kind). kind: how the run starts and what bounds its drop
+# (tr.MIN_DROP): "manual" = N(0, 1) weights, lr 1e-6; "sgd"/"adam" = nn.Linear-scale weights with biases,
+# lr 1e-4; "python" = manual, capped iterations.
+TWOLAYER = [
+    ("python-lists", tr.twolayer_python_lists, "python", "cpu", "float64", "python"),
+    ("numpy", tr.twolayer_numpy, "numpy", "cpu", "float64", "manual"),
+    ("numpy-f32", tr.twolayer_numpy, "numpy", "cpu", "float32", "manual"),
+    ("torch", tr.twolayer_torch, "torch", "cpu", "float32", "manual"),
+    ("torch-cuda", tr.twolayer_torch, "torch", "cuda", "float32", "manual"),
+    ("torch-autograd", tr.twolayer_torch_autograd, "torch", "cpu", "float32", "manual"),
+    ("torch-nn", tr.twolayer_torch_nn, "torch", "cpu", "float32", "sgd"),
+    ("torch-optim-adam", tr.twolayer_torch_optim_adam, "torch", "cpu", "float32", "adam"),
+    ("torch-module", tr.twolayer_torch_module, "torch", "cpu", "float32", "sgd"),
+    ("torch-compile", tr.twolayer_torch_compile, "torch", "cpu", "float32", "manual"),
+]
+
+#: Loss trajectories, point by point: relative error allowed at every iteration whose reference loss is
+#: still above FLOOR x the initial loss. Float32 runs stay within 1e-5 of float64 over those first six
+#: decades (later they reach float32's noise floor, where only the norm-wise check of ``measure`` applies);
+#: float64 runs agree to ~1e-13. A wrong mask or gradient is off by 1e-2 or more within a few iterations.
+POINTWISE_RTOL = {"float32": 1e-3, "float64": 1e-9}
+FLOOR = 1e-6
+#: linreg-large's first update is w0 - 0.002 r x with r = dot(w0, x) + b - dot(3, x) + 2 summed over N
+#: float32 terms; the rounding of r carries into every element. Measured: rel_err 2e-6 to 4e-6 at N = 10^6
+#: and 10^7, so the float32 tolerance (1e-4) holds with margin; a wrong gradient or step is off by O(1).
+LARGE_RTOL = {"float32": 1e-4}
+#: linreg-small: after the run, w and b within this of 3 and -2 (the seed's "w approaches 3, b -2").
+LINREG_ATOL = 0.05
+
+
+def _marks(device):
+    return [pytest.mark.gpu] if device == "cuda" else []
+
+
+def _timing(benchmark, iterations: int, samples_per_iter: int) -> None:
+    """time_per_iter and samples_per_s from the median round (absent with --benchmark-disable)."""
+    stats = getattr(benchmark, "stats", None)
+    if stats is None:
+        return
+    median = stats.stats.median
+    benchmark.extra_info["time_per_iter"] = median / iterations
+    benchmark.extra_info["samples_per_s"] = samples_per_iter * iterations / median if median > 0 else None
+
+
+def _losses_fields(losses) -> dict:
+    losses = np.asarray(losses, dtype=np.float64)
+    finite = np.isfinite(losses)
+    bad = np.flatnonzero(~finite)
+    return {
+        "initial_loss": float(losses[0]) if finite[0] else None,
+        "final_loss": float(losses[-1]) if finite[-1] else None,
+        "diverged_at": int(bad[0]) if bad.size else None,
+    }
+
+
+def _to_torch(a, dtype="float32", device="cpu", grad=False):
+    import torch
+
+    t = torch.tensor(np.asarray(a), dtype=getattr(torch, dtype), device=device)
+    if grad:
+        t.requires_grad_(True)
+    return t
+
+
+# --- linreg-small ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "variant,fn,backend,device",
+    [pytest.param(*v, marks=_marks(v[3]), id=f"{v[0]}-linreg-small-float32") for v in LINREG_SMALL],
+)
+def test_linreg_small(variant, fn, backend, device, size, measure, benchmark):
+    steps = tr.SIZES[size]["linreg-small"]["steps"]
+    xs = data.linreg_small_batches(steps, tr.BATCH_SMALL)
+    ref_path, _ = tr.linreg_small_reference(xs)
+
+    # One step's gradients (untimed) equal the analytic ones, in float64, at w = b = 1.
+    g64 = tr.linreg_grads_numpy(xs[0].astype(np.float64), np.array([1.0]), np.array([1.0]))
+    if backend == "torch":
+        w, b = _to_torch([1.0], grad=True, device=device), _to_torch([1.0], grad=True, device=device)
+        tr.linreg_loss_torch(_to_torch(xs[0], device=device), w, b).backward()
+        got = (w.grad.cpu().numpy(), b.grad.cpu().numpy())
+    else:
+        got = tr.linreg_grads_numpy(xs[0], np.ones(1, np.float32), np.ones(1, np.float32))
+    np.testing.assert_allclose(np.concatenate(got), np.concatenate(g64), rtol=1e-5)  # fp32 sums of 20 terms
+
+    if backend == "torch":
+        xs_in = _to_torch(xs, device=device)
+
+        def setup():
+            return xs_in, _to_torch([1.0], grad=True, device=device), _to_torch([1.0], grad=True, device=device)
+    else:
+        def setup():
+            return xs, np.ones(1, np.float32), np.ones(1, np.float32)
+
+    def converged(path):
+        w_end, b_end = np.asarray(_np(path), dtype=np.float64)[-1]
+        assert abs(w_end - 3) <= LINREG_ATOL and abs(b_end + 2) <= LINREG_ATOL, (w_end, b_end)
+
+    benchmark.extra_info.update(iterations=steps, samples=steps * tr.BATCH_SMALL, lr=tr.LR_SMALL)
+    # The (w, b) path against float64 at the float32 tolerance of nptbench.check (1e-4; measured ~4e-8).
+    out = measure(
+        fn, setup=setup, reference=ref_path, extra_check=converged,
+        record=dict(experiment="linreg-small", variant=variant, backend=backend, device=device,
+                    dtype="float32", shape=[xs.shape], flops=None, bytes=xs.nbytes, dataset="random"),
+    )
+    benchmark.extra_info.update(_losses_fields(tr.linreg_small_losses(_np(out), xs)))
+    _timing(benchmark, steps, tr.BATCH_SMALL)
+
+
+# --- linreg-large ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "variant,fn,backend,device",
+    [pytest.param(*v, marks=_marks(v[3]), id=f"{v[0]}-linreg-large-float32") for v in LINREG_LARGE],
+)
+def test_linreg_large(variant, fn, backend, device, size, measure, benchmark):
+    cfg = tr.SIZES[size]["linreg-large"]
+    n, epochs, seed = cfg["n"], cfg["epochs"], data.SEEDS["linreg-large/x"]
+    w0 = data.linreg_large_w(n)
+    x0 = tr.linreg_large_first_x(backend, device, n, seed)
+    reference, ref_loss = tr.linreg_large_reference(w0, [1.0], x0)
+    last = {}
+
+    def setup():
+        gen = tr.linreg_large_generator(backend, device, seed)
+        if backend == "numpy":
+            args = (w0.copy(), np.ones(1, np.float32), epochs, gen, np.empty(epochs, np.float32))
+        else:
+            import torch
+
+            args = (_to_torch(w0, device=device, grad=True), _to_torch([1.0], device=device, grad=True),
+                    epochs, gen, torch.empty(epochs, device=device))
+        last["losses"] = args[4]
+        return args
+
+    benchmark.extra_info.update(iterations=epochs, samples=epochs, lr=tr.LR_LARGE)
+    measure(
+        fn, setup=setup, rounds=cfg["rounds"], reference=reference, rtol=LARGE_RTOL["float32"],
+        record=dict(experiment="linreg-large", variant=variant, backend=backend, device=device,
+                    dtype="float32", shape=[(n,)], flops=8 * n * epochs, bytes=3 * 4 * n * epochs,
+                    dataset="random"),
+    )
+    losses = _np(last["losses"])
+    assert losses[0] == pytest.approx(ref_loss, rel=LARGE_RTOL["float32"])
+    benchmark.extra_info.update(_losses_fields(losses))
+    _timing(benchmark, epochs, 1)  # one sample (a vector of N) per epoch
+
+
+# --- twolayer --------------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _twolayer_reference(kind: str, iterations: int) -> np.ndarray:
+    n, d_in, h, d_out = tr.TWOLAYER_DIMS
+    d = data.twolayer(n, d_in, h, d_out)
+    if kind in ("manual", "python"):
+        return tr.twolayer_reference(d["x"], d["y"], d["w1"], d["w2"], iterations)
+    return tr.twolayer_nn_reference(data.twolayer_nn(d_in, h, d_out), d["x"], d["y"], iterations, optimizer=kind)
+
+
+def _twolayer_setup(variant, kind, backend, device, dtype, iterations):
+    """Fixed arguments and a ``setup`` giving fresh parameters for each round (outside the timing)."""
+    n, d_in, h, d_out = tr.TWOLAYER_DIMS
+    d = data.twolayer(n, d_in, h, d_out)
+    if kind == "python":  # does not write its inputs: the lists are made once
+        return (d["x"].tolist(), d["y"].tolist(), d["w1"].tolist(), d["w2"].tolist(), iterations), None
+    if backend == "numpy":
+        x, y = (d[k].astype(dtype) for k in ("x", "y"))
+        return None, lambda: (x, y, d["w1"].astype(dtype), d["w2"].astype(dtype), iterations)
+    x, y = (_to_torch(d[k], dtype, device) for k in ("x", "y"))
+    if kind in ("sgd", "adam"):
+        params = data.twolayer_nn(d_in, h, d_out)
+        make = tr.make_module if variant == "torch-module" else tr.make_sequential
+        return None, lambda: (make(params, dtype, device), x, y, iterations)
+    if variant == "torch":
+        return None, lambda: (x, y, _to_torch(d["w1"], dtype, device), _to_torch(d["w2"], dtype, device), iterations)
+
+    def fresh_leaves():
+        # .grad starts as zeros rather than None: the same state at every call, so a compiled step is not
+        # recompiled after its first call; backward accumulates into it exactly as into a fresh buffer.
+        w1, w2 = (_to_torch(d[k], dtype, device, grad=True) for k in ("w1", "w2"))
+        for w in (w1, w2):
+            w.grad = w.detach().new_zeros(w.shape)
+        return w1, w2
+
+    return None, lambda: (x, y, *fresh_leaves(), iterations)
+
+
+@pytest.mark.parametrize(
+    "variant,fn,backend,device,dtype,kind",
+    [pytest.param(*v, marks=_marks(v[3]), id=f"{v[0]}-twolayer-{v[4]}") for v in TWOLAYER],
+)
+def test_twolayer(variant, fn, backend, device, dtype, kind, size, measure, benchmark):
+    cfg = tr.SIZES[size]["twolayer"]
+    n, d_in, h, d_out = tr.TWOLAYER_DIMS
+    iterations = cfg["python_iterations"] if kind == "python" else cfg["iterations"]
+    rounds = cfg["python_rounds"] if kind == "python" else cfg["rounds"]
+    lr = tr.LR_NN if kind in ("sgd", "adam") else tr.LR_MANUAL
+    reference = _twolayer_reference(kind, iterations)
+    args, setup = _twolayer_setup(variant, kind, backend, device, dtype, iterations)
+
+    if variant == "torch-compile":
+        backend_name = cfg["compile_backend"]
+        reason = tr.missing_compiler() if backend_name == "inductor" else None
+        if reason:
+            pytest.skip(reason)
+        step = tr.compile_step(backend_name)
+        x, y, w1, w2, _ = setup()
+        start = time.perf_counter()
+        step(x, y, w1, w2, lr)  # the first call traces and compiles
+        sync(device)
+        compile_s = time.perf_counter() - start
+        from torch._inductor import config as inductor_config
+
+        benchmark.extra_info.update(compile_s=compile_s, compile_backend=backend_name,
+                                    inductor_fx_graph_cache=bool(inductor_config.fx_graph_cache))
+        inner = setup
+        setup = lambda: (*inner()[:4], iterations, lr, step)  # noqa: E731
+
+    tol = POINTWISE_RTOL[dtype]
+
+    def pointwise(out):
+        got = np.asarray(_np(out), dtype=np.float64)
+        live = reference >= FLOOR * reference[0]
+        worst = float(np.max(np.abs(got[live] - reference[live]) / reference[live]))
+        benchmark.extra_info["max_pointwise_rel_err"] = worst
+        assert worst <= tol, f"twolayer/{variant}: loss trajectory off by {worst:.3g} (> {tol:g}) at some iteration"
+
+    samples = n * iterations
+    benchmark.extra_info.update(iterations=iterations, samples=samples, lr=lr)
+    itemsize = 8 if dtype == "float64" else 4
+    shapes = [(n, d_in), (n, d_out), (d_in, h), (h, d_out)]
+    if kind in ("sgd", "adam"):
+        shapes = [(n, d_in), (n, d_out), (h, d_in), (h,), (d_out, h), (d_out,)]
+    out = measure(
+        fn, args or (), setup=setup, rounds=rounds, warmup=0 if kind == "python" else 1,
+        reference=reference, extra_check=pointwise,
+        record=dict(experiment="twolayer", variant=variant, backend=backend, device=device, dtype=dtype,
+                    shape=shapes, flops=tr.twolayer_flops(iterations, n, d_in, h, d_out),
+                    bytes=tr.twolayer_bytes(iterations, n, d_in, h, d_out, itemsize), dataset="random"),
+    )
+    losses = np.asarray(_np(out), dtype=np.float64)
+    drop = tr.drop_factor(losses)
+    benchmark.extra_info.update(_losses_fields(losses), loss_drop=drop)
+    _timing(benchmark, iterations, n)
+    bound = tr.MIN_DROP[size][kind]
+    assert drop >= bound, f"twolayer/{variant}: loss fell {drop:.3g}x over {iterations} iterations, expected >= {bound:g}x"
+    assert math.isfinite(losses[-1])
