@@ -1,0 +1,432 @@
+"""How far each result is from what the hardware can do: session ceilings and the roofline columns.
+
+Every seed document (000-004) reports times and speed-ups only; none says how close a time is to the
+machine's limit. Here each device's ceilings are measured once per session:
+
+- compute: the rate of a large fp32 (and fp64) matrix product by the BLAS in use (numpy and torch on the
+  CPU, the faster counts; cuBLAS with TF32 off on a GPU);
+- memory: the rate of a large copy, counting the bytes read plus the bytes written;
+- on a GPU also the host-to-device and device-to-host rates of a pinned copy.
+
+A benchmark whose record holds ``flops`` or ``bytes`` then gets its achieved GFLOP/s and GB/s and the
+percentage of the ceiling that bounds it: the roofline's attainable time is the larger of flops/peak and
+bytes/bandwidth, and ``pct_of_ceiling`` is that time over the measured (median) time. Nothing here imports
+pytest; conftest.py calls :func:`update_machine_info`, :func:`update_json` and :func:`terminal_summary`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+#: Record fields this module adds next to the shared schema.
+FIELDS = {
+    "achieved_gflops": "flops / median time, in GFLOP/s (null without flops)",
+    "achieved_gbps": "bytes / median time, in GB/s (null without bytes)",
+    "bound": "compute or memory (or transfer): whichever ceiling gives the longer attainable time",
+    "pct_of_ceiling": "attainable time at the bounding ceiling / median time, in percent",
+    "ceiling": "the bounding ceiling, in words",
+}
+
+#: dtype of a record -> which measured product rate bounds its compute. Reduced precisions (tf32, bf16,
+#: fp16) run on units an fp32 product does not use, so they get no compute ceiling rather than a wrong one.
+COMPUTE_DTYPE = {"float32": "float32", "float64": "float64"}
+
+#: Environment: a JSON file of ceilings to use instead of measuring (e.g. from a saved run's machine_info),
+#: and ``quick`` calibration sizes (a fraction of a second; coarse, for tests).
+ENV_FILE = "NPTBENCH_CEILINGS"
+ENV_SCALE = "NPTBENCH_CALIBRATION"
+
+
+# --- measuring ---------------------------------------------------------------------------------------
+
+def _best(fn, reps: int) -> float:
+    """Least wall time of ``reps`` calls (the one least disturbed by anything else on the machine)."""
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _last_level_cache_bytes() -> int:
+    sizes = []
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for entry in os.listdir(base):
+            with open(os.path.join(base, entry, "size")) as f:
+                text = f.read().strip()
+            mult = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+            sizes.append(int(text.rstrip("KMG")) * mult)
+    except (OSError, ValueError):
+        pass
+    return max(sizes, default=32 * 2**20)
+
+
+def _available_bytes() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 4 * 2**30
+
+
+def _cpu_matmul_rate(dtype: str, quick: bool, libs=("numpy", "torch")) -> tuple[float, str]:
+    """Best GFLOP/s of square products by each library in ``libs`` (if importable), and which one.
+
+    The size is chosen from a first product of ``n_min`` so that one product takes about 50 ms: long
+    enough for the BLAS to reach its rate, short enough that the whole calibration takes a few seconds.
+    """
+    rng = np.random.default_rng(0)
+    target, n_min, n_max = (0.01, 256, 512) if quick else (0.05, 1024, 4096)
+    best_rate, how = 0.0, ""
+    for lib in libs:
+        if lib == "torch":
+            try:
+                import torch
+            except Exception:  # numpy's BLAS alone still gives a ceiling
+                continue
+            mm, wrap = torch.mm, torch.from_numpy
+        else:
+            mm, wrap = np.matmul, (lambda x: x)
+
+        def operands(n):
+            return [wrap(rng.random((n, n), dtype=np.float64).astype(dtype)) for _ in range(2)]
+
+        a, b = operands(n_min)
+        mm(a, b)  # warm-up: thread pool start, packing buffers
+        t = _best(lambda: mm(a, b), 2)
+        n = int(min(n_max, max(n_min, n_min * (target / t) ** (1 / 3))) // 256 * 256)
+        if n != n_min:
+            a, b = operands(n)
+            mm(a, b)
+        t = _best(lambda: mm(a, b), 5)  # best of 5: the least disturbed by anything else running
+        rate = 2 * n**3 / t / 1e9
+        if rate > best_rate:
+            best_rate, how = rate, f"{lib} {n}x{n}"
+    return best_rate, how
+
+
+def _cpu_copy_rate(quick: bool) -> tuple[float, str]:
+    """Best GB/s (read + written) of copying an array larger than the last-level cache."""
+    if quick:
+        nbytes = 16 * 2**20  # may sit in cache: quick ceilings are coarse, for tests only
+    else:
+        nbytes = min(max(2 * _last_level_cache_bytes(), 64 * 2**20), _available_bytes() // 8)
+    src = np.ones(nbytes // 4, dtype=np.float32)
+    dst = np.zeros_like(src)  # zeros_like writes the pages: no first-touch faults inside the timing
+    copies = {"numpy copyto": lambda: np.copyto(dst, src)}
+    try:
+        import torch
+
+        s, d = torch.from_numpy(src), torch.from_numpy(dst)
+        copies["torch copy_"] = lambda: d.copy_(s)  # multi-threaded where numpy's copy is not
+    except Exception:
+        pass
+    best_rate, how = 0.0, ""
+    for name, fn in copies.items():
+        fn()
+        rate = 2 * src.nbytes / _best(fn, 5) / 1e9
+        if rate > best_rate:
+            best_rate, how = rate, name
+    return best_rate, f"{how} of {src.nbytes / 2**20:.0f} MiB"
+
+
+def cpu_ceilings(quick: bool = False) -> dict:
+    t0 = time.perf_counter()
+    f32, how32 = _cpu_matmul_rate("float32", quick)
+    # fp64 only with the library that won at fp32: the same BLAS, half the calibration time.
+    f64, how64 = _cpu_matmul_rate("float64", quick, libs=(how32.split()[0],))
+    bw, how_bw = _cpu_copy_rate(quick)
+    threads = None
+    try:
+        import torch
+
+        threads = torch.get_num_threads()
+    except Exception:
+        pass
+    return {
+        "matmul_gflops": {"float32": round(f32, 2), "float64": round(f64, 2)},
+        "copy_gbps": round(bw, 2),
+        "method": (f"best of 5 wall times of a square product (fp32: {how32}, the faster of numpy's and "
+                   f"torch's BLAS; fp64: {how64}); copy: best of repeated {how_bw}, bytes read + written; "
+                   f"torch threads {threads}, the suite's own thread settings"),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def cuda_ceilings(quick: bool = False) -> dict:
+    """cuBLAS fp32 (TF32 off) and fp64 product rates, device copy and pinned host<->device rates.
+
+    Timed with CUDA events around the work after a warm-up, best of several; memory is freed afterwards.
+    """
+    import torch
+
+    t0 = time.perf_counter()
+    dev = torch.device("cuda")
+
+    def timed(fn, reps):
+        fn()  # warm-up: cuBLAS handle and workspace, allocator
+        best = float("inf")
+        for _ in range(reps):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            best = min(best, start.elapsed_time(end) / 1e3)
+        return best
+
+    free, _ = torch.cuda.mem_get_info()
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    rates = {}
+    sizes = {}
+    try:
+        n_max = 2048 if quick else 8192
+        while n_max > 512 and 3 * n_max * n_max * 8 > free // 2:
+            n_max //= 2
+        for name, dt in (("float32", torch.float32), ("float64", torch.float64)):
+            # Size from a first 1024 product, aiming at ~50 ms a call: large enough to fill a big GPU,
+            # small enough that a card with slow fp64 does not take minutes.
+            n = 1024
+            while True:
+                a = torch.randn(n, n, device=dev, dtype=dt)
+                b = torch.randn(n, n, device=dev, dtype=dt)
+                c = torch.empty(n, n, device=dev, dtype=dt)
+                t = timed(lambda: torch.mm(a, b, out=c), 2 if n == 1024 else (3 if quick else 5))
+                grow = int(min(n_max, n * (0.05 / t) ** (1 / 3)) // 512 * 512)
+                if n != 1024 or grow <= n:
+                    break
+                n = grow
+                del a, b, c
+            rates[name], sizes[name] = 2 * n**3 / t / 1e9, n
+            del a, b, c
+        nbytes = min((64 if quick else 1024) * 2**20, free // 8)
+        x = torch.ones(nbytes // 4, device=dev)
+        y = torch.empty_like(x)
+        bw = 2 * x.nbytes / timed(lambda: y.copy_(x), 5) / 1e9
+        del y
+        tbytes = min((32 if quick else 256) * 2**20, nbytes)
+        host = torch.ones(tbytes // 4, pin_memory=True)
+        d = torch.empty(tbytes // 4, device=dev)
+        h2d = host.nbytes / timed(lambda: d.copy_(host, non_blocking=True), 5) / 1e9
+        d2h = host.nbytes / timed(lambda: host.copy_(d, non_blocking=True), 5) / 1e9
+        del x, host, d
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.cuda.empty_cache()
+    name = torch.cuda.get_device_name()
+    return {
+        "matmul_gflops": {k: round(v, 2) for k, v in rates.items()},
+        "copy_gbps": round(bw, 2),
+        "h2d_gbps": round(h2d, 2),
+        "d2h_gbps": round(d2h, 2),
+        "method": (f"{name}: CUDA-event time, best of repeated torch.mm (cuBLAS, TF32 off; fp32 "
+                   f"{sizes['float32']}x{sizes['float32']}, fp64 {sizes['float64']}x{sizes['float64']}); "
+                   f"device copy of {nbytes / 2**20:.0f} MiB, bytes read + written; pinned host<->device "
+                   f"copies of {tbytes / 2**20:.0f} MiB"),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def calibrate(quick: bool = False) -> dict:
+    """Ceilings of every device here: ``{"cpu": {...}, "cuda": {...}}`` (``cuda`` only with a GPU)."""
+    from .backends import missing_cuda
+
+    out = {"cpu": cpu_ceilings(quick)}
+    if missing_cuda() is None:
+        out["cuda"] = cuda_ceilings(quick)
+    out["scale"] = "quick" if quick else "full"
+    return out
+
+
+_SESSION: dict = {}
+
+
+def session_ceilings() -> dict:
+    """The ceilings of this process, measured on first use (or read from ``$NPTBENCH_CEILINGS``)."""
+    if "ceilings" not in _SESSION:
+        path = os.environ.get(ENV_FILE)
+        if path:
+            with open(path) as f:
+                data = json.load(f)
+            # Accept a bare ceilings file or a saved run, whose machine_info holds them.
+            data = data.get("machine_info", {}).get("nptbench", {}).get("ceilings", data)
+            data = {**data, "source": f"read from {path}"}
+        else:
+            data = calibrate(quick=os.environ.get(ENV_SCALE, "") == "quick")
+        _SESSION["ceilings"] = data
+    return _SESSION["ceilings"]
+
+
+# --- the roofline columns ----------------------------------------------------------------------------
+
+def _transfer(record: dict) -> str | None:
+    """``h2d``/``d2h`` for a host<->device copy benchmark: a ``transfer`` field, else the experiment or
+    variant named ``h2d``/``d2h`` (``h2d-pinned`` ...), as the GPU and interop families name them."""
+    t = record.get("transfer")
+    if t in ("h2d", "d2h"):
+        return t
+    for name in (str(record.get("experiment", "")), str(record.get("variant", ""))):
+        for t in ("h2d", "d2h"):
+            if name == t or name.startswith(t + "-"):
+                return t
+    return None
+
+
+def annotate(record: dict, seconds: float | None, ceilings: dict | None) -> dict:
+    """The roofline fields (:data:`FIELDS`) of one record timed at ``seconds`` a call."""
+    out = dict.fromkeys(FIELDS)
+    flops, nbytes = record.get("flops"), record.get("bytes")
+    if not seconds or seconds <= 0 or (not flops and not nbytes):
+        return out
+    if flops:
+        out["achieved_gflops"] = flops / seconds / 1e9
+    if nbytes:
+        out["achieved_gbps"] = nbytes / seconds / 1e9
+    dev = (ceilings or {}).get(record.get("device"))
+    if not dev:
+        return out
+    candidates = []  # (attainable seconds, bound, ceiling in words)
+    transfer = _transfer(record) if record.get("device") == "cuda" else None
+    if nbytes and transfer and dev.get(f"{transfer}_gbps"):
+        bw = dev[f"{transfer}_gbps"]
+        candidates.append((nbytes / (bw * 1e9), "transfer", f"{transfer} {bw:.1f} GB/s"))
+    elif nbytes and dev.get("copy_gbps"):
+        bw = dev["copy_gbps"]
+        candidates.append((nbytes / (bw * 1e9), "memory", f"{record['device']} copy {bw:.1f} GB/s"))
+    if flops:
+        key = COMPUTE_DTYPE.get(str(record.get("dtype", "")).replace("torch.", ""))
+        peak = dev.get("matmul_gflops", {}).get(key) if key else None
+        if not peak:
+            # A compute-heavy record without a ceiling for its dtype has no honest percentage.
+            return out
+        candidates.append((flops / (peak * 1e9), "compute", f"{record['device']} {key} matmul {peak:.0f} GFLOP/s"))
+    if not candidates:
+        return out
+    attainable, bound, words = max(candidates)
+    out.update(bound=bound, ceiling=words, pct_of_ceiling=100.0 * attainable / seconds)
+    return out
+
+
+def _wants_ceilings(records) -> bool:
+    return any(r.get("flops") or r.get("bytes") for r in records)
+
+
+def _disabled(config) -> bool:
+    bs = getattr(config, "_benchmarksession", None)
+    return bs is None or bs.disabled or bs.skip
+
+
+# --- pytest-benchmark hooks (called from conftest.py) -------------------------------------------------
+
+def update_machine_info(config, machine_info: dict) -> None:
+    """Put the session's ceilings into machine_info (only when benchmarks really run)."""
+    if _disabled(config):
+        return
+    machine_info.setdefault("nptbench", {})["ceilings"] = session_ceilings()
+
+
+def update_json(config, output_json: dict) -> None:
+    """Add the roofline fields to every saved benchmark's extra_info (time: :func:`roofline_time`)."""
+    benches = output_json.get("benchmarks", [])
+    if _disabled(config) or not _wants_ceilings(b.get("extra_info", {}) for b in benches):
+        return
+    ceilings = output_json.get("machine_info", {}).get("nptbench", {}).get("ceilings") or session_ceilings()
+    for b in benches:
+        info = b.setdefault("extra_info", {})
+        seconds, which = roofline_time(info, b.get("stats", {}).get("median"))
+        info.update(annotate(info, seconds, ceilings))
+        info["roofline_time"] = which
+
+
+def roofline_time(record: dict, host_median: float | None) -> tuple[float | None, str]:
+    """The time a record is held against its ceiling: the CUDA-event median on a GPU where recorded
+    (launch overhead is not the device's limit), else pytest-benchmark's median wall time."""
+    if record.get("device") == "cuda" and record.get("device_time_s"):
+        return record["device_time_s"], "device median (CUDA events)"
+    return host_median, "median"
+
+
+def fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def fmt_num(x: float | None, digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    if abs(x) >= 10 ** digits:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
+
+
+def table_rows(benchmarks, ceilings: dict) -> dict[str, list[list[str]]]:
+    """group -> rows of (variant, device, dtype, median, GFLOP/s, GB/s, bound, % of ceiling)."""
+    groups: dict[str, list] = {}
+    for b in benchmarks:
+        info = b.extra_info
+        if not info.get("experiment"):
+            continue
+        median = b.stats.median if b.stats and b.stats.rounds else None
+        roof = annotate(info, roofline_time(info, median)[0], ceilings)
+        groups.setdefault(b.group or info["experiment"], []).append((median or float("inf"), [
+            str(info.get("variant")), str(info.get("device")), str(info.get("dtype")), fmt_time(median),
+            fmt_num(roof["achieved_gflops"]), fmt_num(roof["achieved_gbps"]), roof["bound"] or "-",
+            fmt_num(roof["pct_of_ceiling"], 2) if roof["pct_of_ceiling"] is not None else "-",
+        ]))
+    return {g: [row for _, row in sorted(rows, key=lambda r: r[0])] for g, rows in sorted(groups.items())}
+
+
+HEADER = ["variant", "device", "dtype", "median", "GFLOP/s", "GB/s", "bound", "% ceiling"]
+
+
+def format_table(rows: list[list[str]], header=HEADER) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) if i < 3 or i == 6 else str(c).rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths)))
+    return [line(header), "  ".join("-" * w for w in widths), *map(line, rows)]
+
+
+def describe(ceilings: dict) -> list[str]:
+    lines = []
+    for dev in ("cpu", "cuda"):
+        c = ceilings.get(dev)
+        if not c:
+            continue
+        mm = ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in c.get("matmul_gflops", {}).items())
+        extra = "".join(f", {k[:3]} {c[k]:.1f} GB/s" for k in ("h2d_gbps", "d2h_gbps") if c.get(k))
+        lines.append(f"{dev}: matmul {mm}; copy {c.get('copy_gbps', 0):.1f} GB/s{extra}")
+    return lines
+
+
+def terminal_summary(terminalreporter, config) -> None:
+    """A compact per-group table with the roofline columns pytest-benchmark's own tables cannot hold."""
+    if _disabled(config):
+        return
+    benches = [b for b in config._benchmarksession.benchmarks if b and b.extra_info.get("experiment")]
+    if not _wants_ceilings(b.extra_info for b in benches):
+        return
+    ceilings = session_ceilings()
+    tr = terminalreporter
+    tr.write_sep("-", "nptbench roofline (median time against this session's ceilings)")
+    for line in describe(ceilings):
+        tr.write_line(f"ceilings {line}")
+    for group, rows in table_rows(benches, ceilings).items():
+        tr.write_line("")
+        tr.write_line(f"[{group}]", bold=True)
+        for line in format_table(rows):
+            tr.write_line(line)

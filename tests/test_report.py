@@ -1,0 +1,152 @@
+"""The report, built from a small run saved here (smoke size, a few matmul variants), alone and merged
+with a copy from a second machine; and the skips and roofline fields the plugin writes into a run."""
+from __future__ import annotations
+
+import builtins
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nptbench import claims as cl
+from nptbench import report
+from nptbench.backends import missing_cuda
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Two small experiments, a few fast variants (no Python triple loops), and the GPU ones so that a CPU-only
+#: run skips them.
+SELECTION = "(mnist5 or abt) and (numpy or einsum or broadcast or cuda or (torch and not loop and not dot))"
+
+
+@pytest.fixture(scope="module")
+def run_json(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("run")
+    out = tmp / "run.json"
+    env = {**os.environ, "NPTBENCH_OFFLINE": "1", "NPTBENCH_CALIBRATION": "quick"}
+    env.pop("NPTBENCH_CEILINGS", None)
+    cmd = [sys.executable, "-m", "pytest", "bench/test_matmul.py", "--bench-size", "smoke", "-k", SELECTION,
+           "-q", "-p", "no:cacheprovider", f"--benchmark-json={out}", f"--benchmark-storage=file://{tmp}/storage",
+           "--benchmark-max-time=0.01", "--benchmark-min-rounds=3", "--benchmark-warmup=off"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"the saved run failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    assert "nptbench roofline" in proc.stdout and "% ceiling" in proc.stdout  # the printed roofline table
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(run_json) -> dict:
+    return json.loads(run_json.read_text())
+
+
+def second_machine(run: dict, slower: float) -> dict:
+    """The same run as if measured on another machine whose CPU is ``slower`` times slower."""
+    other = copy.deepcopy(run)
+    mi = other["machine_info"]
+    mi["node"] = "other-box"
+    mi["nptbench"]["cpu_model"] = "Other CPU @ 1.0GHz"
+    mi["nptbench"]["ceilings"]["cpu"]["matmul_gflops"]["float32"] /= slower
+    for b in other["benchmarks"]:
+        for k in ("min", "max", "mean", "median", "q1", "q3"):
+            b["stats"][k] *= slower if b["extra_info"]["variant"] == "numpy" else 1
+    return other
+
+
+def test_run_holds_ceilings_roofline_fields_and_skips(run):
+    ceilings = run["machine_info"]["nptbench"]["ceilings"]
+    assert ceilings["cpu"]["matmul_gflops"]["float32"] > 0 and ceilings["cpu"]["copy_gbps"] > 0
+    assert ceilings["scale"] == "quick"
+    cpu = [b["extra_info"] for b in run["benchmarks"] if b["extra_info"]["device"] == "cpu"]
+    assert cpu and all(r["pct_of_ceiling"] > 0 and r["achieved_gflops"] > 0 and r["bound"] for r in cpu)
+    skipped = run["nptbench_skipped"]
+    if missing_cuda():
+        assert {(s["experiment"], s["variant"]) for s in skipped} >= {("abt", "torch-cuda"), ("abt", "torch-cuda-copyback")}
+        assert all(s["reason"] and s["device"] == "cuda" for s in skipped)
+
+
+def test_report_from_one_run(run_json, tmp_path):
+    assert report.main([str(run_json), "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    for heading in ("## Machines and versions", "## Roofline ceilings", "## Claims ledger", "### abt",
+                    "### mnist5", "## Skipped benchmarks"):
+        assert heading in md
+    claims, _ = cl.load()
+    assert all(f"**{c.id}**" in md for c in claims)
+    # 000-numpy-vs-torch-cpu: both variants ran, so it has a ratio and a verdict other than "not measurable".
+    row = next(line for line in md.splitlines() if "**000-numpy-vs-torch-cpu**" in line)
+    assert not re.search(r"\*\*not measurable here\*\*", row) and re.search(r"\| [\d.,]+x \|", row)
+    if missing_cuda():
+        row = next(line for line in md.splitlines() if "**000-gpu-copyback**" in line)
+        assert "**not measurable here**" in row and "skipped: no CUDA device" in row
+    pngs = sorted(p.name for p in (tmp_path / "img").iterdir())
+    assert pngs == ["claims.png", "exp-abt.png", "exp-mnist5.png", "roofline-M1-smoke.png"]
+    for img in pngs:
+        assert (tmp_path / "img" / img).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"img/{img}" in md
+    page = (tmp_path / "report.html").read_text()
+    # Self-contained: every image inline, none read from a file.
+    assert page.count("src='data:image/png;base64,") == len(pngs) and "src='img/" not in page
+    assert "<table>" in page and "nptbench report" in page
+
+
+def test_report_merged_from_two_machines(run, tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(run))
+    b.write_text(json.dumps(second_machine(run, slower=4.0)))
+    runs = report.load_runs([a, b])
+    assert [m.label for m in runs.machines.values()] == ["M1", "M2"]
+    assert report.contexts(runs) == ["M1/smoke", "M2/smoke"]
+    written = report.build(runs, tmp_path / "out")
+    md = written["markdown"].read_text()
+    assert "other-box" in md and "Other CPU @ 1.0GHz" in md
+    # One ledger row per machine for a claim both measured; numpy is 4x slower on M2, so its ratio is 4x smaller.
+    rows = cl.evaluate(cl.load()[0], report.times_by_context(runs), 1.5)
+    r1, r2 = (next(r for r in rows if r.claim.id == "000-numpy-vs-torch-cpu" and r.context == c)
+              for c in ("M1/smoke", "M2/smoke"))
+    assert r1.ours / r2.ours == pytest.approx(4.0)
+    assert sum(line.startswith("| **000-numpy-vs-torch-cpu**") for line in md.splitlines()) == 2
+    assert "roofline-M2-smoke.png" in md and "| context |" in md
+
+
+def test_same_machine_twice_keeps_the_later_run(run, tmp_path):
+    later = copy.deepcopy(run)
+    later["datetime"] = "2999-01-01T00:00:00+00:00"
+    for bench in later["benchmarks"]:
+        bench["stats"]["median"] *= 2
+    (tmp_path / "early.json").write_text(json.dumps(run))
+    (tmp_path / "later.json").write_text(json.dumps(later))
+    runs = report.load_runs([tmp_path])  # a directory of runs
+    assert len(runs.machines) == 1 and runs.replaced == len(run["benchmarks"])
+    r = next(iter(runs.results.values()))
+    assert r.run.endswith("later.json")
+
+
+def test_tables_only_without_matplotlib(run_json, tmp_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("no matplotlib here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    with pytest.raises(report.ReportError, match=r"nptbench\[report\]"):
+        report.build(report.load_runs([run_json]), tmp_path / "a")
+    assert report.main([str(run_json), "--out", str(tmp_path / "b"), "--no-plots"]) == 0
+    assert "## Claims ledger" in (tmp_path / "b" / "report.md").read_text()
+
+
+def test_unreadable_runs_are_refused_clearly(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert report.main([str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "not a readable JSON run" in capsys.readouterr().err
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"hello": 1}))
+    with pytest.raises(report.ReportError, match="not a pytest-benchmark run"):
+        report.load_runs([other])
+    with pytest.raises(report.ReportError, match="no such file"):
+        report.load_runs([tmp_path / "missing.json"])

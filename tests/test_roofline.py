@@ -1,0 +1,110 @@
+"""Roofline columns: which ceiling bounds a record, the percentage, and a calibration that stays cheap."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from nptbench import roofline
+
+CEILINGS = {
+    "cpu": {"matmul_gflops": {"float32": 100.0, "float64": 50.0}, "copy_gbps": 10.0},
+    "cuda": {"matmul_gflops": {"float32": 50_000.0, "float64": 40_000.0}, "copy_gbps": 4000.0,
+             "h2d_gbps": 50.0, "d2h_gbps": 40.0},
+}
+
+
+def rec(**kw):
+    base = dict(experiment="e", variant="v", device="cpu", dtype="float32", flops=None, bytes=None)
+    return {**base, **kw}
+
+
+def test_compute_bound_product():
+    # 2e9 flops at 100 GFLOP/s take 20 ms at best; 1e7 bytes at 10 GB/s 1 ms: compute bounds it.
+    out = roofline.annotate(rec(flops=2e9, bytes=1e7), 0.04, CEILINGS)
+    assert out["bound"] == "compute"
+    assert out["pct_of_ceiling"] == pytest.approx(50.0)
+    assert out["achieved_gflops"] == pytest.approx(50.0)
+    assert out["achieved_gbps"] == pytest.approx(0.25)
+    assert "float32 matmul" in out["ceiling"]
+
+
+def test_memory_bound_add():
+    # An addition: 1e8 flops (1 ms at peak) but 1.2e9 bytes (120 ms at 10 GB/s): memory bounds it.
+    out = roofline.annotate(rec(flops=1e8, bytes=1.2e9), 0.24, CEILINGS)
+    assert out["bound"] == "memory"
+    assert out["pct_of_ceiling"] == pytest.approx(50.0)
+
+
+def test_float64_is_held_against_the_fp64_rate():
+    out = roofline.annotate(rec(dtype="float64", flops=1e9, bytes=1), 0.04, CEILINGS)
+    assert out["pct_of_ceiling"] == pytest.approx(50.0)  # 1e9 / 50 GFLOP/s = 20 ms of 40 ms
+
+
+def test_bytes_only_record_is_memory_bound():
+    out = roofline.annotate(rec(bytes=1e9), 0.2, CEILINGS)
+    assert out["achieved_gflops"] is None
+    assert (out["bound"], out["pct_of_ceiling"]) == ("memory", pytest.approx(50.0))
+
+
+def test_transfer_is_held_against_the_link_not_device_memory():
+    out = roofline.annotate(rec(experiment="h2d", variant="pinned", device="cuda", bytes=1e9), 0.04, CEILINGS)
+    assert out["bound"] == "transfer"
+    assert out["pct_of_ceiling"] == pytest.approx(50.0)  # 1e9 B at 50 GB/s = 20 ms
+    out = roofline.annotate(rec(experiment="interop", variant="d2h", device="cuda", bytes=4e8), 0.02, CEILINGS)
+    assert out["ceiling"].startswith("d2h")
+
+
+def test_no_honest_percentage_without_a_ceiling():
+    assert roofline.annotate(rec(), 0.1, CEILINGS) == dict.fromkeys(roofline.FIELDS)  # neither flops nor bytes
+    reduced = roofline.annotate(rec(dtype="bfloat16", device="cuda", flops=1e12, bytes=1e6), 0.1, CEILINGS)
+    assert reduced["achieved_gflops"] == pytest.approx(1e4) and reduced["pct_of_ceiling"] is None
+    nogpu = roofline.annotate(rec(device="cuda", flops=1e9, bytes=1e6), 0.1, {"cpu": CEILINGS["cpu"]})
+    assert nogpu["achieved_gflops"] == pytest.approx(10) and nogpu["pct_of_ceiling"] is None
+
+
+def test_device_time_is_used_on_the_gpu():
+    assert roofline.roofline_time(rec(device="cuda", device_time_s=0.5), 0.7) == (0.5, "device median (CUDA events)")
+    assert roofline.roofline_time(rec(device="cpu", device_time_s=0.5), 0.7) == (0.7, "median")
+
+
+def test_quick_calibration_measures_positive_ceilings():
+    c = roofline.cpu_ceilings(quick=True)
+    assert c["matmul_gflops"]["float32"] > 0 and c["matmul_gflops"]["float64"] > 0
+    assert c["copy_gbps"] > 0
+    assert "bytes read + written" in c["method"]
+
+
+def test_ceilings_can_be_read_from_a_saved_run(tmp_path, monkeypatch):
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"machine_info": {"nptbench": {"ceilings": CEILINGS}}, "benchmarks": []}))
+    monkeypatch.setenv(roofline.ENV_FILE, str(run))
+    monkeypatch.setattr(roofline, "_SESSION", {})
+    got = roofline.session_ceilings()
+    assert got["cpu"] == CEILINGS["cpu"] and got["source"].startswith("read from")
+
+
+def test_nothing_is_calibrated_when_benchmarks_are_disabled(monkeypatch):
+    def boom():
+        raise AssertionError("calibration ran under --benchmark-disable")
+
+    monkeypatch.setattr(roofline, "session_ceilings", boom)
+    config = SimpleNamespace(_benchmarksession=SimpleNamespace(disabled=True, skip=False, benchmarks=[]))
+    info = {}
+    roofline.update_machine_info(config, info)
+    roofline.update_json(config, {"benchmarks": [{"extra_info": rec(flops=1), "stats": {"median": 1}}]})
+    roofline.terminal_summary(None, config)
+    assert "ceilings" not in info.get("nptbench", {})
+
+
+def test_terminal_table_has_the_roofline_columns():
+    stats = SimpleNamespace(median=0.04, rounds=5)
+    benches = [SimpleNamespace(group="g", stats=stats, extra_info=rec(variant="fast", flops=2e9, bytes=1e7)),
+               SimpleNamespace(group="g", stats=SimpleNamespace(median=0.4, rounds=5),
+                               extra_info=rec(variant="slow", flops=2e9, bytes=1e7))]
+    rows = roofline.table_rows(benches, CEILINGS)["g"]
+    assert [r[0] for r in rows] == ["fast", "slow"]
+    assert rows[0][6:] == ["compute", "50"]
+    lines = roofline.format_table(rows)
+    assert "% ceiling" in lines[0] and "GFLOP/s" in lines[0]
