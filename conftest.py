@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from nptbench import backends, harness, machine
+from nptbench import backends, gpu, harness, machine
 
 PROFILES = ("smoke", "default", "seed")
 
@@ -30,6 +30,10 @@ def pytest_addoption(parser):
         "--require-gpu", action="store_true", default=False,
         help="a GPU benchmark that would be skipped (no CUDA device, no numba CUDA) fails instead",
     )
+    group.addoption(
+        "--gpu-cold-l2", action="store_true", default=False,
+        help="GPU benchmarks flush the L2 cache before every (one-call) round, outside the timed region",
+    )
 
 
 def bench_size(config) -> str:
@@ -46,6 +50,12 @@ def pytest_configure(config):
     config._nptbench_notices = []
     if not backends.missing_package("torch"):
         backends.configure_torch()
+    from nptbench import baseline  # --benchmark-compare uses results/<this machine's fingerprint>/
+
+    try:
+        config.pluginmanager.register(baseline.PytestBaseline(config, config._nptbench_size), "nptbench-baseline")
+    except baseline.BaselineError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_report_header(config):
@@ -72,13 +82,39 @@ def pytest_runtest_setup(item):
         pytest.skip(reason)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A CUDA out-of-memory skips the benchmark with its reason, after freeing what it held (nptbench.gpu)."""
+    try:
+        return (yield)
+    except Exception as exc:
+        reason = gpu.oom_skip_reason(exc, pyfuncitem.config._nptbench_size)
+        if reason is None:
+            raise
+        gpu.release_after_oom(exc)
+    pytest.skip(reason)  # outside the except block: the skip must not keep the OOM (and its frames) alive
+
+
 def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["nptbench"] = {**machine.describe(), "profile": config._nptbench_size}
+    from nptbench import roofline  # the session's ceilings (measured once, only when benchmarks run)
+
+    roofline.update_machine_info(config, machine_info)
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    from nptbench import report, roofline
+
+    roofline.update_json(config, output_json)  # achieved GFLOP/s, GB/s and % of ceiling per benchmark
+    report.add_skips(config, output_json)  # skipped benchmarks and their reasons, for the report
 
 
 def pytest_terminal_summary(terminalreporter, config):
     for notice in dict.fromkeys(config._nptbench_notices):
         terminalreporter.write_line(f"nptbench: {notice}", yellow=True)
+    from nptbench import roofline
+
+    roofline.terminal_summary(terminalreporter, config)
 
 
 # --- session fixtures ---------------------------------------------------------------------------------
@@ -105,6 +141,6 @@ def mnist(pytestconfig, size):
 
 
 @pytest.fixture
-def measure(benchmark):
+def measure(benchmark, pytestconfig):
     """``measure(fn, args, record=..., reference=...)``: warm up, time, check, record (nptbench.harness)."""
-    return functools.partial(harness.measure, benchmark)
+    return functools.partial(harness.measure, benchmark, cold_l2=pytestconfig.getoption("--gpu-cold-l2"))

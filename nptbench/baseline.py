@@ -1,0 +1,298 @@
+"""Baselines: saved runs promoted into ``results/<fingerprint>/``, named by the hardware that measured them.
+
+No seed experiment of its own: this is how the suite keeps the numbers of every seed comparable over time.
+A run saved by ``pytest bench`` (with raw per-round data, see pyproject.toml) lands in ``results/runs/``,
+which is never committed; ``python -m nptbench promote RUN.json`` copies it into the baseline folder of
+the machine that measured it, which is committed. The fingerprint names the hardware only (CPU model,
+usable cores, GPU or "nogpu"), never software versions: comparing torch 2.12 with 2.13 on one machine is
+exactly what a baseline is for. Nothing here overwrites a file.
+
+The :class:`PytestBaseline` plugin (registered by conftest.py) makes ``pytest --benchmark-compare`` use
+this machine's baseline and turns ``--benchmark-compare-fail`` into a readable summary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from . import machine
+
+#: Where baselines live, relative to the checkout's root (the CLI's working directory).
+RESULTS = Path("results")
+#: Raw runs, ignored by git (results/.gitignore).
+RUNS = "runs"
+
+
+class BaselineError(ValueError):
+    """A saved run or baseline cannot be used; the message names the file and why."""
+
+
+# --- fingerprint ---------------------------------------------------------------------------------------
+
+def slug(text: str) -> str:
+    """``text`` as a lower-case, filesystem-safe name: letters, digits, dots and single dashes."""
+    text = re.sub(r"\((r|tm|c)\)", "", text, flags=re.IGNORECASE)
+    return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-.") or "unknown"
+
+
+def make_fingerprint(cpu_model: str, cores: int, gpu_names: list[str]) -> str:
+    """``<cpu>_<cores>cores_<gpus>``, e.g. ``intel-xeon-processor-2.50ghz_2cores_nogpu``."""
+    if gpu_names:
+        counts = {name: gpu_names.count(name) for name in gpu_names}
+        gpus = "+".join(slug(n) if c == 1 else f"{c}x-{slug(n)}" for n, c in counts.items())
+    else:
+        gpus = "nogpu"
+    return f"{slug(cpu_model)[:60]}_{int(cores)}cores_{gpus[:60]}"
+
+
+def fingerprint() -> str:
+    """This machine's fingerprint (the GPU part asks torch, like the rest of the suite)."""
+    return make_fingerprint(machine.cpu_model(), machine.usable_cores(), [g["name"] for g in machine.gpu_info()])
+
+
+def nptbench_info(run: dict) -> dict:
+    """What conftest.py saved about the machine (``machine_info["nptbench"]``), or {} for a foreign run."""
+    info = (run.get("machine_info") or {}).get("nptbench")
+    return info if isinstance(info, dict) else {}
+
+
+def run_fingerprint(run: dict) -> str:
+    """The fingerprint of the machine that measured a saved run ("unknown" when it was not recorded)."""
+    info = nptbench_info(run)
+    if "cpu_model" not in info or "cpu_cores" not in info:
+        return "unknown"
+    return make_fingerprint(info["cpu_model"], info["cpu_cores"], [g.get("name", "?") for g in info.get("gpus") or []])
+
+
+def run_profile(run: dict) -> str:
+    return nptbench_info(run).get("profile", "unknown")
+
+
+def run_time(run: dict) -> str:
+    return str(run.get("datetime", ""))
+
+
+# --- reading runs ----------------------------------------------------------------------------------------
+
+def load_run(path) -> dict:
+    """A saved pytest-benchmark run, checked enough to be compared; :class:`BaselineError` names a bad file."""
+    path = Path(path)
+    try:
+        run = json.loads(path.read_text(encoding="utf8"))
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"{path}: corrupt, not valid JSON ({exc})") from None
+    if not isinstance(run, dict) or not isinstance(run.get("benchmarks"), list):
+        raise BaselineError(f"{path}: corrupt, not a pytest-benchmark run (no 'benchmarks' list)")
+    for i, bench in enumerate(run["benchmarks"]):
+        stats = bench.get("stats") if isinstance(bench, dict) else None
+        if not isinstance(stats, dict) or not isinstance(bench.get("fullname"), str) or "median" not in stats:
+            raise BaselineError(f"{path}: corrupt, benchmark #{i} lacks fullname or stats")
+        data = stats.get("data")
+        if data is not None and not (isinstance(data, list) and all(isinstance(t, (int, float)) for t in data)):
+            raise BaselineError(f"{path}: corrupt, raw round times of {bench['fullname']} are not numbers")
+    return run
+
+
+def has_raw_data(run: dict) -> bool:
+    return bool(run["benchmarks"]) and all(b["stats"].get("data") for b in run["benchmarks"])
+
+
+def baseline_dir(fp: str, results: Path = RESULTS) -> Path:
+    return Path(results) / fp
+
+
+def baselines(fp: str, results: Path = RESULTS) -> list[Path]:
+    folder = baseline_dir(fp, results)
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def find_baseline(fp: str, profile: str, results: Path = RESULTS, select: str | None = None) -> Path | None:
+    """The newest baseline of this machine and profile (every file is read: a corrupt one is an error).
+
+    ``select`` (the value given to ``--benchmark-compare``) keeps only files whose name contains it.
+    """
+    found = []
+    for path in baselines(fp, results):
+        if select and select not in path.name:
+            continue
+        run = load_run(path)
+        if run_profile(run) == profile:
+            found.append((run_time(run), path.name, path))
+    return max(found)[2] if found else None
+
+
+# --- promote -------------------------------------------------------------------------------------------
+
+def promote(run_path, results: Path = RESULTS) -> Path:
+    """Copy a saved run into the baseline folder of the machine that measured it; never overwrite.
+
+    The copy is named ``<profile>-<original name>`` so one folder can hold the smoke, default and seed
+    baselines; the newest of a profile is the one ``--benchmark-compare`` uses.
+    """
+    src = Path(run_path)
+    run = load_run(src)
+    if not run["benchmarks"]:
+        raise BaselineError(f"{src}: holds no benchmark (was it run with --benchmark-disable?)")
+    if not has_raw_data(run):
+        raise BaselineError(f"{src}: saved without raw round times; re-run with --benchmark-save-data "
+                            "(on by default in pyproject.toml) so compare can judge noise")
+    fp = run_fingerprint(run)
+    if fp == "unknown":
+        raise BaselineError(f"{src}: says nothing about its machine (no machine_info.nptbench): not a run of this suite")
+    dest = baseline_dir(fp, results) / f"{run_profile(run)}-{src.name}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(dest, "xb") as f:  # "x": fail rather than overwrite
+            f.write(src.read_bytes())
+    except FileExistsError:
+        raise BaselineError(f"{dest} already exists; baselines are never overwritten") from None
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m nptbench promote",
+        description="Promote a saved run (results/runs/...json) to a baseline in results/<fingerprint>/, the "
+                    "folder of the machine that measured it. Existing files are never overwritten.",
+    )
+    parser.add_argument("run", help="a run saved by pytest bench (with raw data)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="results folder (default: ./results)")
+    args = parser.parse_args(argv)
+    try:
+        dest = promote(args.run, args.results)
+    except BaselineError as exc:
+        print(f"nptbench promote: {exc}", file=sys.stderr)
+        return 1
+    here = fingerprint()
+    print(f"promoted {args.run} -> {dest}")
+    if dest.parent.name != here:
+        print(f"note: the run was measured on {dest.parent.name}, not on this machine ({here})")
+    return 0
+
+
+# --- pytest glue -----------------------------------------------------------------------------------------
+
+def results_root(config) -> Path:
+    """The folder holding ``runs/`` and the baselines: the parent of pytest-benchmark's storage when that
+    is a ``file://.../runs`` folder (so pointing the storage elsewhere moves both), else ./results."""
+    storage = str(getattr(config.option, "benchmark_storage", "") or "")
+    if storage.startswith("file://"):
+        path = Path(storage[len("file://"):])
+        if path.name == RUNS:
+            return (Path(config.invocation_params.dir) / path).resolve().parent
+    return Path(config.rootpath) / RESULTS
+
+
+class PytestBaseline:
+    """Registered by conftest.py in ``pytest_configure``, before pytest-benchmark builds its session.
+
+    pytest-benchmark would compare against the newest file of its own storage (results/runs) and stop
+    with a usage error when there is none. Instead: the ``--benchmark-compare`` value is taken here, the
+    newest baseline of this machine's fingerprint and this profile is loaded, and pytest-benchmark is handed
+    that one file to show next to the current numbers, with a table of ``nptbench compare`` verdicts
+    computed from the raw rounds. Without a baseline one line of the summary says so and the run goes on. ``--benchmark-compare-fail`` (which implies ``--benchmark-compare``) fails the session
+    with one line per regression (the check's numbers and the statistical verdict) instead of
+    pytest-benchmark's traceback.
+    """
+
+    def __init__(self, config, profile: str):
+        opt = config.option
+        self.config = config
+        self.profile = profile
+        self.checks = getattr(opt, "benchmark_compare_fail", None) or []
+        self.requested = getattr(opt, "benchmark_compare", None) or (True if self.checks else None)
+        self.fp = self.path = self.run = self.header = None
+        self.lines: list[str] = []
+        self.table = ""
+        if not self.requested:
+            return
+        opt.benchmark_compare = []  # pytest-benchmark must not load results/runs: the baseline is ours
+        self.fp = fingerprint()
+        results = results_root(config)
+        select = self.requested if isinstance(self.requested, str) else None
+        self.path = find_baseline(self.fp, profile, results, select)  # BaselineError: conftest -> usage error
+        if self.path is None:
+            self.header = (f"nptbench: no {profile} baseline for this machine in {results / self.fp}/"
+                           f"{' matching ' + repr(select) if select else ''}: running without comparison")
+        else:
+            self.run = load_run(self.path)
+            self.header = f"nptbench: comparing with baseline {self.path}"
+
+    def pytest_collection_finish(self, session):
+        # --benchmark-autosave is on in pyproject.toml; a session without any benchmark (pytest tests)
+        # has nothing to save and should not warn about it.
+        bs = getattr(self.config, "_benchmarksession", None)
+        if bs is not None and not any("benchmark" in getattr(item, "fixturenames", ()) for item in session.items):
+            bs.autosave = None
+
+    def pytest_sessionstart(self, session):
+        bs = getattr(self.config, "_benchmarksession", None)
+        if bs is None or self.run is None:
+            return
+        from pytest_benchmark.stats import normalize_stats
+
+        for bench in self.run["benchmarks"]:
+            normalize_stats(bench["stats"])
+        bs.compare = self.requested
+        bs.compared_mapping = {self.path: {b["fullname"]: b for b in self.run["benchmarks"]}}
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        # pytest-benchmark's own sessionfinish (a hook wrapper) has already matched the runs by now.
+        bs = getattr(self.config, "_benchmarksession", None)
+        if bs is None or not self.requested:
+            return
+        bs.performance_regressions.clear()  # reported below, readably, instead of raised
+        if self.run is None:
+            bs.compare_fail = None  # no baseline: not a usage error, the header said so
+            return
+        from . import compare
+
+        current = {"machine_info": {"nptbench": {**machine.describe(), "profile": self.profile}},
+                   "datetime": datetime.now().isoformat(),
+                   "benchmarks": [b.as_dict(include_data=True) for b in bs.benchmarks if b]}
+        if not current["benchmarks"]:
+            return
+        pairing = compare.compare_runs([compare.Run(self.path, self.run)], [compare.Run(Path("now"), current)])
+        self.table = compare.render(pairing, "baseline", "now")
+        verdicts = {row.name: row for pair in pairing for row in pair.rows}
+        saved = {b["fullname"]: b["stats"] for b in self.run["benchmarks"]}
+        for bench in bs.benchmarks:
+            if not bench or bench.fullname not in saved:
+                continue
+            old = saved[bench.fullname]
+            for check in self.checks:
+                value = check.compute(bench, old)
+                if value > check.threshold:
+                    self.lines.append(self._regression_line(bench, old, check, value, verdicts.get(bench.name)))
+        if self.lines and session.exitstatus == 0:
+            session.exitstatus = 1  # as a failed test would
+
+    @staticmethod
+    def _regression_line(bench, old, check, value, row) -> str:
+        field = check.field
+        change = (f"+{value:.1f} % (limit {check.threshold} %)" if type(check).__name__.startswith("Percentage")
+                  else f"+{value * 1e6:.1f} us (limit {check.threshold * 1e6:.1f} us)")
+        line = (f"{bench.name}: {field} {old[field] * 1e6:.1f} us -> {bench[field] * 1e6:.1f} us, {change}")
+        if row is not None:
+            line += f"; nptbench compare: {row.verdict} ({row.ratio_text()})"
+        return line
+
+    def pytest_terminal_summary(self, terminalreporter):
+        tr = terminalreporter
+        if self.header:  # also under -q, where pytest shows no header
+            tr.write_line(self.header, yellow=self.run is None)
+        if self.table:
+            tr.section("nptbench compare: this run against the baseline")
+            tr.write_line(f"baseline: {self.path}")
+            for line in self.table.splitlines():
+                tr.write_line(line)
+        if self.lines:
+            tr.section("performance regressed (--benchmark-compare-fail)", red=True, bold=True)
+            for line in self.lines:
+                tr.write_line(line, red=True)

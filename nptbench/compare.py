@@ -1,0 +1,385 @@
+"""``python -m nptbench compare BASE NEW``: did NEW get slower than BASE, beyond noise and beyond a minimum effect?
+
+No seed experiment of its own: this judges every seed's benchmarks between two saved runs (or folders of
+runs, from one or many machines). For each benchmark present on both sides, from the raw round times:
+
+- the ratio of medians, NEW / BASE (above 1: NEW is slower), taken over the batch medians below;
+- a 95 % confidence interval of that ratio, from scipy's bootstrap of the median ratio, and a two-sided
+  Mann-Whitney U test. Both work on the medians of consecutive batches of rounds (when there are enough
+  rounds), because noise on a shared machine comes in bursts: rounds next to each other are not
+  independent, and treating thousands of them as such would give intervals far too narrow;
+- a verdict that needs both significance and size: ``slower`` when the whole interval lies above 1 + e
+  (e: the minimum effect, 10 % unless pyproject.toml's ``[tool.nptbench.min-effect]`` says otherwise for
+  the experiment) and the test rejects "same distribution"; ``faster`` likewise below 1 / (1 + e);
+  ``same`` when the whole interval lies within [1 / (1 + e), 1 + e]; ``uncertain`` otherwise.
+
+Benchmarks are matched by their record (experiment, variant, backend, device, dtype, shape), not by test
+name: the same work at the same shape matches across profiles and renamed files. A benchmark without a
+record is matched by its full pytest name. Several runs on one side (a folder) are pooled per benchmark,
+so interleaved repeats (A B A B ...) let the differences between runs count as noise. Runs are grouped by
+hardware fingerprint: each machine is judged against its own BASE runs and all machines are laid side by
+side; comparing across fingerprints prints a loud warning. The exit status is 1 when any benchmark is
+``slower``, 2 when a run cannot be read.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .baseline import BaselineError, load_run, run_fingerprint, run_profile, run_time
+
+DEFAULT_MIN_EFFECT = 0.10
+CONFIDENCE = 0.95
+#: Rounds are grouped into at most this many consecutive batches (at least MIN_BATCH rounds each).
+BATCHES = 20
+MIN_BATCH = 3
+RESAMPLES = 2000
+
+
+# --- runs and their benchmarks ---------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    path: Path
+    data: dict
+
+    @property
+    def fingerprint(self) -> str:
+        return run_fingerprint(self.data)
+
+    @property
+    def profile(self) -> str:
+        return run_profile(self.data)
+
+    @property
+    def versions(self) -> dict:
+        info = (self.data.get("machine_info") or {}).get("nptbench") or {}
+        return info.get("versions") or {}
+
+
+def match_key(bench: dict) -> tuple:
+    rec = bench.get("extra_info") or {}
+    if all(k in rec for k in ("experiment", "variant", "dtype", "shape")):
+        return ("record", rec["experiment"], rec["variant"], rec.get("backend"), rec.get("device"),
+                rec["dtype"], json.dumps(rec["shape"]))
+    return ("name", bench["fullname"])
+
+
+def json_files(path: Path) -> list[Path]:
+    path = Path(path)
+    if path.is_dir():
+        return sorted(path.rglob("*.json"))
+    if path.is_file():
+        return [path]
+    raise BaselineError(f"{path}: no such file or folder")
+
+
+def load_runs(paths) -> list[Run]:
+    runs = [Run(p, load_run(p)) for path in paths for p in json_files(path)]
+    if not runs:
+        raise BaselineError(f"no saved run (*.json) in {', '.join(map(str, paths))}")
+    return runs
+
+
+@dataclass
+class Bench:
+    key: tuple
+    name: str
+    experiment: str
+    shape: str
+    times: np.ndarray | None  # raw per-round times (s), None when saved without them
+    median: float
+    runs: int = 1
+
+
+def benches(runs: list[Run]) -> dict[tuple, Bench]:
+    """Every benchmark of these runs by match key. Several runs of one benchmark are pooled: their rounds
+    are joined in the order the runs were made, so that the difference between runs counts as noise."""
+    out: dict[tuple, Bench] = {}
+    for run in sorted(runs, key=lambda r: (run_time(r.data), str(r.path))):
+        for b in run.data["benchmarks"]:
+            key = match_key(b)
+            rec = b.get("extra_info") or {}
+            data = b["stats"].get("data")
+            times = np.asarray(data, dtype=float) if data else None
+            if key in out:
+                prev = out[key]
+                prev.runs += 1
+                prev.times = None if prev.times is None or times is None else np.concatenate([prev.times, times])
+                prev.median = float(np.median(prev.times)) if prev.times is not None else float(b["stats"]["median"])
+                continue
+            out[key] = Bench(key, b.get("name") or b["fullname"], rec.get("experiment") or b.get("group") or "",
+                             "·".join("x".join(map(str, s)) for s in rec.get("shape") or []), times,
+                             float(np.median(times)) if times is not None else float(b["stats"]["median"]))
+    return out
+
+
+# --- the verdict -----------------------------------------------------------------------------------------
+
+def batch_medians(times: np.ndarray) -> np.ndarray:
+    """Medians of consecutive batches of rounds (the rounds themselves when there are too few)."""
+    k = min(BATCHES, len(times) // MIN_BATCH)
+    if k < 5:
+        return times
+    return np.array([np.median(part) for part in np.array_split(times, k)])
+
+
+def _median_ratio(base, new, axis=-1):
+    return np.median(new, axis=axis) / np.median(base, axis=axis)
+
+
+def _bootstrap_ci(base, new, confidence, seed):
+    from scipy import stats
+
+    kwargs = dict(n_resamples=RESAMPLES, confidence_level=confidence, method="percentile", vectorized=True)
+    params = inspect.signature(stats.bootstrap).parameters
+    kwargs["rng" if "rng" in params else "random_state"] = np.random.default_rng(seed)
+    res = stats.bootstrap((base, new), _median_ratio, **kwargs)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+@dataclass
+class Verdict:
+    ratio: float
+    low: float | None = None
+    high: float | None = None
+    p: float | None = None
+    verdict: str = "uncertain"
+    note: str = ""
+
+
+def verdict(base: np.ndarray, new: np.ndarray, min_effect: float = DEFAULT_MIN_EFFECT,
+            confidence: float = CONFIDENCE, seed: int = 0) -> Verdict:
+    """Ratio of medians NEW/BASE, its bootstrap interval, the Mann-Whitney p-value and the verdict."""
+    from scipy import stats
+
+    base, new = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
+    if len(base) < 3 or len(new) < 3:
+        return Verdict(float(np.median(new) / np.median(base)), note="fewer than 3 rounds")
+    xb, xn = batch_medians(base), batch_medians(new)
+    ratio = float(_median_ratio(xb, xn))  # the statistic the interval is about (medians of batch medians)
+    low, high = _bootstrap_ci(xb, xn, confidence, seed)
+    p = float(stats.mannwhitneyu(xn, xb, alternative="two-sided").pvalue)
+    alpha, up, down = 1 - confidence, 1 + min_effect, 1 / (1 + min_effect)
+    if low > up and p < alpha:
+        word = "slower"
+    elif high < down and p < alpha:
+        word = "faster"
+    elif low >= down and high <= up:
+        word = "same"
+    else:
+        word = "uncertain"
+    return Verdict(ratio, low, high, p, word)
+
+
+# --- configuration ---------------------------------------------------------------------------------------
+
+@dataclass
+class Effects:
+    """Minimum effect sizes: a default and per-experiment overrides (pyproject.toml [tool.nptbench.min-effect])."""
+    default: float = DEFAULT_MIN_EFFECT
+    experiments: dict = field(default_factory=dict)
+
+    def __call__(self, experiment: str) -> float:
+        return float(self.experiments.get(experiment, self.default))
+
+    @classmethod
+    def from_pyproject(cls, path: Path, default: float | None = None) -> "Effects":
+        table = {}
+        if Path(path).is_file():
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                try:
+                    import tomli as tomllib
+                except ImportError:
+                    tomllib = None
+            if tomllib is not None:
+                with open(path, "rb") as f:
+                    table = dict(tomllib.load(f).get("tool", {}).get("nptbench", {}).get("min-effect", {}))
+        base = table.pop("default", DEFAULT_MIN_EFFECT)
+        return cls(base if default is None else default, table)
+
+
+# --- comparing and printing ------------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    name: str
+    experiment: str
+    shape: str
+    base_median: float
+    new_median: float
+    min_effect: float
+    result: Verdict
+
+    @property
+    def verdict(self) -> str:
+        return self.result.verdict
+
+    def ratio_text(self) -> str:
+        r = self.result
+        ci = f" [{r.low:.2f}, {r.high:.2f}]" if r.low is not None else ""
+        return f"ratio {r.ratio:.2f}{ci}"
+
+
+@dataclass
+class Pairing:
+    """One machine's (or one pair of machines') comparison."""
+    base_fp: str
+    new_fp: str
+    base_runs: list
+    new_runs: list
+    rows: list = field(default_factory=list)
+    only_base: list = field(default_factory=list)
+    only_new: list = field(default_factory=list)
+
+    @property
+    def same_hardware(self) -> bool:
+        return self.base_fp == self.new_fp and self.base_fp != "unknown"
+
+    @property
+    def label(self) -> str:
+        return self.new_fp if self.same_hardware else f"{self.base_fp} -> {self.new_fp}"
+
+
+def _by_fingerprint(runs: list[Run]) -> dict[str, list[Run]]:
+    out: dict[str, list[Run]] = {}
+    for run in runs:
+        out.setdefault(run.fingerprint, []).append(run)
+    return out
+
+
+def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects) -> Pairing:
+    pairing = Pairing(base_runs[0].fingerprint, new_runs[0].fingerprint, base_runs, new_runs)
+    old, new = benches(base_runs), benches(new_runs)
+    for key in old.keys() & new.keys():
+        b, n = old[key], new[key]
+        effect = effects(n.experiment)
+        if b.times is not None and n.times is not None:
+            result = verdict(b.times, n.times, effect)
+        else:
+            result = Verdict(n.median / b.median, note="saved without raw round times")
+        pairing.rows.append(Row(n.name, n.experiment, n.shape, b.median, n.median, effect, result))
+    pairing.rows.sort(key=lambda r: (-r.result.ratio, r.name))
+    pairing.only_base = sorted(old[k].name for k in old.keys() - new.keys())
+    pairing.only_new = sorted(new[k].name for k in new.keys() - old.keys())
+    return pairing
+
+
+def compare_runs(base: list[Run], new: list[Run], effects: Effects | None = None) -> list[Pairing]:
+    """Pair runs by hardware fingerprint; a lone BASE machine is paired with every NEW machine."""
+    effects = effects or Effects()
+    base_fp, new_fp = _by_fingerprint(base), _by_fingerprint(new)
+    pairings = []
+    for fp, runs in new_fp.items():
+        if fp in base_fp:
+            pairings.append(compare_pair(base_fp[fp], runs, effects))
+        elif len(base_fp) == 1:
+            pairings.append(compare_pair(next(iter(base_fp.values())), runs, effects))
+        else:
+            pairings.append(Pairing("none", fp, [], runs))
+    return pairings
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.1f}"
+
+
+def _versions(runs: list[Run]) -> str:
+    keys = ("torch", "numpy", "numba")
+    seen = sorted({" ".join(f"{k} {r.versions.get(k)}" for k in keys if r.versions.get(k)) for r in runs})
+    return "; ".join(s for s in seen if s) or "versions not recorded"
+
+
+def render(pairings: list[Pairing], base_label: str = "BASE", new_label: str = "NEW") -> str:
+    out = []
+    for p in pairings:
+        out.append(f"### {p.label}")
+        out.append("")
+        if not p.base_runs:
+            out.append(f"No {base_label} run from this machine: nothing to compare with.")
+            out.append("")
+            continue
+        if not p.same_hardware:
+            out.append(f"> **WARNING: different hardware.** {base_label} ran on `{p.base_fp}`, {new_label} on "
+                       f"`{p.new_fp}`: these ratios compare machines, not code.")
+            out.append("")
+        out.append(f"{base_label}: {len(p.base_runs)} run(s), {_versions(p.base_runs)}, profile "
+                   f"{', '.join(sorted({r.profile for r in p.base_runs}))}  ")
+        out.append(f"{new_label}: {len(p.new_runs)} run(s), {_versions(p.new_runs)}, profile "
+                   f"{', '.join(sorted({r.profile for r in p.new_runs}))}")
+        out.append("")
+        out.append(f"| benchmark | shape | {base_label} median (us) | {new_label} median (us) | ratio | "
+                   f"{CONFIDENCE:.0%} CI | p | min effect | verdict |")
+        out.append("|---|---|---:|---:|---:|---|---:|---:|---|")
+        for r in p.rows:
+            v = r.result
+            ci = f"{v.low:.2f}-{v.high:.2f}" if v.low is not None else "-"
+            pv = f"{v.p:.2g}" if v.p is not None else "-"
+            word = f"**{v.verdict}**" if v.verdict in ("slower", "faster") else v.verdict
+            if v.note:
+                word += f" ({v.note})"
+            out.append(f"| {r.name} | {r.shape} | {_us(r.base_median)} | {_us(r.new_median)} | {v.ratio:.2f} | "
+                       f"{ci} | {pv} | {r.min_effect:.0%} | {word} |")
+        counts = {w: sum(r.verdict == w for r in p.rows) for w in ("slower", "faster", "same", "uncertain")}
+        out.append("")
+        out.append("Verdicts: " + ", ".join(f"{n} {w}" for w, n in counts.items()) + ".")
+        if p.only_base:
+            out.append(f"Only in {base_label}: {', '.join(p.only_base)}.")
+        if p.only_new:
+            out.append(f"Only in {new_label}: {', '.join(p.only_new)}.")
+        out.append("")
+    if len(pairings) > 1:
+        out.append(side_by_side(pairings))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def side_by_side(pairings: list[Pairing]) -> str:
+    """One row per benchmark, one column per machine: ratio and verdict."""
+    cols = [p for p in pairings if p.rows]
+    names = sorted({r.name for p in cols for r in p.rows})
+    cells = {(i, r.name): f"{r.result.ratio:.2f} {r.verdict}" for i, p in enumerate(cols) for r in p.rows}
+    lines = ["### All machines side by side (ratio NEW/BASE and verdict)", "",
+             "| benchmark | " + " | ".join(f"`{p.label}`" for p in cols) + " |",
+             "|---|" + "---|" * len(cols)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(cells.get((i, name), "-") for i in range(len(cols))) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m nptbench compare",
+        description="Compare saved runs (files or folders, from one or many machines): ratio of medians with a "
+                    "confidence interval and a verdict per benchmark. Exit status 1 when anything is slower.",
+    )
+    parser.add_argument("base", type=Path, help="saved run(s): a .json file or a folder of them")
+    parser.add_argument("new", type=Path, help="saved run(s) to judge against BASE")
+    parser.add_argument("--min-effect", type=float, default=None,
+                        help="smallest ratio change that counts, as a fraction (default: pyproject.toml "
+                             f"[tool.nptbench.min-effect] default, else {DEFAULT_MIN_EFFECT})")
+    parser.add_argument("--config", type=Path, default=Path("pyproject.toml"),
+                        help="where [tool.nptbench.min-effect] is read (default: ./pyproject.toml)")
+    args = parser.parse_args(argv)
+    try:
+        base, new = load_runs([args.base]), load_runs([args.new])
+    except BaselineError as exc:
+        print(f"nptbench compare: {exc}", file=sys.stderr)
+        return 2
+    pairings = compare_runs(base, new, Effects.from_pyproject(args.config, args.min_effect))
+    for p in pairings:
+        if p.base_runs and not p.same_hardware:
+            print(f"WARNING: comparing different hardware: {p.base_fp} vs {p.new_fp}", file=sys.stderr)
+    print(render(pairings))
+    slower = [r.name for p in pairings for r in p.rows if r.verdict == "slower"]
+    if slower:
+        print(f"nptbench compare: {len(slower)} benchmark(s) slower: {', '.join(slower)}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,151 @@
+"""Baselines in results/<fingerprint>/: the hardware fingerprint, promote, and ``pytest --benchmark-compare``
+against this machine's baseline (with the seed-004 mnist5 product as the benchmark under test)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nptbench import baseline, machine
+from nptbench.baseline import BaselineError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- fingerprint ---------------------------------------------------------------------------------------
+
+def test_fingerprint_names_hardware_only_and_is_a_safe_folder_name():
+    fp = baseline.make_fingerprint("Intel(R) Xeon(R) Processor @ 2.50GHz", 2, [])
+    assert fp == "intel-xeon-processor-2.50ghz_2cores_nogpu"
+    gpus = baseline.make_fingerprint("AMD EPYC 7742 64-Core Processor", 16, ["NVIDIA H100 80GB HBM3"] * 2)
+    assert gpus == "amd-epyc-7742-64-core-processor_16cores_2x-nvidia-h100-80gb-hbm3"
+    assert re.fullmatch(r"[a-z0-9._-]+", baseline.make_fingerprint("Weird/CPU: \\ * ?", 1, ["a/b"]))
+
+
+def test_this_machine_fingerprint_matches_what_runs_record():
+    fp = baseline.fingerprint()
+    assert f"_{machine.usable_cores()}cores_" in fp
+    assert fp.endswith("_nogpu") == (machine.gpu_info() == [])
+    run = {"machine_info": {"nptbench": {**machine.describe(), "profile": "smoke"}}}
+    assert baseline.run_fingerprint(run) == fp
+    import numpy
+    import torch
+
+    assert torch.__version__.split("+")[0] not in fp and numpy.__version__ not in fp  # software never counts
+
+
+# --- promote ----------------------------------------------------------------------------------------------
+
+def saved_run(path: Path, cpu="Test CPU", profile="smoke", data=True, when="2026-01-01T00:00:00") -> Path:
+    stats = {"median": 1e-3, "min": 1e-3, "mean": 1e-3, "max": 1e-3, "stddev": 0.0}
+    if data:
+        stats["data"] = [1e-3] * 5
+    run = {"machine_info": {"nptbench": {"cpu_model": cpu, "cpu_cores": 2, "gpus": [], "profile": profile}},
+           "datetime": when, "benchmarks": [{"name": "t", "fullname": "b.py::t", "stats": stats}]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(run))
+    return path
+
+
+def test_promote_copies_into_the_measuring_machines_folder_and_never_overwrites(tmp_path):
+    run = saved_run(tmp_path / "runs" / "m" / "0001_x.json")
+    dest = baseline.promote(run, tmp_path)
+    assert dest == tmp_path / "test-cpu_2cores_nogpu" / "smoke-0001_x.json"
+    assert dest.read_bytes() == run.read_bytes()
+    dest.write_text("{}")  # whatever is there now stays there
+    with pytest.raises(BaselineError, match="already exists"):
+        baseline.promote(run, tmp_path)
+    assert dest.read_text() == "{}"
+
+
+def test_promote_refuses_runs_without_raw_rounds_or_machine(tmp_path):
+    with pytest.raises(BaselineError, match="--benchmark-save-data"):
+        baseline.promote(saved_run(tmp_path / "a.json", data=False), tmp_path)
+    run = json.loads(saved_run(tmp_path / "b.json").read_text())
+    del run["machine_info"]
+    (tmp_path / "b.json").write_text(json.dumps(run))
+    with pytest.raises(BaselineError, match="machine_info"):
+        baseline.promote(tmp_path / "b.json", tmp_path)
+
+
+def test_corrupt_files_are_named(tmp_path):
+    bad = tmp_path / "fp" / "smoke-0001_bad.json"
+    bad.parent.mkdir()
+    bad.write_text('{"benchmarks": [')
+    with pytest.raises(BaselineError, match=re.escape(str(bad)) + ".*not valid JSON"):
+        baseline.load_run(bad)
+    with pytest.raises(BaselineError, match=re.escape(str(bad))):
+        baseline.find_baseline("fp", "smoke", tmp_path)
+    bad.write_text('{"benchmarks": [{"fullname": "x", "stats": {"median": 1, "data": ["a"]}}]}')
+    with pytest.raises(BaselineError, match="raw round times of x are not numbers"):
+        baseline.load_run(bad)
+
+
+def test_find_baseline_takes_the_newest_of_the_profile(tmp_path):
+    folder = tmp_path / "test-cpu_2cores_nogpu"
+    saved_run(folder / "smoke-old.json", when="2026-01-01T00:00:00")
+    new = saved_run(folder / "smoke-new.json", when="2026-02-01T00:00:00")
+    default = saved_run(folder / "default-x.json", profile="default", when="2026-03-01T00:00:00")
+    fp = "test-cpu_2cores_nogpu"
+    assert baseline.find_baseline(fp, "smoke", tmp_path) == new
+    assert baseline.find_baseline(fp, "default", tmp_path) == default
+    assert baseline.find_baseline(fp, "smoke", tmp_path, select="old") == folder / "smoke-old.json"
+    assert baseline.find_baseline(fp, "seed", tmp_path) is None
+    assert baseline.find_baseline("other", "smoke", tmp_path) is None
+
+
+def test_promote_command_line(tmp_path, capsys):
+    run = saved_run(tmp_path / "0001_x.json")
+    assert baseline.main([str(run), "--results", str(tmp_path / "res")]) == 0
+    assert "promoted" in capsys.readouterr().out
+    assert baseline.main([str(run), "--results", str(tmp_path / "res")]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+# --- pytest --benchmark-compare ----------------------------------------------------------------------------
+
+def pytest_run(results: Path, *args) -> tuple[int, str]:
+    """The mnist5 numpy product, timed briefly, saving into ``results/runs`` (baselines: ``results/<fp>``)."""
+    env = {**os.environ, "NPTBENCH_OFFLINE": "1"}
+    env.pop("BENCH_SIZE", None)
+    cmd = [sys.executable, "-m", "pytest", "bench/test_matmul.py", "--bench-size", "smoke", "-k", "numpy-mnist5",
+           "-q", "-p", "no:cacheprovider", f"--benchmark-storage=file://{results / 'runs'}",
+           "--benchmark-max-time=0.05", *args]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_benchmark_compare_uses_this_machines_baseline(tmp_path):
+    fp = baseline.fingerprint()
+    rc, out = pytest_run(tmp_path, "--benchmark-compare", "--benchmark-compare-fail=median:5%")
+    assert rc == 0, out
+    assert f"nptbench: no smoke baseline for this machine in {tmp_path / fp}/: running without comparison" in out
+    [saved] = list((tmp_path / "runs").rglob("*.json"))
+    assert baseline.has_raw_data(baseline.load_run(saved))  # --benchmark-save-data is on by default
+
+    # a baseline twice as fast as anything this machine does: the check must fail, readably
+    promoted = baseline.promote(saved, tmp_path)
+    run = json.loads(promoted.read_text())
+    stats = run["benchmarks"][0]["stats"]
+    for key in ("min", "max", "mean", "median", "q1", "q3"):
+        stats[key] /= 2
+    stats["data"] = [t / 2 for t in stats["data"]]
+    run["datetime"] = "9999-01-01T00:00:00"  # the newest: the one compared with
+    fake = promoted.with_name("smoke-9999_halved.json")
+    fake.write_text(json.dumps(run))
+    rc, out = pytest_run(tmp_path, "--benchmark-compare-fail=median:5%")
+    assert rc == 1, out
+    assert f"nptbench: comparing with baseline {fake}" in out
+    assert "performance regressed (--benchmark-compare-fail)" in out
+    assert re.search(r"test_matmul\[numpy-mnist5-float32\]: median [\d.]+ us -> [\d.]+ us, \+[\d.]+ % "
+                     r"\(limit 5 %\); nptbench compare: slower \(ratio", out), out
+    assert "Traceback" not in out and "PerformanceRegression" not in out
+
+    fake.write_text('{"benchmarks": ')
+    rc, out = pytest_run(tmp_path, "--benchmark-compare")
+    assert rc == 4 and f"{fake}: corrupt, not valid JSON" in out, out
