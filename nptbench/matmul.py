@@ -150,15 +150,16 @@ def _numba_rows_kernel():
     from numba import njit, prange
 
     @njit(parallel=True, fastmath=True)
-    def rows(a, bt, c):
+    def rows(a, bt, c, zero):
         # One row of a per iteration, read from memory once and then from L1 for each of the few output
         # columns; bt (N x K, contiguous) makes the inner loop a unit-stride dot that fastmath may split
-        # into SIMD partial sums, accumulated in the inputs' precision as BLAS does.
+        # into SIMD partial sums, accumulated in the inputs' precision as BLAS does (``zero`` carries that
+        # type in: a literal 0 would make the sum float64 and stop the vectorization, 2.5x slower).
         m, k_dim = a.shape
         n = bt.shape[0]
         for i in prange(m):
             for j in range(n):
-                s = a[i, 0] * 0
+                s = zero
                 for k in range(k_dim):
                     s += a[i, k] * bt[j, k]
                 c[i, j] = s
@@ -168,8 +169,9 @@ def _numba_rows_kernel():
 
 def matmul_numba_parallel(a, b):
     """A numba ``prange`` kernel over rows: every core streams its share of ``a`` once."""
-    c = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
-    _numba_rows_kernel()(a, np.ascontiguousarray(b.T), c)
+    dtype = np.result_type(a, b)
+    c = np.empty((a.shape[0], b.shape[1]), dtype=dtype)
+    _numba_rows_kernel()(a, np.ascontiguousarray(b.T), c, dtype.type(0))
     return c
 
 
