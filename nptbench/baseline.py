@@ -129,6 +129,22 @@ def find_baseline(fp: str, profile: str, results: Path = RESULTS, select: str | 
 
 # --- promote -------------------------------------------------------------------------------------------
 
+#: Raw rounds a committed baseline keeps per benchmark. Microsecond benchmarks run 10^5 rounds, which
+#: would make a baseline tens of MB; an evenly spaced subsample of this many keeps the distribution (and
+#: its bursts, which come in time order) for compare's bootstrap. pytest-benchmark's stats stay as measured.
+MAX_ROUNDS = 2000
+
+
+def thin_rounds(run: dict, keep: int = MAX_ROUNDS) -> None:
+    """Keep at most ``keep`` evenly spaced raw rounds of each benchmark; say so in its extra_info."""
+    for bench in run["benchmarks"]:
+        data = bench["stats"].get("data") or []
+        if len(data) > keep:
+            step = (len(data) - 1) / (keep - 1)
+            bench["stats"]["data"] = [data[round(i * step)] for i in range(keep)]
+            bench.setdefault("extra_info", {})["raw_rounds_kept"] = f"{keep} of {len(data)}"
+
+
 def promote(run_path, results: Path = RESULTS) -> Path:
     """Copy a saved run into the baseline folder of the machine that measured it; never overwrite.
 
@@ -147,9 +163,10 @@ def promote(run_path, results: Path = RESULTS) -> Path:
         raise BaselineError(f"{src}: says nothing about its machine (no machine_info.nptbench): not a run of this suite")
     dest = baseline_dir(fp, results) / f"{run_profile(run)}-{src.name}"
     dest.parent.mkdir(parents=True, exist_ok=True)
+    thin_rounds(run)
     try:
-        with open(dest, "xb") as f:  # "x": fail rather than overwrite
-            f.write(src.read_bytes())
+        with open(dest, "x") as f:  # "x": fail rather than overwrite
+            json.dump(run, f, indent=1)
     except FileExistsError:
         raise BaselineError(f"{dest} already exists; baselines are never overwritten") from None
     return dest

@@ -56,7 +56,7 @@ def test_promote_copies_into_the_measuring_machines_folder_and_never_overwrites(
     run = saved_run(tmp_path / "runs" / "m" / "0001_x.json")
     dest = baseline.promote(run, tmp_path)
     assert dest == tmp_path / "test-cpu_2cores_nogpu" / "smoke-0001_x.json"
-    assert dest.read_bytes() == run.read_bytes()
+    assert json.loads(dest.read_text()) == json.loads(run.read_text())  # same content (few rounds: none thinned)
     dest.write_text("{}")  # whatever is there now stays there
     with pytest.raises(BaselineError, match="already exists"):
         baseline.promote(run, tmp_path)
@@ -149,3 +149,13 @@ def test_benchmark_compare_uses_this_machines_baseline(tmp_path):
     fake.write_text('{"benchmarks": ')
     rc, out = pytest_run(tmp_path, "--benchmark-compare")
     assert rc == 4 and f"{fake}: corrupt, not valid JSON" in out, out
+
+
+def test_promote_thins_raw_rounds_evenly():
+    run = {"benchmarks": [{"stats": {"data": list(range(10001))}, "extra_info": {}},
+                          {"stats": {"data": [1.0, 2.0]}, "extra_info": {}}]}
+    baseline.thin_rounds(run, keep=101)
+    big, small = run["benchmarks"]
+    assert big["stats"]["data"] == list(range(0, 10001, 100))  # first, last and every 100th in between
+    assert big["extra_info"]["raw_rounds_kept"] == "101 of 10001"
+    assert small["stats"]["data"] == [1.0, 2.0] and "raw_rounds_kept" not in small["extra_info"]
