@@ -47,6 +47,8 @@ VARIANTS = {
     ],
 }
 
+#: Variants whose timed call includes copying the result back to the host (as the seeds time them).
+COPY_BACK = (mm.matmul_numba_cuda, mm.matmul_operator_copyback, mm.matmul_abt_copyback)
 #: Seeds of the random operands (append only). abt draws uniform [0, 1) like seed 000's rand; square
 #: draws N(0, 1) like seed 003's randn.
 RANDOM = {"abt": (1000, 1001, "uniform"), "square": (1002, 1003, "normal")}
@@ -154,6 +156,7 @@ def test_matmul(experiment, variant, fn, backend, device, dtype, matmul_data, me
             experiment=experiment, variant=variant, backend=backend, device=device, dtype=dtype,
             shape=[ops.a.shape, ops.b.shape], flops=mm.flops(m, k, n),
             bytes=mm.min_bytes(m, k, n, itemsize, out_itemsize), dataset=ops.dataset,
+            copy_back=fn in COPY_BACK,  # the timed call ends with the result copied to the host
         ),
         reference=ops.reference,
         extra_check=extra_check,

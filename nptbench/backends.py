@@ -69,11 +69,17 @@ def configure_torch() -> None:
 
 
 def sync(device: str) -> None:
-    """Wait for queued work on ``device``: a no-op on the CPU, ``torch.cuda.synchronize()`` on CUDA."""
+    """Wait for queued work on ``device``: a no-op on the CPU, a device-wide synchronize on CUDA (through
+    torch, or through numba where only numba sees the GPU; both wait for every stream of the device)."""
     if device == "cuda":
-        import torch
+        if missing_cuda() is None:
+            import torch
 
-        torch.cuda.synchronize()
+            torch.cuda.synchronize()
+        else:  # numba sees the GPU but torch does not (a CPU build of torch): wait through numba
+            from numba import cuda
+
+            cuda.synchronize()
 
 
 def synced(fn, device: str):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from datetime import datetime
@@ -94,9 +95,16 @@ def load_run(path) -> dict:
         if not isinstance(stats, dict) or not isinstance(bench.get("fullname"), str) or "median" not in stats:
             raise BaselineError(f"{path}: corrupt, benchmark #{i} lacks fullname or stats")
         data = stats.get("data")
-        if data is not None and not (isinstance(data, list) and all(isinstance(t, (int, float)) for t in data)):
-            raise BaselineError(f"{path}: corrupt, raw round times of {bench['fullname']} are not numbers")
+        if data is not None and not (isinstance(data, list) and all(_is_time(t) for t in data)):
+            raise BaselineError(f"{path}: corrupt, raw round times of {bench['fullname']} are not positive "
+                                "finite numbers")
+        if not _is_time(stats["median"]):
+            raise BaselineError(f"{path}: corrupt, median of {bench['fullname']} is not a positive finite number")
     return run
+
+
+def _is_time(t) -> bool:
+    return isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t > 0
 
 
 def has_raw_data(run: dict) -> bool:

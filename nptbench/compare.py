@@ -19,7 +19,7 @@ record is matched by its full pytest name. Several runs on one side (a folder) a
 so interleaved repeats (A B A B ...) let the differences between runs count as noise. Runs are grouped by
 hardware fingerprint: each machine is judged against its own BASE runs and all machines are laid side by
 side; comparing across fingerprints prints a loud warning. The exit status is 1 when any benchmark is
-``slower``, 2 when a run cannot be read.
+``slower``, 2 when a run cannot be read, 3 when nothing was compared.
 """
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ CONFIDENCE = 0.95
 #: Rounds are grouped into at most this many consecutive batches (at least MIN_BATCH rounds each).
 BATCHES = 20
 MIN_BATCH = 3
+#: Fewest rounds a side for any verdict but "uncertain" (Mann-Whitney needs 4 vs 4 to reach p < 0.05).
+MIN_ROUNDS = 5
 RESAMPLES = 2000
 
 
@@ -63,11 +65,16 @@ class Run:
         return info.get("versions") or {}
 
 
+#: Record fields that, besides the shapes, fix how much work one call does (a training run's length).
+WORK_FIELDS = ("iterations", "steps", "epochs", "repetitions")
+
+
 def match_key(bench: dict) -> tuple:
     rec = bench.get("extra_info") or {}
     if all(k in rec for k in ("experiment", "variant", "dtype", "shape")):
+        work = json.dumps({k: rec[k] for k in WORK_FIELDS if k in rec}, sort_keys=True)
         return ("record", rec["experiment"], rec["variant"], rec.get("backend"), rec.get("device"),
-                rec["dtype"], json.dumps(rec["shape"]))
+                rec["dtype"], json.dumps(rec["shape"]), work)
     return ("name", bench["fullname"])
 
 
@@ -110,9 +117,12 @@ def benches(runs: list[Run]) -> dict[tuple, Bench]:
             times = np.asarray(data, dtype=float) if data else None
             if key in out:
                 prev = out[key]
+                if prev.times is None or times is None:  # a median alone cannot be pooled with rounds
+                    raise BaselineError(f"{run.path}: {b['fullname']} is in several runs but not every one "
+                                        "holds raw round times (--benchmark-save-data), so they cannot be pooled")
                 prev.runs += 1
-                prev.times = None if prev.times is None or times is None else np.concatenate([prev.times, times])
-                prev.median = float(np.median(prev.times)) if prev.times is not None else float(b["stats"]["median"])
+                prev.times = np.concatenate([prev.times, times])
+                prev.median = float(np.median(prev.times))
                 continue
             out[key] = Bench(key, b.get("name") or b["fullname"], rec.get("experiment") or b.get("group") or "",
                              "·".join("x".join(map(str, s)) for s in rec.get("shape") or []), times,
@@ -160,8 +170,11 @@ def verdict(base: np.ndarray, new: np.ndarray, min_effect: float = DEFAULT_MIN_E
     from scipy import stats
 
     base, new = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
-    if len(base) < 3 or len(new) < 3:
-        return Verdict(float(np.median(new) / np.median(base)), note="fewer than 3 rounds")
+    if len(base) < MIN_ROUNDS or len(new) < MIN_ROUNDS:
+        # With 4 rounds a side the smallest Mann-Whitney p is 0.03, with 3 it is 0.1: too few to call
+        # slower, and a bootstrap of a median of 3 values is too coarse to call same.
+        return Verdict(float(np.median(new) / np.median(base)),
+                       note=f"fewer than {MIN_ROUNDS} rounds a side: too few to call")
     xb, xn = batch_medians(base), batch_medians(new)
     ratio = float(_median_ratio(xb, xn))  # the statistic the interval is about (medians of batch medians)
     low, high = _bootstrap_ci(xb, xn, confidence, seed)
@@ -225,8 +238,8 @@ class Row:
 
     def ratio_text(self) -> str:
         r = self.result
-        ci = f" [{r.low:.2f}, {r.high:.2f}]" if r.low is not None else ""
-        return f"ratio {r.ratio:.2f}{ci}"
+        ci = f" [{r.low:.3f}, {r.high:.3f}]" if r.low is not None else ""
+        return f"ratio {r.ratio:.3f}{ci}"
 
 
 @dataclass
@@ -321,7 +334,7 @@ def render(pairings: list[Pairing], base_label: str = "BASE", new_label: str = "
         out.append("|---|---|---:|---:|---:|---|---:|---:|---|")
         for r in p.rows:
             v = r.result
-            ci = f"{v.low:.2f}-{v.high:.2f}" if v.low is not None else "-"
+            ci = f"{v.low:.3f}-{v.high:.3f}" if v.low is not None else "-"
             pv = f"{v.p:.2g}" if v.p is not None else "-"
             word = f"**{v.verdict}**" if v.verdict in ("slower", "faster") else v.verdict
             if v.note:
@@ -358,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m nptbench compare",
         description="Compare saved runs (files or folders, from one or many machines): ratio of medians with a "
-                    "confidence interval and a verdict per benchmark. Exit status 1 when anything is slower.",
+                    "confidence interval and a verdict per benchmark. Exit status 1 when anything is slower, "
+                    "2 when a run cannot be read, 3 when nothing was compared.",
     )
     parser.add_argument("base", type=Path, help="saved run(s): a .json file or a folder of them")
     parser.add_argument("new", type=Path, help="saved run(s) to judge against BASE")
@@ -382,4 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     if slower:
         print(f"nptbench compare: {len(slower)} benchmark(s) slower: {', '.join(slower)}", file=sys.stderr)
         return 1
+    empty = [p.label for p in pairings if not p.rows]
+    if empty:  # a gate that compared nothing must not pass quietly
+        print(f"nptbench compare: nothing was compared for {', '.join(empty)} (no benchmark on both sides)",
+              file=sys.stderr)
+        return 3
     return 0

@@ -37,10 +37,10 @@ SIZES = {
     },
     "default": {
         "linreg-small": {"steps": 500},
-        "linreg-large": {"n": 1_000_000, "epochs": 20, "rounds": 3},
+        "linreg-large": {"n": 1_000_000, "epochs": 20, "rounds": 5},
         "twolayer": {
-            "iterations": 100, "rounds": 3,
-            "python_iterations": 3, "python_rounds": 1,
+            "iterations": 100, "rounds": 5,
+            "python_iterations": 3, "python_rounds": 5,
             "compile_backend": "inductor",
         },
     },
@@ -48,7 +48,7 @@ SIZES = {
         "linreg-small": {"steps": 10},                                # seed 001's loop: 10 batches
         "linreg-large": {"n": 10_000_000, "epochs": 200, "rounds": 1},  # seed 001's "large problem"
         "twolayer": {
-            "iterations": 500, "rounds": 3,                           # seed 002: 500 iterations
+            "iterations": 500, "rounds": 5,                           # seed 002: 500 iterations
             "python_iterations": 5, "python_rounds": 1,               # the cap, as above
             "compile_backend": "inductor",
         },

@@ -82,7 +82,7 @@ def test_corrupt_files_are_named(tmp_path):
     with pytest.raises(BaselineError, match=re.escape(str(bad))):
         baseline.find_baseline("fp", "smoke", tmp_path)
     bad.write_text('{"benchmarks": [{"fullname": "x", "stats": {"median": 1, "data": ["a"]}}]}')
-    with pytest.raises(BaselineError, match="raw round times of x are not numbers"):
+    with pytest.raises(BaselineError, match="raw round times of x are not positive finite numbers"):
         baseline.load_run(bad)
 
 
