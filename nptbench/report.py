@@ -149,7 +149,8 @@ def load_runs(paths) -> Runs:
             data = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ReportError(f"{path}: not a readable JSON run ({exc})") from None
-        if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) or "machine_info" not in data:
+        if (not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list)
+                or not isinstance(data.get("machine_info"), dict)):
             raise ReportError(f"{path}: not a pytest-benchmark run (no 'benchmarks' list and 'machine_info')")
         raw.append((data.get("datetime", ""), str(path), data))
     raw.sort(key=lambda r: r[0])  # later runs replace earlier results of the same benchmark

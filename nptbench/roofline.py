@@ -255,10 +255,17 @@ def session_ceilings() -> dict:
     if "ceilings" not in _SESSION:
         path = os.environ.get(ENV_FILE)
         if path:
-            with open(path) as f:
-                data = json.load(f)
+            try:
+                with open(path) as f:
+                    data = json.load(f)
+            except (OSError, ValueError) as exc:
+                raise RuntimeError(f"{ENV_FILE}={path}: cannot read ceilings from it ({exc})") from None
             # Accept a bare ceilings file or a saved run, whose machine_info holds them.
-            data = data.get("machine_info", {}).get("nptbench", {}).get("ceilings", data)
+            if isinstance(data, dict) and isinstance(data.get("machine_info"), dict):
+                data = (data["machine_info"].get("nptbench") or {}).get("ceilings")
+            if not (isinstance(data, dict) and isinstance(data.get("cpu"), dict)):
+                raise RuntimeError(f"{ENV_FILE}={path}: holds no ceilings (a run saved by a timed session of "
+                                   "this suite, or its machine_info.nptbench.ceilings)")
             data = {**data, "source": f"read from {path}"}
         else:
             data = calibrate(quick=os.environ.get(ENV_SCALE, "") == "quick")

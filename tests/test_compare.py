@@ -59,6 +59,12 @@ def test_a_burst_of_noise_widens_the_interval():
     assert compare.verdict(base, new).verdict != "slower"
 
 
+def test_too_few_rounds_are_never_called():
+    # 3 x slower, but with 3 rounds a side no test can reach significance: say so instead of "same"
+    v = compare.verdict([1.0, 1.01, 0.99], [3.0, 3.01, 2.99])
+    assert v.verdict == "uncertain" and "too few" in v.note and v.ratio == pytest.approx(3.0)
+
+
 # --- runs, matching, printing ----------------------------------------------------------------------------
 
 def fake_run(benches: dict, cpu="Test CPU @ 1.00GHz", when="2026-01-01T00:00:00", profile="smoke", torch="2.13.0"):
@@ -244,3 +250,19 @@ def test_one_thread_instead_of_two_is_slower(proof_runs):
     # torch's two-thread rounds stall now and then even on a quiet machine (some rounds 10x slower), so
     # its interval is often too wide to call; it must never pass for faster with a thread taken away
     assert found["test_matmul[torch-square-float32]"] in ("slower", "uncertain"), table
+
+
+def test_nothing_compared_is_not_a_pass(tmp_path, capsys):
+    a = write(tmp_path / "a.json", fake_run({"x": ("e1", rounds(1e-3, n=50))}))
+    b = write(tmp_path / "b.json", fake_run({"y": ("e2", rounds(1e-3, n=50))}))
+    assert compare.main([str(a), str(b), "--config", str(tmp_path / "none.toml")]) == 3
+    assert "nothing was compared" in capsys.readouterr().err
+
+
+def test_zero_round_time_is_refused_by_name(tmp_path, capsys):
+    run = fake_run({"x": ("e1", rounds(1e-3, n=50))})
+    run["benchmarks"][0]["stats"]["data"][3] = 0.0
+    bad = write(tmp_path / "bad.json", run)
+    assert compare.main([str(bad), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "not positive finite" in err

@@ -108,3 +108,12 @@ def test_terminal_table_has_the_roofline_columns():
     assert rows[0][6:] == ["compute", "50"]
     lines = roofline.format_table(rows)
     assert "% ceiling" in lines[0] and "GFLOP/s" in lines[0]
+
+
+def test_ceilings_file_without_ceilings_is_an_error(tmp_path, monkeypatch):
+    run = tmp_path / "run.json"
+    run.write_text('{"machine_info": {"nptbench": {}}, "benchmarks": []}')
+    monkeypatch.setenv(roofline.ENV_FILE, str(run))
+    monkeypatch.setattr(roofline, "_SESSION", {})
+    with pytest.raises(RuntimeError, match="run.json: holds no ceilings"):
+        roofline.session_ceilings()
