@@ -32,6 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: tomli is a dependency there (pyproject.toml)
+    import tomli as tomllib
+
 from .baseline import BaselineError, load_run, run_fingerprint, run_profile, run_time
 
 DEFAULT_MIN_EFFECT = 0.10
@@ -206,16 +211,8 @@ class Effects:
     def from_pyproject(cls, path: Path, default: float | None = None) -> "Effects":
         table = {}
         if Path(path).is_file():
-            try:
-                import tomllib
-            except ImportError:  # Python 3.10
-                try:
-                    import tomli as tomllib
-                except ImportError:
-                    tomllib = None
-            if tomllib is not None:
-                with open(path, "rb") as f:
-                    table = dict(tomllib.load(f).get("tool", {}).get("nptbench", {}).get("min-effect", {}))
+            with open(path, "rb") as f:
+                table = dict(tomllib.load(f).get("tool", {}).get("nptbench", {}).get("min-effect", {}))
         base = table.pop("default", DEFAULT_MIN_EFFECT)
         return cls(base if default is None else default, table)
 
