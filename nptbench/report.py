@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import claims as claims_mod
 from . import roofline
+from .baseline import BaselineError, load_run
 
 BACKEND_COLORS = {"python": "#8c564b", "numpy": "#1f77b4", "torch": "#ff7f0e", "numba": "#2ca02c"}
 VERDICT_COLORS = {
@@ -146,12 +147,11 @@ def load_runs(paths) -> Runs:
     raw = []
     for path in expand(paths):
         try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ReportError(f"{path}: not a readable JSON run ({exc})") from None
-        if (not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list)
-                or not isinstance(data.get("machine_info"), dict)):
-            raise ReportError(f"{path}: not a pytest-benchmark run (no 'benchmarks' list and 'machine_info')")
+            data = load_run(path)  # the same reading and checks as compare and promote
+        except BaselineError as exc:
+            raise ReportError(str(exc)) from None
+        if not isinstance(data.get("machine_info"), dict):
+            raise ReportError(f"{path}: not a run of this suite (no 'machine_info')")
         raw.append((data.get("datetime", ""), str(path), data))
     raw.sort(key=lambda r: r[0])  # later runs replace earlier results of the same benchmark
     runs = Runs()

@@ -143,7 +143,8 @@ def test_unreadable_runs_are_refused_clearly(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     assert report.main([str(bad), "--out", str(tmp_path / "o")]) == 2
-    assert "not a readable JSON run" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert str(bad) in err and "not valid JSON" in err  # the message shared with compare and promote
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"hello": 1}))
     with pytest.raises(report.ReportError, match="not a pytest-benchmark run"):
