@@ -108,6 +108,7 @@ class Bench:
     times: np.ndarray | None  # raw per-round times (s), None when saved without them
     median: float
     runs: int = 1
+    run_medians: list = field(default_factory=list)  # one per pooled run: the independent units
 
 
 def benches(runs: list[Run]) -> dict[tuple, Bench]:
@@ -128,10 +129,12 @@ def benches(runs: list[Run]) -> dict[tuple, Bench]:
                 prev.runs += 1
                 prev.times = np.concatenate([prev.times, times])
                 prev.median = float(np.median(prev.times))
+                prev.run_medians.append(float(np.median(times)))
                 continue
             out[key] = Bench(key, b.get("name") or b["fullname"], rec.get("experiment") or b.get("group") or "",
                              "·".join("x".join(map(str, s)) for s in rec.get("shape") or []), times,
-                             float(np.median(times)) if times is not None else float(b["stats"]["median"]))
+                             float(np.median(times)) if times is not None else float(b["stats"]["median"]),
+                             run_medians=[float(np.median(times))] if times is not None else [])
     return out
 
 
@@ -194,6 +197,21 @@ def verdict(base: np.ndarray, new: np.ndarray, min_effect: float = DEFAULT_MIN_E
     else:
         word = "uncertain"
     return Verdict(ratio, low, high, p, word)
+
+
+def runs_agree(result: Verdict, base_runs: list, new_runs: list, confidence: float = CONFIDENCE) -> Verdict:
+    """With several runs on both sides the run, not the round, is the independent unit: a whole run can
+    drift (a shared machine slows down for a minute), and its rounds drift together. Then slower/faster
+    also needs the run medians to differ significantly (Mann-Whitney; 4 runs a side at the least)."""
+    from scipy import stats
+
+    if len(base_runs) < 2 or len(new_runs) < 2:
+        return result
+    p_runs = float(stats.mannwhitneyu(new_runs, base_runs, alternative="two-sided").pvalue)
+    if p_runs < 1 - confidence:
+        return result
+    return Verdict(result.ratio, result.low, result.high, result.p, "uncertain",
+                   note=f"the runs disagree: run-level p {p_runs:.2g} over {len(base_runs)} and {len(new_runs)} runs")
 
 
 # --- configuration ---------------------------------------------------------------------------------------
@@ -274,6 +292,8 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects) ->
         effect = effects(n.experiment)
         if b.times is not None and n.times is not None:
             result = verdict(b.times, n.times, effect)
+            if result.verdict in ("slower", "faster"):
+                result = runs_agree(result, b.run_medians, n.run_medians)
         else:
             result = Verdict(n.median / b.median, note="saved without raw round times")
         pairing.rows.append(Row(n.name, n.experiment, n.shape, b.median, n.median, effect, result))

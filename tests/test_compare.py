@@ -59,6 +59,20 @@ def test_a_burst_of_noise_widens_the_interval():
     assert compare.verdict(base, new).verdict != "slower"
 
 
+def test_pooled_runs_must_agree():
+    # Pooled, NEW's rounds are 25 % slower, but a BASE run (1.2) and a NEW run (1.1) overlap: with several
+    # runs a side the run is the unit, and 4 against 4 runs that do not separate are not a slowdown.
+    base = [rounds(m, n=60, spread=0.02, seed=i) for i, m in enumerate((1.0, 1.0, 1.05, 1.2))]
+    new = [rounds(m, n=60, spread=0.02, seed=9 + i) for i, m in enumerate((1.3, 1.3, 1.3, 1.1))]
+    v = compare.verdict(np.concatenate(base), np.concatenate(new))
+    assert v.verdict == "slower"  # the rounds alone say so
+    agreed = compare.runs_agree(v, [float(np.median(r)) for r in base], [float(np.median(r)) for r in new])
+    assert agreed.verdict == "uncertain" and "runs disagree" in agreed.note
+    # runs that separate cleanly keep the verdict
+    clean = compare.runs_agree(v, [1.0, 1.01, 0.99, 1.0], [1.3, 1.31, 1.29, 1.3])
+    assert clean.verdict == "slower"
+
+
 def test_too_few_rounds_are_never_called():
     # 3 x slower, but with 3 rounds a side no test can reach significance: say so instead of "same"
     v = compare.verdict([1.0, 1.01, 0.99], [3.0, 3.01, 2.99])
@@ -203,15 +217,16 @@ def second_core_free() -> str | None:
 
 @pytest.fixture(scope="module")
 def proof_runs(tmp_path_factory):
-    """A and B: the same code at one thread, three runs each; SSE: BLAS without its wide kernels; TWO: two
-    threads (only when a core is free). Interleaved A SSE B A TWO B A B, so that what the machine does
+    """A and B: the same code at one thread, four runs each (fewer could never reach run-level
+    significance, which pooled runs need: see compare.runs_agree); SSE: BLAS without its wide kernels; TWO:
+    two threads (only when a core is free). Interleaved A SSE B A TWO B A B A B, so that what the machine does
     meanwhile falls on every side alike; compare pools each side's runs, so one quiet or one busy run
     moves a side's median less and widens its interval."""
     root = tmp_path_factory.mktemp("proof")
     busy = second_core_free()
     order = [("A", ONE_THREAD), ("SSE", SSE_ONLY), ("B", ONE_THREAD), ("A", ONE_THREAD)]
     order += [("TWO", {})] if busy is None else []
-    order += [("B", ONE_THREAD), ("A", ONE_THREAD), ("B", ONE_THREAD)]
+    order += [("B", ONE_THREAD), ("A", ONE_THREAD), ("B", ONE_THREAD), ("A", ONE_THREAD), ("B", ONE_THREAD)]
     for i, (side, env) in enumerate(order):
         bench_run(root / side, f"{side.lower()}{i}", env)
     runs = {side: compare.load_runs([root / side]) for side, _ in order}
