@@ -1,11 +1,14 @@
-"""Hand-written numba CUDA matmul kernels: seed 004's naive kernel timed on its own, and a shared-memory
-tiled kernel (tile 16 and 32) to show how far a few lines of CUDA get towards cuBLAS.
+"""Hand-written numba CUDA matmul kernels: seed 004's naive kernel timed on its own, a shared-memory tiled
+kernel (tile 16 and 32) and a register-blocked tiled kernel, to show how far a few lines of CUDA get
+towards cuBLAS.
 
 Seed 004 ends its matmul notebook with a one-thread-per-output ``@cuda.jit`` kernel (kept, unchanged, in
 :mod:`nptbench.matmul`); the GPU lecture that continues that notebook times it against torch on a
 5120x256 @ 256x5120 product. The tiled kernel here is the textbook next step: each block stages a
 ``tile x tile`` slab of ``a`` and of ``b`` in shared memory, so every element fetched from global memory
-is used ``tile`` times instead of once.
+is used ``tile`` times instead of once. The register-blocked kernel adds the step after that: each thread
+computes a 4x4 block of outputs from values it holds in registers, so it reads shared memory half a time
+per multiply-add instead of twice.
 
 Every launcher takes device arrays that are already prepared (inputs and output), launches, and returns
 the output device array without copying it back and without waiting: the caller (the harness) waits
@@ -104,6 +107,103 @@ def matmul_numba_cuda_tiled32(a_dev, b_dev, c_dev):
     return launch_tiled(a_dev, b_dev, c_dev, 32)
 
 
+#: Geometry of the register-blocked kernel: each block computes a ``REG_TILE x REG_TILE`` block of ``c``
+#: with ``REG_THREADS x REG_THREADS`` threads, so each thread keeps ``REG_PER x REG_PER`` outputs in
+#: registers; ``k`` is staged ``REG_K`` at a time.
+REG_TILE, REG_K, REG_THREADS = 64, 16, 16
+REG_PER = REG_TILE // REG_THREADS  # 4
+
+
+@functools.lru_cache(maxsize=None)
+def regtiled_kernel():
+    """Shared-memory tiling plus register blocking (64x64 block tile, 4x4 outputs a thread, float32).
+
+    The tiled kernel above does two shared-memory reads per fused multiply-add, so shared-memory bandwidth,
+    not arithmetic, bounds it. Here each thread reads REG_PER values of ``a`` and REG_PER of ``b`` from
+    shared memory per step of ``k`` and does REG_PER**2 multiply-adds with them from registers: a quarter
+    of the shared-memory traffic per flop at REG_PER = 4. This is the first step cuBLAS-class kernels take
+    (they add wider loads, double buffering and tensor cores).
+    """
+    _numba_cuda()
+    bm, bk, t, r = REG_TILE, REG_K, REG_THREADS, REG_PER
+    bm_pad = bm + 1  # shared-array shapes must be plain constants: computed here, not in the kernel
+    nthreads = t * t
+    a_loads, b_loads = bm * bk // nthreads, bk * bm // nthreads  # elements each thread stages per slab
+
+    @cuda.jit
+    def matmul_regtiled(a, b, c):
+        # a's slab is stored transposed (sa[k, row]) so the compute loop reads it like b's; one column of
+        # padding puts the 16 k-rows a half-warp writes into different shared-memory banks.
+        sa = cuda.shared.array((bk, bm_pad), dtype=np.float32)
+        sb = cuda.shared.array((bk, bm), dtype=np.float32)
+        acc = cuda.local.array((r, r), dtype=np.float32)
+        ra = cuda.local.array(r, dtype=np.float32)
+        rb = cuda.local.array(r, dtype=np.float32)
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        tid = ty * t + tx
+        row0 = cuda.blockIdx.y * bm
+        col0 = cuda.blockIdx.x * bm
+        m, k_dim = a.shape
+        n = b.shape[1]
+        for i in range(r):
+            for j in range(r):
+                acc[i, j] = np.float32(0.0)
+        for k0 in range(0, k_dim, bk):
+            # Stage both slabs; past an edge, zeros (they add nothing), so any M, K, N works. Consecutive
+            # threads read consecutive addresses of a row of a (along k) and of a row of b (along n).
+            for s in range(a_loads):
+                idx = tid + s * nthreads
+                rr = idx // bk
+                kk = idx % bk
+                if row0 + rr < m and k0 + kk < k_dim:
+                    sa[kk, rr] = a[row0 + rr, k0 + kk]
+                else:
+                    sa[kk, rr] = np.float32(0.0)
+            for s in range(b_loads):
+                idx = tid + s * nthreads
+                kk = idx // bm
+                cc = idx % bm
+                if k0 + kk < k_dim and col0 + cc < n:
+                    sb[kk, cc] = b[k0 + kk, col0 + cc]
+                else:
+                    sb[kk, cc] = np.float32(0.0)
+            cuda.syncthreads()  # both slabs are complete before anyone reads them
+            for kk in range(bk):
+                # Thread (tx, ty) owns rows ty + i*t and columns tx + j*t of the block tile: strided, so
+                # the threads of a warp read neighbouring words of sb (no bank conflicts) and write
+                # neighbouring words of c (coalesced).
+                for i in range(r):
+                    ra[i] = sa[kk, ty + i * t]
+                for j in range(r):
+                    rb[j] = sb[kk, tx + j * t]
+                for i in range(r):
+                    for j in range(r):
+                        acc[i, j] += ra[i] * rb[j]
+            cuda.syncthreads()  # everyone is done with the slabs before they are overwritten
+        for i in range(r):
+            row = row0 + ty + i * t
+            for j in range(r):
+                col = col0 + tx + j * t
+                if row < m and col < n:
+                    c[row, col] = acc[i, j]
+
+    return matmul_regtiled
+
+
+def regtiled_grid(shape):
+    """(blocks, threads) of the register-blocked kernel for an output of ``shape``."""
+    rows, cols = shape
+    return (math.ceil(cols / REG_TILE), math.ceil(rows / REG_TILE)), (REG_THREADS, REG_THREADS)
+
+
+def matmul_numba_cuda_regtiled64(a_dev, b_dev, c_dev):
+    """Register-blocked tiled kernel: 64x64 block tile, 16x16 threads, 4x4 outputs a thread."""
+    blocks, threads = regtiled_grid(c_dev.shape)
+    regtiled_kernel()[blocks, threads](a_dev, b_dev, c_dev)
+    return c_dev
+
+
 def matmul_numba_cuda_naive(a_dev, b_dev, c_dev):
     """Seed 004's naive kernel (:func:`nptbench.matmul.numba_cuda_kernel`) launched alone: no copy back,
     so it compares with the tiled kernels and cuBLAS on kernel time. ``c_dev`` is float64, as the seed's."""
@@ -117,4 +217,5 @@ KERNELS = {
     "numba-cuda-naive": (matmul_numba_cuda_naive, "float64"),
     "numba-cuda-tiled16": (matmul_numba_cuda_tiled16, "float32"),
     "numba-cuda-tiled32": (matmul_numba_cuda_tiled32, "float32"),
+    "numba-cuda-regtiled64": (matmul_numba_cuda_regtiled64, "float32"),
 }

@@ -1,5 +1,5 @@
-"""The numba CUDA kernels (seed 004's naive kernel, the shared-memory tiled kernels) checked on a machine
-without a GPU, in numba's CUDA simulator, against float64 numpy products.
+"""The numba CUDA kernels (seed 004's naive kernel, the shared-memory tiled and register-blocked kernels)
+checked on a machine without a GPU, in numba's CUDA simulator, against float64 numpy products.
 
 The simulator must be switched on before numba is first imported, and this test process has usually
 imported numba already, so one subprocess (NUMBA_ENABLE_CUDASIM=1) runs every kernel check and reports
@@ -30,6 +30,9 @@ CASES = {
     # One block of 1024 threads with partial tiles on every edge and 2 K-tiles. (Several blocks are the
     # same code path, checked at tile 16: a 1024-thread block costs seconds in the simulator.)
     "numba-cuda-tiled32": [(17, 33, 19)],
+    # 64x64 block tiles of 256 threads, k staged 16 at a time: one block with 3 k-slabs (the last of one
+    # element), then 2x2 blocks whose right and bottom blocks hold one row/column of 64.
+    "numba-cuda-regtiled64": [(17, 33, 19), (65, 17, 66)],
 }
 
 SCRIPT = textwrap.dedent("""
@@ -93,7 +96,8 @@ def test_kernel_matches_float64_reference(sim_report, launcher, shape):
 
 
 def test_output_dtypes_are_as_declared(sim_report):
-    """The seed's kernel writes float64 (its output buffer is np.zeros, as in the notebook); tiled writes float32."""
+    """The seed's kernel writes float64 (its output buffer is np.zeros, as in the notebook); the others float32."""
     dtypes = {name: r["out_dtype"] for (name, _), r in sim_report.items()}
     assert dtypes == {"matmul_numba_cuda": "float64", "numba-cuda-naive": "float64",
-                      "numba-cuda-tiled16": "float32", "numba-cuda-tiled32": "float32"}
+                      "numba-cuda-tiled16": "float32", "numba-cuda-tiled32": "float32",
+                      "numba-cuda-regtiled64": "float32"}

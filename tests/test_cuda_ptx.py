@@ -1,0 +1,131 @@
+"""The numba CUDA kernels compiled for a real GPU on a machine without one.
+
+numba's simulator (tests/test_cuda_sim.py) runs the kernels as Python, so it never types them for the
+CUDA target nor shows what the compiler makes of them. Where a CUDA toolkit's NVVM is installed (no GPU or
+driver needed), this module compiles each kernel to PTX for compute capability 9.0 (H100/H200) with the
+same argument types the benchmarks pass, and checks what the tiling is for:
+
+- every kernel compiles for the device (a kernel the simulator accepts can still fail to type there);
+- the tiled kernels keep their accumulators in registers (no local-memory loads or stores);
+- register blocking does what it claims: the tiled kernel reads shared memory twice per fused
+  multiply-add, the register-blocked one half a time (a quarter of the traffic);
+- with ptxas on the PATH (or under CUDA_HOME), the machine code spills no register.
+
+Without NVVM or ptxas these checks skip and say why.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from nptbench import cuda_kernels as ck
+from nptbench import matmul as mm
+
+CC = (9, 0)
+ARCH = "sm_90"
+F32, F64 = "float32[:, ::1]", "float64[:, ::1]"
+
+
+def _nvvm_missing() -> str | None:
+    try:
+        from numba.cuda.cudadrv import nvvm
+    except Exception as exc:  # no numba, or a numba without its CUDA target
+        return f"numba's CUDA target cannot be imported: {exc}"
+    try:
+        if not nvvm.is_available():
+            return "NVVM (libnvvm of a CUDA toolkit) is not installed"
+    except Exception as exc:
+        return f"NVVM cannot be loaded: {exc}"
+    return None
+
+
+def _ptxas() -> str | None:
+    found = shutil.which("ptxas")
+    if found:
+        return found
+    for home in filter(None, (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda")):
+        candidate = Path(home) / "bin" / "ptxas"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+#: name -> (dispatcher factory, argument types as the benchmarks pass them: C-contiguous device arrays)
+KERNELS = {
+    "numba-cuda-naive": (mm.numba_cuda_kernel, f"void({F32}, {F32}, {F64})"),
+    "numba-cuda-tiled16": (lambda: ck.tiled_kernel(16), f"void({F32}, {F32}, {F32})"),
+    "numba-cuda-tiled32": (lambda: ck.tiled_kernel(32), f"void({F32}, {F32}, {F32})"),
+    "numba-cuda-regtiled64": (ck.regtiled_kernel, f"void({F32}, {F32}, {F32})"),
+}
+
+
+@pytest.fixture(scope="module")
+def ptx():
+    """PTX text of every kernel for sm_90, compiled once."""
+    reason = _nvvm_missing()
+    if reason:
+        pytest.skip(f"cannot compile CUDA kernels here: {reason}")
+    from numba import cuda
+
+    out = {}
+    for name, (factory, sig) in KERNELS.items():
+        text, _ = cuda.compile_ptx(factory().py_func, sig, cc=CC)
+        out[name] = text
+    return out
+
+
+def _count(text: str, pattern: str) -> int:
+    return len(re.findall(pattern, text))
+
+
+def test_every_benchmarked_kernel_is_compiled_here():
+    assert set(KERNELS) == set(ck.KERNELS)
+
+
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_kernel_compiles_for_the_device(ptx, name):
+    text = ptx[name]
+    assert ".entry" in text and f".target {ARCH}" in text
+
+
+@pytest.mark.parametrize("name", ["numba-cuda-tiled16", "numba-cuda-tiled32", "numba-cuda-regtiled64"])
+def test_tiled_kernels_keep_their_accumulators_in_registers(ptx, name):
+    text = ptx[name]
+    assert _count(text, r"\bld\.local") == 0 and _count(text, r"\bst\.local") == 0, \
+        f"{name} uses local memory: an accumulator array was not promoted to registers"
+    assert _count(text, r"\bbar\.sync|\bbarrier\.sync") >= 2  # a barrier after loading, one after computing
+
+
+def _shared_loads_per_fma(text: str) -> float:
+    fma = _count(text, r"\bfma\.rn\.f32")
+    assert fma > 0, "no float32 fused multiply-add in the kernel"
+    return _count(text, r"\bld\.shared") / fma
+
+
+def test_register_blocking_cuts_shared_memory_reads_per_fma(ptx):
+    tiled = _shared_loads_per_fma(ptx["numba-cuda-tiled16"])
+    blocked = _shared_loads_per_fma(ptx["numba-cuda-regtiled64"])
+    # tiled: one value of a and one of b per multiply-add; blocked: REG_PER of each per REG_PER**2
+    assert tiled == pytest.approx(2.0)
+    assert blocked == pytest.approx(2 * ck.REG_PER / ck.REG_PER ** 2)
+
+
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_machine_code_spills_no_register(ptx, name, tmp_path):
+    ptxas = _ptxas()
+    if ptxas is None:
+        pytest.skip("ptxas is not installed (CUDA toolkit): the register check needs it")
+    src = tmp_path / f"{name}.ptx"
+    src.write_text(ptx[name])
+    proc = subprocess.run([ptxas, f"-arch={ARCH}", "-v", str(src), "-o", str(tmp_path / f"{name}.cubin")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    info = proc.stdout + proc.stderr
+    used = re.findall(r"Used \d+ registers.*", info)
+    print(f"{name}: {'; '.join(used)}")
+    assert "0 bytes spill stores" in info and "0 bytes spill loads" in info, info
