@@ -21,6 +21,7 @@ from fixtures import tensors
 from nptbench import cuda_kernels as ck
 from nptbench import gpu
 from nptbench import matmul as mm
+from nptbench.check import errors
 
 pytestmark = pytest.mark.gpu
 
@@ -151,35 +152,45 @@ def test_kernel(variant, experiment, kernel_operands, measure):
 
 @pytest.fixture(scope="session")
 def precision_operands(size):
-    """Seed 003's x and w (N(0, 1), w used transposed) and the float64 product, on the host."""
+    """Seed 003's x and w (N(0, 1), w used transposed) on the host, and their float64 products by mode."""
     m, k, n = gpu.SIZES[size]["precision"]
     seed_x, seed_w = RANDOM["precision"]
     x = tensors.array((m, k), "float32", seed=seed_x, dist="normal")
     w = tensors.array((n, k), "float32", seed=seed_w, dist="normal")
-    import torch
+    cache = {}
 
-    # The float64 reference is computed by cuBLAS DGEMM (IEEE fp64; at the seed size a CPU would take
-    # minutes) and freed from the device before any benchmark runs.
-    xd, wd = (torch.from_numpy(t.astype(np.float64)).to("cuda") for t in (x, w))
-    reference = (xd @ wd.T).cpu().numpy()
-    del xd, wd
-    torch.cuda.empty_cache()
+    def reference(mode):
+        """The float64 product of the inputs as ``mode`` takes them (fp32 and tf32 share one), made by
+        cuBLAS DGEMM and freed from the device before any benchmark runs."""
+        key = mode if mode in gpu.ROUNDED_INPUTS else "fp32"
+        if key not in cache:
+            import torch
+
+            cache[key] = gpu.precision_reference(x, w, key, device="cuda")
+            torch.cuda.empty_cache()
+        return cache[key]
+
     return x, w, reference
 
 
 @pytest.mark.parametrize("mode,dtype", [_precision_param(m) for m in gpu.PRECISIONS])
-def test_precision(mode, dtype, precision_operands, measure):
+def test_precision(mode, dtype, precision_operands, measure, benchmark):
     import torch
 
     x, w, reference = precision_operands
     (m, k), n = x.shape, w.shape[0]
+    rounded = mode in gpu.ROUNDED_INPUTS
     args = tuple(gpu.cast_operand(torch.tensor(t, device="cuda"), mode) for t in (x, w))
     itemsize = args[0].element_size()
     with gpu.matmul_precision(mode) as flags:
-        measure(
+        out = measure(
             mm.matmul_abt, args,
             record=dict(experiment="precision", variant=mode, backend="torch", device="cuda", dtype=dtype,
                         shape=[x.shape, w.shape], flops=mm.flops(m, k, n), bytes=mm.min_bytes(m, k, n, itemsize),
-                        dataset="random", **{f"matmul_{k}": v for k, v in flags.items()}),
-            reference=reference,
+                        dataset="random", **{f"matmul_{k}": v for k, v in flags.items()},
+                        checked_against=f"float64 product of the {mode}-rounded inputs" if rounded
+                        else "float64 product of the fp32 inputs"),
+            reference=reference(mode),
         )
+    # What the mode costs in accuracy against the fp32 inputs (input rounding included): beside rel_err.
+    benchmark.extra_info["rel_err_vs_fp32_inputs"] = errors(out, reference("fp32"))["rel_err"]

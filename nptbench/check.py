@@ -11,9 +11,15 @@ from .backends import to_numpy
 RTOL = {
     "float64": 1e-10,
     "float32": 1e-4,
-    "tf32": 5e-3,  # 10-bit mantissa inputs, fp32 accumulation
-    "float16": 5e-3,
-    "bfloat16": 3e-2,
+    # Reduced precision (nptbench.gpu's precision variants). tf32 is checked against the product of the
+    # fp32 inputs: tensor cores round those to 10 mantissa bits themselves (2.9e-4 rounding to nearest,
+    # 7.7e-4 truncating, emulated at K = 10^4). fp16 and bf16 are handed inputs already rounded, and are
+    # checked against the float64 product of those rounded inputs, so only the product's own error
+    # counts: rounding the output (2.1e-4 / 1.7e-3) and any reduction in the narrow type (split-K in 4
+    # parts emulated: 2.9e-4 / 2.4e-3). One dropped term of K = 10^4 gives 1e-2 and fails all three.
+    "tf32": 2.5e-3,
+    "float16": 1e-3,
+    "bfloat16": 6e-3,
 }
 
 

@@ -400,6 +400,32 @@ def cast_operand(t, mode: str):
     return t.to({"bf16": torch.bfloat16, "fp16": torch.float16}.get(mode, torch.float32))
 
 
+#: Modes whose product is handed inputs already rounded to a narrower type. Their result is checked
+#: against the float64 product of those rounded inputs, so the tolerance (nptbench.check.RTOL) has to
+#: cover only the product's own error, and a wrong kernel cannot hide inside the inputs' rounding. tf32
+#: rounds inside the tensor cores, the hardware's own way: it is checked against the fp32 inputs.
+ROUNDED_INPUTS = ("bf16", "fp16")
+
+
+def precision_reference(x, w, mode: str, device: str = "cpu"):
+    """Float64 ``x @ w.T`` of the inputs as ``mode`` hands them to the product (numpy, on the host).
+
+    ``x``, ``w``: float32 arrays. For bf16/fp16 the inputs are first rounded exactly as the benchmark
+    rounds them (:func:`cast_operand`); for fp32 and tf32 they are used as they are. ``device="cuda"``
+    does the float64 product with cuBLAS (IEEE fp64; at 10000^3 a CPU would take minutes).
+    """
+    import numpy as np
+    import torch
+
+    if mode not in PRECISIONS:
+        raise ValueError(f"unknown precision mode {mode!r}; expected one of {tuple(PRECISIONS)}")
+    rounded = mode if mode in ROUNDED_INPUTS else "fp32"
+    # torch.tensor copies (the fixtures' arrays are read-only); cast, then widen: exact for every mode
+    xt, wt = (cast_operand(torch.tensor(np.asarray(t, dtype=np.float32), device=device), rounded)
+              .to(torch.float64) for t in (x, w))
+    return (xt @ wt.T).cpu().numpy()
+
+
 # --- derived: the hand-written kernels' share of cuBLAS ------------------------------------------------
 
 CEILING = "torch-cublas"
