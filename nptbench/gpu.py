@@ -196,6 +196,7 @@ class DeviceRun:
         self._pairs, self._used, self._spare = [], 0, None
         self._first_args = None
         self._base = None
+        self._peak_from = None  # None: the timed calls themselves
 
     def start(self) -> None:
         if self.cold_l2:
@@ -238,6 +239,23 @@ class DeviceRun:
 
         return flush_then_args
 
+    def peak_of_one_call(self, fn, setup) -> None:
+        """Take the peak from one more, untimed call of ``fn`` on inputs fresh from ``setup``.
+
+        For benchmarks whose ``setup`` makes new device inputs every round: while a round's inputs are
+        made, the last round's are still alive, so the running peak of the timed rounds would count the
+        inputs two or three times. Here the inputs exist before the base is read, so the peak is the
+        operands (counted once) plus what the call itself allocates on top.
+        """
+        args = setup()
+        self.clock.sync()
+        self._base = self.clock.allocated()
+        self.clock.reset_peak()
+        fn(*args)
+        self.clock.sync()
+        self._first_args = list(args)
+        self._peak_from = "one untimed call on fresh inputs"
+
     def device_times(self) -> list[float]:
         self.clock.sync()  # an end event can be read only once the work before it is done
         return [self.clock.elapsed_s(s, e) for s, e in self._pairs[:self._used]]
@@ -260,6 +278,7 @@ class DeviceRun:
             "gpu_cold_l2": self.cold_l2,
             "peak_device_bytes": self.peak_device_bytes(),
             "peak_device_note": "operands + most allocated on top"
+                                + (f", from {self._peak_from}" if self._peak_from else "")
                                 + ("" if self.clock.peak() is not None else " (no allocator statistics)"),
         }
         if med:

@@ -45,14 +45,15 @@ def measure(
     - ``sync=False`` times the call *without* waiting for the device, only to reproduce a seed that
       measured that way; the record then says ``synchronized: false``.
     - On ``device == "cuda"`` CUDA events bracket every timed call: the record gets ``device_time_s``
-      (median) beside the host time, and ``peak_device_bytes``; ``cold_l2`` (``--gpu-cold-l2``) flushes
+      (median) beside the host time, and ``peak_device_bytes`` (with ``setup``, from one more untimed call
+      on fresh inputs, see :meth:`nptbench.gpu.DeviceRun.peak_of_one_call`); ``cold_l2`` (``--gpu-cold-l2``) flushes
       the L2 cache before each one-call round, outside the timed region (see :class:`nptbench.gpu.DeviceRun`).
     """
     timed = synced(fn, record["device"]) if sync else fn
     benchmark.group = record["experiment"]
     for _ in range(warmup):
         timed(*(setup() if setup else args))
-    run = None
+    run, make_args = None, setup
     if record["device"] == "cuda":
         run = gpu.DeviceRun(cold_l2=cold_l2)
         timed = synced(run.wrap(fn), "cuda") if sync else run.wrap(fn)
@@ -67,6 +68,8 @@ def measure(
     err = errors(out, reference)
     benchmark.extra_info.update(make_record(**record, **err))
     if run is not None:
+        if make_args is not None:  # fresh inputs every round: the peak comes from one more, untimed call
+            run.peak_of_one_call(fn, make_args)
         benchmark.extra_info.update(run.fields(record))
     tol = tolerance(record["dtype"]) if rtol is None else rtol
     benchmark.extra_info["rtol"] = tol

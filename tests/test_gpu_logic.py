@@ -281,6 +281,63 @@ def test_cold_l2_flushes_before_every_round(fake_cuda):
     assert bench.extra_info["device_time_rounds"] == 5
 
 
+class AllocClock(FakeClock):
+    """A FakeClock with a caching allocator's statistics: live bytes and the peak since the last reset."""
+
+    def __init__(self):
+        super().__init__()
+        self.live = self.high = 0
+
+    def allocated(self):
+        return self.live
+
+    def reset_peak(self):
+        super().reset_peak()
+        self.high = self.live
+
+    def peak(self):
+        return self.high
+
+
+class TrackedArray(FakeDeviceArray):
+    """A device array whose bytes are live in ``clock`` until Python frees it."""
+
+    def __init__(self, clock, nbytes):
+        super().__init__(nbytes)
+        self.clock = clock
+        clock.live += nbytes
+        clock.high = max(clock.high, clock.live)
+
+    def __del__(self):
+        self.clock.live -= self.nbytes
+
+
+def test_peak_with_fresh_inputs_every_round_counts_them_once(monkeypatch):
+    """Training on CUDA makes new device inputs before every round while the last round's are alive."""
+    clock = AllocClock()
+    monkeypatch.setattr(gpu, "make_clock", lambda: clock)
+    monkeypatch.setattr(backends, "sync", lambda device: clock.log.append("sync"))
+    bench = FakeBenchmark()
+
+    def setup():
+        return (TrackedArray(clock, 1000),)
+
+    def work(inputs):
+        clock.log.append("fn")
+        scratch = TrackedArray(clock, 300)  # what the call allocates on top, freed when it returns
+        del scratch
+        return np.eye(2)
+
+    harness.measure(bench, work, record=record(), reference=np.eye(2), setup=setup, rounds=4)
+    info = bench.extra_info
+    assert info["peak_device_bytes"] == 1000 + 300  # inputs once, plus the call's own allocation
+    assert "one untimed call on fresh inputs" in info["peak_device_note"]
+    assert info["device_time_rounds"] == 4  # the extra call is not among the timed ones
+    last_timed = len(clock.log) - 1 - clock.log[::-1].index("record")
+    assert clock.log[last_timed + 1:].count("fn") == 1  # one more call, after the timed ones, no events
+    assert clock.live == 0
+
+
 def test_a_wrong_cuda_result_still_fails_and_is_recorded(fake_cuda):
     bench = FakeBenchmark()
     work = timed_work(fake_cuda, [1.0] + [0.001] * 3, np.eye(2) * 2)
