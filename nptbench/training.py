@@ -453,20 +453,18 @@ def twolayer_torch_module(model, x, y, iterations, lr=LR_NN):
 # --- float64 references ---------------------------------------------------------------------------------
 
 def twolayer_reference(x, y, w1, w2, iterations, lr=LR_MANUAL) -> np.ndarray:
-    """Float64 loss trajectory of the manual network, from torch autograd in float64 on the CPU: a
-    derivation independent of every hand-written backward above."""
-    import torch
-
-    t64 = [torch.tensor(np.asarray(a), dtype=torch.float64) for a in (x, y, w1, w2)]
-    x64, y64, w1_64, w2_64 = t64
-    w1_64.requires_grad_(True)
-    w2_64.requires_grad_(True)
-    return twolayer_torch_autograd(x64, y64, w1_64, w2_64, iterations, lr).numpy()
+    """Float64 loss trajectory of the manual network (no biases, plain SGD): the nn model's hand-derived
+    numpy reference below with its weights transposed. Written apart from the variants it checks -- the
+    hand-written backwards above and the autograd step, which the torch-autograd and torch-compile
+    variants run -- so a mistake in any of them fails its benchmark instead of moving the reference."""
+    params = {"w1": np.asarray(w1, dtype=np.float64).T, "w2": np.asarray(w2, dtype=np.float64).T}
+    return twolayer_nn_reference(params, x, y, iterations, lr, optimizer="sgd")
 
 
 def twolayer_nn_reference(params, x, y, iterations, lr=LR_NN, optimizer="sgd") -> np.ndarray:
-    """Float64 loss trajectory of the nn model (biases, sum-of-squares loss) under SGD or Adam, by hand in
-    numpy; Adam as torch.optim.Adam's defaults: betas (0.9, 0.999), eps 1e-8, bias-corrected moments."""
+    """Float64 loss trajectory of the nn model (``w1`` H x D_in, ``w2`` D_out x H as torch.nn.Linear keeps
+    them; biases ``b1``, ``b2`` when given; sum-of-squares loss) under SGD or Adam, by hand in numpy; Adam
+    as torch.optim.Adam's defaults: betas (0.9, 0.999), eps 1e-8, bias-corrected moments."""
     p = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     m = {k: np.zeros_like(v) for k, v in p.items()}
@@ -474,14 +472,16 @@ def twolayer_nn_reference(params, x, y, iterations, lr=LR_NN, optimizer="sgd") -
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     losses = np.empty(iterations)
     for t in range(1, iterations + 1):
-        h = x @ p["w1"].T + p["b1"]
+        h = x @ p["w1"].T + p.get("b1", 0.0)
         a = np.maximum(h, 0)
-        diff = a @ p["w2"].T + p["b2"] - y
+        diff = a @ p["w2"].T + p.get("b2", 0.0) - y
         losses[t - 1] = np.sum(diff ** 2)
         g = 2 * diff
         ga = g @ p["w2"]
         ga[h <= 0] = 0
-        grads = {"w2": g.T @ a, "b2": g.sum(0), "w1": ga.T @ x, "b1": ga.sum(0)}
+        grads = {"w2": g.T @ a, "w1": ga.T @ x}
+        if "b1" in p:
+            grads.update(b2=g.sum(0), b1=ga.sum(0))
         for k, gk in grads.items():
             if optimizer == "sgd":
                 p[k] -= lr * gk
