@@ -322,6 +322,17 @@ def _us(seconds: float) -> str:
     return f"{seconds * 1e6:,.1f}"
 
 
+#: How many unmatched benchmarks are named before the rest is only counted (a ``-k`` subset compared
+#: with a whole-suite baseline leaves most of the baseline unmatched).
+LIST_LIMIT = 10
+
+
+def _names(names: list[str], limit: int = LIST_LIMIT) -> str:
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{len(names)} benchmarks, {', '.join(names[:limit])} and {len(names) - limit} more"
+
+
 def _versions(runs: list[Run]) -> str:
     keys = ("torch", "numpy", "numba")
     seen = sorted({" ".join(f"{k} {r.versions.get(k)}" for k in keys if r.versions.get(k)) for r in runs})
@@ -362,9 +373,9 @@ def render(pairings: list[Pairing], base_label: str = "BASE", new_label: str = "
         out.append("")
         out.append("Verdicts: " + ", ".join(f"{n} {w}" for w, n in counts.items()) + ".")
         if p.only_base:
-            out.append(f"Only in {base_label}: {', '.join(p.only_base)}.")
+            out.append(f"Only in {base_label}: {_names(p.only_base)}.")
         if p.only_new:
-            out.append(f"Only in {new_label}: {', '.join(p.only_new)}.")
+            out.append(f"Only in {new_label}: {_names(p.only_new)}.")
         out.append("")
     if len(pairings) > 1:
         out.append(side_by_side(pairings))

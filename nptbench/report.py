@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import claims as claims_mod
 from . import roofline
-from .baseline import BaselineError, load_run
+from .baseline import BaselineError, load_run, run_fingerprint
 
 BACKEND_COLORS = {"python": "#8c564b", "numpy": "#1f77b4", "torch": "#ff7f0e", "numba": "#2ca02c"}
 VERDICT_COLORS = {
@@ -69,9 +69,9 @@ def add_skips(config, output_json: dict) -> None:
 
 @dataclass
 class Machine:
-    key: tuple
+    key: str  # the hardware fingerprint (nptbench.baseline.run_fingerprint)
     label: str  # M1, M2 ...
-    node: str
+    nodes: list  # host names of the runs from this hardware
     cpu: str
     cores: object
     gpus: list
@@ -136,11 +136,16 @@ def expand(paths) -> list[Path]:
     return out
 
 
-def _machine_key(mi: dict) -> tuple:
+def _machine(data: dict) -> tuple[str, str, tuple]:
+    """(key, CPU, GPU names) of the machine that measured a run. The key is the hardware fingerprint that
+    baselines and ``compare`` use, so two hosts of the same hardware are one machine here too; a run that
+    did not record one falls back to its host name and CPU."""
+    mi = data["machine_info"]
     npt = mi.get("nptbench", {})
     cpu = npt.get("cpu_model") or mi.get("cpu", {}).get("brand_raw") or mi.get("processor") or "?"
     gpus = tuple(g.get("name", "?") for g in npt.get("gpus", []) or [])
-    return mi.get("node", "?"), cpu, gpus
+    fp = run_fingerprint(data)
+    return (fp if fp != "unknown" else f"{mi.get('node', '?')} / {cpu}"), cpu, gpus
 
 
 def load_runs(paths) -> Runs:
@@ -157,12 +162,14 @@ def load_runs(paths) -> Runs:
     runs = Runs()
     for when, path, data in raw:
         mi = data["machine_info"]
-        key = _machine_key(mi)
+        key, cpu, gpus = _machine(data)
         if key not in runs.machines:
             npt = mi.get("nptbench", {})
-            runs.machines[key] = Machine(key, f"M{len(runs.machines) + 1}", key[0], key[1],
-                                         npt.get("cpu_cores", "?"), list(key[2]), mi)
+            runs.machines[key] = Machine(key, f"M{len(runs.machines) + 1}", [], cpu,
+                                         npt.get("cpu_cores", "?"), list(gpus), mi)
         m = runs.machines[key]
+        if mi.get("node", "?") not in m.nodes:
+            m.nodes.append(mi.get("node", "?"))
         m.info = mi
         m.ceilings = mi.get("nptbench", {}).get("ceilings") or m.ceilings
         profile = mi.get("nptbench", {}).get("profile", "?")
@@ -486,11 +493,11 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
         vers = _v(npt, "versions", default={})
         gpus = "; ".join(f"{g.get('name')} (cc {g.get('capability')}, {g.get('memory_gib')} GiB, driver "
                          f"{g.get('driver')}, CUDA {g.get('cuda_runtime')})" for g in npt.get("gpus", []) or []) or "none"
-        mrows.append([m.label, m.node, m.cpu, m.cores, gpus, m.info.get("python_version", "-"),
+        mrows.append([m.label, f"`{m.key}`", ", ".join(m.nodes), m.cpu, m.cores, gpus, m.info.get("python_version", "-"),
                       *(vers.get(k) or "-" for k in ("numpy", "torch", "numba")),
                       f"numpy: {_v(npt, 'blas', 'numpy')}; torch: {_v(npt, 'blas', 'torch')}",
                       _v(npt, "threads", "torch")])
-    doc.table(["id", "node", "CPU", "cores", "GPU", "python", "numpy", "torch", "numba", "BLAS", "torch threads"], mrows)
+    doc.table(["id", "fingerprint", "hosts", "CPU", "cores", "GPU", "python", "numpy", "torch", "numba", "BLAS", "torch threads"], mrows)
 
     doc.h(2, "Roofline ceilings")
     doc.p("Measured at the start of each session (nptbench/roofline.py): the fastest large fp32 and fp64 "

@@ -117,6 +117,19 @@ def test_cli_table_sides_and_exit_status(tmp_path, capsys):
     assert compare.main([str(base), str(base)]) == 0
 
 
+def test_a_long_list_of_unmatched_benchmarks_is_counted(tmp_path, capsys):
+    """A -k subset against a whole-suite baseline: the unmatched part is counted, not listed whole."""
+    names = [f"v{i:02d}" for i in range(compare.LIST_LIMIT + 5)]
+    base = write(tmp_path / "base.json", fake_run({"a": ("exp", rounds(1e-3, seed=1)),
+                                                   **{n: ("exp", rounds(1e-3)) for n in names}}))
+    new = write(tmp_path / "new.json", fake_run({"a": ("exp", rounds(1e-3, seed=2))}))
+    compare.main([str(base), str(new)])
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("Only in BASE:"))
+    assert line.startswith(f"Only in BASE: {len(names)} benchmarks, test_x[v00], ")
+    assert line.endswith(" and 5 more.") and "test_x[v14]" not in line
+
+
 def test_runs_are_matched_by_record_not_name(tmp_path):
     base = fake_run({"a": ("exp", rounds(1e-3))})
     new = fake_run({"a": ("exp", rounds(1e-3))})

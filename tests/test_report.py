@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from nptbench import baseline
 from nptbench import claims as cl
 from nptbench import report
 from nptbench.backends import missing_cuda
@@ -109,6 +110,21 @@ def test_report_merged_from_two_machines(run, tmp_path):
     assert r1.ours / r2.ours == pytest.approx(4.0)
     assert sum(line.startswith("| **000-numpy-vs-torch-cpu**") for line in md.splitlines()) == 2
     assert "roofline-M2-smoke.png" in md and "| context |" in md
+
+
+def test_two_hosts_of_the_same_hardware_are_one_machine(run, tmp_path):
+    """Machines are hardware fingerprints, as for baselines and compare: a new VM of the same kind (another
+    host name) adds its host, not a machine."""
+    other_host = copy.deepcopy(run)
+    other_host["machine_info"]["node"] = "another-vm"
+    other_host["datetime"] = "2999-01-01T00:00:00+00:00"
+    (tmp_path / "a.json").write_text(json.dumps(run))
+    (tmp_path / "b.json").write_text(json.dumps(other_host))
+    runs = report.load_runs([tmp_path])
+    (m,) = runs.machines.values()
+    assert m.key == baseline.run_fingerprint(run) and m.nodes == [run["machine_info"]["node"], "another-vm"]
+    md = report.build(runs, tmp_path / "out")["markdown"].read_text()
+    assert f"`{m.key}`" in md and "another-vm" in md
 
 
 def test_same_machine_twice_keeps_the_later_run(run, tmp_path):
