@@ -147,6 +147,7 @@ def test_kernel(variant, experiment, kernel_operands, measure):
                     bytes=mm.min_bytes(m, k, n, 4, np.dtype(out_dtype).itemsize), dataset=dataset,
                     out_dtype=out_dtype),
         reference=reference,
+        kernel_time=True,  # one launch: its device time without the host's launch cost, for the fractions
     )
 
 
@@ -191,6 +192,7 @@ def test_precision(mode, dtype, precision_operands, measure, benchmark):
                         checked_against=f"float64 product of the {mode}-rounded inputs" if rounded
                         else "float64 product of the fp32 inputs"),
             reference=reference(mode),
+            kernel_time=True,
         )
     # What the mode costs in accuracy against the fp32 inputs (input rounding included): beside rel_err.
     benchmark.extra_info["rel_err_vs_fp32_inputs"] = errors(out, reference("fp32"))["rel_err"]

@@ -27,6 +27,7 @@ def measure(
     extra_check: Callable | None = None,
     sync: bool = True,
     cold_l2: bool = False,
+    kernel_time: bool = False,
 ):
     """Time ``fn(*args)`` and check what it returns against ``reference``.
 
@@ -47,7 +48,9 @@ def measure(
     - On ``device == "cuda"`` CUDA events bracket every timed call: the record gets ``device_time_s``
       (median) beside the host time, and ``peak_device_bytes`` (with ``setup``, from one more untimed call
       on fresh inputs, see :meth:`nptbench.gpu.DeviceRun.peak_of_one_call`); ``cold_l2`` (``--gpu-cold-l2``) flushes
-      the L2 cache before each one-call round, outside the timed region (see :class:`nptbench.gpu.DeviceRun`).
+      the L2 cache before each one-call round, outside the timed region (see :class:`nptbench.gpu.DeviceRun`);
+      ``kernel_time`` (calls of one or a few launches) adds ``kernel_time_s``, device time without the
+      launch's host cost, from untimed calls after the rounds (:meth:`nptbench.gpu.DeviceRun.kernel_times`).
     """
     timed = synced(fn, record["device"]) if sync else fn
     benchmark.group = record["experiment"]
@@ -70,6 +73,8 @@ def measure(
     if run is not None:
         if make_args is not None:  # fresh inputs every round: the peak comes from one more, untimed call
             run.peak_of_one_call(fn, make_args)
+        if kernel_time:
+            run.kernel_times(fn, args, make_args)
         benchmark.extra_info.update(run.fields(record))
     tol = tolerance(record["dtype"]) if rtol is None else rtol
     benchmark.extra_info["rtol"] = tol

@@ -338,6 +338,49 @@ def test_peak_with_fresh_inputs_every_round_counts_them_once(monkeypatch):
     assert clock.live == 0
 
 
+class BusyClock(FakeClock):
+    """A FakeClock with a spin kernel: the stream is busy until the spin's cycles have passed."""
+
+    def busy(self, cycles):
+        self.log.append(f"busy {cycles}")
+
+
+@pytest.mark.parametrize("cold", [False, True], ids=["warm", "cold-l2"])
+def test_kernel_time_spins_the_stream_before_each_untimed_call(monkeypatch, cold):
+    clock = BusyClock()
+    monkeypatch.setattr(gpu, "make_clock", lambda: clock)
+    monkeypatch.setattr(backends, "sync", lambda device: clock.log.append("sync"))
+    bench = FakeBenchmark(calibrated_calls=3)
+    timed = 5 if cold else 3  # cold L2: pedantic one-call rounds (5 by default)
+    samples = gpu.KERNEL_TIME_SAMPLES
+    # warm-up, the timed calls (launch cost included: 50 us more each), then the kernel-time samples
+    work = timed_work(clock, [1.0] + [60e-6] * timed + [10e-6] * (samples - 1) + [30e-6], np.eye(2))
+    harness.measure(bench, work, record=record(), reference=np.eye(2), kernel_time=True, cold_l2=cold)
+    info = bench.extra_info
+    assert info["device_time_s"] == pytest.approx(60e-6) and info["device_time_rounds"] == timed
+    assert info["kernel_time_s"] == pytest.approx(10e-6) and info["kernel_time_rounds"] == samples
+    assert info["kernel_time_min_s"] == pytest.approx(10e-6)
+    first_spin = clock.log.index(f"busy {gpu.BUSY_CYCLES}")
+    assert clock.log[:first_spin].count("fn") == 1 + timed  # the samples come after the timed calls
+    one = (["flush"] if cold else []) + [f"busy {gpu.BUSY_CYCLES}", "record", "fn", "record"]
+    tail = clock.log[first_spin - (1 if cold else 0):]
+    assert tail[:len(one) * samples] == one * samples  # spin, then the events around the call, every time
+    assert tail[len(one) * samples] == "sync"  # waited for once, after all samples were queued
+
+
+def test_torch_still_has_the_spin_kernel_the_torch_clock_uses():
+    import torch
+
+    assert callable(getattr(torch.cuda, "_sleep", None)), "torch.cuda._sleep is gone: TorchClock.busy needs another spin"
+
+
+def test_kernel_time_is_absent_without_a_spin_kernel(fake_cuda):
+    bench = FakeBenchmark()
+    harness.measure(bench, timed_work(fake_cuda, [1.0] + [1e-3] * 40, np.eye(2)), record=record(),
+                    reference=np.eye(2), kernel_time=True)
+    assert "kernel_time_s" not in bench.extra_info and bench.extra_info["device_time_s"] == pytest.approx(1e-3)
+
+
 def test_a_wrong_cuda_result_still_fails_and_is_recorded(fake_cuda):
     bench = FakeBenchmark()
     work = timed_work(fake_cuda, [1.0] + [0.001] * 3, np.eye(2) * 2)
@@ -480,6 +523,14 @@ def test_device_bytes_counts_device_operands_once():
 def _rec(variant, t, experiment="square-k256", device="cuda"):
     return {**record(device), "experiment": experiment, "variant": variant, "device_time_s": t,
             "shape": [[5120, 256], [256, 5120]]}
+
+
+def test_cublas_fraction_prefers_kernel_time_when_both_have_it():
+    ceiling, kernel = _rec("torch-cublas", 1.0), _rec("numba-cuda-tiled32", 4.0)
+    rows = gpu.cublas_fractions([{**ceiling, "kernel_time_s": 0.8}, {**kernel, "kernel_time_s": 1.6}])
+    assert [(r["time_field"], r["fraction_of_cublas"]) for r in rows] == [("kernel_time_s", 0.5)]
+    rows = gpu.cublas_fractions([{**ceiling, "kernel_time_s": 0.8}, kernel])  # one side only: event time
+    assert [(r["time_field"], r["fraction_of_cublas"]) for r in rows] == [("device_time_s", 0.25)]
 
 
 def test_cublas_fraction_from_records(tmp_path, capsys):
