@@ -1,6 +1,7 @@
 """``python -m nptbench compare``: verdicts on synthetic rounds, matching and printing, and the two proofs on
 real runs of the matmul benchmarks (seeds 000/003/004): an A/A comparison calls nothing slower, and the
-same benchmarks with BLAS and torch held to one thread are called slower. Verdicts only, never times.
+same BLAS-bound benchmarks with BLAS limited to its SSE kernels are called slower. Verdicts only, never
+times.
 """
 from __future__ import annotations
 
@@ -188,11 +189,11 @@ def test_min_effect_per_experiment_from_pyproject(tmp_path):
 # The A/A runs and the baseline of the slowdowns pin BLAS, torch and numba to one thread: on a 2-core
 # machine that other processes share, a two-thread product stalls whenever a neighbour takes a core
 # (20-80x slower rounds were seen), differently in every run, which no statistic can tell from a change
-# of the code. Two genuine slowdowns are then judged against that baseline:
-# - the BLAS libraries limited to their SSE kernels (OPENBLAS_CORETYPE, MKL_ENABLE_INSTRUCTIONS): several
-#   times more work per product on a modern x86 core, whatever the neighbours do;
-# - two threads taken away: the baseline then runs with two and the slow side with one. This one is real
-#   only while the second core is free, so it runs only when the load average leaves one free.
+# of the code. A genuine slowdown is then judged against that baseline: the BLAS libraries limited to their
+# SSE kernels (OPENBLAS_CORETYPE, MKL_ENABLE_INSTRUCTIONS), several times more work per product on a
+# modern x86 core, whatever the neighbours do. (Taking a second thread away is measured in
+# results/README.md, not tested here: whether it shows depends on what the neighbours do with that core,
+# and a test run once found one thread no slower than two.)
 
 #: 256^3 products (BLAS-bound, use every core given) and small single-threaded products.
 PROOF_SELECTION = ("(square or mnist5) and not loop and not lists and not elementwise and not dot "
@@ -215,36 +216,19 @@ def bench_run(storage: Path, name: str, threads_env: dict | None) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
-def second_core_free() -> str | None:
-    """None when the machine leaves a second core to a two-thread product, else why not."""
-    from nptbench.machine import usable_cores
-
-    cores, load = usable_cores(), os.getloadavg()[0]
-    if cores < 2:
-        return f"{cores} usable core: nothing to take away"
-    if load > cores - 1:
-        return (f"machine busy (load average {load:.1f} on {cores} cores): a second thread finds no free core, "
-                "so taking it away would slow nothing")
-    return None
-
-
 @pytest.fixture(scope="module")
 def proof_runs(tmp_path_factory):
     """A and B: the same code at one thread, four runs each (fewer could never reach run-level
-    significance, which pooled runs need: see compare.runs_agree); SSE: BLAS without its wide kernels; TWO:
-    two threads (only when a core is free). Interleaved A SSE B A TWO B A B A B, so that what the machine does
-    meanwhile falls on every side alike; compare pools each side's runs, so one quiet or one busy run
-    moves a side's median less and widens its interval."""
+    significance, which pooled runs need: see compare.runs_agree); SSE: BLAS without its wide kernels.
+    Interleaved A SSE B A B A B A B, so that what the machine does meanwhile falls on every side alike;
+    compare pools each side's runs, so one quiet or one busy run moves a side's median less and widens
+    its interval."""
     root = tmp_path_factory.mktemp("proof")
-    busy = second_core_free()
     order = [("A", ONE_THREAD), ("SSE", SSE_ONLY), ("B", ONE_THREAD), ("A", ONE_THREAD)]
-    order += [("TWO", {})] if busy is None else []
     order += [("B", ONE_THREAD), ("A", ONE_THREAD), ("B", ONE_THREAD), ("A", ONE_THREAD), ("B", ONE_THREAD)]
     for i, (side, env) in enumerate(order):
         bench_run(root / side, f"{side.lower()}{i}", env)
-    runs = {side: compare.load_runs([root / side]) for side, _ in order}
-    runs["busy"] = busy
-    return runs
+    return {side: compare.load_runs([root / side]) for side, _ in order}
 
 
 def verdicts(base, new) -> tuple[dict, str]:
@@ -263,21 +247,6 @@ def test_a_a_nothing_is_slower(proof_runs):
 def test_blas_without_wide_kernels_is_slower(proof_runs):
     found, table = verdicts(proof_runs["A"], proof_runs["SSE"])
     assert {name: found[name] for name in BLAS_BOUND} == {name: "slower" for name in BLAS_BOUND}, table
-
-
-def test_one_thread_instead_of_two_is_slower(proof_runs):
-    if proof_runs["busy"]:
-        pytest.skip(proof_runs["busy"])
-    found, table = verdicts(proof_runs["TWO"], proof_runs["A"])
-    ratios = {r.name: r.result.ratio for p in compare.compare_runs(proof_runs["TWO"], proof_runs["A"]) for r in p.rows}
-    # Measured detection for numpy's 256^3 product was 2 of 3 (results/README.md): a run that shares the
-    # machine can leave the interval too wide to call. What must hold every time: one thread is not
-    # judged same or faster, and its median is the larger. (The SSE-only test above always detects.)
-    assert found["test_matmul[numpy-square-float32]"] in ("slower", "uncertain"), table
-    assert ratios["test_matmul[numpy-square-float32]"] > 1, table
-    # torch's two-thread rounds stall now and then even on a quiet machine (some rounds 10x slower), so
-    # its interval is often too wide to call; it must never pass for faster with a thread taken away
-    assert found["test_matmul[torch-square-float32]"] in ("slower", "uncertain"), table
 
 
 def test_nothing_compared_is_not_a_pass(tmp_path, capsys):
