@@ -209,6 +209,7 @@ class DeviceRun:
         self._base = None
         self._peak_from = None  # None: the timed calls themselves
         self._kernel_times = None
+        self._frozen_peak = None
 
     def start(self) -> None:
         if self.cold_l2:
@@ -297,9 +298,15 @@ class DeviceRun:
         self.clock.sync()  # an end event can be read only once the work before it is done
         return [self.clock.elapsed_s(s, e) for s, e in self._pairs[:self._used]]
 
+    def freeze_peak(self) -> None:
+        """Keep the peak as it is now (after the benchmark's calls): later checks and untimed calls may
+        allocate, and are not the benchmark's memory."""
+        self._frozen_peak = self.clock.peak()
+
     def peak_device_bytes(self):
         """The call's device operands plus the most it allocated on top of what was live at ``start``."""
-        peak, base = self.clock.peak(), self._base
+        peak = self._frozen_peak if self._frozen_peak is not None else self.clock.peak()
+        base = self._base
         extra = max(0, peak - base) if peak is not None and base is not None else 0
         return device_bytes(self._first_args or []) + extra
 
@@ -323,6 +330,8 @@ class DeviceRun:
             out["kernel_time_min_s"] = min(self._kernel_times)
             out["kernel_time_rounds"] = len(self._kernel_times)
             out["kernel_time_note"] = "CUDA events with the stream kept busy before each call: no launch cost"
+            if record.get("flops") and out["kernel_time_s"] > 0:
+                out["kernel_tflops"] = record["flops"] / out["kernel_time_s"] / 1e12
         if med:
             if record.get("bytes"):
                 out["device_gbps"] = record["bytes"] / med / 1e9
@@ -514,7 +523,7 @@ def cublas_fractions(records) -> list[dict]:
                 field = "kernel_time_s" if r.get("kernel_time_s") and ceiling.get("kernel_time_s") else "device_time_s"
                 rows.append({
                     "experiment": experiment, "variant": variant, "shape": [list(s) for s in shape],
-                    "time_field": field, "device_time_s": r[field], "cublas_time_s": ceiling[field],
+                    "time_field": field, "time_s": r[field], "cublas_time_s": ceiling[field],
                     "fraction_of_cublas": ceiling[field] / r[field],
                 })
     return rows
@@ -535,7 +544,7 @@ def main(argv=None) -> int:
         print("no experiment has both a numba-cuda kernel and a torch-cublas record with device time")
         return 1
     for r in rows:
-        print(f"{r['experiment']:<12} {r['variant']:<22} {r['device_time_s'] * 1e3:9.3f} ms  "
+        print(f"{r['experiment']:<12} {r['variant']:<22} {r['time_s'] * 1e3:9.3f} ms  "
               f"cuBLAS {r['cublas_time_s'] * 1e3:9.3f} ms  {100 * r['fraction_of_cublas']:6.1f} % of cuBLAS"
               f"  ({r['time_field']})")
     return 0

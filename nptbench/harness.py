@@ -28,6 +28,7 @@ def measure(
     sync: bool = True,
     cold_l2: bool = False,
     kernel_time: bool = False,
+    also_against: dict | None = None,
 ):
     """Time ``fn(*args)`` and check what it returns against ``reference``.
 
@@ -41,6 +42,8 @@ def measure(
       the timed region; it implies pedantic rounds (``rounds`` or 5).
     - The record (shared schema, see :mod:`nptbench.record`) gets ``max_abs_err`` and ``rel_err`` and is
       written to ``benchmark.extra_info`` *before* the assertion, so a failing result is still recorded.
+    - ``also_against`` (name -> array) records ``rel_err_vs_<name>`` beside ``rel_err``, for information
+      only (e.g. a reduced-precision result against the unrounded inputs' product).
     - ``rtol`` defaults to the dtype's tolerance (:data:`nptbench.check.RTOL`); ``extra_check(out)`` may
       add a check of its own (e.g. fastcore's ``test_close`` with a seed's eps).
     - ``sync=False`` times the call *without* waiting for the device, only to reproduce a seed that
@@ -68,13 +71,19 @@ def measure(
         out = benchmark.pedantic(timed, args=args, rounds=rounds, iterations=1)
     else:
         out = benchmark(timed, *args)
-    err = errors(out, reference)
-    benchmark.extra_info.update(make_record(**record, **err))
     if run is not None:
         if make_args is not None:  # fresh inputs every round: the peak comes from one more, untimed call
             run.peak_of_one_call(fn, make_args)
+        # The peak is read now: the checks below and the kernel-time calls allocate (outputs, a float32
+        # copy of a bf16 result) and are not the benchmark's memory.
+        run.freeze_peak()
         if kernel_time:
             run.kernel_times(fn, args, make_args)
+    err = errors(out, reference)
+    benchmark.extra_info.update(make_record(**record, **err))
+    for name, other in (also_against or {}).items():
+        benchmark.extra_info[f"rel_err_vs_{name}"] = errors(out, other)["rel_err"]
+    if run is not None:
         benchmark.extra_info.update(run.fields(record))
     tol = tolerance(record["dtype"]) if rtol is None else rtol
     benchmark.extra_info["rtol"] = tol

@@ -381,6 +381,43 @@ def test_kernel_time_is_absent_without_a_spin_kernel(fake_cuda):
     assert "kernel_time_s" not in bench.extra_info and bench.extra_info["device_time_s"] == pytest.approx(1e-3)
 
 
+class AllocBusyClock(AllocClock):
+    def busy(self, cycles):
+        self.log.append(f"busy {cycles}")
+
+
+class OutArray(TrackedArray):
+    """A device result of ``nbytes`` whose host copy is the 2x2 identity; copying it allocates on the device
+    first, as ``.float()`` does for a bf16 result."""
+
+    def copy_to_host(self):
+        TrackedArray(self.clock, 4 * self.nbytes)  # a temporary, freed at once
+        return np.eye(2)
+
+
+@pytest.mark.parametrize("kernel_time", [False, True])
+def test_peak_is_read_before_checks_and_kernel_time_allocate(monkeypatch, kernel_time):
+    clock = AllocBusyClock()
+    monkeypatch.setattr(gpu, "make_clock", lambda: clock)
+    monkeypatch.setattr(backends, "sync", lambda device: clock.log.append("sync"))
+    inputs = TrackedArray(clock, 1000)
+    bench = FakeBenchmark(calibrated_calls=3)
+    harness.measure(bench, lambda a: OutArray(clock, 100), (inputs,), record=record(), reference=np.eye(2),
+                    kernel_time=kernel_time)
+    # inputs + the result being made while the last one is still held: never the check's copy, never
+    # the kernel-time calls' outputs on top
+    assert bench.extra_info["peak_device_bytes"] == 1000 + 2 * 100
+    assert ("kernel_time_s" in bench.extra_info) is kernel_time
+
+
+def test_also_against_is_recorded_even_when_the_check_fails(fake_cuda):
+    bench = FakeBenchmark()
+    work = timed_work(fake_cuda, [1.0] + [0.001] * 3, np.eye(2) * 2)
+    with pytest.raises(AssertionError, match="is wrong"):
+        harness.measure(bench, work, record=record(), reference=np.eye(2), also_against={"other": np.eye(2) * 2})
+    assert bench.extra_info["rel_err_vs_other"] == 0.0 and bench.extra_info["rel_err"] > 0
+
+
 def test_a_wrong_cuda_result_still_fails_and_is_recorded(fake_cuda):
     bench = FakeBenchmark()
     work = timed_work(fake_cuda, [1.0] + [0.001] * 3, np.eye(2) * 2)
@@ -473,13 +510,19 @@ def test_a_dropped_term_fails_every_precision_mode_at_the_seed_size(mode):
     rng = np.random.default_rng(11)
     x = rng.standard_normal((48, 10_000)).astype(np.float32)
     w = rng.standard_normal((32, 10_000)).astype(np.float32)
+    out_dtype = gpu.cast_operand(torch.zeros(1), mode).dtype  # the result comes back in the operands' type
     tx, tw = (gpu.cast_operand(torch.from_numpy(t), mode).double() for t in (x, w))
     if mode == "tf32":  # what a TF32 product is given: its inputs cut to 10 mantissa bits
         tx, tw = (torch.from_numpy(_round_to_tf32(t)).double() for t in (x, w))
     ref = gpu.precision_reference(x, w, mode)
-    assert _rel((tx @ tw.T).numpy(), ref) < RTOL[gpu.PRECISIONS[mode]]  # the honest product passes ...
+
+    def product():  # exact sums, then the output rounded as the GPU returns it
+        return (tx @ tw.T).to(out_dtype).double().numpy()
+
+    honest = _rel(product(), ref)
+    assert 0 < honest < RTOL[gpu.PRECISIONS[mode]] / 2  # the honest product passes ...
     tx[:, 4321] = 0.0
-    assert _rel((tx @ tw.T).numpy(), ref) > RTOL[gpu.PRECISIONS[mode]]  # ... and one lost term fails
+    assert _rel(product(), ref) > RTOL[gpu.PRECISIONS[mode]]  # ... and one lost term fails
 
 
 def test_precision_reference_rejects_an_unknown_mode(operands):
@@ -528,7 +571,7 @@ def _rec(variant, t, experiment="square-k256", device="cuda"):
 def test_cublas_fraction_prefers_kernel_time_when_both_have_it():
     ceiling, kernel = _rec("torch-cublas", 1.0), _rec("numba-cuda-tiled32", 4.0)
     rows = gpu.cublas_fractions([{**ceiling, "kernel_time_s": 0.8}, {**kernel, "kernel_time_s": 1.6}])
-    assert [(r["time_field"], r["fraction_of_cublas"]) for r in rows] == [("kernel_time_s", 0.5)]
+    assert [(r["time_field"], r["time_s"], r["fraction_of_cublas"]) for r in rows] == [("kernel_time_s", 1.6, 0.5)]
     rows = gpu.cublas_fractions([{**ceiling, "kernel_time_s": 0.8}, kernel])  # one side only: event time
     assert [(r["time_field"], r["fraction_of_cublas"]) for r in rows] == [("device_time_s", 0.25)]
 
