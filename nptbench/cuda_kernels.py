@@ -122,18 +122,19 @@ def regtiled_kernel():
     not arithmetic, bounds it. Here each thread reads REG_PER values of ``a`` and REG_PER of ``b`` from
     shared memory per step of ``k`` and does REG_PER**2 multiply-adds with them from registers: a quarter
     of the shared-memory traffic per flop at REG_PER = 4. This is the first step cuBLAS-class kernels take
-    (they add wider loads, double buffering and tensor cores).
+    (they add wider loads, double buffering and larger per-thread blocks).
     """
     _numba_cuda()
     bm, bk, t, r = REG_TILE, REG_K, REG_THREADS, REG_PER
-    bm_pad = bm + 1  # shared-array shapes must be plain constants: computed here, not in the kernel
+    bm_pad = bm + 2  # shared-array shapes must be plain constants: computed here, not in the kernel
     nthreads = t * t
     a_loads, b_loads = bm * bk // nthreads, bk * bm // nthreads  # elements each thread stages per slab
 
     @cuda.jit
     def matmul_regtiled(a, b, c):
-        # a's slab is stored transposed (sa[k, row]) so the compute loop reads it like b's; one column of
-        # padding puts the 16 k-rows a half-warp writes into different shared-memory banks.
+        # a's slab is stored transposed (sa[k, row]) so the compute loop reads it like b's. A warp stores
+        # 16 k-rows of 2 neighbouring rows of a; two columns of padding put those 32 words in 32
+        # different shared-memory banks (one column would leave pairs in the same bank).
         sa = cuda.shared.array((bk, bm_pad), dtype=np.float32)
         sb = cuda.shared.array((bk, bm), dtype=np.float32)
         acc = cuda.local.array((r, r), dtype=np.float32)

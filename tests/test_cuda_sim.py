@@ -31,7 +31,7 @@ CASES = {
     # same code path, checked at tile 16: a 1024-thread block costs seconds in the simulator.)
     "numba-cuda-tiled32": [(17, 33, 19)],
     # 64x64 block tiles of 256 threads, k staged 16 at a time: one block with 3 k-slabs (the last of one
-    # element), then 2x2 blocks whose right and bottom blocks hold one row/column of 64.
+    # element), then 2x2 blocks whose bottom ones hold 1 row of 64 and right ones 2 columns of 64.
     "numba-cuda-regtiled64": [(17, 33, 19), (65, 17, 66)],
 }
 
