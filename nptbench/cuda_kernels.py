@@ -128,7 +128,7 @@ def regtiled_kernel():
     bm, bk, t, r = REG_TILE, REG_K, REG_THREADS, REG_PER
     bm_pad = bm + 2  # shared-array shapes must be plain constants: computed here, not in the kernel
     nthreads = t * t
-    a_loads, b_loads = bm * bk // nthreads, bk * bm // nthreads  # elements each thread stages per slab
+    loads = bm * bk // nthreads  # elements each thread stages per slab, of a and of b alike
 
     @cuda.jit
     def matmul_regtiled(a, b, c):
@@ -153,7 +153,7 @@ def regtiled_kernel():
         for k0 in range(0, k_dim, bk):
             # Stage both slabs; past an edge, zeros (they add nothing), so any M, K, N works. Consecutive
             # threads read consecutive addresses of a row of a (along k) and of a row of b (along n).
-            for s in range(a_loads):
+            for s in range(loads):
                 idx = tid + s * nthreads
                 rr = idx // bk
                 kk = idx % bk
@@ -161,7 +161,7 @@ def regtiled_kernel():
                     sa[kk, rr] = a[row0 + rr, k0 + kk]
                 else:
                     sa[kk, rr] = np.float32(0.0)
-            for s in range(b_loads):
+            for s in range(loads):
                 idx = tid + s * nthreads
                 kk = idx // bm
                 cc = idx % bm
@@ -194,8 +194,8 @@ def regtiled_kernel():
 
 def regtiled_grid(shape):
     """(blocks, threads) of the register-blocked kernel for an output of ``shape``."""
-    rows, cols = shape
-    return (math.ceil(cols / REG_TILE), math.ceil(rows / REG_TILE)), (REG_THREADS, REG_THREADS)
+    blocks, _ = tiled_grid(shape, REG_TILE)  # one block per 64x64 tile of c, as the tiled kernels
+    return blocks, (REG_THREADS, REG_THREADS)
 
 
 def matmul_numba_cuda_regtiled64(a_dev, b_dev, c_dev):

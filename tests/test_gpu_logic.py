@@ -381,9 +381,8 @@ def test_kernel_time_is_absent_without_a_spin_kernel(fake_cuda):
     assert "kernel_time_s" not in bench.extra_info and bench.extra_info["device_time_s"] == pytest.approx(1e-3)
 
 
-class AllocBusyClock(AllocClock):
-    def busy(self, cycles):
-        self.log.append(f"busy {cycles}")
+class AllocBusyClock(AllocClock, BusyClock):
+    """Allocator statistics and a spin kernel."""
 
 
 class OutArray(TrackedArray):
