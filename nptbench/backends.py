@@ -42,9 +42,77 @@ def cudasim_enabled() -> bool:
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    """``Type: first line of the message``, short enough for a skip reason."""
+    first = (str(exc).strip().splitlines() or [""])[0][:limit]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def probe_kernel(x):  # the smallest kernel: one thread writes one value
+    x[0] = 1.0
+
+
+def numba_cuda_launch_problem() -> str | None:
+    """Compile and launch a one-line kernel on the device; ``None`` when it ran and wrote its value, else
+    the exception (one line). ``numba.cuda.is_available()`` only asks the driver: a numba-cuda that cannot
+    type or compile for this numpy (numba-cuda 0.30 and numpy 2.5, say) still passes it."""
+    try:
+        from numba import cuda
+
+        kernel = cuda.jit("void(float32[::1])")(probe_kernel)  # a signature: compiled here, eagerly
+        out = cuda.device_array(1, dtype=np.float32)
+        kernel[1, 1](out)
+        cuda.synchronize()
+        value = out.copy_to_host()[0]
+    except Exception as exc:
+        return _one_line(exc)
+    if value != 1.0:
+        return f"the probe kernel wrote {value!r} instead of 1.0"
+    return None
+
+
+def numba_cuda_compile_problem(cc: tuple[int, int]) -> tuple[str, str] | None:
+    """``None`` when numba compiles a one-line kernel to PTX for compute capability ``cc`` (no GPU needed),
+    else ``(kind, reason)``: ``"compiler"`` where no CUDA compiler is there for it (no NVVM or libdevice, an
+    NVVM too old for that architecture, the simulator on), ``"numba-cuda"`` where the compiler is there but
+    numba's CUDA target fails before or around it (an incompatible numpy, say)."""
+    arch = f"sm_{cc[0]}{cc[1]}"
+    if cudasim_enabled():
+        return "compiler", "numba's CUDA simulator is on (NUMBA_ENABLE_CUDASIM=1): it does not compile"
+    try:
+        from numba import cuda
+
+        cuda.compile_ptx(probe_kernel, "void(float32[::1])", cc=cc)
+    except Exception as exc:
+        if _nvvm_problem() or _is_toolkit_error(exc):
+            return "compiler", f"no CUDA compiler for {arch} here ({_nvvm_problem() or _one_line(exc)})"
+        return "numba-cuda", f"numba-cuda cannot compile for {arch} here ({_one_line(exc)})"
+    return None
+
+
+def _nvvm_problem() -> str | None:
+    """Why numba finds no usable NVVM, or ``None`` when it loads."""
+    try:
+        from numba.cuda.cudadrv import nvvm
+
+        return None if nvvm.is_available() else "libNVVM cannot be found"
+    except Exception as exc:
+        return _one_line(exc)
+
+
+def _is_toolkit_error(exc: BaseException) -> bool:
+    """An error of the CUDA toolkit itself (NVVM, libdevice, an unsupported architecture), as opposed to
+    one of numba's Python layer."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    text = str(exc).lower()
+    return bool(names & {"NvvmError", "NvvmSupportError", "NvvmWarning", "CudaSupportError", "LinkerError"}) \
+        or any(word in text for word in ("libdevice", "libnvvm", "nvvm", "unsupported gpu architecture"))
+
+
 @functools.lru_cache(maxsize=None)
 def missing_numba_cuda() -> str | None:
-    """``None`` when numba can launch kernels on a real CUDA device, else why not."""
+    """``None`` when numba can launch kernels on a real CUDA device, else why not. Checked once a process:
+    the driver sees a device, and a one-line kernel compiles, launches and writes its value."""
     reason = missing_package("numba")
     if reason:
         return reason
@@ -56,7 +124,10 @@ def missing_numba_cuda() -> str | None:
         if not cuda.is_available():
             return "no CUDA device for numba: numba.cuda.is_available() is False"
     except Exception as exc:
-        return f"numba's CUDA target is unusable ({type(exc).__name__}: {exc})"
+        return f"numba's CUDA target is unusable ({_one_line(exc)})"
+    problem = numba_cuda_launch_problem()
+    if problem:
+        return f"numba's CUDA target cannot compile and launch a kernel here ({problem})"
     return None
 
 

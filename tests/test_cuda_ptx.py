@@ -11,8 +11,10 @@ same argument types the benchmarks pass, and checks what the tiling is for:
   multiply-add, the register-blocked one half a time (a quarter of the traffic);
 - with ptxas on the PATH (or under CUDA_HOME), the machine code spills no register.
 
-Where numba cannot compile even a one-line kernel for sm_90 (no toolkit, no libdevice, an NVVM too old,
-the simulator switched on), or ptxas cannot assemble that one, these checks skip and say why.
+Where numba cannot compile even a one-line kernel for sm_90, these checks skip and say which of two things
+is wrong: no CUDA compiler for sm_90 (no toolkit, no libdevice, an NVVM too old, the simulator switched on),
+or a numba-cuda that cannot compile although the compiler is there (one that does not work with this
+numpy, say). Where ptxas cannot assemble the probe, the spill check skips and says why.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from nptbench import backends
 from nptbench import cuda_kernels as ck
 from nptbench import matmul as mm
 
@@ -32,23 +35,12 @@ ARCH = "sm_90"
 F32, F64 = "float32[:, ::1]", "float64[:, ::1]"
 
 
-def _probe(x):  # the smallest kernel: does this toolkit compile for CC at all?
-    x[0] = 1.0
-
-
 def _compiler_missing() -> str | None:
-    """None when numba can compile for CC here, else why not (a toolkit without NVVM or libdevice, an NVVM
-    too old for sm_90, numba's simulator switched on)."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        return "numba's CUDA simulator is on (NUMBA_ENABLE_CUDASIM=1): it does not compile"
-    try:
-        from numba import cuda
-
-        cuda.compile_ptx(_probe, "void(float32[::1])", cc=CC)
-    except Exception as exc:  # missing libnvvm/libdevice, unsupported architecture, no CUDA target
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return f"no CUDA compiler for {ARCH} here ({type(exc).__name__}: {first[:200]})"
-    return None
+    """None when numba can compile for CC here, else why not, telling a missing compiler (no toolkit, no
+    NVVM or libdevice, an NVVM too old for sm_90, the simulator on) apart from a numba-cuda that cannot
+    compile with the compiler present (an incompatible numpy, say)."""
+    problem = backends.numba_cuda_compile_problem(CC)
+    return problem[1] if problem else None
 
 
 def _ptxas() -> str | None:
@@ -79,7 +71,7 @@ def ptx():
         pytest.skip(f"cannot compile CUDA kernels here: {reason}")
     from numba import cuda
 
-    out = {"probe": cuda.compile_ptx(_probe, "void(float32[::1])", cc=CC)[0]}
+    out = {"probe": cuda.compile_ptx(backends.probe_kernel, "void(float32[::1])", cc=CC)[0]}
     for name, (factory, sig) in KERNELS.items():  # outside any try: a kernel that fails to type fails
         text, _ = cuda.compile_ptx(factory().py_func, sig, cc=CC)
         out[name] = text

@@ -42,6 +42,9 @@ def test_missing_package_reason():
 
 
 def test_cudasim_is_never_timed(monkeypatch):
+    # numba reads NUMBA_ENABLE_CUDASIM when first imported: import it before setting the variable, or every
+    # later numba.cuda of this process would be the simulator
+    backends.missing_package("numba")
     monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "1")
     backends.missing_numba_cuda.cache_clear()
     try:
@@ -52,3 +55,77 @@ def test_cudasim_is_never_timed(monkeypatch):
         assert "numba" in reason
     else:
         assert "simulator" in reason
+
+
+# --- numba CUDA: a device the driver sees is not yet a target that compiles ---------------------------------
+
+#: A numba-cuda as it was found on a GPU machine with numpy 2.5: the driver sees the device, but compiling
+#: any kernel raises inside numba-cuda's typing registry.
+BROKEN_NUMBA_CUDA = '''
+from numba import cuda
+
+def _compile(*args, **kwargs):
+    raise AttributeError("module 'numpy' has no attribute 'row_stack'")
+
+cuda.is_available = lambda: True
+cuda.jit = _compile
+cuda.compile_ptx = _compile
+'''
+ROW_STACK = "AttributeError: module 'numpy' has no attribute 'row_stack'"
+
+
+@pytest.fixture
+def broken_numba_cuda(tmp_path):
+    """Environment that loads the broken numba-cuda above into a pytest subprocess (``-p broken_numba_cuda``)."""
+    pytest.importorskip("numba")
+    (tmp_path / "broken_numba_cuda.py").write_text(BROKEN_NUMBA_CUDA)
+    return {"PYTHONPATH": os.pathsep.join(filter(None, (str(tmp_path), os.environ.get("PYTHONPATH"))))}
+
+
+def test_numba_cuda_that_cannot_compile_skips_with_the_reason_and_fails_with_require_gpu(broken_numba_cuda):
+    sel = ["-p", "broken_numba_cuda", "bench/test_matmul.py", "-k", "numba-cuda", "--bench-size", "smoke",
+           "--benchmark-disable"]
+    rc, out = run_pytest(*sel, env_extra=broken_numba_cuda)
+    assert rc == 0 and "1 skipped" in out, out
+    assert f"numba's CUDA target cannot compile and launch a kernel here ({ROW_STACK})" in out, out
+    rc, out = run_pytest(*sel, "--require-gpu", env_extra=broken_numba_cuda)
+    assert rc == 1 and "1 error" in out, out
+    assert f"--require-gpu: numba's CUDA target cannot compile and launch a kernel here ({ROW_STACK})" in out, out
+    assert "Traceback" not in out and "raise AttributeError" not in out, out  # one line, no traceback
+
+
+def test_numba_cuda_probe_reports_what_the_compile_raised(monkeypatch):
+    pytest.importorskip("numba")
+    from numba import cuda
+
+    def compile_(*args, **kwargs):
+        raise AttributeError("module 'numpy' has no attribute 'row_stack'\nmore lines the reason leaves out")
+
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    monkeypatch.setattr(cuda, "is_available", lambda: True)
+    monkeypatch.setattr(cuda, "jit", compile_)
+    backends.missing_numba_cuda.cache_clear()
+    try:
+        reason = backends.missing_numba_cuda()
+    finally:
+        backends.missing_numba_cuda.cache_clear()
+    assert reason == f"numba's CUDA target cannot compile and launch a kernel here ({ROW_STACK})"
+
+
+@pytest.mark.parametrize("error,kind", [
+    (AttributeError("module 'numpy' has no attribute 'row_stack'"), "numba-cuda"),
+    (RuntimeError("Missing libdevice file. Please ensure you have a CUDA Toolkit 11.2 or higher."), "compiler"),
+    (ValueError("NVVM_ERROR_INVALID_OPTION: -arch=compute_90 is not supported by this NVVM"), "compiler"),
+])
+def test_compile_probe_tells_a_missing_compiler_from_a_broken_numba_cuda(monkeypatch, error, kind):
+    pytest.importorskip("numba")
+    from numba import cuda
+
+    def compile_(*args, **kwargs):
+        raise error
+
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    monkeypatch.setattr(cuda, "compile_ptx", compile_)
+    found, reason = backends.numba_cuda_compile_problem((9, 0))
+    assert found == kind and str(error).splitlines()[0][:60] in reason
+    assert reason.startswith("no CUDA compiler for sm_90" if kind == "compiler" else "numba-cuda cannot compile")
