@@ -35,8 +35,10 @@ FIELDS = {
 COMPUTE_DTYPE = {"float32": "float32", "float64": "float64"}
 
 #: Environment: a JSON file of ceilings to use instead of measuring (e.g. from a saved run's machine_info),
-#: and ``quick`` calibration sizes (a fraction of a second; coarse, for tests).
+#: or ``off`` for none at all (no calibration, no roofline columns: runs that only need their times, such
+#: as the proof runs of the tests); and ``quick`` calibration sizes (a fraction of a second; coarse, for tests).
 ENV_FILE = "NPTBENCH_CEILINGS"
+OFF = "off"
 ENV_SCALE = "NPTBENCH_CALIBRATION"
 
 
@@ -328,6 +330,9 @@ def _wants_ceilings(records) -> bool:
 
 
 def _disabled(config) -> bool:
+    """No roofline this session: benchmarks not timed, or ceilings switched off (``NPTBENCH_CEILINGS=off``)."""
+    if os.environ.get(ENV_FILE, "").strip().lower() == OFF:
+        return True
     bs = getattr(config, "_benchmarksession", None)
     return bs is None or bs.disabled or bs.skip
 
