@@ -77,7 +77,8 @@ def parse(stdout: str) -> dict:
                  if ln.startswith(_MARK) and ln[len(_MARK):].startswith("{")), None)
     if data is None:
         raise RuntimeError("the BLAS probe printed no answer")
-    header = next((ln.strip() for ln in lines if ln.startswith("MKL_VERBOSE") and "GEMM" not in ln), None)
+    header = next((ln[len("MKL_VERBOSE"):].strip() for ln in lines
+                   if ln.startswith("MKL_VERBOSE") and "GEMM" not in ln), None)
     try:
         begin = lines.index(f"{_MARK}torch-product-begins")
         end = lines.index(f"{_MARK}torch-product-ends")

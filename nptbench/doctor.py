@@ -1,0 +1,171 @@
+"""``python -m nptbench doctor``: what this machine can run, what it cannot, and why, on one screen.
+
+It asks the same questions the suite asks before it runs a benchmark (the same functions, so the doctor and
+the skips never disagree) and adds what a reader needs to trust the numbers: the versions, the BLAS
+libraries and the kernels they run, thread counts, the GPU, whether the numba CUDA kernels compile for it,
+where MNIST would come from, and whether this machine has a baseline. With ``--require-gpu`` the exit
+status is 1 when any GPU path is broken, as the benchmarks would fail under that option.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from . import backends, baseline, machine
+
+#: The suite checks its kernels for the H100/H200 where no GPU says otherwise (tests/test_cuda_ptx.py).
+DEFAULT_CC = (9, 0)
+PACKAGES = ("numpy", "torch", "numba", "numba-cuda", "fastcore", "pytest", "pytest-benchmark", "scipy",
+            "threadpoolctl", "matplotlib")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _blas() -> dict:
+    """Each library's BLAS and kernels, asked of a fresh process (nptbench.blas), and the thread pools."""
+    from . import blas
+
+    try:
+        kernels = blas.probe()
+    except Exception as exc:  # a broken torch or numpy install: say so, the rest of the screen still helps
+        kernels = {"error": f"{type(exc).__name__}: {exc}"}
+    return {"kernels": kernels, "pools": machine.blas_threads()}
+
+
+def _mnist() -> str:
+    offline = os.environ.get("NPTBENCH_OFFLINE", "0") not in ("", "0")
+    try:
+        from fixtures.mnist import describe_source
+    except ImportError:
+        return "unknown: run the doctor from the checkout's root, where fixtures/ is"
+    return describe_source(download_ok=not offline) + (" (NPTBENCH_OFFLINE=1)" if offline else "")
+
+
+def _results(fp: str, results: Path) -> dict:
+    folder = baseline.baseline_dir(fp, results)
+    ceilings = folder / "ceilings.json"
+    runs = [p.name for p in baseline.baselines(fp, results) if p.name != ceilings.name]
+    return {"folder": str(folder), "baselines": runs,
+            "ceilings": str(ceilings) if ceilings.is_file() else None}
+
+
+def examine(results: Path = baseline.RESULTS) -> dict:
+    """Everything the doctor reports, as data."""
+    info = machine.describe()
+    gpus = info["gpus"]
+    cc = tuple(int(x) for x in gpus[0]["capability"].split(".")) if gpus else DEFAULT_CC
+    compile_problem = backends.numba_cuda_compile_problem(cc) if not backends.missing_package("numba") else \
+        ("numba", backends.missing_package("numba"))
+    fp = baseline.fingerprint()
+    paths = {
+        "cpu": None,
+        "numba-njit": backends.missing_package("numba"),
+        "torch-cuda": backends.missing_cuda(),
+        "numba-cuda": backends.missing_numba_cuda(),
+        f"compile-sm_{cc[0]}{cc[1]}": compile_problem[1] if compile_problem else None,
+        "fastcore": backends.missing_package("fastcore"),
+    }
+    return {
+        "fingerprint": fp,
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "cpu": {"model": info["cpu_model"], "vendor": _cpu_vendor(), "cores": info["cpu_cores"]},
+        "versions": {name: _version(name) for name in PACKAGES},
+        "threads": info["threads"],
+        "blas": _blas(),
+        "gpus": gpus,
+        "paths": paths,
+        "mnist": _mnist(),
+        "results": _results(fp, results),
+    }
+
+
+def _cpu_vendor() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("vendor_id", "CPU implementer")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+#: path -> what it runs, in words
+RUNS = {
+    "cpu": "numpy, torch CPU and pure-Python benchmarks",
+    "numba-njit": "numba @njit benchmarks",
+    "torch-cuda": "torch GPU benchmarks (-m gpu)",
+    "numba-cuda": "numba CUDA benchmarks (-m numba_cuda)",
+    "fastcore": "seed 004's test_close check",
+}
+GPU_PATHS = ("torch-cuda", "numba-cuda")
+
+
+def broken_gpu_paths(report: dict) -> list[str]:
+    """The GPU paths that would fail under --require-gpu: torch and numba CUDA, and the kernel compile."""
+    return [p for p, why in report["paths"].items() if why and (p in GPU_PATHS or p.startswith("compile-"))]
+
+
+def render(report: dict) -> list[str]:
+    v = report["versions"]
+    lines = [f"nptbench doctor: {report['fingerprint']}", ""]
+    lines.append(f"machine   {report['cpu']['model']} ({report['cpu']['vendor']}), {report['cpu']['cores']} usable "
+                 f"cores, {report['platform']}, Python {report['python']}")
+    lines.append("versions  " + ", ".join(f"{k} {v[k] or '-'}" for k in PACKAGES))
+    t = report["threads"]
+    lines.append(f"threads   torch {t.get('torch', '-')} (interop {t.get('torch_interop', '-')}); env "
+                 f"{', '.join(f'{k}={x}' for k, x in t.get('env', {}).items()) or 'none set'}; BLAS pools "
+                 f"{', '.join(f'{k} {x}' for k, x in (t.get('blas_pools') or {}).items()) or '-'}")
+    kernels = report["blas"]["kernels"]
+    if "error" in kernels:
+        lines.append(f"BLAS      cannot tell: {kernels['error']}")
+    for lib in ("numpy", "torch"):
+        k = kernels.get(lib)
+        if k:
+            lines.append(f"BLAS      {lib}: {k.get('name') or '?'}, kernels {k.get('kernels') or 'not named'} "
+                         f"({k.get('evidence')})")
+    for g in report["gpus"] or [None]:
+        lines.append("GPU       none seen by torch" if g is None else
+                     f"GPU       {g['name']}, sm {g['capability']}, {g['memory_gib']} GiB, {g['multiprocessors']} SMs, "
+                     f"driver {g['driver'] or '?'}, CUDA runtime {g['cuda_runtime']}")
+    lines.append(f"MNIST     {report['mnist']}")
+    r = report["results"]
+    lines.append(f"baseline  {', '.join(r['baselines']) or 'none'} in {r['folder']}/")
+    lines.append(f"ceilings  {r['ceilings'] or 'none stored: each timed session measures quick ceilings'}")
+    lines.append("")
+    lines.append("can run:")
+    for path, why in report["paths"].items():
+        what = RUNS.get(path) or f"numba CUDA kernels compiled for {path.split('-', 1)[1]} (tests/test_cuda_ptx.py)"
+        lines.append(f"  {'yes' if why is None else 'no ':<4} {what}" + (f": {why}" if why else ""))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nptbench doctor",
+                                     description="Say what this machine can run, what it cannot, and why.")
+    parser.add_argument("--require-gpu", action="store_true",
+                        help="exit 1 when any GPU path is broken (as the GPU benchmarks would fail)")
+    parser.add_argument("--json", action="store_true", help="print the findings as JSON")
+    parser.add_argument("--results", type=Path, default=baseline.RESULTS, help="results folder (default: ./results)")
+    args = parser.parse_args(argv)
+    report = examine(args.results)
+    broken = broken_gpu_paths(report)
+    if args.json:
+        print(json.dumps({**report, "broken_gpu_paths": broken}, indent=1))
+    else:
+        print("\n".join(render(report)))
+    if args.require_gpu and broken:
+        print(f"nptbench doctor: --require-gpu: broken GPU paths: {', '.join(broken)}", file=sys.stderr)
+        return 1
+    return 0
