@@ -117,3 +117,26 @@ def test_ceilings_file_without_ceilings_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(roofline, "_SESSION", {})
     with pytest.raises(RuntimeError, match="run.json: holds no ceilings"):
         roofline.session_ceilings()
+
+
+def test_ceilings_off_measures_nothing(monkeypatch):
+    """NPTBENCH_CEILINGS=off: the session neither calibrates nor adds roofline fields (proof runs use it)."""
+    class Session:
+        disabled = skip = False
+        benchmarks = []
+
+    class Config:
+        _benchmarksession = Session()
+
+    def calibrate(*args, **kwargs):
+        raise AssertionError("calibration ran with NPTBENCH_CEILINGS=off")
+
+    monkeypatch.setattr(roofline, "calibrate", calibrate)
+    monkeypatch.setattr(roofline, "_SESSION", {})
+    monkeypatch.setenv(roofline.ENV_FILE, "off")
+    info, run = {}, {"benchmarks": [{"extra_info": {"flops": 10, "device": "cpu"}, "stats": {"median": 1.0}}]}
+    roofline.update_machine_info(Config(), info)
+    roofline.update_json(Config(), run)
+    assert info == {} and "pct_of_ceiling" not in run["benchmarks"][0]["extra_info"]
+    monkeypatch.setenv(roofline.ENV_FILE, "")
+    assert not roofline._disabled(Config())  # the same session without the variable would calibrate

@@ -56,6 +56,12 @@ def test_gpu_workflow_runs_saves_uploads_and_compares():
     wf = load("gpu.yml")
     [job] = wf["jobs"].values()
     assert "gpu" in job["runs-on"] and "self-hosted" in job["runs-on"]
+    install = next(s["run"] for s in steps(wf) if "pip install" in s.get("run", ""))
+    assert ".[test,cuda]" in install  # numba's CUDA target comes with the cuda extra
+    names = [s.get("run", "") for s in steps(wf)]
+    doctor_at = next(i for i, run in enumerate(names) if "nptbench doctor --require-gpu" in run)
+    assert doctor_at < next(i for i, run in enumerate(names) if "pytest bench" in run)  # the doctor runs first
+    assert steps(wf)[doctor_at].get("shell") == "bash"
     script = " ".join(scripts(wf).replace("\\\n", " ").split())
     assert 'pytest bench -m "gpu or numba_cuda" --require-gpu' in script
     assert "--benchmark-save-data" in script and "--benchmark-save=" in script
