@@ -61,16 +61,35 @@ def test_a_burst_of_noise_widens_the_interval():
 
 def test_pooled_runs_must_agree():
     # Pooled, NEW's rounds are 25 % slower, but a BASE run (1.2) and a NEW run (1.1) overlap: with several
-    # runs a side the run is the unit, and 4 against 4 runs that do not separate are not a slowdown.
+    # runs a side the run is the unit, and runs that do not separate are not a slowdown.
     base = [rounds(m, n=60, spread=0.02, seed=i) for i, m in enumerate((1.0, 1.0, 1.05, 1.2))]
     new = [rounds(m, n=60, spread=0.02, seed=9 + i) for i, m in enumerate((1.3, 1.3, 1.3, 1.1))]
-    v = compare.verdict(np.concatenate(base), np.concatenate(new))
-    assert v.verdict == "slower"  # the rounds alone say so
-    agreed = compare.runs_agree(v, [float(np.median(r)) for r in base], [float(np.median(r)) for r in new])
-    assert agreed.verdict == "uncertain" and "runs disagree" in agreed.note
+    assert compare.verdict(np.concatenate(base), np.concatenate(new)).verdict == "slower"  # the rounds alone
+    v = compare.hierarchical_verdict(base, new)
+    assert v.verdict == "uncertain" and v.low < 1.1 < v.high and "4 and 4 runs" in v.note
     # runs that separate cleanly keep the verdict
-    clean = compare.runs_agree(v, [1.0, 1.01, 0.99, 1.0], [1.3, 1.31, 1.29, 1.3])
-    assert clean.verdict == "slower"
+    clean = compare.hierarchical_verdict([rounds(m, n=60, spread=0.02, seed=i) for i, m in enumerate((1.0, 1.01, 0.99))],
+                                         [rounds(m, n=60, spread=0.02, seed=5 + i) for i, m in enumerate((1.3, 1.31, 1.29))])
+    assert clean.verdict == "slower" and clean.low > 1.1
+
+
+@pytest.mark.parametrize("runs", [2, 3])
+def test_a_large_clean_effect_is_called_from_few_runs(runs):
+    """A rank test on run medians can never reach p < 0.05 with 3 runs a side (nor with 2): the two-level
+    bootstrap has no such floor, so 2.8x with every NEW run slower than every BASE run is slower."""
+    base = [rounds(1e-3 * m, n=40, spread=0.05, seed=i) for i, m in enumerate((1.0, 1.05, 0.97)[:runs])]
+    new = [rounds(2.8e-3 * m, n=40, spread=0.05, seed=10 + i) for i, m in enumerate((1.0, 0.95, 1.08)[:runs])]
+    v = compare.hierarchical_verdict(base, new)
+    assert v.verdict == "slower" and v.p < 0.05 and v.low > 2.0, v
+    assert compare.hierarchical_verdict(new, base).verdict == "faster"
+
+
+def test_runs_that_drifted_as_a_whole_are_not_a_slowdown():
+    """A/A: the same code, three runs a side, each run shifted as a whole by up to 12 % (a shared machine)."""
+    shifts = np.random.default_rng(7).uniform(0.9, 1.12, size=6)
+    sides = [[rounds(1e-3 * s, n=50, spread=0.03, seed=20 + i) for i, s in enumerate(part)]
+             for part in (shifts[:3], shifts[3:])]
+    assert compare.hierarchical_verdict(*sides).verdict in ("same", "uncertain")
 
 
 def test_too_few_rounds_are_never_called():
@@ -235,7 +254,7 @@ def narrowed():
 @pytest.fixture(scope="module")
 def proof_runs(tmp_path_factory, narrowed):
     """A and B: the same code at one thread, four runs each (fewer could never reach run-level
-    significance, which pooled runs need: see compare.runs_agree); SSE: BLAS without its wide kernels,
+    significance, which pooled runs need: see compare.hierarchical_verdict); SSE: BLAS without its wide kernels,
     run only where a knob took effect. Interleaved A SSE B A B A B A B, so that what the machine does
     meanwhile falls on every side alike; compare pools each side's runs, so one quiet or one busy run moves
     a side's median less and widens its interval."""
