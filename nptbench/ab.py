@@ -60,9 +60,9 @@ def parse_env(items: list[str], flag: str) -> dict:
 
 
 def run_env(side: Side, threads: int | None, ceilings: bool) -> dict:
-    """The environment of one run: this one, minus settings that would make the sides differ unasked,
-    plus pinned threads and the side's own variables (which win)."""
-    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS and k != "BENCH_SIZE"}
+    """The environment of one run: this one without BENCH_SIZE (the profile comes from the pytest
+    arguments), with pinned threads unless ``threads`` is None, and the side's own variables (which win)."""
+    env = {k: v for k, v in os.environ.items() if k != "BENCH_SIZE"}
     if threads is not None:
         env.update({k: str(threads) for k in THREAD_VARS})
     env["NPTBENCH_OFFLINE"] = env.get("NPTBENCH_OFFLINE") or "1"
