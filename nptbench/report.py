@@ -120,6 +120,21 @@ class Runs:
     ignored: list = field(default_factory=list)  # benchmarks without an nptbench record
 
 
+def _use_stored_ceilings(runs: Runs, results: Path) -> None:
+    from . import calibrate
+
+    for m in runs.machines.values():
+        doc = calibrate.read(calibrate.stored_path(m.key, results))
+        threads = m.info.get("nptbench", {}).get("threads", {})
+        if doc is None or calibrate.usable(doc, {"env": threads.get("env", {}), "torch": threads.get("torch")}):
+            continue
+        m.ceilings = doc
+        for r in runs.results.values():
+            if r.context.startswith(m.label + "/"):
+                seconds, r.roof_time = roofline.roofline_time(r.record, r.median)
+                r.roof = roofline.annotate(r.record, seconds, doc)
+
+
 def expand(paths) -> list[Path]:
     """Run files: each path itself, or the .json files under a directory (sorted)."""
     out = []
@@ -148,7 +163,10 @@ def _machine(data: dict) -> tuple[str, str, tuple]:
     return (fp if fp != "unknown" else f"{mi.get('node', '?')} / {cpu}"), cpu, gpus
 
 
-def load_runs(paths) -> Runs:
+def load_runs(paths, results: Path | None = None) -> Runs:
+    """The runs at ``paths``. With ``results``, a machine whose fingerprint has stored ceilings there
+    (``python -m nptbench calibrate``) measured with the runs' thread settings is held against those, and
+    its roofline columns are computed again from them."""
     raw = []
     for path in expand(paths):
         try:
@@ -199,6 +217,8 @@ def load_runs(paths) -> Runs:
                                    s.get("reason", "")))
     if not runs.results and not runs.skips:
         raise ReportError("the runs hold no nptbench benchmarks (no records in extra_info)")
+    if results is not None:
+        _use_stored_ceilings(runs, Path(results))
     return runs
 
 
@@ -455,8 +475,14 @@ def _v(d: dict, *keys, default="-"):
     return d
 
 
-def _pct(x) -> str:
-    return "-" if x is None else (f"{x:.2g}" if x < 10 else f"{x:.0f}")
+_pct = roofline.fmt_pct
+
+
+def _ceiling_source(ceilings: dict) -> str:
+    source = ceilings.get("source")
+    if source == "stored":
+        return f"stored {str(ceilings.get('date', '?'))[:10]}"
+    return source or "quick"  # runs saved before sources were recorded measured quick ceilings
 
 
 def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH) -> dict:
@@ -500,24 +526,28 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
     doc.table(["id", "fingerprint", "hosts", "CPU", "cores", "GPU", "python", "numpy", "torch", "numba", "BLAS", "torch threads"], mrows)
 
     doc.h(2, "Roofline ceilings")
-    doc.p("Measured at the start of each session (nptbench/roofline.py): the fastest large fp32 and fp64 "
-          "matrix product (TF32 off on a GPU) and the fastest large copy, counting bytes read plus written; "
-          "on a GPU also pinned host-device copies. A benchmark is held against the ceiling that bounds it: "
-          "compute when flops/peak exceeds bytes/bandwidth, else memory. `% ceiling` can pass 100 when the "
-          "operands stay in cache, since the copy ceiling is a DRAM rate.")
+    doc.p("The fastest large fp32 and fp64 matrix product (TF32 off on a GPU) and the fastest large copy, "
+          "counting bytes read plus written; on a GPU also pinned host-device copies. `stored`: measured "
+          "carefully by `python -m nptbench calibrate` (results/<fingerprint>/ceilings.json, used where the "
+          "runs' thread settings match); `quick`: measured in a second or two at the start of the session, "
+          "from operands that may be too small to reach the peak (so `% ceiling` may read high). A benchmark "
+          "is held against the ceiling that bounds it: compute when flops/peak exceeds bytes/bandwidth, else "
+          "memory. Above 100 % of a memory ceiling, each experiment says why (operands within the cache, "
+          "whose copy ceiling is a DRAM rate, or a ceiling measured too low).")
     crows = []
     for m in runs.machines.values():
         for dev in ("cpu", "cuda"):
             c = m.ceilings.get(dev)
             if c:
                 mm = c.get("matmul_gflops", {})
-                crows.append([m.label, dev, roofline.fmt_num(mm.get("float32")), roofline.fmt_num(mm.get("float64")),
-                              roofline.fmt_num(c.get("copy_gbps")), roofline.fmt_num(c.get("h2d_gbps")),
-                              roofline.fmt_num(c.get("d2h_gbps")), c.get("method", "-")])
+                crows.append([m.label, dev, _ceiling_source(m.ceilings), roofline.fmt_num(mm.get("float32")),
+                              roofline.fmt_num(mm.get("float64")), roofline.fmt_num(c.get("copy_gbps")),
+                              roofline.fmt_num(c.get("h2d_gbps")), roofline.fmt_num(c.get("d2h_gbps")),
+                              c.get("method", "-")])
         if not m.ceilings:
-            crows.append([m.label, "-", "-", "-", "-", "-", "-", "not measured in these runs"])
-    doc.table(["machine", "device", "fp32 GFLOP/s", "fp64 GFLOP/s", "copy GB/s", "h2d GB/s", "d2h GB/s",
-               "how measured"], crows)
+            crows.append([m.label, "-", "-", "-", "-", "-", "-", "-", "not measured in these runs"])
+    doc.table(["machine", "device", "source", "fp32 GFLOP/s", "fp64 GFLOP/s", "copy GB/s", "h2d GB/s",
+               "d2h GB/s", "how measured"], crows)
 
     doc.h(2, "Claims ledger")
     doc.p(f"Each claim of the seed documents (nptbench/claims.toml) against the pair of benchmarks that tests "
@@ -583,6 +613,10 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
         doc.table([*(["context"] if many else []), "variant", "backend", "device", "dtype", "median",
                    *(["per iteration"] if per_iter else []), "IQR", "rounds", "speed-up vs slowest",
                    "time / fastest", "GFLOP/s", "GB/s", "bound", "% ceiling", "rel. error"], trows)
+        above = [f"`{r.variant}` ({r.context}): {_pct(r.roof['pct_of_ceiling'])} %, {r.roof['ceiling_note']}"
+                 for r in res if r.roof.get("ceiling_note")]
+        if above:
+            doc.p("Above the memory ceiling: " + "; ".join(above) + ".")
         shapes = {json.dumps(r.record.get("shape")) for r in res}
         doc.p("Operand shapes: " + "; ".join(f"`{s}`" for s in sorted(shapes)) + ". Dataset: "
               + ", ".join(sorted({str(r.record.get("dataset")) for r in res})) + ".")
@@ -622,10 +656,15 @@ def main(argv=None) -> int:
     parser.add_argument("runs", nargs="+", help="saved runs (--benchmark-json files, or directories of them)")
     parser.add_argument("--out", required=True, type=Path, help="directory for report.md, report.html, img/")
     parser.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib needed)")
+    parser.add_argument("--results", type=Path, default=Path("results"),
+                        help="where stored ceilings are looked up per fingerprint (default: ./results)")
+    parser.add_argument("--run-ceilings", action="store_true",
+                        help="hold each run against the ceilings it measured, even where stored ones exist")
     args = parser.parse_args(argv)
     try:
-        written = build(load_runs(args.runs), args.out, plots=not args.no_plots)
-    except ReportError as exc:
+        written = build(load_runs(args.runs, None if args.run_ceilings else args.results), args.out,
+                        plots=not args.no_plots)
+    except (ReportError, RuntimeError) as exc:
         print(f"nptbench report: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {written['markdown']} and {written['html']} ({len(written['images'])} plots)")

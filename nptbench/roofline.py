@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +29,7 @@ FIELDS = {
     "bound": "compute or memory (or transfer): whichever ceiling gives the longer attainable time",
     "pct_of_ceiling": "attainable time at the bounding ceiling / median time, in percent",
     "ceiling": "the bounding ceiling, in words",
+    "ceiling_note": "why a memory-bound record reads above 100 % (operands within the cache, or a low ceiling)",
 }
 
 #: dtype of a record -> which measured product rate bounds its compute. Reduced precisions (tf32, bf16,
@@ -156,6 +158,7 @@ def cpu_ceilings(quick: bool = False) -> dict:
     return {
         "matmul_gflops": {"float32": round(f32, 2), "float64": round(f64, 2)},
         "copy_gbps": round(bw, 2),
+        "cache_bytes": _last_level_cache_bytes(),
         "method": (f"best of 5 wall times of a square product (fp32: {how32}, the faster of numpy's and "
                    f"torch's BLAS; fp64: {how64}); copy: best of repeated {how_bw}, bytes read + written; "
                    f"torch threads {threads}, the suite's own thread settings"),
@@ -228,6 +231,7 @@ def cuda_ceilings(quick: bool = False) -> dict:
     return {
         "matmul_gflops": {k: round(v, 2) for k, v in rates.items()},
         "copy_gbps": round(bw, 2),
+        "cache_bytes": getattr(torch.cuda.get_device_properties(0), "L2_cache_size", None),
         "h2d_gbps": round(h2d, 2),
         "d2h_gbps": round(d2h, 2),
         "method": (f"{name}: CUDA-event time, best of repeated torch.mm (cuBLAS, TF32 off; fp32 "
@@ -252,8 +256,11 @@ def calibrate(quick: bool = False) -> dict:
 _SESSION: dict = {}
 
 
-def session_ceilings() -> dict:
-    """The ceilings of this process, measured on first use (or read from ``$NPTBENCH_CEILINGS``)."""
+def session_ceilings(results: Path | None = None) -> dict:
+    """The ceilings of this process, chosen on first use: a file named by ``$NPTBENCH_CEILINGS``; else the
+    stored ceilings of this machine's fingerprint under ``results`` (``python -m nptbench calibrate``) when
+    they were measured with this process's thread settings; else a quick measurement now. ``source`` says
+    which (``file``, ``stored`` with its ``date``, ``quick`` with a ``note`` on why not stored)."""
     if "ceilings" not in _SESSION:
         path = os.environ.get(ENV_FILE)
         if path:
@@ -268,11 +275,40 @@ def session_ceilings() -> dict:
             if not (isinstance(data, dict) and isinstance(data.get("cpu"), dict)):
                 raise RuntimeError(f"{ENV_FILE}={path}: holds no ceilings (a run saved by a timed session of "
                                    "this suite, or its machine_info.nptbench.ceilings)")
-            data = {**data, "source": f"read from {path}"}
+            data = {**data, "source": "file", "path": path}
         else:
-            data = calibrate(quick=os.environ.get(ENV_SCALE, "") == "quick")
+            data, why = _stored(results)
+            if data is None:
+                data = {**calibrate(quick=os.environ.get(ENV_SCALE, "") == "quick"), "source": "quick",
+                        "note": f"{why}; for careful ones run: python -m nptbench calibrate"}
         _SESSION["ceilings"] = data
     return _SESSION["ceilings"]
+
+
+def _stored(results: Path | None) -> tuple[dict | None, str]:
+    """This fingerprint's stored ceilings if usable here (a GPU they lack is measured now), and why (not)."""
+    if results is None:
+        return None, "no results folder given"
+    from . import baseline
+    from . import calibrate as careful
+    from .backends import missing_cuda
+
+    data, why = careful.load(baseline.fingerprint(), Path(results))
+    if data is not None and "cuda" not in data and missing_cuda() is None:
+        data["cuda"] = cuda_ceilings(quick=False)
+    return data, why
+
+
+def source_line(ceilings: dict) -> str:
+    """Where a session's ceilings came from, in one line."""
+    source = ceilings.get("source")
+    if source == "stored":
+        return f"ceilings: stored, calibrated {ceilings.get('date', '?')} ({ceilings.get('path', '?')})"
+    if source == "file":
+        return f"ceilings: read from {ceilings.get('path', '?')}"
+    if source == "quick":
+        return f"ceilings: quick, measured in this session ({ceilings.get('note', '')})"
+    return f"ceilings: {source or 'measured in the session (older run: source not recorded)'}"
 
 
 # --- the roofline columns ----------------------------------------------------------------------------
@@ -322,7 +358,28 @@ def annotate(record: dict, seconds: float | None, ceilings: dict | None) -> dict
         return out
     attainable, bound, words = max(candidates)
     out.update(bound=bound, ceiling=words, pct_of_ceiling=100.0 * attainable / seconds)
+    if bound == "memory" and out["pct_of_ceiling"] > 100:
+        out["ceiling_note"] = above_memory_ceiling(nbytes, dev.get("cache_bytes"), dev.get("source"))
     return out
+
+
+def fmt_bytes(n: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def above_memory_ceiling(nbytes: float, cache_bytes: int | None, source: str | None = None) -> str:
+    """Why a memory-bound record can beat the memory ceiling, from its operand bytes and the cache size."""
+    if not cache_bytes:
+        return (f"{fmt_bytes(nbytes)} of operands against a copy ceiling measured without the cache size: "
+                "operands in cache, or a ceiling measured too low")
+    if nbytes <= cache_bytes:
+        return (f"its {fmt_bytes(nbytes)} of operands fit in the {fmt_bytes(cache_bytes)} last-level cache, "
+                "and the copy ceiling is a DRAM rate")
+    return (f"its {fmt_bytes(nbytes)} of operands exceed the {fmt_bytes(cache_bytes)} last-level cache: the copy "
+            "ceiling is too low" + (" (quick ceilings: run python -m nptbench calibrate)" if source != "stored" else ""))
 
 
 def _wants_ceilings(records) -> bool:
@@ -343,7 +400,9 @@ def update_machine_info(config, machine_info: dict) -> None:
     """Put the session's ceilings into machine_info (only when benchmarks really run)."""
     if _disabled(config):
         return
-    machine_info.setdefault("nptbench", {})["ceilings"] = session_ceilings()
+    from .baseline import results_root
+
+    machine_info.setdefault("nptbench", {})["ceilings"] = session_ceilings(results_root(config))
 
 
 def update_json(config, output_json: dict) -> None:
@@ -386,6 +445,13 @@ def fmt_num(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
+def fmt_pct(x: float | None) -> str:
+    """A percentage: two significant digits below 10, whole numbers from there (never ``1e+02``)."""
+    if x is None:
+        return "-"
+    return f"{x:.2g}" if x < 10 else f"{x:.0f}"
+
+
 def table_rows(benchmarks, ceilings: dict) -> dict[str, list[list[str]]]:
     """group -> rows of (variant, device, dtype, median, GFLOP/s, GB/s, bound, % of ceiling)."""
     groups: dict[str, list] = {}
@@ -398,7 +464,7 @@ def table_rows(benchmarks, ceilings: dict) -> dict[str, list[list[str]]]:
         groups.setdefault(b.group or info["experiment"], []).append((median or float("inf"), [
             str(info.get("variant")), str(info.get("device")), str(info.get("dtype")), fmt_time(median),
             fmt_num(roof["achieved_gflops"]), fmt_num(roof["achieved_gbps"]), roof["bound"] or "-",
-            fmt_num(roof["pct_of_ceiling"], 2) if roof["pct_of_ceiling"] is not None else "-",
+            fmt_pct(roof["pct_of_ceiling"]),
         ]))
     return {g: [row for _, row in sorted(rows, key=lambda r: r[0])] for g, rows in sorted(groups.items())}
 
@@ -432,9 +498,12 @@ def terminal_summary(terminalreporter, config) -> None:
     benches = [b for b in config._benchmarksession.benchmarks if b and b.extra_info.get("experiment")]
     if not _wants_ceilings(b.extra_info for b in benches):
         return
-    ceilings = session_ceilings()
+    from .baseline import results_root
+
+    ceilings = session_ceilings(results_root(config))
     tr = terminalreporter
     tr.write_sep("-", "nptbench roofline (median time against this session's ceilings)")
+    tr.write_line(source_line(ceilings))
     for line in describe(ceilings):
         tr.write_line(f"ceilings {line}")
     for group, rows in table_rows(benches, ceilings).items():

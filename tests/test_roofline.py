@@ -82,7 +82,8 @@ def test_ceilings_can_be_read_from_a_saved_run(tmp_path, monkeypatch):
     monkeypatch.setenv(roofline.ENV_FILE, str(run))
     monkeypatch.setattr(roofline, "_SESSION", {})
     got = roofline.session_ceilings()
-    assert got["cpu"] == CEILINGS["cpu"] and got["source"].startswith("read from")
+    assert got["cpu"] == CEILINGS["cpu"] and got["source"] == "file" and got["path"] == str(run)
+    assert roofline.source_line(got) == f"ceilings: read from {run}"
 
 
 def test_nothing_is_calibrated_when_benchmarks_are_disabled(monkeypatch):

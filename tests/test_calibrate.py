@@ -1,0 +1,102 @@
+"""``python -m nptbench calibrate``: the stopping rule, the stored file, and sessions and reports using it."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nptbench import baseline, calibrate, roofline
+
+
+class Clock:
+    """A fake clock: each call of the timed function takes the next of ``durations``."""
+
+    def __init__(self, durations):
+        self.now, self.durations = 0.0, list(durations)
+
+    def __call__(self):
+        return self.now
+
+    def work(self):
+        self.now += self.durations.pop(0)
+
+
+def test_stops_once_the_best_time_stops_improving():
+    # warm-up, then: improving for 6 calls, then 3 calls within 1 % of the best: stop after 9
+    clock = Clock([9.0, 5.0, 4.0, 3.0, 2.5, 2.2, 2.0, 2.01, 1.995, 2.3] + [1.0] * 30)
+    best, reps = calibrate.until_stable(clock.work, clock=clock)
+    assert best == pytest.approx(1.995) and reps == 9
+
+
+def test_at_least_min_and_at_most_max_calls():
+    clock = Clock([1.0] * 40)
+    assert calibrate.until_stable(clock.work, clock=clock) == (1.0, calibrate.MIN_REPS)
+    steadily_better = Clock([1.0] + [1.0 - 0.02 * i for i in range(40)])
+    _, reps = calibrate.until_stable(steadily_better.work, clock=steadily_better)
+    assert reps == calibrate.MAX_REPS
+
+
+def test_a_time_budget_ends_a_slow_figure():
+    slow = Clock([1.0] + [30.0 - i for i in range(40)])  # 30 s a call and still improving
+    _, reps = calibrate.until_stable(slow.work, clock=slow)
+    assert reps == calibrate.MIN_REPS  # the 60 s budget is spent, but never fewer than MIN_REPS
+
+
+CEILINGS = {"cpu": {"matmul_gflops": {"float32": 300.0, "float64": 150.0}, "copy_gbps": 25.0,
+                    "cache_bytes": 32 * 2**20, "method": "test"}}
+
+
+def test_stored_ceilings_hold_only_for_the_same_threads(tmp_path, monkeypatch):
+    monkeypatch.setattr(calibrate, "thread_settings", lambda: {"env": {}, "torch": 2})
+    path = calibrate.write(CEILINGS, "fp-x", tmp_path)
+    assert path == tmp_path / "fp-x" / "ceilings.json"
+    doc = json.loads(path.read_text())
+    assert doc["stopping_rule"] == calibrate.STOPPING_RULE and doc["threads"] == {"env": {}, "torch": 2}
+    got, why = calibrate.load("fp-x", tmp_path)
+    assert got["source"] == "stored" and got["cpu"] == CEILINGS["cpu"] and got["date"] in why
+    monkeypatch.setattr(calibrate, "thread_settings", lambda: {"env": {"OMP_NUM_THREADS": "1"}, "torch": 1})
+    got, why = calibrate.load("fp-x", tmp_path)
+    assert got is None and "measured with threads" in why
+    assert calibrate.load("fp-y", tmp_path) == (None, f"no stored ceilings for fp-y ({tmp_path / 'fp-y' / 'ceilings.json'})")
+    (tmp_path / "fp-x" / "ceilings.json").write_text("{broken")
+    with pytest.raises(RuntimeError, match="cannot read stored ceilings"):
+        calibrate.load("fp-x", tmp_path)
+
+
+def test_a_session_uses_stored_ceilings_else_quick_ones_with_a_hint(tmp_path, monkeypatch):
+    monkeypatch.delenv(roofline.ENV_FILE, raising=False)
+    monkeypatch.setattr(calibrate, "thread_settings", lambda: {"env": {}, "torch": 2})
+    monkeypatch.setattr(roofline, "calibrate", lambda quick: {"cpu": {"copy_gbps": 1.0, "matmul_gflops": {}}})
+    monkeypatch.setattr(roofline, "_SESSION", {})
+    got = roofline.session_ceilings(tmp_path)
+    assert got["source"] == "quick" and "python -m nptbench calibrate" in got["note"]
+    assert roofline.source_line(got).startswith("ceilings: quick, measured in this session (no stored ceilings")
+    fp = baseline.fingerprint()
+    calibrate.write(CEILINGS, fp, tmp_path)
+    monkeypatch.setattr(roofline, "_SESSION", {})
+    monkeypatch.setattr(roofline, "cuda_ceilings", lambda quick: {"copy_gbps": 2.0})  # a GPU here, not stored
+    got = roofline.session_ceilings(tmp_path)
+    assert got["source"] == "stored" and got["cpu"]["copy_gbps"] == 25.0
+    assert roofline.source_line(got).startswith(f"ceilings: stored, calibrated {got['date']}")
+
+
+def test_above_the_memory_ceiling_is_explained_by_the_cache_or_a_low_ceiling():
+    record = {"device": "cpu", "bytes": 3 * 2**20, "dtype": "float32"}  # 3 MiB moved
+    roof = roofline.annotate(record, 3 * 2**20 / 50e9, CEILINGS)  # at 50 GB/s: twice the 25 GB/s ceiling
+    assert roof["pct_of_ceiling"] == pytest.approx(200) and "fit in the 32 MiB last-level cache" in roof["ceiling_note"]
+    big = {**record, "bytes": 64 * 2**20}
+    roof = roofline.annotate(big, 64 * 2**20 / 50e9, CEILINGS)
+    assert "exceed the 32 MiB last-level cache: the copy ceiling is too low" in roof["ceiling_note"]
+    assert roofline.annotate(big, 64 * 2**20 / 20e9, CEILINGS).get("ceiling_note") is None  # 80 %: no note
+    assert roofline.fmt_pct(99.6) == "100" and roofline.fmt_pct(3.14) == "3.1"  # never 1e+02
+
+
+def test_calibrate_command_measures_and_stores(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(calibrate, "BUDGET_S", 0.5)
+    assert calibrate.main(["--size", "256", "--gib", "0.01", "--no-gpu", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    [stored] = list(tmp_path.glob("*/ceilings.json"))
+    doc = json.loads(stored.read_text())
+    assert doc["cpu"]["matmul_gflops"]["float32"] > 0 and doc["cpu"]["copy_gbps"] > 0
+    assert "numpy 256x256" in doc["cpu"]["method"] or "torch 256x256" in doc["cpu"]["method"]
+    assert f"stored {stored}" in out and "cpu fp32 product" in out
