@@ -115,9 +115,18 @@ def baseline_dir(fp: str, results: Path = RESULTS) -> Path:
     return Path(results) / fp
 
 
+#: JSON files a baseline folder holds beside its runs (python -m nptbench calibrate writes it).
+CEILINGS_FILE = "ceilings.json"
+
+
+def is_run_file(path: Path) -> bool:
+    """A saved run, by its name: any .json but a baseline folder's stored ceilings."""
+    return path.suffix == ".json" and path.name != CEILINGS_FILE
+
+
 def baselines(fp: str, results: Path = RESULTS) -> list[Path]:
     folder = baseline_dir(fp, results)
-    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return sorted(p for p in folder.glob("*.json") if is_run_file(p)) if folder.is_dir() else []
 
 
 def find_baseline(fp: str, profile: str, results: Path = RESULTS, select: str | None = None) -> Path | None:

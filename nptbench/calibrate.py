@@ -32,7 +32,7 @@ import numpy as np
 
 from . import baseline, machine, roofline
 
-FILE = "ceilings.json"
+FILE = baseline.CEILINGS_FILE
 MIN_REPS, MAX_REPS, PATIENCE, TOLERANCE, BUDGET_S = 5, 30, 3, 0.01, 60.0
 STOPPING_RULE = (f"least time of repeated calls, repeated until it improved by no more than {TOLERANCE:.0%} over "
                  f"the last {PATIENCE} calls (at least {MIN_REPS}, at most {MAX_REPS} calls, at most "

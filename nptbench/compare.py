@@ -40,7 +40,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: tomli is a dependency there (pyproject.toml)
     import tomli as tomllib
 
-from .baseline import BaselineError, load_run, run_fingerprint, run_profile, run_time
+from .baseline import BaselineError, is_run_file, load_run, run_fingerprint, run_profile, run_time
 
 DEFAULT_MIN_EFFECT = 0.10
 CONFIDENCE = 0.95
@@ -89,7 +89,7 @@ def match_key(bench: dict) -> tuple:
 def json_files(path: Path) -> list[Path]:
     path = Path(path)
     if path.is_dir():
-        return sorted(path.rglob("*.json"))
+        return sorted(p for p in path.rglob("*.json") if is_run_file(p))
     if path.is_file():
         return [path]
     raise BaselineError(f"{path}: no such file or folder")

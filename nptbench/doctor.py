@@ -53,8 +53,8 @@ def _mnist() -> str:
 
 def _results(fp: str, results: Path) -> dict:
     folder = baseline.baseline_dir(fp, results)
-    ceilings = folder / "ceilings.json"
-    runs = [p.name for p in baseline.baselines(fp, results) if p.name != ceilings.name]
+    ceilings = folder / baseline.CEILINGS_FILE
+    runs = [p.name for p in baseline.baselines(fp, results)]
     return {"folder": str(folder), "baselines": runs,
             "ceilings": str(ceilings) if ceilings.is_file() else None}
 

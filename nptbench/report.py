@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import claims as claims_mod
 from . import roofline
-from .baseline import BaselineError, load_run, run_fingerprint
+from .baseline import BaselineError, is_run_file, load_run, run_fingerprint
 
 BACKEND_COLORS = {"python": "#8c564b", "numpy": "#1f77b4", "torch": "#ff7f0e", "numba": "#2ca02c"}
 VERDICT_COLORS = {
@@ -140,7 +140,7 @@ def expand(paths) -> list[Path]:
     out = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(p.rglob("*.json"))
+            found = sorted(f for f in p.rglob("*.json") if is_run_file(f))
             if not found:
                 raise ReportError(f"{p}: no .json runs in this directory")
             out += found

@@ -100,3 +100,19 @@ def test_calibrate_command_measures_and_stores(tmp_path, monkeypatch, capsys):
     assert doc["cpu"]["matmul_gflops"]["float32"] > 0 and doc["cpu"]["copy_gbps"] > 0
     assert "numpy 256x256" in doc["cpu"]["method"] or "torch 256x256" in doc["cpu"]["method"]
     assert f"stored {stored}" in out and "cpu fp32 product" in out
+
+
+def test_stored_ceilings_are_not_mistaken_for_a_run(tmp_path, monkeypatch):
+    """ceilings.json sits among the baselines: the baseline lookup, compare and report pass it by."""
+    from nptbench import compare, report
+
+    from tests.test_compare import fake_run, rounds, write
+
+    monkeypatch.setattr(calibrate, "thread_settings", lambda: {"env": {}, "torch": 2})
+    folder = tmp_path / "fp-x"
+    run = write(folder / "smoke-0001_x.json", fake_run({"a": ("exp", rounds(1e-3))}))
+    calibrate.write(CEILINGS, "fp-x", tmp_path)
+    assert baseline.baselines("fp-x", tmp_path) == [run]
+    assert baseline.find_baseline("fp-x", "smoke", tmp_path) == run
+    assert [r.path for r in compare.load_runs([folder])] == [run]
+    assert report.expand([folder]) == [run]
