@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from nptbench import backends, doctor
+from tests.test_options import numba_cuda_that_cannot_compile  # noqa: F401 (a fixture)
 
 ROW_STACK = "AttributeError: module 'numpy' has no attribute 'row_stack'"
 FAKE_BLAS = {"kernels": {"numpy": {"name": "scipy-openblas", "kernels": "Haswell", "evidence": "OpenBLAS core type"},
@@ -37,23 +38,10 @@ def test_require_gpu_fails_where_a_gpu_path_is_broken(capsys, quick_blas, tmp_pa
         assert err.strip() == f"nptbench doctor: --require-gpu: broken GPU paths: {', '.join(broken)}"
 
 
-def test_a_numba_cuda_that_cannot_compile_is_named_with_its_error(monkeypatch, capsys, quick_blas, tmp_path):
-    pytest.importorskip("numba")
-    from numba import cuda
-
-    def compile_(*args, **kwargs):
-        raise AttributeError("module 'numpy' has no attribute 'row_stack'")
-
-    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
-    monkeypatch.setattr(cuda, "is_available", lambda: True)
-    monkeypatch.setattr(cuda, "jit", compile_)
-    monkeypatch.setattr(cuda, "compile_ptx", compile_)
-    backends.missing_numba_cuda.cache_clear()
-    try:
-        rc = doctor.main(["--require-gpu", "--results", str(tmp_path)])
-        report = doctor.examine(tmp_path)
-    finally:
-        backends.missing_numba_cuda.cache_clear()
+def test_a_numba_cuda_that_cannot_compile_is_named_with_its_error(numba_cuda_that_cannot_compile, capsys,
+                                                                  quick_blas, tmp_path):
+    rc = doctor.main(["--require-gpu", "--results", str(tmp_path)])
+    report = doctor.examine(tmp_path)
     out, err = capsys.readouterr()
     assert rc == 1 and "numba-cuda" in err
     assert ("no   numba CUDA benchmarks (-m numba_cuda): numba's CUDA target cannot compile and launch a kernel "

@@ -94,7 +94,10 @@ def test_numba_cuda_that_cannot_compile_skips_with_the_reason_and_fails_with_req
     assert "Traceback" not in out and "raise AttributeError" not in out, out  # one line, no traceback
 
 
-def test_numba_cuda_probe_reports_what_the_compile_raised(monkeypatch):
+@pytest.fixture
+def numba_cuda_that_cannot_compile(monkeypatch):
+    """In this process: numba's driver sees a device, and every compile raises as numba-cuda 0.30 did with
+    numpy 2.5 (the probe's cache is cleared before and after)."""
     pytest.importorskip("numba")
     from numba import cuda
 
@@ -104,11 +107,14 @@ def test_numba_cuda_probe_reports_what_the_compile_raised(monkeypatch):
     monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
     monkeypatch.setattr(cuda, "is_available", lambda: True)
     monkeypatch.setattr(cuda, "jit", compile_)
+    monkeypatch.setattr(cuda, "compile_ptx", compile_)
     backends.missing_numba_cuda.cache_clear()
-    try:
-        reason = backends.missing_numba_cuda()
-    finally:
-        backends.missing_numba_cuda.cache_clear()
+    yield
+    backends.missing_numba_cuda.cache_clear()
+
+
+def test_numba_cuda_probe_reports_what_the_compile_raised(numba_cuda_that_cannot_compile):
+    reason = backends.missing_numba_cuda()
     assert reason == f"numba's CUDA target cannot compile and launch a kernel here ({ROW_STACK})"
 
 
