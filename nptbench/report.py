@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import claims as claims_mod
 from . import roofline
-from .baseline import BaselineError, load_run, run_fingerprint
+from .baseline import BaselineError, commit_label, load_run, run_fingerprint
 
 BACKEND_COLORS = {"python": "#8c564b", "numpy": "#1f77b4", "torch": "#ff7f0e", "numba": "#2ca02c"}
 VERDICT_COLORS = {
@@ -174,9 +174,7 @@ def load_runs(paths) -> Runs:
         m.ceilings = mi.get("nptbench", {}).get("ceilings") or m.ceilings
         profile = mi.get("nptbench", {}).get("profile", "?")
         context = f"{m.label}/{profile}"
-        commit = data.get("commit_info", {}) or {}
-        runs.files.append((path, when, m.label, profile,
-                           (commit.get("id") or "?")[:10] + (" (dirty)" if commit.get("dirty") else "")))
+        runs.files.append((path, when, m.label, profile, commit_label(data)))
         for b in data["benchmarks"]:
             rec = b.get("extra_info", {}) or {}
             stats = b.get("stats", {}) or {}
