@@ -98,13 +98,19 @@ def load_run(path) -> dict:
         if data is not None and not (isinstance(data, list) and all(_is_time(t) for t in data)):
             raise BaselineError(f"{path}: corrupt, raw round times of {bench['fullname']} are not positive "
                                 "finite numbers")
+        device = (bench.get("extra_info") or {}).get("device_times_s")
+        if device is not None and not (isinstance(device, list) and all(_is_time(t, zero_ok=True) for t in device)):
+            raise BaselineError(f"{path}: corrupt, device_times_s of {bench['fullname']} are not non-negative "
+                                "finite numbers")
         if not _is_time(stats["median"]):
             raise BaselineError(f"{path}: corrupt, median of {bench['fullname']} is not a positive finite number")
     return run
 
 
-def _is_time(t) -> bool:
-    return isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t > 0
+def _is_time(t, zero_ok: bool = False) -> bool:
+    """A positive finite number (or zero, for a device time below the events' resolution)."""
+    return (isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+            and (t > 0 or (zero_ok and t == 0)))
 
 
 def has_raw_data(run: dict) -> bool:

@@ -13,6 +13,11 @@ runs, from one or many machines). For each benchmark present on both sides, from
   the experiment) and the test rejects "same distribution"; ``faster`` likewise below 1 / (1 + e);
   ``same`` when the whole interval lies within [1 / (1 + e), 1 + e]; ``uncertain`` otherwise.
 
+GPU records (``device == "cuda"``) are judged on their per-call device times (CUDA events, record field
+``device_times_s``) when both sides have them, with the host medians shown beside: the host time of a
+short GPU call also holds the per-call synchronization and event cost. Otherwise the host rounds are
+judged and the row says so.
+
 Benchmarks are matched by their record (experiment, variant, backend, device, dtype, shape), not by test
 name: the same work at the same shape matches across profiles and renamed files. A benchmark without a
 record is matched by its full pytest name. Several runs on one side (a folder) are pooled per benchmark,
@@ -100,41 +105,69 @@ def load_runs(paths) -> list[Run]:
 
 
 @dataclass
+class Times:
+    """One side's round times of a benchmark, pooled over its runs."""
+    rounds: np.ndarray | None  # per-round times (s), None when saved without them
+    median: float
+    run_medians: list = field(default_factory=list)  # one per pooled run: the independent units
+
+    @classmethod
+    def of(cls, data, median: float | None = None) -> "Times":
+        rounds = np.asarray(data, dtype=float) if data else None
+        med = float(np.median(rounds)) if rounds is not None else float(median)
+        return cls(rounds, med, [med] if rounds is not None else [])
+
+    def pool(self, other: "Times") -> None:
+        self.rounds = np.concatenate([self.rounds, other.rounds])
+        self.median = float(np.median(self.rounds))
+        self.run_medians += other.run_medians
+
+
+@dataclass
 class Bench:
     key: tuple
     name: str
     experiment: str
     shape: str
-    times: np.ndarray | None  # raw per-round times (s), None when saved without them
-    median: float
+    host: Times  # pytest-benchmark's rounds: wall time on the host
+    device: Times | None = None  # per-call CUDA-event times (record field device_times_s), GPU records only
+    gpu: bool = False  # the record says device == "cuda"
     runs: int = 1
-    run_medians: list = field(default_factory=list)  # one per pooled run: the independent units
+
+
+def device_times(rec: dict):
+    """A GPU record's per-call device times (nptbench.record.GPU_FIELDS), or None."""
+    times = rec.get("device_times_s") if rec.get("device") == "cuda" else None
+    return times if times and float(np.median(times)) > 0 else None
 
 
 def benches(runs: list[Run]) -> dict[tuple, Bench]:
     """Every benchmark of these runs by match key. Several runs of one benchmark are pooled: their rounds
-    are joined in the order the runs were made, so that the difference between runs counts as noise."""
+    are joined in the order the runs were made, so that the difference between runs counts as noise.
+    Device rounds are pooled alike, and dropped when one of the runs has none (host rounds remain)."""
     out: dict[tuple, Bench] = {}
     for run in sorted(runs, key=lambda r: (run_time(r.data), str(r.path))):
         for b in run.data["benchmarks"]:
             key = match_key(b)
             rec = b.get("extra_info") or {}
-            data = b["stats"].get("data")
-            times = np.asarray(data, dtype=float) if data else None
+            host = Times.of(b["stats"].get("data"), b["stats"]["median"])
+            dev = device_times(rec)
+            device = Times.of(dev) if dev else None
             if key in out:
                 prev = out[key]
-                if prev.times is None or times is None:  # a median alone cannot be pooled with rounds
+                if prev.host.rounds is None or host.rounds is None:  # a median alone cannot be pooled with rounds
                     raise BaselineError(f"{run.path}: {b['fullname']} is in several runs but not every one "
                                         "holds raw round times (--benchmark-save-data), so they cannot be pooled")
                 prev.runs += 1
-                prev.times = np.concatenate([prev.times, times])
-                prev.median = float(np.median(prev.times))
-                prev.run_medians.append(float(np.median(times)))
+                prev.host.pool(host)
+                if prev.device is not None and device is not None:
+                    prev.device.pool(device)
+                else:
+                    prev.device = None
                 continue
             out[key] = Bench(key, b.get("name") or b["fullname"], rec.get("experiment") or b.get("group") or "",
-                             "·".join("x".join(map(str, s)) for s in rec.get("shape") or []), times,
-                             float(np.median(times)) if times is not None else float(b["stats"]["median"]),
-                             run_medians=[float(np.median(times))] if times is not None else [])
+                             "·".join("x".join(map(str, s)) for s in rec.get("shape") or []), host, device,
+                             rec.get("device") == "cuda")
     return out
 
 
@@ -242,10 +275,13 @@ class Row:
     name: str
     experiment: str
     shape: str
-    base_median: float
+    base_median: float  # of the times judged: device times where both sides have them, else host
     new_median: float
     min_effect: float
     result: Verdict
+    timer: str = "host"  # "device" (CUDA events) or "host" (pytest-benchmark's wall time)
+    base_host: float | None = None  # host medians, shown beside device medians
+    new_host: float | None = None
 
     @property
     def verdict(self) -> str:
@@ -254,7 +290,7 @@ class Row:
     def ratio_text(self) -> str:
         r = self.result
         ci = f" [{r.low:.3f}, {r.high:.3f}]" if r.low is not None else ""
-        return f"ratio {r.ratio:.3f}{ci}"
+        return f"ratio {r.ratio:.3f}{ci}" + (" on device times" if self.timer == "device" else "")
 
 
 @dataclass
@@ -284,19 +320,34 @@ def _by_fingerprint(runs: list[Run]) -> dict[str, list[Run]]:
     return out
 
 
+def judged_times(b: Bench, n: Bench) -> tuple[Times, Times, str, str]:
+    """What a pair is judged on: per-round device times when both sides have them (a GPU record's host
+    time also holds the per-call synchronization and event cost), else host rounds, with a note when a
+    GPU record lacked them. Returns (BASE times, NEW times, "device" or "host", note)."""
+    if b.device is not None and n.device is not None:
+        return b.device, n.device, "device", ""
+    missing = [side for side, x in (("BASE", b), ("NEW", n)) if x.device is None]
+    note = f"host rounds: no per-call device times in {' and '.join(missing)}" if b.gpu or n.gpu else ""
+    return b.host, n.host, "host", note
+
+
 def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects) -> Pairing:
     pairing = Pairing(base_runs[0].fingerprint, new_runs[0].fingerprint, base_runs, new_runs)
     old, new = benches(base_runs), benches(new_runs)
     for key in old.keys() & new.keys():
         b, n = old[key], new[key]
         effect = effects(n.experiment)
-        if b.times is not None and n.times is not None:
-            result = verdict(b.times, n.times, effect)
+        bt, nt, timer, note = judged_times(b, n)
+        if bt.rounds is not None and nt.rounds is not None:
+            result = verdict(bt.rounds, nt.rounds, effect)
             if result.verdict in ("slower", "faster"):
-                result = runs_agree(result, b.run_medians, n.run_medians)
+                result = runs_agree(result, bt.run_medians, nt.run_medians)
         else:
-            result = Verdict(n.median / b.median, note="saved without raw round times")
-        pairing.rows.append(Row(n.name, n.experiment, n.shape, b.median, n.median, effect, result))
+            result = Verdict(nt.median / bt.median, note="saved without raw round times")
+        if note:
+            result.note = "; ".join(x for x in (result.note, note) if x)
+        pairing.rows.append(Row(n.name, n.experiment, n.shape, bt.median, nt.median, effect, result, timer,
+                                b.host.median, n.host.median))
     pairing.rows.sort(key=lambda r: (-r.result.ratio, r.name))
     pairing.only_base = sorted(old[k].name for k in old.keys() - new.keys())
     pairing.only_new = sorted(new[k].name for k in new.keys() - old.keys())
@@ -357,9 +408,9 @@ def render(pairings: list[Pairing], base_label: str = "BASE", new_label: str = "
         out.append(f"{new_label}: {len(p.new_runs)} run(s), {_versions(p.new_runs)}, profile "
                    f"{', '.join(sorted({r.profile for r in p.new_runs}))}")
         out.append("")
-        out.append(f"| benchmark | shape | {base_label} median (us) | {new_label} median (us) | ratio | "
-                   f"{CONFIDENCE:.0%} CI | p | min effect | verdict |")
-        out.append("|---|---|---:|---:|---:|---|---:|---:|---|")
+        out.append(f"| benchmark | shape | timed by | {base_label} median (us) | {new_label} median (us) | "
+                   f"host medians (us) | ratio | {CONFIDENCE:.0%} CI | p | min effect | verdict |")
+        out.append("|---|---|---|---:|---:|---:|---:|---|---:|---:|---|")
         for r in p.rows:
             v = r.result
             ci = f"{v.low:.3f}-{v.high:.3f}" if v.low is not None else "-"
@@ -367,8 +418,11 @@ def render(pairings: list[Pairing], base_label: str = "BASE", new_label: str = "
             word = f"**{v.verdict}**" if v.verdict in ("slower", "faster") else v.verdict
             if v.note:
                 word += f" ({v.note})"
-            out.append(f"| {r.name} | {r.shape} | {_us(r.base_median)} | {_us(r.new_median)} | {v.ratio:.2f} | "
-                       f"{ci} | {pv} | {r.min_effect:.0%} | {word} |")
+            timer, host = "host", "-"
+            if r.timer == "device":
+                timer, host = "device (CUDA events)", f"{_us(r.base_host)} → {_us(r.new_host)}"
+            out.append(f"| {r.name} | {r.shape} | {timer} | {_us(r.base_median)} | {_us(r.new_median)} | {host} | "
+                       f"{v.ratio:.2f} | {ci} | {pv} | {r.min_effect:.0%} | {word} |")
         counts = {w: sum(r.verdict == w for r in p.rows) for w in ("slower", "faster", "same", "uncertain")}
         out.append("")
         out.append("Verdicts: " + ", ".join(f"{n} {w}" for w, n in counts.items()) + ".")

@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from .record import lead_time
+
 #: Record fields this module adds next to the shared schema.
 FIELDS = {
     "achieved_gflops": "flops / median time, in GFLOP/s (null without flops)",
@@ -357,9 +359,7 @@ def update_json(config, output_json: dict) -> None:
 def roofline_time(record: dict, host_median: float | None) -> tuple[float | None, str]:
     """The time a record is held against its ceiling: the CUDA-event median on a GPU where recorded
     (launch overhead is not the device's limit), else pytest-benchmark's median wall time."""
-    if record.get("device") == "cuda" and record.get("device_time_s"):
-        return record["device_time_s"], "device median (CUDA events)"
-    return host_median, "median"
+    return lead_time(record, host_median)
 
 
 def fmt_time(seconds: float | None) -> str:

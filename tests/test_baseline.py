@@ -84,6 +84,10 @@ def test_corrupt_files_are_named(tmp_path):
     bad.write_text('{"benchmarks": [{"fullname": "x", "stats": {"median": 1, "data": ["a"]}}]}')
     with pytest.raises(BaselineError, match="raw round times of x are not positive finite numbers"):
         baseline.load_run(bad)
+    bad.write_text('{"benchmarks": [{"fullname": "x", "stats": {"median": 1}, '
+                   '"extra_info": {"device_times_s": [0.0, 1e-3, -1]}}]}')
+    with pytest.raises(BaselineError, match="device_times_s of x are not non-negative finite numbers"):
+        baseline.load_run(bad)
 
 
 def test_find_baseline_takes_the_newest_of_the_profile(tmp_path):

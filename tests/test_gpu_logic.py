@@ -263,6 +263,7 @@ def test_cuda_record_gets_device_time_of_timed_calls_only(fake_cuda):
     info = bench.extra_info
     assert info["device_time_s"] == pytest.approx(0.002)
     assert info["device_time_rounds"] == 3
+    assert info["device_times_s"] == pytest.approx([0.004, 0.001, 0.002])  # every timed call, in order
     assert info["gpu_cold_l2"] is False
     assert info["peak_device_bytes"] == 256
     assert info["rel_err"] == 0.0 and info["rtol"] == RTOL["float32"]
@@ -626,3 +627,43 @@ def test_asking_for_more_than_the_card_has_skips_and_frees():
     assert torch.cuda.memory_reserved() - allocated < 512 * 2**20  # ... and given back to the device
     nxt = torch.ones(256 * 2**20, dtype=torch.uint8, device="cuda")  # the next benchmark starts clean
     assert int(nxt.sum()) == 256 * 2**20
+
+
+# --- compare judges GPU records on their device rounds --------------------------------------------------
+
+def saved_gpu_run(clock, device_s, host_s, when) -> dict:
+    """A saved run of one GPU benchmark: its record made by the harness on the fake clock (device times
+    ``device_s``, one per timed call), its host rounds ``host_s`` as pytest-benchmark would save them."""
+    bench = FakeBenchmark(calibrated_calls=len(device_s))
+    harness.measure(bench, timed_work(clock, [1.0, *device_s], np.eye(2)), record=record(), reference=np.eye(2))
+    info = {"cpu_model": "Fake CPU", "cpu_cores": 2, "gpus": [{"name": "Fake GPU"}], "profile": "default"}
+    return {"machine_info": {"nptbench": info}, "datetime": when, "benchmarks": [{
+        "name": "test_unit[fake]", "fullname": "bench/x.py::test_unit[fake]",
+        "extra_info": json.loads(json.dumps(bench.extra_info)),  # as saved: JSON
+        "stats": {"median": float(np.median(host_s)), "data": [float(t) for t in host_s]}}]}
+
+
+def test_compare_judges_gpu_records_on_device_rounds(fake_cuda):
+    from nptbench import compare
+
+    rng = np.random.default_rng(0)
+    noise = lambda: rng.lognormal(0.0, 0.01, 60)  # noqa: E731
+    # The device work doubles, but each host round is dominated by a 50 ms wait that hides it.
+    base = saved_gpu_run(fake_cuda, 1e-3 * noise(), 50e-3 * noise(), "2026-01-01T00:00:00")
+    new = saved_gpu_run(fake_cuda, 2e-3 * noise(), 50e-3 * noise(), "2026-01-02T00:00:00")
+    assert len(base["benchmarks"][0]["extra_info"]["device_times_s"]) == 60
+
+    def judged():
+        [pairing] = compare.compare_runs([compare.Run(Path("b"), base)], [compare.Run(Path("n"), new)])
+        [row] = pairing.rows
+        return row, compare.render([pairing])
+
+    row, table = judged()
+    assert row.timer == "device" and row.verdict == "slower" and row.result.ratio == pytest.approx(2.0, rel=0.05)
+    assert row.base_host == pytest.approx(50e-3, rel=0.05) and row.new_host == pytest.approx(50e-3, rel=0.05)
+    assert "| device (CUDA events) |" in table and "on device times" in row.ratio_text()
+    # Without per-call device times the same runs can only be judged on the host rounds, and say so.
+    del new["benchmarks"][0]["extra_info"]["device_times_s"]
+    row, table = judged()
+    assert row.timer == "host" and row.verdict == "same"
+    assert "host rounds: no per-call device times in NEW" in row.result.note
