@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from .record import lead_time
+from .record import DEVICE_TIME_LABEL, lead_time
 
 #: Record fields this module adds next to the shared schema.
 FIELDS = {
@@ -337,10 +337,17 @@ def _disabled(config) -> bool:
 # --- pytest-benchmark hooks (called from conftest.py) -------------------------------------------------
 
 def update_machine_info(config, machine_info: dict) -> None:
-    """Put the session's ceilings into machine_info (only when benchmarks really run)."""
+    """Put the session's ceilings, and with a GPU its timer floor (nptbench.gpu.timer_floor), into
+    machine_info (only when benchmarks really run)."""
     if _disabled(config):
         return
-    machine_info.setdefault("nptbench", {})["ceilings"] = session_ceilings()
+    from . import gpu
+
+    info = machine_info.setdefault("nptbench", {})
+    info["ceilings"] = session_ceilings()
+    floor = gpu.session_timer_floor()
+    if floor:
+        info["timer_floor"] = floor
 
 
 def update_json(config, output_json: dict) -> None:
@@ -382,28 +389,34 @@ def fmt_num(x: float | None, digits: int = 3) -> str:
 
 
 def table_rows(benchmarks, ceilings: dict) -> dict[str, list[list[str]]]:
-    """group -> rows of (variant, device, dtype, median, GFLOP/s, GB/s, bound, % of ceiling)."""
+    """group -> rows of :data:`HEADER`. GPU rows lead with their device time (CUDA events), the host
+    median beside it; rows are sorted by the leading time."""
     groups: dict[str, list] = {}
     for b in benchmarks:
         info = b.extra_info
         if not info.get("experiment"):
             continue
         median = b.stats.median if b.stats and b.stats.rounds else None
-        roof = annotate(info, roofline_time(info, median)[0], ceilings)
-        groups.setdefault(b.group or info["experiment"], []).append((median or float("inf"), [
-            str(info.get("variant")), str(info.get("device")), str(info.get("dtype")), fmt_time(median),
+        lead, which = lead_time(info, median)
+        on_device = which == DEVICE_TIME_LABEL
+        roof = annotate(info, lead, ceilings)
+        groups.setdefault(b.group or info["experiment"], []).append((lead or float("inf"), [
+            str(info.get("variant")), str(info.get("device")), str(info.get("dtype")), fmt_time(lead),
+            "device" if on_device else "host", fmt_time(median) if on_device else "-",
             fmt_num(roof["achieved_gflops"]), fmt_num(roof["achieved_gbps"]), roof["bound"] or "-",
             fmt_num(roof["pct_of_ceiling"], 2) if roof["pct_of_ceiling"] is not None else "-",
         ]))
     return {g: [row for _, row in sorted(rows, key=lambda r: r[0])] for g, rows in sorted(groups.items())}
 
 
-HEADER = ["variant", "device", "dtype", "median", "GFLOP/s", "GB/s", "bound", "% ceiling"]
+HEADER = ["variant", "device", "dtype", "median", "timed by", "host median", "GFLOP/s", "GB/s", "bound",
+          "% ceiling"]
+LEFT = {"variant", "device", "dtype", "timed by", "bound"}
 
 
 def format_table(rows: list[list[str]], header=HEADER) -> list[str]:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).ljust(w) if i < 3 or i == 6 else str(c).rjust(w)
+    line = lambda r: "  ".join(str(c).ljust(w) if header[i] in LEFT else str(c).rjust(w)
                                for i, (c, w) in enumerate(zip(r, widths)))
     return [line(header), "  ".join("-" * w for w in widths), *map(line, rows)]
 
@@ -427,13 +440,25 @@ def terminal_summary(terminalreporter, config) -> None:
     benches = [b for b in config._benchmarksession.benchmarks if b and b.extra_info.get("experiment")]
     if not _wants_ceilings(b.extra_info for b in benches):
         return
+    from . import gpu
+
     ceilings = session_ceilings()
     tr = terminalreporter
     tr.write_sep("-", "nptbench roofline (median time against this session's ceilings)")
     for line in describe(ceilings):
         tr.write_line(f"ceilings {line}")
+    if any(b.extra_info.get("device") == "cuda" for b in benches):
+        tr.write_line("GPU rows: median of the device times (CUDA events), timed by 'device'; the host median "
+                      "beside it also holds the synchronization")
+        floor = gpu.describe_timer_floor(gpu.session_timer_floor())
+        if floor:
+            tr.write_line(floor)
     for group, rows in table_rows(benches, ceilings).items():
         tr.write_line("")
         tr.write_line(f"[{group}]", bold=True)
         for line in format_table(rows):
             tr.write_line(line)
+    flags = [gpu.kernel_time_flag(b.name, b.extra_info, b.stats.data if b.stats else None) for b in benches]
+    for flag in filter(None, flags):
+        tr.write_line(f"nptbench: kernel time above device time: {flag} (results/GPU.md says why this "
+                      "happens)", yellow=True)

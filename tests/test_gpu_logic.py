@@ -667,3 +667,53 @@ def test_compare_judges_gpu_records_on_device_rounds(fake_cuda):
     row, table = judged()
     assert row.timer == "host" and row.verdict == "same"
     assert "host rounds: no per-call device times in NEW" in row.result.note
+
+
+# --- the timer floor -------------------------------------------------------------------------------------
+
+def test_timer_floor_times_an_empty_call_as_the_harness_times_one(fake_cuda):
+    ticks = iter(range(10**6))
+    floor = gpu.timer_floor(fake_cuda, calls=7, now=lambda: next(ticks) * 15e-6)  # each call: 15 us on the host
+    assert floor["host_s"] == pytest.approx(15e-6) and floor["device_s"] == 0.0
+    assert floor["calls"] == 7 and floor["timer"] == "fake"
+    timed = fake_cuda.log[fake_cuda.log.index("reset_peak") + 1:]
+    assert timed == ["record", "record", "sync"] * 7 + ["sync"]  # as in measure(); then the events are read
+
+
+def test_timer_floor_is_recorded_in_machine_info_only_with_a_gpu(fake_cuda, monkeypatch):
+    from nptbench import roofline
+
+    monkeypatch.setattr(roofline, "session_ceilings", lambda: {"cpu": {}})
+    config = types.SimpleNamespace(_benchmarksession=types.SimpleNamespace(disabled=False, skip=False))
+    monkeypatch.setattr(gpu, "_FLOOR", {})
+    info = {}
+    roofline.update_machine_info(config, info)
+    floor = info["nptbench"]["timer_floor"]
+    assert floor["calls"] == gpu.TIMER_FLOOR_CALLS and floor["timer"] == "fake" and floor["host_s"] > 0
+    assert fake_cuda.log.count("sync") >= gpu.TIMER_FLOOR_CALLS
+    assert "timer floor: " in gpu.describe_timer_floor(floor)
+
+    def no_gpu():
+        raise RuntimeError("no CUDA device to time on")
+
+    monkeypatch.setattr(gpu, "make_clock", no_gpu)
+    monkeypatch.setattr(gpu, "_FLOOR", {})
+    info = {}
+    roofline.update_machine_info(config, info)
+    assert "timer_floor" not in info["nptbench"] and gpu.describe_timer_floor(None) is None
+
+
+# --- the invariant kernel_time_s <= device_time_s --------------------------------------------------------
+
+def test_kernel_time_above_device_time_is_flagged_with_the_spread_it_falls_in():
+    rec = record(device_time_s=0.0380, kernel_time_s=0.0370)
+    assert gpu.kernel_time_excess(rec) is None and gpu.kernel_time_flag("x", rec) is None  # holds
+    assert gpu.kernel_time_excess(record(device="cpu", device_time_s=1.0, kernel_time_s=2.0)) is None
+    rec = record(device_time_s=0.0380, kernel_time_s=0.0386)
+    assert gpu.kernel_time_excess(rec) == pytest.approx(0.0386 / 0.0380 - 1)
+    host = [0.0378, 0.0379, 0.0381, 0.0390, 0.0420, 0.0450]  # a slow spell in the rounds
+    flag = gpu.kernel_time_flag("x", rec, host)
+    assert flag.startswith("x: kernel_time_s 38.6 ms > device_time_s 38 ms (+1.6 %)")
+    assert "within the spread of the 6 host rounds" in flag
+    tight = dict(rec, device_times_s=[0.0379, 0.0380, 0.0380, 0.0381])  # device rounds win over host rounds
+    assert "beyond the spread of the 4 device times" in gpu.kernel_time_flag("x", tight, host)

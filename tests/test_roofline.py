@@ -105,9 +105,22 @@ def test_terminal_table_has_the_roofline_columns():
                                extra_info=rec(variant="slow", flops=2e9, bytes=1e7))]
     rows = roofline.table_rows(benches, CEILINGS)["g"]
     assert [r[0] for r in rows] == ["fast", "slow"]
-    assert rows[0][6:] == ["compute", "50"]
+    assert rows[0][8:] == ["compute", "50"] and rows[0][4:6] == ["host", "-"]
     lines = roofline.format_table(rows)
     assert "% ceiling" in lines[0] and "GFLOP/s" in lines[0]
+
+
+def test_gpu_rows_lead_with_device_time_and_show_the_host_median():
+    # host medians say "slow" is faster; its device time (what the GPU spent) says otherwise
+    gpu_rec = lambda variant, device_s: rec(variant=variant, device="cuda", flops=2e9, device_time_s=device_s)  # noqa: E731
+    benches = [SimpleNamespace(group="g", stats=SimpleNamespace(median=0.050, rounds=5),
+                               extra_info=gpu_rec("fast", 0.010)),
+               SimpleNamespace(group="g", stats=SimpleNamespace(median=0.045, rounds=5),
+                               extra_info=gpu_rec("slow", 0.040))]
+    rows = roofline.table_rows(benches, {})["g"]
+    assert [r[0] for r in rows] == ["fast", "slow"]
+    assert rows[0][3:7] == ["10 ms", "device", "50 ms", "200"]  # GFLOP/s from the device time
+    assert roofline.format_table(rows)[0].split()[3:6] == ["median", "timed", "by"]
 
 
 def test_ceilings_file_without_ceilings_is_an_error(tmp_path, monkeypatch):
