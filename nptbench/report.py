@@ -476,9 +476,11 @@ def _v(d: dict, *keys, default="-"):
 def _figure(r: Result) -> str:
     """`experiment/variant` and its time: the device time first on a GPU, the host median beside it."""
     name = f"`{r.experiment}/{r.variant}` "
+    its = r.record.get("iterations")
+    per = f" per iteration of {its}" if r.per_unit(1.0) != 1.0 else ""
     if r.on_device:
-        return name + f"{roofline.fmt_time(r.unit_time)} device ({roofline.fmt_time(r.per_unit(r.median))} host)"
-    return name + roofline.fmt_time(r.unit_time)
+        return name + f"{roofline.fmt_time(r.unit_time)} device ({roofline.fmt_time(r.per_unit(r.median))} host){per}"
+    return name + roofline.fmt_time(r.unit_time) + per
 
 
 def _rate(r: Result) -> str:
@@ -595,7 +597,7 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
                       if c.baseline[0] == c.contender[0] else f"`{c.baseline[0]}/{c.baseline[1]}` → "
                       f"`{c.contender[0]}/{c.contender[1]}`",
                       claims_mod.fmt_seed_ratio(c.seed_ratio), claims_mod.fmt_ratio(r.ours),
-                      claims_mod.fmt_ratio(r.host) if r.host is not None and r.host != r.ours else "same",
+                      "-" if r.ours is None else claims_mod.fmt_ratio(r.host) if r.host != r.ours else "same",
                       "; ".join(_figure(runs.results[(r.context, *pair)]) for pair in (c.baseline, c.contender))
                       if r.ours is not None else "-",
                       f"**{r.verdict}**", fair, why or "-", r.context or "-"])
