@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The GPU measurements of this suite in one go, on a machine with a CUDA device (about 6 minutes on an
-# NVIDIA H200 with 16 cores; results/GPU.md lists what each step measures and what it took there).
+# The GPU measurements of this suite in one go, on a machine with a CUDA device. Not yet run as a whole:
+# the same steps took about 6 minutes one by one on an NVIDIA H200 with 16 cores (results/GPU.md).
 #
 #   scripts/gpu-run.sh [--dry-run] [OUT]
 #
-# PYTHON (default python3) runs everything. OUT (default results/runs/gpu-<date>) receives one saved run per timed step, with raw round times,
-# ready for `python -m nptbench promote`, the cuBLAS fractions and a log of every step. --dry-run prints
-# the commands without running anything. Each step runs even if an earlier one failed; the exit status
-# is 1 when any failed. Run from anywhere: it changes to the checkout's root.
+# PYTHON (default python3) runs everything. OUT (default results/runs/gpu-<date>) receives one saved run
+# per timed step, with raw round times, ready for `python -m nptbench promote`, the cuBLAS fractions and
+# a log of every step. --dry-run prints the commands without running anything. Each step runs even if an
+# earlier one failed; the exit status is 1 when any failed. Run from anywhere: it changes to the
+# checkout's root.
 set -uo pipefail
 
 DRY=""
