@@ -130,3 +130,23 @@ def test_ceilings_file_without_ceilings_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(roofline, "_SESSION", {})
     with pytest.raises(RuntimeError, match="run.json: holds no ceilings"):
         roofline.session_ceilings()
+
+
+def test_terminal_summary_prints_the_timer_floor_and_flags_kernel_time_above_device_time(monkeypatch):
+    from nptbench import gpu
+
+    floor = {"host_s": 21e-6, "device_s": 3e-6, "calls": 200, "timer": "fake"}
+    monkeypatch.setattr(roofline, "session_ceilings", lambda: {})
+    monkeypatch.setattr(gpu, "session_timer_floor", lambda: floor)
+    stats = SimpleNamespace(median=0.040, rounds=5, data=[0.039, 0.040, 0.040, 0.041, 0.046])
+    broken = rec(variant="long", device="cuda", flops=2e9, device_time_s=0.038, kernel_time_s=0.039)
+    fine = rec(variant="short", device="cuda", flops=2e9, device_time_s=60e-6, kernel_time_s=48e-6)
+    benches = [SimpleNamespace(name="t[long]", group="g", stats=stats, extra_info=broken),
+               SimpleNamespace(name="t[short]", group="g", stats=stats, extra_info=fine)]
+    config = SimpleNamespace(_benchmarksession=SimpleNamespace(disabled=False, skip=False, benchmarks=benches))
+    lines = []
+    tr = SimpleNamespace(write_sep=lambda *a, **k: None, write_line=lambda line, **k: lines.append(line))
+    roofline.terminal_summary(tr, config)
+    assert "timer floor: 21.0 µs host, 3.0 µs device per empty synchronized call" in "\n".join(lines)
+    flags = [line for line in lines if "kernel time above device time" in line]
+    assert len(flags) == 1 and "t[long]: kernel_time_s 39 ms > device_time_s 38 ms" in flags[0]
