@@ -43,6 +43,7 @@ except ModuleNotFoundError:  # Python 3.10: tomli is a dependency there (pyproje
     import tomli as tomllib
 
 from .baseline import BaselineError, load_run, run_fingerprint, run_profile, run_time
+from .record import conditions, conditions_label
 
 DEFAULT_MIN_EFFECT = 0.10
 CONFIDENCE = 0.95
@@ -132,6 +133,7 @@ class Bench:
     host: Times  # pytest-benchmark's rounds: wall time on the host
     device: Times | None = None  # per-call CUDA-event times (record field device_times_s), GPU records only
     gpu: bool = False  # the record says device == "cuda"
+    conds: tuple = ()  # nptbench.record.conditions: part of the identity, () for the usual ones
     runs: int = 1
 
 
@@ -142,14 +144,18 @@ def device_times(rec: dict):
 
 
 def benches(runs: list[Run]) -> dict[tuple, Bench]:
-    """Every benchmark of these runs by match key. Several runs of one benchmark are pooled: their rounds
-    are joined in the order the runs were made, so that the difference between runs counts as noise.
-    Device rounds are pooled alike, and dropped when one of the runs has none (host rounds remain)."""
+    """Every benchmark of these runs by (match key, conditions). Several runs of one benchmark under the
+    same conditions are pooled: their rounds are joined in the order the runs were made, so that the
+    difference between runs counts as noise. Device rounds are pooled alike, and dropped when one of the
+    runs has none (host rounds remain). Under other conditions (nptbench.record.conditions: a cold L2,
+    thread variables) it is another benchmark, named with them."""
     out: dict[tuple, Bench] = {}
     for run in sorted(runs, key=lambda r: (run_time(r.data), str(r.path))):
+        info = (run.data.get("machine_info") or {}).get("nptbench") or {}
         for b in run.data["benchmarks"]:
-            key = match_key(b)
             rec = b.get("extra_info") or {}
+            conds = conditions(rec, info)
+            key = (match_key(b), conds)
             host = Times.of(b["stats"].get("data"), b["stats"]["median"])
             dev = device_times(rec)
             device = Times.of(dev) if dev else None
@@ -165,9 +171,11 @@ def benches(runs: list[Run]) -> dict[tuple, Bench]:
                 else:
                     prev.device = None
                 continue
-            out[key] = Bench(key, b.get("name") or b["fullname"], rec.get("experiment") or b.get("group") or "",
+            label = conditions_label(conds)
+            out[key] = Bench(key, (b.get("name") or b["fullname"]) + (f" [{label}]" if label else ""),
+                             rec.get("experiment") or b.get("group") or "",
                              "·".join("x".join(map(str, s)) for s in rec.get("shape") or []), host, device,
-                             rec.get("device") == "cuda")
+                             rec.get("device") == "cuda", conds)
     return out
 
 
@@ -331,39 +339,80 @@ def judged_times(b: Bench, n: Bench) -> tuple[Times, Times, str, str]:
     return b.host, n.host, "host", note
 
 
-def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects) -> Pairing:
+#: The verdict of a pair measured under different conditions, unless compare is asked to judge it anyway.
+NOT_COMPARED = "not compared"
+
+
+def _conditions_text(conds: tuple) -> str:
+    return conditions_label(conds) or "usual conditions"
+
+
+def judge(b: Bench, n: Bench, effect: float) -> tuple[Verdict, str]:
+    """The verdict on one pair and which times it was taken on ("device" or "host")."""
+    bt, nt, timer, note = judged_times(b, n)
+    if bt.rounds is not None and nt.rounds is not None:
+        result = verdict(bt.rounds, nt.rounds, effect)
+        if result.verdict in ("slower", "faster"):
+            result = runs_agree(result, bt.run_medians, nt.run_medians)
+    else:
+        result = Verdict(nt.median / bt.median, note="saved without raw round times")
+    if note:
+        result.note = "; ".join(x for x in (result.note, note) if x)
+    return result, timer
+
+
+def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, across: bool = False) -> Pairing:
+    """Judge each benchmark of NEW against the same benchmark of BASE under the same conditions. One found
+    in BASE only under other conditions is refused (verdict "not compared", with the reason), or with
+    ``across`` judged and marked."""
     pairing = Pairing(base_runs[0].fingerprint, new_runs[0].fingerprint, base_runs, new_runs)
     old, new = benches(base_runs), benches(new_runs)
-    for key in old.keys() & new.keys():
-        b, n = old[key], new[key]
-        effect = effects(n.experiment)
-        bt, nt, timer, note = judged_times(b, n)
-        if bt.rounds is not None and nt.rounds is not None:
-            result = verdict(bt.rounds, nt.rounds, effect)
-            if result.verdict in ("slower", "faster"):
-                result = runs_agree(result, bt.run_medians, nt.run_medians)
+    old_by_work: dict = {}
+    for key in sorted(old, key=str):
+        old_by_work.setdefault(key[0], []).append(key)
+    used_old = set()
+    for key, n in new.items():
+        if key in old:
+            b, differ = old[key], ""
+        elif key[0] in old_by_work:
+            b = old[old_by_work[key[0]][0]]
+            differ = (f"measured under different conditions: BASE {_conditions_text(b.conds)}, "
+                      f"NEW {_conditions_text(n.conds)}")
         else:
-            result = Verdict(nt.median / bt.median, note="saved without raw round times")
-        if note:
-            result.note = "; ".join(x for x in (result.note, note) if x)
-        pairing.rows.append(Row(n.name, n.experiment, n.shape, bt.median, nt.median, effect, result, timer,
-                                b.host.median, n.host.median))
-    pairing.rows.sort(key=lambda r: (-r.result.ratio, r.name))
-    pairing.only_base = sorted(old[k].name for k in old.keys() - new.keys())
-    pairing.only_new = sorted(new[k].name for k in new.keys() - old.keys())
+            continue
+        used_old.add(b.key)
+        effect = effects(n.experiment)
+        if differ and not across:
+            pairing.rows.append(Row(n.name, n.experiment, n.shape, b.host.median, n.host.median, effect,
+                                    Verdict(float("nan"), verdict=NOT_COMPARED,
+                                            note=differ + " (--across-conditions judges them anyway)"),
+                                    "host", b.host.median, n.host.median))
+            continue
+        result, timer = judge(b, n, effect)
+        if differ:
+            result.note = "; ".join(x for x in (result.note, f"**{differ}**") if x)
+        pairing.rows.append(Row(n.name, n.experiment, n.shape, *(
+            (b.device.median, n.device.median) if timer == "device" else (b.host.median, n.host.median)),
+            effect, result, timer, b.host.median, n.host.median))
+    pairing.rows.sort(key=lambda r: (r.verdict == NOT_COMPARED, -np.nan_to_num(r.result.ratio), r.name))
+    matched_new = {r.name for r in pairing.rows}
+    pairing.only_base = sorted(b.name for k, b in old.items() if k not in used_old)
+    pairing.only_new = sorted(n.name for n in new.values() if n.name not in matched_new)
     return pairing
 
 
-def compare_runs(base: list[Run], new: list[Run], effects: Effects | None = None) -> list[Pairing]:
-    """Pair runs by hardware fingerprint; a lone BASE machine is paired with every NEW machine."""
+def compare_runs(base: list[Run], new: list[Run], effects: Effects | None = None,
+                 across: bool = False) -> list[Pairing]:
+    """Pair runs by hardware fingerprint; a lone BASE machine is paired with every NEW machine. ``across``:
+    also judge benchmarks measured under different conditions (marked), instead of refusing them."""
     effects = effects or Effects()
     base_fp, new_fp = _by_fingerprint(base), _by_fingerprint(new)
     pairings = []
     for fp, runs in new_fp.items():
         if fp in base_fp:
-            pairings.append(compare_pair(base_fp[fp], runs, effects))
+            pairings.append(compare_pair(base_fp[fp], runs, effects, across))
         elif len(base_fp) == 1:
-            pairings.append(compare_pair(next(iter(base_fp.values())), runs, effects))
+            pairings.append(compare_pair(next(iter(base_fp.values())), runs, effects, across))
         else:
             pairings.append(Pairing("none", fp, [], runs))
     return pairings
@@ -421,9 +470,11 @@ def render(pairings: list[Pairing], base_label: str = "BASE", new_label: str = "
             timer, host = "host", "-"
             if r.timer == "device":
                 timer, host = "device (CUDA events)", f"{_us(r.base_host)} → {_us(r.new_host)}"
+            ratio = "-" if r.verdict == NOT_COMPARED else f"{v.ratio:.2f}"
             out.append(f"| {r.name} | {r.shape} | {timer} | {_us(r.base_median)} | {_us(r.new_median)} | {host} | "
-                       f"{v.ratio:.2f} | {ci} | {pv} | {r.min_effect:.0%} | {word} |")
-        counts = {w: sum(r.verdict == w for r in p.rows) for w in ("slower", "faster", "same", "uncertain")}
+                       f"{ratio} | {ci} | {pv} | {r.min_effect:.0%} | {word} |")
+        counts = {w: sum(r.verdict == w for r in p.rows) for w in ("slower", "faster", "same", "uncertain",
+                                                                     NOT_COMPARED)}
         out.append("")
         out.append("Verdicts: " + ", ".join(f"{n} {w}" for w, n in counts.items()) + ".")
         if p.only_base:
@@ -440,7 +491,8 @@ def side_by_side(pairings: list[Pairing]) -> str:
     """One row per benchmark, one column per machine: ratio and verdict."""
     cols = [p for p in pairings if p.rows]
     names = sorted({r.name for p in cols for r in p.rows})
-    cells = {(i, r.name): f"{r.result.ratio:.2f} {r.verdict}" for i, p in enumerate(cols) for r in p.rows}
+    cells = {(i, r.name): r.verdict if r.verdict == NOT_COMPARED else f"{r.result.ratio:.2f} {r.verdict}"
+             for i, p in enumerate(cols) for r in p.rows}
     lines = ["### All machines side by side (ratio NEW/BASE and verdict)", "",
              "| benchmark | " + " | ".join(f"`{p.label}`" for p in cols) + " |",
              "|---|" + "---|" * len(cols)]
@@ -461,6 +513,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-effect", type=float, default=None,
                         help="smallest ratio change that counts, as a fraction (default: pyproject.toml "
                              f"[tool.nptbench.min-effect] default, else {DEFAULT_MIN_EFFECT})")
+    parser.add_argument("--across-conditions", action="store_true",
+                        help="also judge benchmarks measured under different conditions (a cold L2, thread "
+                             "variables), marking each such row; by default they are not compared")
     parser.add_argument("--config", type=Path, default=Path("pyproject.toml"),
                         help="where [tool.nptbench.min-effect] is read (default: ./pyproject.toml)")
     args = parser.parse_args(argv)
@@ -469,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaselineError as exc:
         print(f"nptbench compare: {exc}", file=sys.stderr)
         return 2
-    pairings = compare_runs(base, new, Effects.from_pyproject(args.config, args.min_effect))
+    pairings = compare_runs(base, new, Effects.from_pyproject(args.config, args.min_effect), args.across_conditions)
     for p in pairings:
         if p.base_runs and not p.same_hardware:
             print(f"WARNING: comparing different hardware: {p.base_fp} vs {p.new_fp}", file=sys.stderr)
@@ -478,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     if slower:
         print(f"nptbench compare: {len(slower)} benchmark(s) slower: {', '.join(slower)}", file=sys.stderr)
         return 1
-    empty = [p.label for p in pairings if not p.rows]
+    empty = [p.label for p in pairings if all(r.verdict == NOT_COMPARED for r in p.rows)]
     if empty:  # a gate that compared nothing must not pass quietly
         print(f"nptbench compare: nothing was compared for {', '.join(empty)} (no benchmark on both sides)",
               file=sys.stderr)

@@ -45,6 +45,32 @@ GPU_FIELDS = {
     "kernel_time_min_s": "the least of those kernel times",
 }
 
+#: Conditions a result was measured under that change what its time means, though the work (experiment,
+#: variant, shape ...) is the same. They are part of a result's identity: compare pools and judges only
+#: results under the same conditions, and the report keeps them in separate contexts. From the record:
+#: ``gpu_cold_l2``. From the run (``machine_info.nptbench.threads.env``): the thread-count variables the
+#: session was started with. Synchronization and the copy back are conditions too, but each has its own
+#: variant (``torch-cuda-nosync``, ``*-copyback``), so they never meet under one name.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def conditions(record: dict, run_info: dict | None = None) -> tuple:
+    """((name, value), ...) of the conditions a result was measured under (see above); () for the usual:
+    a warm L2 (or a CPU result) and no thread variable set. ``run_info`` is the run's
+    ``machine_info["nptbench"]``."""
+    out = []
+    if record.get("device") == "cuda" and record.get("gpu_cold_l2"):
+        out.append(("gpu_cold_l2", True))
+    env = ((run_info or {}).get("threads") or {}).get("env") or {}
+    out += [(k, str(env[k])) for k in THREAD_VARIABLES if k in env]
+    return tuple(out)
+
+
+def conditions_label(conds: tuple) -> str:
+    """``cold-L2``, ``OMP_NUM_THREADS=1`` ... joined by commas; "" for the usual conditions."""
+    return ",".join("cold-L2" if k == "gpu_cold_l2" else f"{k}={v}" for k, v in conds)
+
+
 #: The time a GPU result is read by first, and where it comes from.
 DEVICE_TIME, DEVICE_TIME_LABEL = "device_time_s", "device median (CUDA events)"
 

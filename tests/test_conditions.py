@@ -1,0 +1,58 @@
+"""A result's conditions are part of its identity (nptbench.record.conditions): a cold-L2 result and a
+warm one of the same GPU benchmark, or runs started with different thread variables, are never pooled,
+never judged against each other by compare unless asked to, and never share a report context."""
+from __future__ import annotations
+
+import numpy as np
+
+from nptbench import compare, record
+from tests.test_compare import fake_run, rounds, write
+
+
+def gpu_run(median: float, cold: bool, seed: int, when="2026-01-01T00:00:00", env=None) -> dict:
+    run = fake_run({"k": ("kernel", rounds(median, seed=seed))}, when=when)
+    run["benchmarks"][0]["extra_info"].update(device="cuda", gpu_cold_l2=cold)
+    run["machine_info"]["nptbench"]["threads"] = {"env": env or {}}
+    return run
+
+
+def test_conditions_come_from_the_record_and_the_run():
+    assert record.conditions({"device": "cuda", "gpu_cold_l2": False}) == ()
+    assert record.conditions({"device": "cpu", "gpu_cold_l2": True}) == ()  # no L2 flush on a CPU
+    cold = record.conditions({"device": "cuda", "gpu_cold_l2": True}, {"threads": {"env": {"OMP_NUM_THREADS": "1"}}})
+    assert cold == (("gpu_cold_l2", True), ("OMP_NUM_THREADS", "1"))
+    assert record.conditions_label(cold) == "cold-L2,OMP_NUM_THREADS=1"
+
+
+def test_compare_refuses_cold_against_warm_unless_asked(tmp_path, capsys):
+    warm = write(tmp_path / "warm.json", gpu_run(1e-3, cold=False, seed=1))
+    cold = write(tmp_path / "cold.json", gpu_run(1.5e-3, cold=True, seed=2))
+    assert compare.main([str(warm), str(cold)]) == 3  # nothing was judged: not a pass
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| test_x[k] [cold-L2]"))
+    assert "| - |" in row and "not compared (measured under different conditions: BASE usual conditions, " \
+                               "NEW cold-L2 (--across-conditions judges them anyway))" in row
+    assert compare.main([str(warm), str(cold), "--across-conditions"]) == 1  # judged, and marked
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| test_x[k] [cold-L2]"))
+    assert "**slower**" in row and "**measured under different conditions" in row
+
+
+def test_thread_variables_are_a_condition_too(tmp_path, capsys):
+    one = write(tmp_path / "one.json", gpu_run(1e-3, cold=False, seed=1, env={"OMP_NUM_THREADS": "1"}))
+    two = write(tmp_path / "two.json", gpu_run(1e-3, cold=False, seed=2))
+    assert compare.main([str(two), str(one)]) == 3
+    assert "NEW OMP_NUM_THREADS=1" in capsys.readouterr().out
+
+
+def test_a_folder_pools_only_runs_under_the_same_conditions(tmp_path):
+    for i, (cold, median) in enumerate([(False, 1e-3), (True, 3e-3), (False, 1e-3)]):
+        write(tmp_path / "base" / f"{i}.json", gpu_run(median, cold, seed=i, when=f"2026-01-0{i + 1}T00:00:00"))
+    write(tmp_path / "new" / "0.json", gpu_run(1e-3, cold=False, seed=9, when="2026-02-01T00:00:00"))
+    base, new = compare.load_runs([tmp_path / "base"]), compare.load_runs([tmp_path / "new"])
+    warm = compare.benches(base)
+    assert sorted(b.runs for b in warm.values()) == [1, 2]  # two warm runs pooled, the cold one apart
+    [pairing] = compare.compare_runs(base, new)
+    [row] = pairing.rows
+    assert row.verdict == "same" and row.result.ratio == np.float64(row.result.ratio)  # the warm pair only
+    assert pairing.only_base == ["test_x[k] [cold-L2]"]
+
