@@ -26,10 +26,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from . import claims as claims_mod
 from . import gpu, roofline
 from .baseline import BaselineError, commit_label, load_run, run_fingerprint
-from .record import DEVICE_TIME_LABEL, lead_time
+from .record import DEVICE_TIME_LABEL, conditions, conditions_label, lead_time
 
 BACKEND_COLORS = {"python": "#8c564b", "numpy": "#1f77b4", "torch": "#ff7f0e", "numba": "#2ca02c"}
 VERDICT_COLORS = {
@@ -96,6 +98,7 @@ class Result:
     roof_time: str
     run: str
     host_rounds: list | None = None
+    runs: int = 1  # runs of the same context and conditions pooled into this result
 
     @property
     def lead(self) -> float:
@@ -132,7 +135,7 @@ class Runs:
     machines: dict = field(default_factory=dict)  # key -> Machine
     results: dict = field(default_factory=dict)  # (context, experiment, variant) -> Result
     skips: list = field(default_factory=list)
-    replaced: int = 0
+    pooled: int = 0  # results resting on several runs
     ignored: list = field(default_factory=list)  # benchmarks without an nptbench record
 
 
@@ -190,6 +193,8 @@ def load_runs(paths) -> Runs:
         m.ceilings = mi.get("nptbench", {}).get("ceilings") or m.ceilings
         profile = mi.get("nptbench", {}).get("profile", "?")
         context = f"{m.label}/{profile}"
+        run_label = conditions_label(conditions({}, mi.get("nptbench")))  # the run's thread variables
+        context += f"/{run_label}" if run_label else ""
         runs.files.append((path, when, m.label, profile, commit_label(data)))
         for b in data["benchmarks"]:
             rec = b.get("extra_info", {}) or {}
@@ -203,19 +208,56 @@ def load_runs(paths) -> Runs:
             else:  # a run saved without the roofline hook: derive from its ceilings, if any
                 seconds, roof_time = roofline.roofline_time(rec, stats["median"])
                 roof = roofline.annotate(rec, seconds, m.ceilings)
-            # A cold-L2 result times other work than a warm one: a context of its own, never a replacement.
-            where = context + ("/cold-L2" if rec.get("gpu_cold_l2") else "")
+            # Other conditions (a cold L2) time other work: a context of their own, never a replacement.
+            label = conditions_label(conditions(rec, mi.get("nptbench")))
+            where = f"{m.label}/{profile}" + (f"/{label}" if label else "")
+            result = Result(where, rec["experiment"], rec["variant"], rec, stats["median"], stats.get("q1"),
+                            stats.get("q3"), stats.get("rounds") or len(stats.get("data") or []), roof, roof_time,
+                            path, stats.get("data"))
             k = (where, rec["experiment"], rec["variant"])
-            runs.replaced += k in runs.results
-            runs.results[k] = Result(where, rec["experiment"], rec["variant"], rec, stats["median"],
-                                     stats.get("q1"), stats.get("q3"), stats.get("rounds", 0), roof,
-                                     roof_time, path, stats.get("data"))
+            if k in runs.results:
+                runs.pooled += runs.results[k].runs == 1
+                result = pool(runs.results[k], result, m.ceilings)
+            runs.results[k] = result
         for s in data.get("nptbench_skipped", []) or []:
             runs.skips.append(Skip(context, s.get("nodeid", "?"), s.get("experiment"), s.get("variant"),
                                    s.get("reason", "")))
     if not runs.results and not runs.skips:
         raise ReportError("the runs hold no nptbench benchmarks (no records in extra_info)")
     return runs
+
+
+def pool(a: Result, b: Result, ceilings: dict) -> Result:
+    """One result from two runs of the same benchmark under the same conditions, neither dropped: their
+    rounds joined (host rounds and, for a GPU record, per-call device times) where both runs saved all of
+    them, else every time the mean of the two medians, weighted by how many runs each rests on. The record
+    is the later run's, with the pooled device and kernel times; the roofline columns are taken again."""
+    runs = a.runs + b.runs
+    gpu = b.record.get("device") == "cuda"
+    raw = all(r.host_rounds and (not gpu or r.record.get("device_times_s")) for r in (a, b))
+
+    def weighted(name):
+        x, y = a.record.get(name), b.record.get(name)
+        return (x * a.runs + y * b.runs) / runs if x and y else None
+
+    rec = dict(b.record)
+    if raw:
+        rounds = a.host_rounds + b.host_rounds
+        median, (q1, q3) = float(np.median(rounds)), map(float, np.percentile(rounds, [25, 75]))
+        device = a.record.get("device_times_s", []) + b.record.get("device_times_s", [])
+        pooled = {"device_times_s": device or None, "device_time_s": float(np.median(device)) if device else None}
+    else:
+        rounds, median, q1, q3 = None, (a.median * a.runs + b.median * b.runs) / runs, None, None
+        pooled = {"device_times_s": None, "device_time_s": weighted("device_time_s")}
+    pooled["kernel_time_s"] = weighted("kernel_time_s")
+    for name, value in pooled.items():
+        if value is None:
+            rec.pop(name, None)
+        else:
+            rec[name] = value
+    seconds, roof_time = roofline.roofline_time(rec, median)
+    return Result(b.context, b.experiment, b.variant, rec, median, q1, q3, a.rounds + b.rounds,
+                  roofline.annotate(rec, seconds, ceilings), roof_time, f"{a.run}; {b.run}", rounds, runs)
 
 
 def contexts(runs: Runs) -> list[str]:
@@ -523,8 +565,10 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
           "measured with the L2 cache flushed before every round).")
     counts = {v: sum(r.verdict == v for r in rows) for v in claims_mod.VERDICTS}
     doc.p("Claims: " + ", ".join(f"**{n}** {v}" for v, n in counts.items() if n) + ".")
-    if runs.replaced:
-        doc.p(f"{runs.replaced} result(s) appeared in more than one run of the same context; the latest run's are used.")
+    if runs.pooled:
+        doc.p(f"{runs.pooled} result(s) rest on several runs of the same context and conditions: their rounds "
+              "are pooled (joined where the runs saved them, else their medians averaged), and the `runs` "
+              "column says how many.")
 
     doc.h(2, "Runs")
     doc.table(["file", "date (UTC)", "machine", "profile", "commit"],
@@ -643,14 +687,14 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
                               roofline.fmt_time(r.median) if r.on_device else "-",
                               *([roofline.fmt_time(rec.get("kernel_time_s"))] if kernel else []),
                               *([roofline.fmt_time(r.unit_time)] if per_iter else []),
-                              roofline.fmt_time(iqr), r.rounds, f"{slowest / r.unit_time:.3g}x",
+                              roofline.fmt_time(iqr), r.runs, r.rounds, f"{slowest / r.unit_time:.3g}x",
                               f"{r.unit_time / fastest:.3g}x", roofline.fmt_num(roof.get("achieved_gflops")),
                               roofline.fmt_num(roof.get("achieved_gbps")), roof.get("bound") or "-",
                               _pct(roof.get("pct_of_ceiling")),
                               "-" if rec.get("rel_err") is None else f"{rec['rel_err']:.1e}"])
         doc.table([*(["context"] if many else []), "variant", "backend", "device", "dtype", "median", "timed by",
                    "host median", *(["kernel time"] if kernel else []),
-                   *(["per iteration"] if per_iter else []), "host IQR", "rounds", "speed-up vs slowest",
+                   *(["per iteration"] if per_iter else []), "host IQR", "runs", "rounds", "speed-up vs slowest",
                    "time / fastest", "GFLOP/s", "GB/s", "bound", "% ceiling", "rel. error"], trows)
         shapes = {json.dumps(r.record.get("shape")) for r in res}
         doc.p("Operand shapes: " + "; ".join(f"`{s}`" for s in sorted(shapes)) + ". Dataset: "

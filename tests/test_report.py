@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nptbench import baseline
@@ -127,17 +128,21 @@ def test_two_hosts_of_the_same_hardware_are_one_machine(run, tmp_path):
     assert f"`{m.key}`" in md and "another-vm" in md
 
 
-def test_same_machine_twice_keeps_the_later_run(run, tmp_path):
+def test_same_machine_twice_pools_both_runs(run, tmp_path):
     later = copy.deepcopy(run)
     later["datetime"] = "2999-01-01T00:00:00+00:00"
     for bench in later["benchmarks"]:
         bench["stats"]["median"] *= 2
+        bench["stats"]["data"] = [2 * t for t in bench["stats"]["data"]]
     (tmp_path / "early.json").write_text(json.dumps(run))
     (tmp_path / "later.json").write_text(json.dumps(later))
     runs = report.load_runs([tmp_path])  # a directory of runs
-    assert len(runs.machines) == 1 and runs.replaced == len(run["benchmarks"])
-    r = next(iter(runs.results.values()))
-    assert r.run.endswith("later.json")
+    assert len(runs.machines) == 1 and runs.pooled == len(run["benchmarks"])
+    early = run["benchmarks"][0]
+    r = runs.results[next(k for k in runs.results if k[2] == early["extra_info"]["variant"])]
+    assert r.runs == 2 and r.rounds == 2 * early["stats"]["rounds"]  # neither run dropped
+    assert r.median == pytest.approx(float(np.median(early["stats"]["data"] + [2 * t for t in early["stats"]["data"]])))
+    assert "early.json" in r.run and "later.json" in r.run
 
 
 def test_tables_only_without_matplotlib(run_json, tmp_path, monkeypatch):
@@ -194,7 +199,7 @@ def test_gpu_results_lead_with_device_time_and_say_what_else_they_show(tmp_path)
     path.write_text(json.dumps({"machine_info": {"nptbench": info}, "datetime": "2026-01-01T00:00:00",
                                 "benchmarks": benches}))
     runs = report.load_runs([path])
-    assert runs.replaced == 0  # the cold-L2 result is in a context of its own, not a replacement
+    assert runs.pooled == 0  # the cold-L2 result is in a context of its own, not pooled with the warm one
     assert {k[0] for k in runs.results} == {"M1/seed", "M1/seed/cold-L2"}
     md = report.build(runs, tmp_path / "out", plots=False)["markdown"].read_text()
     # the ledger reads the GPU side by its device time, with the host ratio and both figures beside
