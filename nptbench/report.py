@@ -12,9 +12,10 @@ its plots in ``DIR/img``) and a self-contained ``report.html`` (plots embedded) 
 - a roofline chart per machine and a chart of the seeds' ratios against ours;
 - the benchmarks that were skipped, with their reasons.
 
-Results are grouped by *context*: one machine at one size profile, and GPU results measured with a cold
-L2 (``--gpu-cold-l2``) in a context of their own (``M1/default/cold-L2``). Ratios are only taken within a
-context.
+Results are grouped by *context*: one machine at one size profile, and results under other conditions
+(nptbench.record.conditions: a cold L2, the run's thread variables) in a context of their own
+(``M1/default/cold-L2``). Ratios are only taken within a context. Several runs of one benchmark in one
+context are pooled (:func:`pool`), never replaced, and each row says how many runs and rounds it rests on.
 """
 from __future__ import annotations
 
@@ -561,8 +562,9 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
           "runs several); GPU results are read by their device time first (the median of CUDA events around "
           "each timed call), with the host median beside it, which also holds the per-call synchronization "
           "(the machine's timer floor says how much). Ratios are taken only between results of the same "
-          "context: one machine at one size profile, written `M1/default` (`M1/default/cold-L2` for GPU results "
-          "measured with the L2 cache flushed before every round).")
+          "context: one machine at one size profile, written `M1/default`, and results under other conditions "
+          "in a context of their own (`M1/default/cold-L2`: the L2 cache flushed before every round; thread "
+          "variables the run was started with are named likewise).")
     counts = {v: sum(r.verdict == v for r in rows) for v in claims_mod.VERDICTS}
     doc.p("Claims: " + ", ".join(f"**{n}** {v}" for v, n in counts.items() if n) + ".")
     if runs.pooled:
