@@ -297,6 +297,8 @@ class Row:
 
     def ratio_text(self) -> str:
         r = self.result
+        if r.verdict == NOT_COMPARED:
+            return r.note
         ci = f" [{r.low:.3f}, {r.high:.3f}]" if r.low is not None else ""
         return f"ratio {r.ratio:.3f}{ci}" + (" on device times" if self.timer == "device" else "")
 

@@ -93,3 +93,11 @@ def test_runs_without_all_their_rounds_pool_by_weighted_medians():
     r = report.pool(a, b, {})
     assert (r.runs, r.rounds, r.host_rounds) == (3, 15, None)
     assert (r.median, r.record["device_time_s"], r.record["kernel_time_s"]) == (3.0, 2.0, 1.0)  # host and device alike
+
+
+def test_a_refused_row_says_why_instead_of_a_ratio(tmp_path):
+    warm = gpu_run(1e-3, cold=False, seed=1)
+    cold = gpu_run(1e-3, cold=True, seed=2)
+    [pairing] = compare.compare_runs([compare.Run(tmp_path / "w", warm)], [compare.Run(tmp_path / "c", cold)])
+    [row] = pairing.rows
+    assert row.verdict == compare.NOT_COMPARED and row.ratio_text().startswith("measured under different conditions")
