@@ -608,13 +608,15 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
             c = m.ceilings.get(dev)
             if c:
                 mm = c.get("matmul_gflops", {})
+                reduced = " / ".join(roofline.fmt_num(mm.get(k)) for k in ("tf32", "bfloat16", "float16"))
                 crows.append([m.label, dev, roofline.fmt_num(mm.get("float32")), roofline.fmt_num(mm.get("float64")),
-                              roofline.fmt_num(c.get("copy_gbps")), roofline.fmt_num(c.get("h2d_gbps")),
-                              roofline.fmt_num(c.get("d2h_gbps")), c.get("method", "-")])
+                              reduced if mm.get("tf32") else "-", roofline.fmt_num(c.get("copy_gbps")),
+                              roofline.fmt_num(c.get("h2d_gbps")), roofline.fmt_num(c.get("d2h_gbps")),
+                              c.get("method", "-")])
         if not m.ceilings:
-            crows.append([m.label, "-", "-", "-", "-", "-", "-", "not measured in these runs"])
-    doc.table(["machine", "device", "fp32 GFLOP/s", "fp64 GFLOP/s", "copy GB/s", "h2d GB/s", "d2h GB/s",
-               "how measured"], crows)
+            crows.append([m.label, "-", "-", "-", "-", "-", "-", "-", "not measured in these runs"])
+    doc.table(["machine", "device", "fp32 GFLOP/s", "fp64 GFLOP/s", "tf32 / bf16 / fp16 GFLOP/s", "copy GB/s",
+               "h2d GB/s", "d2h GB/s", "how measured"], crows)
 
     doc.h(2, "Claims ledger")
     doc.p(f"Each claim of the seed documents (nptbench/claims.toml) against the pair of benchmarks that tests "

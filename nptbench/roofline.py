@@ -33,8 +33,12 @@ FIELDS = {
 }
 
 #: dtype of a record -> which measured product rate bounds its compute. Reduced precisions (tf32, bf16,
-#: fp16) run on units an fp32 product does not use, so they get no compute ceiling rather than a wrong one.
-COMPUTE_DTYPE = {"float32": "float32", "float64": "float64"}
+#: fp16) run on units an fp32 product does not use (tensor cores): a GPU session measures their own rates
+#: (:func:`reduced_precision_rates`); where none was measured (a CPU) they get no ceiling, not a wrong one.
+COMPUTE_DTYPE = {"float32": "float32", "float64": "float64", "tf32": "tf32", "bfloat16": "bfloat16",
+                 "float16": "float16"}
+#: The reduced precision modes measured on a GPU (nptbench.gpu.PRECISIONS names their record dtypes).
+REDUCED_MODES = ("tf32", "bf16", "fp16")
 
 #: Environment: a JSON file of ceilings to use instead of measuring (e.g. from a saved run's machine_info),
 #: and ``quick`` calibration sizes (a fraction of a second; coarse, for tests).
@@ -163,6 +167,21 @@ def cpu_ceilings(quick: bool = False) -> dict:
     }
 
 
+def reduced_precision_rates(torch, n: int, timed, reps: int, device: str = "cuda") -> dict:
+    """GFLOP/s of an n x n product in each of :data:`REDUCED_MODES`, set up exactly as the precision
+    benchmarks set theirs up (nptbench.gpu.matmul_precision, cast_operand), keyed by the record dtype."""
+    from . import gpu
+
+    rates = {}
+    for mode in REDUCED_MODES:
+        with gpu.matmul_precision(mode):
+            a, b = (gpu.cast_operand(torch.randn(n, n, device=device), mode) for _ in range(2))
+            c = torch.empty_like(a)
+            rates[gpu.PRECISIONS[mode]] = 2 * n**3 / timed(lambda: torch.mm(a, b, out=c), reps) / 1e9
+        del a, b, c
+    return rates
+
+
 def cuda_ceilings(quick: bool = False) -> dict:
     """cuBLAS fp32 (TF32 off) and fp64 product rates, device copy and pinned host<->device rates.
 
@@ -210,6 +229,8 @@ def cuda_ceilings(quick: bool = False) -> dict:
                 del a, b, c
             rates[name], sizes[name] = 2 * n**3 / t / 1e9, n
             del a, b, c
+        # on the tensor cores, at the fp32 size: a tenth of the fp32 product's time or less
+        rates.update(reduced_precision_rates(torch, sizes["float32"], timed, 3 if quick else 5))
         nbytes = min((64 if quick else 1024) * 2**20, free // 8)
         x = torch.ones(nbytes // 4, device=dev)
         y = torch.empty_like(x)
@@ -231,7 +252,8 @@ def cuda_ceilings(quick: bool = False) -> dict:
         "h2d_gbps": round(h2d, 2),
         "d2h_gbps": round(d2h, 2),
         "method": (f"{name}: CUDA-event time, best of repeated torch.mm (cuBLAS, TF32 off; fp32 "
-                   f"{sizes['float32']}x{sizes['float32']}, fp64 {sizes['float64']}x{sizes['float64']}); "
+                   f"{sizes['float32']}x{sizes['float32']}, fp64 {sizes['float64']}x{sizes['float64']}; "
+                   f"tf32, bf16 and fp16 at the fp32 size, set up as the precision benchmarks); "
                    f"device copy of {nbytes / 2**20:.0f} MiB, bytes read + written; pinned host<->device "
                    f"copies of {tbytes / 2**20:.0f} MiB"),
         "seconds": round(time.perf_counter() - t0, 2),

@@ -150,3 +150,27 @@ def test_terminal_summary_prints_the_timer_floor_and_flags_kernel_time_above_dev
     assert "timer floor: 21.0 µs host, 3.0 µs device per empty synchronized call" in "\n".join(lines)
     flags = [line for line in lines if "kernel time above device time" in line]
     assert len(flags) == 1 and "t[long]: kernel_time_s 39 ms > device_time_s 38 ms" in flags[0]
+
+
+def test_reduced_precision_ceilings_are_measured_as_the_precision_benchmarks_run():
+    import torch
+
+    seen = []
+
+    def timed(fn, reps):  # stands in for CUDA-event timing: one call, a fixed time
+        out = fn()
+        seen.append((out.dtype, torch.get_float32_matmul_precision(), reps))
+        return 1e-3
+
+    before = torch.get_float32_matmul_precision()
+    rates = roofline.reduced_precision_rates(torch, 64, timed, 3, device="cpu")
+    assert rates == pytest.approx({"tf32": 2 * 64**3 / 1e-3 / 1e9, "bfloat16": 2 * 64**3 / 1e-3 / 1e9,
+                                   "float16": 2 * 64**3 / 1e-3 / 1e9})
+    assert seen == [(torch.float32, "high", 3), (torch.bfloat16, "highest", 3), (torch.float16, "highest", 3)]
+    assert torch.get_float32_matmul_precision() == before  # TF32 switched back off
+    # with those ceilings a bf16 product gets a % of ceiling; on a CPU (none measured) it gets none
+    ceilings = {"cuda": {"matmul_gflops": {"float32": 50_000.0, "bfloat16": 650_000.0}, "copy_gbps": 4000.0}}
+    gpu_rec = rec(device="cuda", dtype="bfloat16", flops=2e12, bytes=6e8)
+    out = roofline.annotate(gpu_rec, 4e-3, ceilings)
+    assert out["bound"] == "compute" and out["pct_of_ceiling"] == pytest.approx(100 * (2e12 / 650e12) / 4e-3)
+    assert roofline.annotate(rec(dtype="bfloat16", flops=2e12, bytes=6e8), 4e-3, CEILINGS)["pct_of_ceiling"] is None
