@@ -148,7 +148,7 @@ def benches(runs: list[Run]) -> dict[tuple, Bench]:
     same conditions are pooled: their rounds are joined in the order the runs were made, so that the
     difference between runs counts as noise. Device rounds are pooled alike, and dropped when one of the
     runs has none (host rounds remain). Under other conditions (nptbench.record.conditions: a cold L2,
-    thread variables) it is another benchmark, named with them."""
+    thread variables) it is another benchmark."""
     out: dict[tuple, Bench] = {}
     for run in sorted(runs, key=lambda r: (run_time(r.data), str(r.path))):
         info = (run.data.get("machine_info") or {}).get("nptbench") or {}
@@ -171,9 +171,7 @@ def benches(runs: list[Run]) -> dict[tuple, Bench]:
                 else:
                     prev.device = None
                 continue
-            label = conditions_label(conds)
-            out[key] = Bench(key, (b.get("name") or b["fullname"]) + (f" [{label}]" if label else ""),
-                             rec.get("experiment") or b.get("group") or "",
+            out[key] = Bench(key, b.get("name") or b["fullname"], rec.get("experiment") or b.get("group") or "",
                              "·".join("x".join(map(str, s)) for s in rec.get("shape") or []), host, device,
                              rec.get("device") == "cuda", conds)
     return out
@@ -349,6 +347,12 @@ def _conditions_text(conds: tuple) -> str:
     return conditions_label(conds) or "usual conditions"
 
 
+def _named(bench: Bench, with_conditions: bool) -> str:
+    """A benchmark's name, with its conditions where the name alone would not tell it apart."""
+    label = conditions_label(bench.conds)
+    return f"{bench.name} [{label}]" if with_conditions and label else bench.name
+
+
 def judge(b: Bench, n: Bench, effect: float) -> tuple[Verdict, str]:
     """The verdict on one pair and which times it was taken on ("device" or "host")."""
     bt, nt, timer, note = judged_times(b, n)
@@ -369,10 +373,12 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
     ``across`` judged and marked."""
     pairing = Pairing(base_runs[0].fingerprint, new_runs[0].fingerprint, base_runs, new_runs)
     old, new = benches(base_runs), benches(new_runs)
+    # a side holding one benchmark under several conditions names each with them
+    mixed_old, mixed_new = (len({x.conds for x in side.values()}) > 1 for side in (old, new))
     old_by_work: dict = {}
     for key in sorted(old, key=str):
         old_by_work.setdefault(key[0], []).append(key)
-    used_old = set()
+    used_old, used_new = set(), set()
     for key, n in new.items():
         if key in old:
             b, differ = old[key], ""
@@ -383,9 +389,11 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
         else:
             continue
         used_old.add(b.key)
+        used_new.add(key)
         effect = effects(n.experiment)
+        name = _named(n, mixed_new or bool(differ))
         if differ and not across:
-            pairing.rows.append(Row(n.name, n.experiment, n.shape, b.host.median, n.host.median, effect,
+            pairing.rows.append(Row(name, n.experiment, n.shape, b.host.median, n.host.median, effect,
                                     Verdict(float("nan"), verdict=NOT_COMPARED,
                                             note=differ + " (--across-conditions judges them anyway)"),
                                     "host", b.host.median, n.host.median))
@@ -393,13 +401,12 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
         result, timer = judge(b, n, effect)
         if differ:
             result.note = "; ".join(x for x in (result.note, f"**{differ}**") if x)
-        pairing.rows.append(Row(n.name, n.experiment, n.shape, *(
+        pairing.rows.append(Row(name, n.experiment, n.shape, *(
             (b.device.median, n.device.median) if timer == "device" else (b.host.median, n.host.median)),
             effect, result, timer, b.host.median, n.host.median))
     pairing.rows.sort(key=lambda r: (r.verdict == NOT_COMPARED, -np.nan_to_num(r.result.ratio), r.name))
-    matched_new = {r.name for r in pairing.rows}
-    pairing.only_base = sorted(b.name for k, b in old.items() if k not in used_old)
-    pairing.only_new = sorted(n.name for n in new.values() if n.name not in matched_new)
+    pairing.only_base = sorted(_named(b, mixed_old) for k, b in old.items() if k not in used_old)
+    pairing.only_new = sorted(_named(n, mixed_new) for k, n in new.items() if k not in used_new)
     return pairing
 
 
