@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the runs (OUT/A, OUT/B; default: results/runs/ab-<time>)")
     parser.add_argument("--min-effect", type=float, default=None, help="as for compare")
+    parser.add_argument("--across-conditions", action="store_true",
+                        help="as for compare (implied where the sides set different thread variables)")
     parser.add_argument("--config", type=Path, default=Path("pyproject.toml"), help="as for compare")
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -167,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
             remove_worktree(repo, path)
     print(f"nptbench ab: compare {out / 'A'} (BASE) {out / 'B'} (NEW)", file=sys.stderr)
     cmp_args = [str(out / "A"), str(out / "B"), "--config", str(args.config)]
+    differ = sorted(k for k in THREAD_VARS if sides[0].env.get(k) != sides[1].env.get(k))
+    if differ or args.across_conditions:
+        # compare keeps results of other thread settings apart; here that difference is what was asked for
+        print(f"nptbench ab: the sides differ in {', '.join(differ) or 'conditions'}: compared across conditions",
+              file=sys.stderr)
+        cmp_args.append("--across-conditions")
     if args.min_effect is not None:
         cmp_args += ["--min-effect", str(args.min_effect)]
     return compare.main(cmp_args)

@@ -98,13 +98,19 @@ def load_run(path) -> dict:
         if data is not None and not (isinstance(data, list) and all(_is_time(t) for t in data)):
             raise BaselineError(f"{path}: corrupt, raw round times of {bench['fullname']} are not positive "
                                 "finite numbers")
+        device = (bench.get("extra_info") or {}).get("device_times_s")
+        if device is not None and not (isinstance(device, list) and all(_is_time(t, zero_ok=True) for t in device)):
+            raise BaselineError(f"{path}: corrupt, device_times_s of {bench['fullname']} are not non-negative "
+                                "finite numbers")
         if not _is_time(stats["median"]):
             raise BaselineError(f"{path}: corrupt, median of {bench['fullname']} is not a positive finite number")
     return run
 
 
-def _is_time(t) -> bool:
-    return isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t > 0
+def _is_time(t, zero_ok: bool = False) -> bool:
+    """A positive finite number (or zero, for a device time below the events' resolution)."""
+    return (isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+            and (t > 0 or (zero_ok and t == 0)))
 
 
 def has_raw_data(run: dict) -> bool:
@@ -162,23 +168,65 @@ def thin_rounds(run: dict, keep: int = MAX_ROUNDS) -> None:
             bench.setdefault("extra_info", {})["raw_rounds_kept"] = f"{keep} of {len(data)}"
 
 
-def promote(run_path, results: Path = RESULTS) -> Path:
+#: Where ``--report-only`` puts a run: a subfolder, so ``--benchmark-compare`` (which reads only the
+#: fingerprint folder's own *.json) never takes it as a baseline. For runs the report needs that must not
+#: be a baseline: one saved without raw round times, or a partial run (a ``-k`` subset, a cold-L2 pass)
+#: that would otherwise be the newest of its profile and shadow the whole-suite baseline.
+REPORT_ONLY = "report-inputs"
+
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def set_commit(run: dict, commit: str, note: str) -> None:
+    """Name the project commit that measured ``run``, keeping what pytest-benchmark saved beside it.
+
+    pytest-benchmark records the commit of the git repository it finds around the working directory,
+    which is not this project's when the checkout sits inside another repository. The replacement says
+    who set it and why (``note``); the saved ``commit_info`` stays in ``commit_info["as_saved"]``.
+    """
+    if not _COMMIT.fullmatch(commit or ""):
+        raise BaselineError(f"--commit must be a full 40-character lower-case commit hash, got {commit!r}")
+    if not (note or "").strip():
+        raise BaselineError("--commit needs --note saying why the saved commit is not the one that measured")
+    run["commit_info"] = {"id": commit, "project": "nptbench", "set_by": "nptbench promote --commit",
+                          "note": note.strip(), "as_saved": run.get("commit_info")}
+
+
+def commit_label(run: dict) -> str:
+    """The commit a run names, short, as the report prints it: ``(set at promote)`` when promote set it."""
+    info = run.get("commit_info") or {}
+    label = (info.get("id") or "?")[:10]
+    if info.get("dirty"):
+        label += " (dirty)"
+    if info.get("set_by"):
+        label += " (set at promote; saved: " + ((info.get("as_saved") or {}).get("id") or "?")[:10] + ")"
+    return label
+
+
+def promote(run_path, results: Path = RESULTS, commit: str | None = None, note: str = "",
+            report_only: bool = False) -> Path:
     """Copy a saved run into the baseline folder of the machine that measured it; never overwrite.
 
     The copy is named ``<profile>-<original name>`` so one folder can hold the smoke, default and seed
-    baselines; the newest of a profile is the one ``--benchmark-compare`` uses.
+    baselines; the newest of a profile is the one ``--benchmark-compare`` uses. ``commit`` (with ``note``)
+    names the project commit that measured the run (:func:`set_commit`). ``report_only`` puts the run in
+    the :data:`REPORT_ONLY` subfolder, where ``--benchmark-compare`` never looks, and accepts one saved
+    without raw round times.
     """
     src = Path(run_path)
     run = load_run(src)
     if not run["benchmarks"]:
         raise BaselineError(f"{src}: holds no benchmark (was it run with --benchmark-disable?)")
-    if not has_raw_data(run):
+    if not report_only and not has_raw_data(run):
         raise BaselineError(f"{src}: saved without raw round times; re-run with --benchmark-save-data "
                             "(on by default in pyproject.toml) so compare can judge noise")
     fp = run_fingerprint(run)
     if fp == "unknown":
         raise BaselineError(f"{src}: says nothing about its machine (no machine_info.nptbench): not a run of this suite")
-    dest = baseline_dir(fp, results) / f"{run_profile(run)}-{src.name}"
+    if commit is not None:
+        set_commit(run, commit, note)
+    folder = baseline_dir(fp, results) / (REPORT_ONLY if report_only else "")
+    dest = folder / f"{run_profile(run)}-{src.name}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     thin_rounds(run)
     try:
@@ -197,16 +245,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("run", help="a run saved by pytest bench (with raw data)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="results folder (default: ./results)")
+    parser.add_argument("--commit", help="the project commit (full hash) that measured the run, when the "
+                                         "run's own commit_info names another repository; needs --note")
+    parser.add_argument("--note", default="", help="why --commit replaces the saved commit (kept in the run)")
+    parser.add_argument("--report-only", action="store_true",
+                        help=f"the run goes to <fingerprint>/{REPORT_ONLY}/, read by the report, never a baseline "
+                             "for --benchmark-compare (a partial run; raw round times not required)")
     args = parser.parse_args(argv)
+    if args.note and args.commit is None:
+        parser.error("--note goes with --commit")
     try:
-        dest = promote(args.run, args.results)
+        dest = promote(args.run, args.results, args.commit, args.note, args.report_only)
     except BaselineError as exc:
         print(f"nptbench promote: {exc}", file=sys.stderr)
         return 1
     here = fingerprint()
     print(f"promoted {args.run} -> {dest}")
-    if dest.parent.name != here:
-        print(f"note: the run was measured on {dest.parent.name}, not on this machine ({here})")
+    measured_on = (dest.parent.parent if args.report_only else dest.parent).name
+    if measured_on != here:
+        print(f"note: the run was measured on {measured_on}, not on this machine ({here})")
     return 0
 
 
@@ -215,12 +272,12 @@ def main(argv: list[str] | None = None) -> int:
 def results_root(config) -> Path:
     """The folder holding ``runs/`` and the baselines: the parent of pytest-benchmark's storage when that
     is a ``file://.../runs`` folder (so pointing the storage elsewhere moves both), else ./results."""
-    storage = str(getattr(config.option, "benchmark_storage", "") or "")
+    storage = str(getattr(getattr(config, "option", None), "benchmark_storage", "") or "")
     if storage.startswith("file://"):
         path = Path(storage[len("file://"):])
         if path.name == RUNS:
             return (Path(config.invocation_params.dir) / path).resolve().parent
-    return Path(config.rootpath) / RESULTS
+    return Path(getattr(config, "rootpath", ".")) / RESULTS
 
 
 class PytestBaseline:

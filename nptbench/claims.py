@@ -10,7 +10,7 @@ A ratio is always time(baseline) / time(contender): how many times faster the co
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 try:
@@ -45,6 +45,7 @@ class Claim:
     fair_baseline: Pair | None = None
     fair_contender: Pair | None = None
     note: str = ""
+    evidence: tuple[Pair, ...] = ()  # benchmarks whose figures explain the ratio (shown beside it)
 
     @property
     def pairs(self) -> list[Pair]:
@@ -56,7 +57,7 @@ class Claim:
 
 
 REQUIRED = ("id", "seed", "quote", "seed_figures", "hardware", "baseline", "contender")
-OPTIONAL = ("seed_ratio", "unfair", "fair_baseline", "fair_contender", "note")
+OPTIONAL = ("seed_ratio", "unfair", "fair_baseline", "fair_contender", "note", "evidence")
 
 
 def _pair(cid, name, value) -> Pair:
@@ -107,6 +108,7 @@ def parse(data: dict) -> tuple[list[Claim], float]:
             unfair=raw.get("unfair", ""), note=raw.get("note", ""),
             fair_baseline=_pair(cid, "fair_baseline", raw["fair_baseline"]) if "fair_baseline" in raw else None,
             fair_contender=_pair(cid, "fair_contender", raw["fair_contender"]) if "fair_contender" in raw else None,
+            evidence=tuple(_pair(cid, "evidence", e) for e in raw.get("evidence", [])),
         ))
     return claims, float(tolerance)
 
@@ -158,6 +160,8 @@ class Row:
     verdict: str
     fair: float | None = None
     why: str = ""  # why a ratio is missing (skips, absent benchmarks)
+    host: float | None = None  # the same ratio from host medians, where ``ours`` used a device time
+    measured: list = field(default_factory=list)  # (pair, context) of the claim's benchmarks that did run
 
 
 def _name(pair: Pair) -> str:
@@ -165,13 +169,15 @@ def _name(pair: Pair) -> str:
 
 
 def evaluate(claims, times: dict[str, dict[Pair, float]], tolerance: float,
-             skipped: dict[Pair, str] | None = None) -> list[Row]:
+             skipped: dict[Pair, str] | None = None, host: dict[str, dict[Pair, float]] | None = None) -> list[Row]:
     """Judge every claim in every context whose times hold both of its benchmarks.
 
-    ``times`` maps a context label to {(experiment, variant): seconds}; ``skipped`` maps a benchmark to
-    the reason it was skipped. A claim no context can judge gets one "not measurable here" row saying why.
+    ``times`` maps a context label to {(experiment, variant): seconds}, the time each result is read by;
+    ``host`` the same with host medians, for the host ratio beside ``ours`` (GPU results are read by their
+    device time); ``skipped`` maps a benchmark to the reason it was skipped. A claim no context can judge
+    gets one "not measurable here" row saying why and which of its benchmarks did run where.
     """
-    skipped = skipped or {}
+    skipped, host = skipped or {}, host or {}
     rows = []
     for c in claims:
         found = False
@@ -179,13 +185,15 @@ def evaluate(claims, times: dict[str, dict[Pair, float]], tolerance: float,
             if c.baseline in t and c.contender in t:
                 found = True
                 ours = t[c.baseline] / t[c.contender]
+                h = host.get(ctx, {})
+                host_ratio = h[c.baseline] / h[c.contender] if c.baseline in h and c.contender in h else None
                 fair = None
                 if c.fair_baseline and c.fair_baseline in t and c.fair_contender in t:
                     fair = t[c.fair_baseline] / t[c.fair_contender]
                 why = ""
                 if c.fair_baseline and fair is None:
                     why = _missing(c.fair_baseline, c.fair_contender, t, skipped)
-                rows.append(Row(c, ctx, ours, verdict(c.seed_ratio, ours, tolerance), fair, why))
+                rows.append(Row(c, ctx, ours, verdict(c.seed_ratio, ours, tolerance), fair, why, host_ratio))
         if not found:
             fair_row = None
             for ctx, t in times.items():  # the fair pair may be measurable where the seed's pair is not
@@ -196,8 +204,9 @@ def evaluate(claims, times: dict[str, dict[Pair, float]], tolerance: float,
             why = _missing(c.baseline, c.contender, dict.fromkeys(have, 0.0), skipped)
             if not why:
                 why = "its two benchmarks were measured on different machines or profiles"
+            measured = [(p, ctx) for p in dict.fromkeys(c.pairs) for ctx, t in times.items() if p in t]
             rows.append(Row(c, fair_row[0] if fair_row else None, None, NOT_MEASURABLE,
-                            fair_row[1] if fair_row else None, why))
+                            fair_row[1] if fair_row else None, why, measured=measured))
     return rows
 
 

@@ -15,6 +15,11 @@ runs, from one or many machines). For each benchmark present on both sides, from
   the experiment) and the test rejects "same distribution"; ``faster`` likewise below 1 / (1 + e);
   ``same`` when the whole interval lies within [1 / (1 + e), 1 + e]; ``uncertain`` otherwise.
 
+GPU records (``device == "cuda"``) are judged on their per-call device times (CUDA events, record field
+``device_times_s``) when both sides have them, with the host medians shown beside: the host time of a
+short GPU call also holds the per-call synchronization and event cost. Otherwise the host rounds are
+judged and the row says so.
+
 Benchmarks are matched by their record (experiment, variant, backend, device, dtype, shape), not by test
 name: the same work at the same shape matches across profiles and renamed files. A benchmark without a
 record is matched by its full pytest name. Several runs on one side (a folder) are pooled per benchmark,
@@ -41,6 +46,7 @@ except ModuleNotFoundError:  # Python 3.10: tomli is a dependency there (pyproje
     import tomli as tomllib
 
 from .baseline import BaselineError, is_run_file, load_run, run_fingerprint, run_profile, run_time
+from .record import conditions, conditions_label
 
 DEFAULT_MIN_EFFECT = 0.10
 CONFIDENCE = 0.95
@@ -103,41 +109,74 @@ def load_runs(paths) -> list[Run]:
 
 
 @dataclass
+class Times:
+    """One side's round times of a benchmark, pooled over its runs."""
+    rounds: np.ndarray | None  # per-round times (s), None when saved without them
+    median: float
+    run_times: list = field(default_factory=list)  # each pooled run's rounds: the independent units
+
+    @classmethod
+    def of(cls, data, median: float | None = None) -> "Times":
+        rounds = np.asarray(data, dtype=float) if data else None
+        med = float(np.median(rounds)) if rounds is not None else float(median)
+        return cls(rounds, med, [rounds] if rounds is not None else [])
+
+    def pool(self, other: "Times") -> None:
+        self.rounds = np.concatenate([self.rounds, other.rounds])
+        self.median = float(np.median(self.rounds))
+        self.run_times += other.run_times
+
+
+@dataclass
 class Bench:
     key: tuple
     name: str
     experiment: str
     shape: str
-    times: np.ndarray | None  # raw per-round times (s), None when saved without them
-    median: float
+    host: Times  # pytest-benchmark's rounds: wall time on the host
+    device: Times | None = None  # per-call CUDA-event times (record field device_times_s), GPU records only
+    gpu: bool = False  # the record says device == "cuda"
+    conds: tuple = ()  # nptbench.record.conditions: part of the identity, () for the usual ones
     runs: int = 1
-    run_times: list = field(default_factory=list)  # raw rounds of each pooled run: the independent units
+
+
+def device_times(rec: dict):
+    """A GPU record's per-call device times (nptbench.record.GPU_FIELDS), or None."""
+    times = rec.get("device_times_s") if rec.get("device") == "cuda" else None
+    return times if times and float(np.median(times)) > 0 else None
 
 
 def benches(runs: list[Run]) -> dict[tuple, Bench]:
-    """Every benchmark of these runs by match key. Several runs of one benchmark are pooled: their rounds
-    are joined in the order the runs were made, so that the difference between runs counts as noise."""
+    """Every benchmark of these runs by (match key, conditions). Several runs of one benchmark under the
+    same conditions are pooled: their rounds are joined in the order the runs were made, so that the
+    difference between runs counts as noise. Device rounds are pooled alike, and dropped when one of the
+    runs has none (host rounds remain). Under other conditions (nptbench.record.conditions: a cold L2,
+    thread variables) it is another benchmark."""
     out: dict[tuple, Bench] = {}
     for run in sorted(runs, key=lambda r: (run_time(r.data), str(r.path))):
+        info = (run.data.get("machine_info") or {}).get("nptbench") or {}
         for b in run.data["benchmarks"]:
-            key = match_key(b)
             rec = b.get("extra_info") or {}
-            data = b["stats"].get("data")
-            times = np.asarray(data, dtype=float) if data else None
+            conds = conditions(rec, info)
+            key = (match_key(b), conds)
+            host = Times.of(b["stats"].get("data"), b["stats"]["median"])
+            dev = device_times(rec)
+            device = Times.of(dev) if dev else None
             if key in out:
                 prev = out[key]
-                if prev.times is None or times is None:  # a median alone cannot be pooled with rounds
+                if prev.host.rounds is None or host.rounds is None:  # a median alone cannot be pooled with rounds
                     raise BaselineError(f"{run.path}: {b['fullname']} is in several runs but not every one "
                                         "holds raw round times (--benchmark-save-data), so they cannot be pooled")
                 prev.runs += 1
-                prev.times = np.concatenate([prev.times, times])
-                prev.median = float(np.median(prev.times))
-                prev.run_times.append(times)
+                prev.host.pool(host)
+                if prev.device is not None and device is not None:
+                    prev.device.pool(device)
+                else:
+                    prev.device = None
                 continue
             out[key] = Bench(key, b.get("name") or b["fullname"], rec.get("experiment") or b.get("group") or "",
-                             "·".join("x".join(map(str, s)) for s in rec.get("shape") or []), times,
-                             float(np.median(times)) if times is not None else float(b["stats"]["median"]),
-                             run_times=[times] if times is not None else [])
+                             "·".join("x".join(map(str, s)) for s in rec.get("shape") or []), host, device,
+                             rec.get("device") == "cuda", conds)
     return out
 
 
@@ -288,10 +327,13 @@ class Row:
     name: str
     experiment: str
     shape: str
-    base_median: float
+    base_median: float  # of the times judged: device times where both sides have them, else host
     new_median: float
     min_effect: float
     result: Verdict
+    timer: str = "host"  # "device" (CUDA events) or "host" (pytest-benchmark's wall time)
+    base_host: float | None = None  # host medians, shown beside device medians
+    new_host: float | None = None
 
     @property
     def verdict(self) -> str:
@@ -299,8 +341,10 @@ class Row:
 
     def ratio_text(self) -> str:
         r = self.result
+        if r.verdict == NOT_COMPARED:
+            return r.note
         ci = f" [{r.low:.3f}, {r.high:.3f}]" if r.low is not None else ""
-        return f"ratio {r.ratio:.3f}{ci}"
+        return f"ratio {r.ratio:.3f}{ci}" + (" on device times" if self.timer == "device" else "")
 
 
 @dataclass
@@ -330,35 +374,100 @@ def _by_fingerprint(runs: list[Run]) -> dict[str, list[Run]]:
     return out
 
 
-def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects) -> Pairing:
+def judged_times(b: Bench, n: Bench) -> tuple[Times, Times, str, str]:
+    """What a pair is judged on: per-round device times when both sides have them (a GPU record's host
+    time also holds the per-call synchronization and event cost), else host rounds, with a note when a
+    GPU record lacked them. Returns (BASE times, NEW times, "device" or "host", note)."""
+    if b.device is not None and n.device is not None:
+        return b.device, n.device, "device", ""
+    missing = [side for side, x in (("BASE", b), ("NEW", n)) if x.device is None]
+    note = f"host rounds: no per-call device times in {' and '.join(missing)}" if b.gpu or n.gpu else ""
+    return b.host, n.host, "host", note
+
+
+#: The verdict of a pair measured under different conditions, unless compare is asked to judge it anyway.
+NOT_COMPARED = "not compared"
+
+
+def _conditions_text(conds: tuple) -> str:
+    return conditions_label(conds) or "usual conditions"
+
+
+def _named(bench: Bench, with_conditions: bool) -> str:
+    """A benchmark's name, with its conditions where the name alone would not tell it apart."""
+    label = conditions_label(bench.conds)
+    return f"{bench.name} [{label}]" if with_conditions and label else bench.name
+
+
+def judge(b: Bench, n: Bench, effect: float) -> tuple[Verdict, str]:
+    """The verdict on one pair and which times it was taken on ("device" or "host")."""
+    bt, nt, timer, note = judged_times(b, n)
+    if bt.rounds is not None and nt.rounds is not None and len(bt.run_times) > 1 and len(nt.run_times) > 1:
+        result = hierarchical_verdict(bt.run_times, nt.run_times, effect)
+    elif bt.rounds is not None and nt.rounds is not None:
+        result = verdict(bt.rounds, nt.rounds, effect)
+    else:
+        result = Verdict(nt.median / bt.median, note="saved without raw round times")
+    if note:
+        result.note = "; ".join(x for x in (result.note, note) if x)
+    return result, timer
+
+
+def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, across: bool = False) -> Pairing:
+    """Judge each benchmark of NEW against the same benchmark of BASE under the same conditions. One found
+    in BASE only under other conditions is refused (verdict "not compared", with the reason), or with
+    ``across`` judged and marked."""
     pairing = Pairing(base_runs[0].fingerprint, new_runs[0].fingerprint, base_runs, new_runs)
     old, new = benches(base_runs), benches(new_runs)
-    for key in old.keys() & new.keys():
-        b, n = old[key], new[key]
-        effect = effects(n.experiment)
-        if b.times is not None and n.times is not None and b.runs > 1 and n.runs > 1:
-            result = hierarchical_verdict(b.run_times, n.run_times, effect)
-        elif b.times is not None and n.times is not None:
-            result = verdict(b.times, n.times, effect)
+    # a side holding one benchmark under several conditions names each with them
+    mixed_old, mixed_new = (len({x.conds for x in side.values()}) > 1 for side in (old, new))
+    old_by_work: dict = {}
+    for key in sorted(old, key=str):
+        old_by_work.setdefault(key[0], []).append(key)
+    used_old, used_new = set(), set()
+    for key, n in new.items():
+        if key in old:
+            b, differ = old[key], ""
+        elif key[0] in old_by_work:
+            b = old[old_by_work[key[0]][0]]
+            differ = (f"measured under different conditions: BASE {_conditions_text(b.conds)}, "
+                      f"NEW {_conditions_text(n.conds)}")
         else:
-            result = Verdict(n.median / b.median, note="saved without raw round times")
-        pairing.rows.append(Row(n.name, n.experiment, n.shape, b.median, n.median, effect, result))
-    pairing.rows.sort(key=lambda r: (-r.result.ratio, r.name))
-    pairing.only_base = sorted(old[k].name for k in old.keys() - new.keys())
-    pairing.only_new = sorted(new[k].name for k in new.keys() - old.keys())
+            continue
+        used_old.add(b.key)
+        used_new.add(key)
+        effect = effects(n.experiment)
+        name = _named(n, mixed_new or bool(differ))
+        if differ and not across:
+            pairing.rows.append(Row(name, n.experiment, n.shape, b.host.median, n.host.median, effect,
+                                    Verdict(float("nan"), verdict=NOT_COMPARED,
+                                            note=differ + " (--across-conditions judges them anyway)"),
+                                    "host", b.host.median, n.host.median))
+            continue
+        result, timer = judge(b, n, effect)
+        if differ:
+            result.note = "; ".join(x for x in (result.note, f"**{differ}**") if x)
+        pairing.rows.append(Row(name, n.experiment, n.shape, *(
+            (b.device.median, n.device.median) if timer == "device" else (b.host.median, n.host.median)),
+            effect, result, timer, b.host.median, n.host.median))
+    pairing.rows.sort(key=lambda r: (r.verdict == NOT_COMPARED, -np.nan_to_num(r.result.ratio), r.name))
+    pairing.only_base = sorted(_named(b, mixed_old) for k, b in old.items() if k not in used_old)
+    pairing.only_new = sorted(_named(n, mixed_new) for k, n in new.items() if k not in used_new)
     return pairing
 
 
-def compare_runs(base: list[Run], new: list[Run], effects: Effects | None = None) -> list[Pairing]:
-    """Pair runs by hardware fingerprint; a lone BASE machine is paired with every NEW machine."""
+def compare_runs(base: list[Run], new: list[Run], effects: Effects | None = None,
+                 across: bool = False) -> list[Pairing]:
+    """Pair runs by hardware fingerprint; a lone BASE machine is paired with every NEW machine. ``across``:
+    also judge benchmarks measured under different conditions (marked), instead of refusing them."""
     effects = effects or Effects()
     base_fp, new_fp = _by_fingerprint(base), _by_fingerprint(new)
     pairings = []
     for fp, runs in new_fp.items():
         if fp in base_fp:
-            pairings.append(compare_pair(base_fp[fp], runs, effects))
+            pairings.append(compare_pair(base_fp[fp], runs, effects, across))
         elif len(base_fp) == 1:
-            pairings.append(compare_pair(next(iter(base_fp.values())), runs, effects))
+            pairings.append(compare_pair(next(iter(base_fp.values())), runs, effects, across))
         else:
             pairings.append(Pairing("none", fp, [], runs))
     return pairings
@@ -403,9 +512,9 @@ def render(pairings: list[Pairing], base_label: str = "BASE", new_label: str = "
         out.append(f"{new_label}: {len(p.new_runs)} run(s), {_versions(p.new_runs)}, profile "
                    f"{', '.join(sorted({r.profile for r in p.new_runs}))}")
         out.append("")
-        out.append(f"| benchmark | shape | {base_label} median (us) | {new_label} median (us) | ratio | "
-                   f"{CONFIDENCE:.0%} CI | p | min effect | verdict |")
-        out.append("|---|---|---:|---:|---:|---|---:|---:|---|")
+        out.append(f"| benchmark | shape | timed by | {base_label} median (us) | {new_label} median (us) | "
+                   f"host medians (us) | ratio | {CONFIDENCE:.0%} CI | p | min effect | verdict |")
+        out.append("|---|---|---|---:|---:|---:|---:|---|---:|---:|---|")
         for r in p.rows:
             v = r.result
             ci = f"{v.low:.3f}-{v.high:.3f}" if v.low is not None else "-"
@@ -413,9 +522,14 @@ def render(pairings: list[Pairing], base_label: str = "BASE", new_label: str = "
             word = f"**{v.verdict}**" if v.verdict in ("slower", "faster") else v.verdict
             if v.note:
                 word += f" ({v.note})"
-            out.append(f"| {r.name} | {r.shape} | {_us(r.base_median)} | {_us(r.new_median)} | {v.ratio:.2f} | "
-                       f"{ci} | {pv} | {r.min_effect:.0%} | {word} |")
-        counts = {w: sum(r.verdict == w for r in p.rows) for w in ("slower", "faster", "same", "uncertain")}
+            timer, host = "host", "-"
+            if r.timer == "device":
+                timer, host = "device (CUDA events)", f"{_us(r.base_host)} → {_us(r.new_host)}"
+            ratio = "-" if r.verdict == NOT_COMPARED else f"{v.ratio:.2f}"
+            out.append(f"| {r.name} | {r.shape} | {timer} | {_us(r.base_median)} | {_us(r.new_median)} | {host} | "
+                       f"{ratio} | {ci} | {pv} | {r.min_effect:.0%} | {word} |")
+        counts = {w: sum(r.verdict == w for r in p.rows) for w in ("slower", "faster", "same", "uncertain",
+                                                                     NOT_COMPARED)}
         out.append("")
         out.append("Verdicts: " + ", ".join(f"{n} {w}" for w, n in counts.items()) + ".")
         if p.only_base:
@@ -432,7 +546,8 @@ def side_by_side(pairings: list[Pairing]) -> str:
     """One row per benchmark, one column per machine: ratio and verdict."""
     cols = [p for p in pairings if p.rows]
     names = sorted({r.name for p in cols for r in p.rows})
-    cells = {(i, r.name): f"{r.result.ratio:.2f} {r.verdict}" for i, p in enumerate(cols) for r in p.rows}
+    cells = {(i, r.name): r.verdict if r.verdict == NOT_COMPARED else f"{r.result.ratio:.2f} {r.verdict}"
+             for i, p in enumerate(cols) for r in p.rows}
     lines = ["### All machines side by side (ratio NEW/BASE and verdict)", "",
              "| benchmark | " + " | ".join(f"`{p.label}`" for p in cols) + " |",
              "|---|" + "---|" * len(cols)]
@@ -453,6 +568,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-effect", type=float, default=None,
                         help="smallest ratio change that counts, as a fraction (default: pyproject.toml "
                              f"[tool.nptbench.min-effect] default, else {DEFAULT_MIN_EFFECT})")
+    parser.add_argument("--across-conditions", action="store_true",
+                        help="also judge benchmarks measured under different conditions (a cold L2, thread "
+                             "variables), marking each such row; by default they are not compared")
     parser.add_argument("--config", type=Path, default=Path("pyproject.toml"),
                         help="where [tool.nptbench.min-effect] is read (default: ./pyproject.toml)")
     args = parser.parse_args(argv)
@@ -461,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaselineError as exc:
         print(f"nptbench compare: {exc}", file=sys.stderr)
         return 2
-    pairings = compare_runs(base, new, Effects.from_pyproject(args.config, args.min_effect))
+    pairings = compare_runs(base, new, Effects.from_pyproject(args.config, args.min_effect), args.across_conditions)
     for p in pairings:
         if p.base_runs and not p.same_hardware:
             print(f"WARNING: comparing different hardware: {p.base_fp} vs {p.new_fp}", file=sys.stderr)
@@ -470,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
     if slower:
         print(f"nptbench compare: {len(slower)} benchmark(s) slower: {', '.join(slower)}", file=sys.stderr)
         return 1
-    empty = [p.label for p in pairings if not p.rows]
+    empty = [p.label for p in pairings if all(r.verdict == NOT_COMPARED for r in p.rows)]
     if empty:  # a gate that compared nothing must not pass quietly
         print(f"nptbench compare: nothing was compared for {', '.join(empty)} (no benchmark on both sides)",
               file=sys.stderr)

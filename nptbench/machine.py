@@ -8,6 +8,8 @@ import re
 import shutil
 import subprocess
 
+from .record import THREAD_VARIABLES
+
 
 def _version(name: str) -> str | None:
     try:
@@ -106,8 +108,7 @@ def describe() -> dict:
         "cpu_cores": usable_cores(),
         "blas": {"numpy": numpy_blas(), "torch": torch_blas()},
         "threads": {
-            "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                               "NUMBA_NUM_THREADS") if k in os.environ},
+            "env": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
             "blas_pools": blas_threads(),
         },
         "gpus": gpu_info(),

@@ -1,7 +1,8 @@
 """The one record schema every benchmark writes into ``benchmark.extra_info``.
 
 Report and compare tools read only these fields, so they are built and checked here and nowhere else.
-Families may add fields of their own (``peak_bytes``, ``iterations`` ...) next to the shared ones.
+Families may add fields of their own (``peak_bytes``, ``iterations`` ...) next to the shared ones; the
+GPU fields every ``device == "cuda"`` record adds are declared in :data:`GPU_FIELDS`.
 """
 from __future__ import annotations
 
@@ -25,6 +26,62 @@ FIELDS = {
     "max_abs_err": "max |out - ref| against the float64 reference",
     "rel_err": "||out - ref|| / ||ref|| against the float64 reference",
 }
+
+
+#: Fields a record on ``device == "cuda"`` adds (nptbench.gpu.DeviceRun.fields; ``kernel_*`` only for the
+#: kernel and precision benchmarks where torch sees the GPU). Tools read GPU times only through these.
+GPU_FIELDS = {
+    "device_time_s": "median device time of one call: CUDA events around each timed call (seconds)",
+    "device_time_min_s": "the least of those device times",
+    "device_time_rounds": "how many timed calls were event-timed (the first nptbench.gpu.MAX_EVENT_SAMPLES)",
+    "device_times_s": "every event-timed call's device time in call order (seconds, 6 significant digits): "
+                      "pytest-benchmark's calibration calls first where it calibrated, then one per round "
+                      "(rounds are one call each on a GPU); compare judges GPU records on these",
+    "device_timer": "what took the device times: torch.cuda.Event or numba.cuda.event",
+    "gpu_cold_l2": "true when the L2 cache was flushed before every round (--gpu-cold-l2)",
+    "peak_device_bytes": "the call's device operands plus the most it allocated on top",
+    "kernel_time_s": "median device time without the launch's host cost (a spin kernel queued before each "
+                     "of nptbench.gpu.KERNEL_TIME_SAMPLES untimed calls); at most device_time_s, up to noise",
+    "kernel_time_min_s": "the least of those kernel times",
+}
+
+#: Conditions a result was measured under that change what its time means, though the work (experiment,
+#: variant, shape ...) is the same. They are part of a result's identity: compare pools and judges only
+#: results under the same conditions, and the report keeps them in separate contexts. From the record:
+#: ``gpu_cold_l2``. From the run (``machine_info.nptbench.threads.env``): the thread-count variables the
+#: session was started with. Synchronization and the copy back are conditions too, but each has its own
+#: variant (``torch-cuda-nosync``, ``*-copyback``), so they never meet under one name.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def conditions(record: dict, run_info: dict | None = None) -> tuple:
+    """((name, value), ...) of the conditions a result was measured under (see above); () for the usual:
+    a warm L2 (or a CPU result) and no thread variable set. ``run_info`` is the run's
+    ``machine_info["nptbench"]``."""
+    out = []
+    if record.get("device") == "cuda" and record.get("gpu_cold_l2"):
+        out.append(("gpu_cold_l2", True))
+    env = ((run_info or {}).get("threads") or {}).get("env") or {}
+    out += [(k, str(env[k])) for k in THREAD_VARIABLES if k in env]
+    return tuple(out)
+
+
+def conditions_label(conds: tuple) -> str:
+    """``cold-L2``, ``OMP_NUM_THREADS=1`` ... joined by commas; "" for the usual conditions."""
+    return ",".join("cold-L2" if k == "gpu_cold_l2" else f"{k}={v}" for k, v in conds)
+
+
+#: The time a GPU result is read by first, and where it comes from.
+DEVICE_TIME, DEVICE_TIME_LABEL = "device_time_s", "device median (CUDA events)"
+
+
+def lead_time(record: dict, host_median: float | None) -> tuple[float | None, str]:
+    """The time a result is read and ranked by: on ``device == "cuda"`` the CUDA-event median where the
+    record has one (the host median also holds the per-call synchronization and event cost, a real share
+    of a short call), else pytest-benchmark's median wall time. Returns (seconds, what it is)."""
+    if record.get("device") == "cuda" and record.get(DEVICE_TIME):
+        return record[DEVICE_TIME], DEVICE_TIME_LABEL
+    return host_median, "median"
 
 
 class RecordError(ValueError):

@@ -12,7 +12,10 @@ its plots in ``DIR/img``) and a self-contained ``report.html`` (plots embedded) 
 - a roofline chart per machine and a chart of the seeds' ratios against ours;
 - the benchmarks that were skipped, with their reasons.
 
-Results are grouped by *context*: one machine at one size profile. Ratios are only taken within a context.
+Results are grouped by *context*: one machine at one size profile, and results under other conditions
+(nptbench.record.conditions: a cold L2, the run's thread variables) in a context of their own
+(``M1/default/cold-L2``). Ratios are only taken within a context. Several runs of one benchmark in one
+context are pooled (:func:`pool`), never replaced, and each row says how many runs and rounds it rests on.
 """
 from __future__ import annotations
 
@@ -24,9 +27,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from . import claims as claims_mod
-from . import roofline
-from .baseline import BaselineError, is_run_file, load_run, run_fingerprint
+from . import gpu, roofline
+from .baseline import BaselineError, commit_label, is_run_file, load_run, run_fingerprint
+from .record import DEVICE_TIME_LABEL, conditions, conditions_label, lead_time
 
 BACKEND_COLORS = {"python": "#8c564b", "numpy": "#1f77b4", "torch": "#ff7f0e", "numba": "#2ca02c"}
 VERDICT_COLORS = {
@@ -92,13 +98,27 @@ class Result:
     roof: dict
     roof_time: str
     run: str
+    host_rounds: list | None = None
+    runs: int = 1  # runs of the same context and conditions pooled into this result
+
+    @property
+    def lead(self) -> float:
+        """The time this result is read by: device time on a GPU where recorded, else the host median."""
+        return lead_time(self.record, self.median)[0]
+
+    @property
+    def on_device(self) -> bool:
+        return lead_time(self.record, self.median)[1] == DEVICE_TIME_LABEL
+
+    def per_unit(self, seconds: float) -> float:
+        """``seconds`` per unit of the experiment's work: per iteration where a call runs several
+        (``iterations`` in the record), so that variants running different counts compare."""
+        its = self.record.get("iterations")
+        return seconds / its if isinstance(its, (int, float)) and its > 0 else seconds
 
     @property
     def unit_time(self) -> float:
-        """Time of one unit of the experiment's work: per iteration where a call runs several
-        (``iterations`` in the record), so that variants running different counts compare."""
-        its = self.record.get("iterations")
-        return self.median / its if isinstance(its, (int, float)) and its > 0 else self.median
+        return self.per_unit(self.lead)
 
 
 @dataclass
@@ -116,7 +136,7 @@ class Runs:
     machines: dict = field(default_factory=dict)  # key -> Machine
     results: dict = field(default_factory=dict)  # (context, experiment, variant) -> Result
     skips: list = field(default_factory=list)
-    replaced: int = 0
+    pooled: int = 0  # results resting on several runs
     ignored: list = field(default_factory=list)  # benchmarks without an nptbench record
 
 
@@ -192,9 +212,9 @@ def load_runs(paths, results: Path | None = None) -> Runs:
         m.ceilings = mi.get("nptbench", {}).get("ceilings") or m.ceilings
         profile = mi.get("nptbench", {}).get("profile", "?")
         context = f"{m.label}/{profile}"
-        commit = data.get("commit_info", {}) or {}
-        runs.files.append((path, when, m.label, profile,
-                           (commit.get("id") or "?")[:10] + (" (dirty)" if commit.get("dirty") else "")))
+        run_label = conditions_label(conditions({}, mi.get("nptbench")))  # the run's thread variables
+        context += f"/{run_label}" if run_label else ""
+        runs.files.append((path, when, m.label, profile, commit_label(data)))
         for b in data["benchmarks"]:
             rec = b.get("extra_info", {}) or {}
             stats = b.get("stats", {}) or {}
@@ -207,11 +227,17 @@ def load_runs(paths, results: Path | None = None) -> Runs:
             else:  # a run saved without the roofline hook: derive from its ceilings, if any
                 seconds, roof_time = roofline.roofline_time(rec, stats["median"])
                 roof = roofline.annotate(rec, seconds, m.ceilings)
-            k = (context, rec["experiment"], rec["variant"])
-            runs.replaced += k in runs.results
-            runs.results[k] = Result(context, rec["experiment"], rec["variant"], rec, stats["median"],
-                                     stats.get("q1"), stats.get("q3"), stats.get("rounds", 0), roof,
-                                     roof_time, path)
+            # Other conditions (a cold L2) time other work: a context of their own, never a replacement.
+            label = conditions_label(conditions(rec, mi.get("nptbench")))
+            where = f"{m.label}/{profile}" + (f"/{label}" if label else "")
+            result = Result(where, rec["experiment"], rec["variant"], rec, stats["median"], stats.get("q1"),
+                            stats.get("q3"), stats.get("rounds") or len(stats.get("data") or []), roof, roof_time,
+                            path, stats.get("data"))
+            k = (where, rec["experiment"], rec["variant"])
+            if k in runs.results:
+                runs.pooled += runs.results[k].runs == 1
+                result = pool(runs.results[k], result, m.ceilings)
+            runs.results[k] = result
         for s in data.get("nptbench_skipped", []) or []:
             runs.skips.append(Skip(context, s.get("nodeid", "?"), s.get("experiment"), s.get("variant"),
                                    s.get("reason", "")))
@@ -222,14 +248,49 @@ def load_runs(paths, results: Path | None = None) -> Runs:
     return runs
 
 
+def pool(a: Result, b: Result, ceilings: dict) -> Result:
+    """One result from two runs of the same benchmark under the same conditions, neither dropped: their
+    rounds joined (host rounds and, for a GPU record, per-call device times) where both runs saved all of
+    them, else every time the mean of the two medians, weighted by how many runs each rests on. The record
+    is the later run's, with the pooled device and kernel times; the roofline columns are taken again."""
+    runs = a.runs + b.runs
+    gpu = b.record.get("device") == "cuda"
+    raw = all(r.host_rounds and (not gpu or r.record.get("device_times_s")) for r in (a, b))
+
+    def weighted(name):
+        x, y = a.record.get(name), b.record.get(name)
+        return (x * a.runs + y * b.runs) / runs if x and y else None
+
+    rec = dict(b.record)
+    if raw:
+        rounds = a.host_rounds + b.host_rounds
+        median, (q1, q3) = float(np.median(rounds)), map(float, np.percentile(rounds, [25, 75]))
+        device = a.record.get("device_times_s", []) + b.record.get("device_times_s", [])
+        pooled = {"device_times_s": device or None, "device_time_s": float(np.median(device)) if device else None}
+    else:
+        rounds, median, q1, q3 = None, (a.median * a.runs + b.median * b.runs) / runs, None, None
+        pooled = {"device_times_s": None, "device_time_s": weighted("device_time_s")}
+    pooled["kernel_time_s"] = weighted("kernel_time_s")
+    for name, value in pooled.items():
+        if value is None:
+            rec.pop(name, None)
+        else:
+            rec[name] = value
+    seconds, roof_time = roofline.roofline_time(rec, median)
+    return Result(b.context, b.experiment, b.variant, rec, median, q1, q3, a.rounds + b.rounds,
+                  roofline.annotate(rec, seconds, ceilings), roof_time, f"{a.run}; {b.run}", rounds, runs)
+
+
 def contexts(runs: Runs) -> list[str]:
     return sorted({r.context for r in runs.results.values()} | {s.context for s in runs.skips})
 
 
-def times_by_context(runs: Runs) -> dict:
+def times_by_context(runs: Runs, host: bool = False) -> dict:
+    """context -> {(experiment, variant): time per unit}: the leading time (device time on a GPU), or with
+    ``host`` the host median."""
     out: dict = {}
     for r in runs.results.values():
-        out.setdefault(r.context, {})[(r.experiment, r.variant)] = r.unit_time
+        out.setdefault(r.context, {})[(r.experiment, r.variant)] = r.per_unit(r.median) if host else r.unit_time
     return out
 
 
@@ -475,6 +536,28 @@ def _v(d: dict, *keys, default="-"):
     return d
 
 
+def _figure(r: Result) -> str:
+    """`experiment/variant` and its time: the device time first on a GPU, the host median beside it."""
+    name = f"`{r.experiment}/{r.variant}` "
+    its = r.record.get("iterations")
+    per = f" per iteration of {its}" if r.per_unit(1.0) != 1.0 else ""
+    if r.on_device:
+        return name + f"{roofline.fmt_time(r.unit_time)} device ({roofline.fmt_time(r.per_unit(r.median))} host){per}"
+    return name + roofline.fmt_time(r.unit_time) + per
+
+
+def _rate(r: Result) -> str:
+    """Bytes per second of a result's leading time (its record's ``bytes``)."""
+    nbytes = r.record.get("bytes")
+    return f"{roofline.fmt_num(nbytes / r.lead / 1e9)} GB/s of {nbytes / 1e6:,.0f} MB" if nbytes else "no bytes recorded"
+
+
+def _floor(floor) -> str:
+    if not floor:
+        return "-"
+    return f"{roofline.fmt_time(floor['host_s'])} / {roofline.fmt_time(floor['device_s'])}"
+
+
 _pct = roofline.fmt_pct
 
 
@@ -495,18 +578,25 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
     ctxs = contexts(runs)
     many = len(ctxs) > 1
     claims, tolerance = claims_mod.load(claims_path)
-    rows = claims_mod.evaluate(claims, times_by_context(runs), tolerance, skip_reasons(runs))
+    rows = claims_mod.evaluate(claims, times_by_context(runs), tolerance, skip_reasons(runs),
+                               host=times_by_context(runs, host=True))
     doc = Doc()
 
     doc.h(1, "nptbench report")
     doc.p(f"{len(runs.files)} run(s), {len(runs.results)} benchmark result(s), {len(runs.skips)} skipped, "
           f"{len(runs.machines)} machine(s). Times are pytest-benchmark medians (per iteration where a call "
-          "runs several). Ratios are taken only between results of the same context: one machine at one size "
-          "profile, written `M1/default`.")
+          "runs several); GPU results are read by their device time first (the median of CUDA events around "
+          "each timed call), with the host median beside it, which also holds the per-call synchronization "
+          "(the machine's timer floor says how much). Ratios are taken only between results of the same "
+          "context: one machine at one size profile, written `M1/default`, and results under other conditions "
+          "in a context of their own (`M1/default/cold-L2`: the L2 cache flushed before every round; thread "
+          "variables the run was started with are named likewise).")
     counts = {v: sum(r.verdict == v for r in rows) for v in claims_mod.VERDICTS}
     doc.p("Claims: " + ", ".join(f"**{n}** {v}" for v, n in counts.items() if n) + ".")
-    if runs.replaced:
-        doc.p(f"{runs.replaced} result(s) appeared in more than one run of the same context; the latest run's are used.")
+    if runs.pooled:
+        doc.p(f"{runs.pooled} result(s) rest on several runs of the same context and conditions: their rounds "
+              "are pooled (joined where the runs saved them, else their medians averaged), and the `runs` "
+              "column says how many.")
 
     doc.h(2, "Runs")
     doc.table(["file", "date (UTC)", "machine", "profile", "commit"],
@@ -522,8 +612,15 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
         mrows.append([m.label, f"`{m.key}`", ", ".join(m.nodes), m.cpu, m.cores, gpus, m.info.get("python_version", "-"),
                       *(vers.get(k) or "-" for k in ("numpy", "torch", "numba")),
                       f"numpy: {_v(npt, 'blas', 'numpy')}; torch: {_v(npt, 'blas', 'torch')}",
-                      _v(npt, "threads", "torch")])
-    doc.table(["id", "fingerprint", "hosts", "CPU", "cores", "GPU", "python", "numpy", "torch", "numba", "BLAS", "torch threads"], mrows)
+                      _v(npt, "threads", "torch"), _floor(npt.get("timer_floor"))])
+    doc.table(["id", "fingerprint", "hosts", "CPU", "cores", "GPU", "python", "numpy", "torch", "numba", "BLAS",
+               "torch threads", "timer floor (host / device)"], mrows)
+    floors = [f"{m.label}: {gpu.describe_timer_floor(m.info.get('nptbench', {}).get('timer_floor'))}."
+              for m in runs.machines.values() if m.info.get("nptbench", {}).get("timer_floor")]
+    if floors:
+        doc.p(" ".join(floors))
+    elif any(m.gpus for m in runs.machines.values()):
+        doc.p("Timer floor: not recorded in these runs (saved before the suite measured it).")
 
     doc.h(2, "Roofline ceilings")
     doc.p("The fastest large fp32 and fp64 matrix product (TF32 off on a GPU) and the fastest large copy, "
@@ -540,14 +637,16 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
             c = m.ceilings.get(dev)
             if c:
                 mm = c.get("matmul_gflops", {})
+                reduced = " / ".join(roofline.fmt_num(mm.get(k)) for k in ("tf32", "bfloat16", "float16"))
                 crows.append([m.label, dev, _ceiling_source(m.ceilings), roofline.fmt_num(mm.get("float32")),
-                              roofline.fmt_num(mm.get("float64")), roofline.fmt_num(c.get("copy_gbps")),
+                              roofline.fmt_num(mm.get("float64")),
+                              reduced if mm.get("tf32") else "-", roofline.fmt_num(c.get("copy_gbps")),
                               roofline.fmt_num(c.get("h2d_gbps")), roofline.fmt_num(c.get("d2h_gbps")),
                               c.get("method", "-")])
         if not m.ceilings:
             crows.append([m.label, "-", "-", "-", "-", "-", "-", "-", "not measured in these runs"])
-    doc.table(["machine", "device", "source", "fp32 GFLOP/s", "fp64 GFLOP/s", "copy GB/s", "h2d GB/s",
-               "d2h GB/s", "how measured"], crows)
+    doc.table(["machine", "device", "source", "fp32 GFLOP/s", "fp64 GFLOP/s", "tf32 / bf16 / fp16 GFLOP/s",
+               "copy GB/s", "h2d GB/s", "d2h GB/s", "how measured"], crows)
 
     doc.h(2, "Claims ledger")
     doc.p(f"Each claim of the seed documents (nptbench/claims.toml) against the pair of benchmarks that tests "
@@ -555,11 +654,16 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
           f"Verdict: **reproduced** within a factor {tolerance:g} of the seed's ratio (or range), else "
           f"**larger** or **smaller**; **not measurable here** when a benchmark of the pair did not run. "
           f"The fair ratio compares like with like where the seed's comparison did not. Ours are measured "
-          f"at the context's size profile: only the `seed` profile uses the seeds' exact shapes.")
+          f"at the context's size profile: only the `seed` profile uses the seeds' exact shapes. A GPU side "
+          f"is read by its device time; the host ratio (host medians on both sides) is what a caller waits "
+          f"for. Ratios never cross machines: a claim whose two sides ran on different machines is not "
+          f"measurable, and the figures of the side that ran are given.")
     lrows = []
     for r in rows:
         c = r.claim
-        why = " ".join(x for x in (c.unfair, f"({r.why})" if r.why else "") if x)
+        ran = "; ".join(f"{_figure(runs.results[(ctx, *pair)])} in {ctx}" for pair, ctx in r.measured)
+        why = " ".join(x for x in (c.unfair, f"({r.why})" if r.why else "", f"Measured: {ran}." if ran else "")
+                       if x)
         if not c.fair_baseline:
             fair = "-"
         elif (c.fair_baseline, c.fair_contender) == (c.baseline, c.contender):
@@ -571,12 +675,21 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
                       if c.baseline[0] == c.contender[0] else f"`{c.baseline[0]}/{c.baseline[1]}` → "
                       f"`{c.contender[0]}/{c.contender[1]}`",
                       claims_mod.fmt_seed_ratio(c.seed_ratio), claims_mod.fmt_ratio(r.ours),
+                      "-" if r.ours is None else claims_mod.fmt_ratio(r.host) if r.host != r.ours else "same",
+                      "; ".join(_figure(runs.results[(r.context, *pair)]) for pair in (c.baseline, c.contender))
+                      if r.ours is not None else "-",
                       f"**{r.verdict}**", fair, why or "-", r.context or "-"])
     doc.table(["claim", "seed", "quote", "seed's figures; hardware", "pair (baseline → contender)", "seed ratio",
-               "our ratio", "verdict", "fair ratio", "why unfair / why not measured", "context"], lrows)
+               "our ratio", "host ratio", "our figures", "verdict", "fair ratio", "why unfair / why not measured",
+               "context"], lrows)
     notes = [f"**{r.claim.id}**: {r.claim.note}" for r in rows if r.claim.note]
     if notes:
         doc.p("Notes: " + " ".join(dict.fromkeys(notes)))
+    for r in rows:
+        shown = [runs.results[(r.context, *e)] for e in r.claim.evidence if (r.context, *e) in runs.results]
+        if shown:
+            doc.p(f"Evidence for **{r.claim.id}** in {r.context}: "
+                  + "; ".join(f"{_figure(x)}, {_rate(x)}" for x in shown) + ".")
     if plots:
         p = img / "claims.png"
         n = plot_claims(plt, rows, tolerance, p)
@@ -596,6 +709,7 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
             doc.img(p, f"{exp}: time by variant")
         trows = []
         per_iter = any(r.record.get("iterations") for r in res)
+        kernel = any(r.record.get("kernel_time_s") for r in res)
         for ctx in sorted({r.context for r in res}):
             sel = sorted((r for r in res if r.context == ctx), key=lambda r: r.unit_time)
             fastest, slowest = sel[0].unit_time, sel[-1].unit_time
@@ -603,15 +717,18 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
                 rec, roof = r.record, r.roof
                 iqr = (r.q3 - r.q1) if r.q1 is not None and r.q3 is not None else None
                 trows.append([*([ctx] if many else []), f"`{r.variant}`", rec.get("backend"), rec.get("device"),
-                              rec.get("dtype"), roofline.fmt_time(r.median),
+                              rec.get("dtype"), roofline.fmt_time(r.lead), "device" if r.on_device else "host",
+                              roofline.fmt_time(r.median) if r.on_device else "-",
+                              *([roofline.fmt_time(rec.get("kernel_time_s"))] if kernel else []),
                               *([roofline.fmt_time(r.unit_time)] if per_iter else []),
-                              roofline.fmt_time(iqr), r.rounds, f"{slowest / r.unit_time:.3g}x",
+                              roofline.fmt_time(iqr), r.runs, r.rounds, f"{slowest / r.unit_time:.3g}x",
                               f"{r.unit_time / fastest:.3g}x", roofline.fmt_num(roof.get("achieved_gflops")),
                               roofline.fmt_num(roof.get("achieved_gbps")), roof.get("bound") or "-",
                               _pct(roof.get("pct_of_ceiling")),
                               "-" if rec.get("rel_err") is None else f"{rec['rel_err']:.1e}"])
-        doc.table([*(["context"] if many else []), "variant", "backend", "device", "dtype", "median",
-                   *(["per iteration"] if per_iter else []), "IQR", "rounds", "speed-up vs slowest",
+        doc.table([*(["context"] if many else []), "variant", "backend", "device", "dtype", "median", "timed by",
+                   "host median", *(["kernel time"] if kernel else []),
+                   *(["per iteration"] if per_iter else []), "host IQR", "runs", "rounds", "speed-up vs slowest",
                    "time / fastest", "GFLOP/s", "GB/s", "bound", "% ceiling", "rel. error"], trows)
         above = [f"`{r.variant}` ({r.context}): {_pct(r.roof['pct_of_ceiling'])} %, {r.roof['ceiling_note']}"
                  for r in res if r.roof.get("ceiling_note")]
@@ -620,6 +737,16 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
         shapes = {json.dumps(r.record.get("shape")) for r in res}
         doc.p("Operand shapes: " + "; ".join(f"`{s}`" for s in sorted(shapes)) + ". Dataset: "
               + ", ".join(sorted({str(r.record.get("dataset")) for r in res})) + ".")
+
+    doc.h(2, "Checks")
+    flags = [gpu.kernel_time_flag(f"{r.context} `{r.experiment}/{r.variant}`", r.record, r.host_rounds)
+             for r in runs.results.values()]
+    flags = [f for f in flags if f]
+    checked = sum(bool(r.record.get("kernel_time_s") and r.record.get("device_time_s")) for r in runs.results.values())
+    doc.p(f"`kernel_time_s <= device_time_s` (the kernel time leaves out the launch's host cost): checked on "
+          f"{checked} result(s) that have both, broken by {len(flags)}"
+          + (". **Flagged:** " + "; ".join(flags) + ". Within the rounds' spread, the GPU's clock moved between "
+             "the timed rounds and the kernel-time calls after them (results/GPU.md)." if flags else "."))
 
     doc.h(2, "Roofline charts")
     for ctx in sorted({r.context for r in runs.results.values()}):

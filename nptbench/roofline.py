@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .record import DEVICE_TIME_LABEL, lead_time
+
 #: Record fields this module adds next to the shared schema.
 FIELDS = {
     "achieved_gflops": "flops / median time, in GFLOP/s (null without flops)",
@@ -33,8 +35,12 @@ FIELDS = {
 }
 
 #: dtype of a record -> which measured product rate bounds its compute. Reduced precisions (tf32, bf16,
-#: fp16) run on units an fp32 product does not use, so they get no compute ceiling rather than a wrong one.
-COMPUTE_DTYPE = {"float32": "float32", "float64": "float64"}
+#: fp16) run on units an fp32 product does not use (tensor cores): a GPU session measures their own rates
+#: (:func:`reduced_precision_rates`); where none was measured (a CPU) they get no ceiling, not a wrong one.
+COMPUTE_DTYPE = {"float32": "float32", "float64": "float64", "tf32": "tf32", "bfloat16": "bfloat16",
+                 "float16": "float16"}
+#: The reduced precision modes measured on a GPU (nptbench.gpu.PRECISIONS names their record dtypes).
+REDUCED_MODES = ("tf32", "bf16", "fp16")
 
 #: Environment: a JSON file of ceilings to use instead of measuring (e.g. from a saved run's machine_info),
 #: or ``off`` for none at all (no calibration, no roofline columns: runs that only need their times, such
@@ -166,6 +172,21 @@ def cpu_ceilings(quick: bool = False) -> dict:
     }
 
 
+def reduced_precision_rates(torch, n: int, timed, reps: int, device: str = "cuda") -> dict:
+    """GFLOP/s of an n x n product in each of :data:`REDUCED_MODES`, set up exactly as the precision
+    benchmarks set theirs up (nptbench.gpu.matmul_precision, cast_operand), keyed by the record dtype."""
+    from . import gpu
+
+    rates = {}
+    for mode in REDUCED_MODES:
+        with gpu.matmul_precision(mode):
+            a, b = (gpu.cast_operand(torch.randn(n, n, device=device), mode) for _ in range(2))
+            c = torch.empty_like(a)
+            rates[gpu.PRECISIONS[mode]] = 2 * n**3 / timed(lambda: torch.mm(a, b, out=c), reps) / 1e9
+        del a, b, c
+    return rates
+
+
 def cuda_ceilings(quick: bool = False) -> dict:
     """cuBLAS fp32 (TF32 off) and fp64 product rates, device copy and pinned host<->device rates.
 
@@ -213,6 +234,8 @@ def cuda_ceilings(quick: bool = False) -> dict:
                 del a, b, c
             rates[name], sizes[name] = 2 * n**3 / t / 1e9, n
             del a, b, c
+        # on the tensor cores, at the fp32 size: a tenth of the fp32 product's time or less
+        rates.update(reduced_precision_rates(torch, sizes["float32"], timed, 3 if quick else 5))
         nbytes = min((64 if quick else 1024) * 2**20, free // 8)
         x = torch.ones(nbytes // 4, device=dev)
         y = torch.empty_like(x)
@@ -235,7 +258,8 @@ def cuda_ceilings(quick: bool = False) -> dict:
         "h2d_gbps": round(h2d, 2),
         "d2h_gbps": round(d2h, 2),
         "method": (f"{name}: CUDA-event time, best of repeated torch.mm (cuBLAS, TF32 off; fp32 "
-                   f"{sizes['float32']}x{sizes['float32']}, fp64 {sizes['float64']}x{sizes['float64']}); "
+                   f"{sizes['float32']}x{sizes['float32']}, fp64 {sizes['float64']}x{sizes['float64']}; "
+                   f"tf32, bf16 and fp16 at the fp32 size, set up as the precision benchmarks); "
                    f"device copy of {nbytes / 2**20:.0f} MiB, bytes read + written; pinned host<->device "
                    f"copies of {tbytes / 2**20:.0f} MiB"),
         "seconds": round(time.perf_counter() - t0, 2),
@@ -397,12 +421,18 @@ def _disabled(config) -> bool:
 # --- pytest-benchmark hooks (called from conftest.py) -------------------------------------------------
 
 def update_machine_info(config, machine_info: dict) -> None:
-    """Put the session's ceilings into machine_info (only when benchmarks really run)."""
+    """Put the session's ceilings, and with a GPU its timer floor (nptbench.gpu.timer_floor), into
+    machine_info (only when benchmarks really run)."""
     if _disabled(config):
         return
+    from . import gpu
     from .baseline import results_root
 
-    machine_info.setdefault("nptbench", {})["ceilings"] = session_ceilings(results_root(config))
+    info = machine_info.setdefault("nptbench", {})
+    info["ceilings"] = session_ceilings(results_root(config))
+    floor = gpu.session_timer_floor()
+    if floor:
+        info["timer_floor"] = floor
 
 
 def update_json(config, output_json: dict) -> None:
@@ -421,9 +451,7 @@ def update_json(config, output_json: dict) -> None:
 def roofline_time(record: dict, host_median: float | None) -> tuple[float | None, str]:
     """The time a record is held against its ceiling: the CUDA-event median on a GPU where recorded
     (launch overhead is not the device's limit), else pytest-benchmark's median wall time."""
-    if record.get("device") == "cuda" and record.get("device_time_s"):
-        return record["device_time_s"], "device median (CUDA events)"
-    return host_median, "median"
+    return lead_time(record, host_median)
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -453,28 +481,34 @@ def fmt_pct(x: float | None) -> str:
 
 
 def table_rows(benchmarks, ceilings: dict) -> dict[str, list[list[str]]]:
-    """group -> rows of (variant, device, dtype, median, GFLOP/s, GB/s, bound, % of ceiling)."""
+    """group -> rows of :data:`HEADER`. GPU rows lead with their device time (CUDA events), the host
+    median beside it; rows are sorted by the leading time."""
     groups: dict[str, list] = {}
     for b in benchmarks:
         info = b.extra_info
         if not info.get("experiment"):
             continue
         median = b.stats.median if b.stats and b.stats.rounds else None
-        roof = annotate(info, roofline_time(info, median)[0], ceilings)
-        groups.setdefault(b.group or info["experiment"], []).append((median or float("inf"), [
-            str(info.get("variant")), str(info.get("device")), str(info.get("dtype")), fmt_time(median),
+        lead, which = lead_time(info, median)
+        on_device = which == DEVICE_TIME_LABEL
+        roof = annotate(info, lead, ceilings)
+        groups.setdefault(b.group or info["experiment"], []).append((lead or float("inf"), [
+            str(info.get("variant")), str(info.get("device")), str(info.get("dtype")), fmt_time(lead),
+            "device" if on_device else "host", fmt_time(median) if on_device else "-",
             fmt_num(roof["achieved_gflops"]), fmt_num(roof["achieved_gbps"]), roof["bound"] or "-",
             fmt_pct(roof["pct_of_ceiling"]),
         ]))
     return {g: [row for _, row in sorted(rows, key=lambda r: r[0])] for g, rows in sorted(groups.items())}
 
 
-HEADER = ["variant", "device", "dtype", "median", "GFLOP/s", "GB/s", "bound", "% ceiling"]
+HEADER = ["variant", "device", "dtype", "median", "timed by", "host median", "GFLOP/s", "GB/s", "bound",
+          "% ceiling"]
+LEFT = {"variant", "device", "dtype", "timed by", "bound"}
 
 
 def format_table(rows: list[list[str]], header=HEADER) -> list[str]:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).ljust(w) if i < 3 or i == 6 else str(c).rjust(w)
+    line = lambda r: "  ".join(str(c).ljust(w) if header[i] in LEFT else str(c).rjust(w)
                                for i, (c, w) in enumerate(zip(r, widths)))
     return [line(header), "  ".join("-" * w for w in widths), *map(line, rows)]
 
@@ -498,6 +532,7 @@ def terminal_summary(terminalreporter, config) -> None:
     benches = [b for b in config._benchmarksession.benchmarks if b and b.extra_info.get("experiment")]
     if not _wants_ceilings(b.extra_info for b in benches):
         return
+    from . import gpu
     from .baseline import results_root
 
     ceilings = session_ceilings(results_root(config))
@@ -506,8 +541,18 @@ def terminal_summary(terminalreporter, config) -> None:
     tr.write_line(source_line(ceilings))
     for line in describe(ceilings):
         tr.write_line(f"ceilings {line}")
+    if any(b.extra_info.get("device") == "cuda" for b in benches):
+        tr.write_line("GPU rows: median of the device times (CUDA events), timed by 'device'; the host median "
+                      "beside it also holds the synchronization")
+        floor = gpu.describe_timer_floor(gpu.session_timer_floor())
+        if floor:
+            tr.write_line(floor)
     for group, rows in table_rows(benches, ceilings).items():
         tr.write_line("")
         tr.write_line(f"[{group}]", bold=True)
         for line in format_table(rows):
             tr.write_line(line)
+    flags = [gpu.kernel_time_flag(b.name, b.extra_info, b.stats.data if b.stats else None) for b in benches]
+    for flag in filter(None, flags):
+        tr.write_line(f"nptbench: kernel time above device time: {flag} (results/GPU.md says why this "
+                      "happens)", yellow=True)

@@ -85,8 +85,9 @@ def test_a_slower_side_is_called_slower_and_exits_1(fake, tmp_path, capsys):
     rc = ab.main(["--a-python", python, "--b-python", python, "-n", "3", "--b-env", "FAKE_FACTOR=2.5",
                   "--b-env", "SIDE_ONLY=b", "--threads", "2", "--out", str(tmp_path / "ab"),
                   "--config", str(tmp_path / "none.toml")])
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert rc == 1 and "**slower**" in out, out
+    assert "compared across conditions" not in err  # the same threads on both sides
     made = calls(log)
     assert [c["env"]["SIDE_ONLY"] for c in made] == [None, "b"] * 3  # a side's variables stay on its side
     assert all(c["env"]["OMP_NUM_THREADS"] == "2" for c in made)
@@ -121,3 +122,12 @@ def test_a_revision_runs_from_its_own_checkout(fake, tmp_path, capsys, monkeypat
     assert b["cwd"] == str(repo) and a["cwd"] != str(repo) and "rev-HEAD" in a["cwd"]
     assert not Path(a["cwd"]).exists()  # the worktree is removed afterwards
     assert "fake-python, rev HEAD" in capsys.readouterr().err
+
+
+def test_sides_with_other_thread_settings_are_compared_across_that_condition(fake, tmp_path, capsys):
+    python, log = fake
+    rc = ab.main(["--a-python", python, "--b-python", python, "-n", "2", "--threads", "2",
+                  "--b-env", "OMP_NUM_THREADS=1", "--out", str(tmp_path / "ab"), "--config", str(tmp_path / "none.toml")])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "the sides differ in OMP_NUM_THREADS: compared across conditions" in err
+    assert [c["env"]["OMP_NUM_THREADS"] for c in calls(log)] == ["2", "1", "2", "1"]

@@ -84,6 +84,10 @@ def test_corrupt_files_are_named(tmp_path):
     bad.write_text('{"benchmarks": [{"fullname": "x", "stats": {"median": 1, "data": ["a"]}}]}')
     with pytest.raises(BaselineError, match="raw round times of x are not positive finite numbers"):
         baseline.load_run(bad)
+    bad.write_text('{"benchmarks": [{"fullname": "x", "stats": {"median": 1}, '
+                   '"extra_info": {"device_times_s": [0.0, 1e-3, -1]}}]}')
+    with pytest.raises(BaselineError, match="device_times_s of x are not non-negative finite numbers"):
+        baseline.load_run(bad)
 
 
 def test_find_baseline_takes_the_newest_of_the_profile(tmp_path):
@@ -159,3 +163,37 @@ def test_promote_thins_raw_rounds_evenly():
     assert big["stats"]["data"] == list(range(0, 10001, 100))  # first, last and every 100th in between
     assert big["extra_info"]["raw_rounds_kept"] == "101 of 10001"
     assert small["stats"]["data"] == [1.0, 2.0] and "raw_rounds_kept" not in small["extra_info"]
+
+
+def test_promote_can_name_the_commit_that_measured_and_keeps_the_saved_one(tmp_path, capsys):
+    run = saved_run(tmp_path / "0001_x.json")
+    saved = json.loads(run.read_text())
+    saved["commit_info"] = {"id": "1431b1e" + "0" * 33, "dirty": True, "project": "outer"}
+    run.write_text(json.dumps(saved))
+    project = "2b03bfb9509a0644372016a7cfd5368af34327e1"
+    assert baseline.main([str(run), "--results", str(tmp_path / "res"), "--commit", project[:7], "--note", "x"]) == 1
+    assert "full 40-character" in capsys.readouterr().err
+    assert baseline.main([str(run), "--results", str(tmp_path / "res"), "--commit", project]) == 1
+    assert "needs --note" in capsys.readouterr().err
+    assert not (tmp_path / "res").exists() or not list((tmp_path / "res").rglob("*.json"))  # nothing half-written
+    assert baseline.main([str(run), "--results", str(tmp_path / "res"), "--commit", project,
+                          "--note", "checkout inside another repository"]) == 0
+    dest = baseline.baselines("test-cpu_2cores_nogpu", tmp_path / "res")[0]
+    promoted = json.loads(dest.read_text())
+    assert promoted["commit_info"]["id"] == project
+    assert promoted["commit_info"]["note"] == "checkout inside another repository"
+    assert promoted["commit_info"]["as_saved"] == saved["commit_info"]
+    assert promoted["benchmarks"] == saved["benchmarks"]  # numbers untouched
+    assert baseline.commit_label(promoted) == "2b03bfb950 (set at promote; saved: 1431b1e000)"
+    assert baseline.commit_label(saved) == "1431b1e000 (dirty)"
+
+
+def test_report_only_runs_go_where_no_comparison_looks(tmp_path):
+    run = saved_run(tmp_path / "0001_x.json", data=False)
+    with pytest.raises(BaselineError, match="without raw round times"):
+        baseline.promote(run, tmp_path / "res")
+    dest = baseline.promote(run, tmp_path / "res", report_only=True)
+    fp = "test-cpu_2cores_nogpu"
+    assert dest == tmp_path / "res" / fp / baseline.REPORT_ONLY / "smoke-0001_x.json"
+    assert baseline.baselines(fp, tmp_path / "res") == []
+    assert baseline.find_baseline(fp, "smoke", tmp_path / "res") is None

@@ -83,7 +83,8 @@ def test_ledger_loads_and_holds_every_required_claim():
 
 def test_every_claim_names_benchmarks_that_exist(suite):
     claims, _ = cl.load()
-    missing = sorted({f"{c.id}: {e}/{v}" for c in claims for (e, v) in c.pairs if not exists((e, v), suite)})
+    missing = sorted({f"{c.id}: {e}/{v}" for c in claims for (e, v) in (*c.pairs, *c.evidence)
+                      if not exists((e, v), suite)})
     assert not missing, "claims name benchmarks the suite does not have:\n  " + "\n  ".join(missing)
 
 
@@ -147,6 +148,16 @@ def test_not_measurable_says_why():
     # Both measured, but on different machines: no ratio across machines.
     rows = cl.evaluate(claims, {"M1/x": {("e", "slow"): 1.0}, "M2/x": {("e", "gpu"): 0.1}}, tol)
     assert rows[0].verdict == cl.NOT_MEASURABLE and "different machines" in rows[0].why
+    assert rows[0].measured == [(("e", "slow"), "M1/x"), (("e", "gpu"), "M2/x")]  # what did run, and where
+
+
+def test_host_ratio_beside_the_device_time_ratio():
+    claims, tol = cl.parse(claim_data(contender=["e", "gpu"], evidence=[["t", "copy"]]))
+    assert claims[0].evidence == (("t", "copy"),)
+    lead = {"M1/x": {("e", "slow"): 1.0, ("e", "gpu"): 0.010}}  # the GPU side read by its device time
+    host = {"M1/x": {("e", "slow"): 1.0, ("e", "gpu"): 0.0125}}
+    [row] = cl.evaluate(claims, lead, tol, host=host)
+    assert row.ours == pytest.approx(100) and row.host == pytest.approx(80)
 
 
 def test_ratio_formatting():

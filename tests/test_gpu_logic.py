@@ -263,6 +263,7 @@ def test_cuda_record_gets_device_time_of_timed_calls_only(fake_cuda):
     info = bench.extra_info
     assert info["device_time_s"] == pytest.approx(0.002)
     assert info["device_time_rounds"] == 3
+    assert info["device_times_s"] == pytest.approx([0.004, 0.001, 0.002])  # every timed call, in order
     assert info["gpu_cold_l2"] is False
     assert info["peak_device_bytes"] == 256
     assert info["rel_err"] == 0.0 and info["rtol"] == RTOL["float32"]
@@ -626,3 +627,93 @@ def test_asking_for_more_than_the_card_has_skips_and_frees():
     assert torch.cuda.memory_reserved() - allocated < 512 * 2**20  # ... and given back to the device
     nxt = torch.ones(256 * 2**20, dtype=torch.uint8, device="cuda")  # the next benchmark starts clean
     assert int(nxt.sum()) == 256 * 2**20
+
+
+# --- compare judges GPU records on their device rounds --------------------------------------------------
+
+def saved_gpu_run(clock, device_s, host_s, when) -> dict:
+    """A saved run of one GPU benchmark: its record made by the harness on the fake clock (device times
+    ``device_s``, one per timed call), its host rounds ``host_s`` as pytest-benchmark would save them."""
+    bench = FakeBenchmark(calibrated_calls=len(device_s))
+    harness.measure(bench, timed_work(clock, [1.0, *device_s], np.eye(2)), record=record(), reference=np.eye(2))
+    info = {"cpu_model": "Fake CPU", "cpu_cores": 2, "gpus": [{"name": "Fake GPU"}], "profile": "default"}
+    return {"machine_info": {"nptbench": info}, "datetime": when, "benchmarks": [{
+        "name": "test_unit[fake]", "fullname": "bench/x.py::test_unit[fake]",
+        "extra_info": json.loads(json.dumps(bench.extra_info)),  # as saved: JSON
+        "stats": {"median": float(np.median(host_s)), "data": [float(t) for t in host_s]}}]}
+
+
+def test_compare_judges_gpu_records_on_device_rounds(fake_cuda):
+    from nptbench import compare
+
+    rng = np.random.default_rng(0)
+    noise = lambda: rng.lognormal(0.0, 0.01, 60)  # noqa: E731
+    # The device work doubles, but each host round is dominated by a 50 ms wait that hides it.
+    base = saved_gpu_run(fake_cuda, 1e-3 * noise(), 50e-3 * noise(), "2026-01-01T00:00:00")
+    new = saved_gpu_run(fake_cuda, 2e-3 * noise(), 50e-3 * noise(), "2026-01-02T00:00:00")
+    assert len(base["benchmarks"][0]["extra_info"]["device_times_s"]) == 60
+
+    def judged():
+        [pairing] = compare.compare_runs([compare.Run(Path("b"), base)], [compare.Run(Path("n"), new)])
+        [row] = pairing.rows
+        return row, compare.render([pairing])
+
+    row, table = judged()
+    assert row.timer == "device" and row.verdict == "slower" and row.result.ratio == pytest.approx(2.0, rel=0.05)
+    assert row.base_host == pytest.approx(50e-3, rel=0.05) and row.new_host == pytest.approx(50e-3, rel=0.05)
+    assert "| device (CUDA events) |" in table and "on device times" in row.ratio_text()
+    # Without per-call device times the same runs can only be judged on the host rounds, and say so.
+    del new["benchmarks"][0]["extra_info"]["device_times_s"]
+    row, table = judged()
+    assert row.timer == "host" and row.verdict == "same"
+    assert "host rounds: no per-call device times in NEW" in row.result.note
+
+
+# --- the timer floor -------------------------------------------------------------------------------------
+
+def test_timer_floor_times_an_empty_call_as_the_harness_times_one(fake_cuda):
+    ticks = iter(range(10**6))
+    floor = gpu.timer_floor(fake_cuda, calls=7, now=lambda: next(ticks) * 15e-6)  # each call: 15 us on the host
+    assert floor["host_s"] == pytest.approx(15e-6) and floor["device_s"] == 0.0
+    assert floor["calls"] == 7 and floor["timer"] == "fake"
+    timed = fake_cuda.log[fake_cuda.log.index("reset_peak") + 1:]
+    assert timed == ["record", "record", "sync"] * 7 + ["sync"]  # as in measure(); then the events are read
+
+
+def test_timer_floor_is_recorded_in_machine_info_only_with_a_gpu(fake_cuda, monkeypatch):
+    from nptbench import roofline
+
+    monkeypatch.setattr(roofline, "session_ceilings", lambda results=None: {"cpu": {}})
+    config = types.SimpleNamespace(_benchmarksession=types.SimpleNamespace(disabled=False, skip=False))
+    monkeypatch.setattr(gpu, "_FLOOR", {})
+    info = {}
+    roofline.update_machine_info(config, info)
+    floor = info["nptbench"]["timer_floor"]
+    assert floor["calls"] == gpu.TIMER_FLOOR_CALLS and floor["timer"] == "fake" and floor["host_s"] > 0
+    assert fake_cuda.log.count("sync") >= gpu.TIMER_FLOOR_CALLS
+    assert "timer floor: " in gpu.describe_timer_floor(floor)
+
+    def no_gpu():
+        raise RuntimeError("no CUDA device to time on")
+
+    monkeypatch.setattr(gpu, "make_clock", no_gpu)
+    monkeypatch.setattr(gpu, "_FLOOR", {})
+    info = {}
+    roofline.update_machine_info(config, info)
+    assert "timer_floor" not in info["nptbench"] and gpu.describe_timer_floor(None) is None
+
+
+# --- the invariant kernel_time_s <= device_time_s --------------------------------------------------------
+
+def test_kernel_time_above_device_time_is_flagged_with_the_spread_it_falls_in():
+    rec = record(device_time_s=0.0380, kernel_time_s=0.0370)
+    assert gpu.kernel_time_excess(rec) is None and gpu.kernel_time_flag("x", rec) is None  # holds
+    assert gpu.kernel_time_excess(record(device="cpu", device_time_s=1.0, kernel_time_s=2.0)) is None
+    rec = record(device_time_s=0.0380, kernel_time_s=0.0386)
+    assert gpu.kernel_time_excess(rec) == pytest.approx(0.0386 / 0.0380 - 1)
+    host = [0.0378, 0.0379, 0.0381, 0.0390, 0.0420, 0.0450]  # a slow spell in the rounds
+    flag = gpu.kernel_time_flag("x", rec, host)
+    assert flag.startswith("x: kernel_time_s 38.6 ms > device_time_s 38 ms (+1.6 %)")
+    assert "within the spread of the 6 host rounds" in flag
+    tight = dict(rec, device_times_s=[0.0379, 0.0380, 0.0380, 0.0381])  # device rounds win over host rounds
+    assert "beyond the spread of the 4 device times" in gpu.kernel_time_flag("x", tight, host)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nptbench import baseline
@@ -127,17 +128,21 @@ def test_two_hosts_of_the_same_hardware_are_one_machine(run, tmp_path):
     assert f"`{m.key}`" in md and "another-vm" in md
 
 
-def test_same_machine_twice_keeps_the_later_run(run, tmp_path):
+def test_same_machine_twice_pools_both_runs(run, tmp_path):
     later = copy.deepcopy(run)
     later["datetime"] = "2999-01-01T00:00:00+00:00"
     for bench in later["benchmarks"]:
         bench["stats"]["median"] *= 2
+        bench["stats"]["data"] = [2 * t for t in bench["stats"]["data"]]
     (tmp_path / "early.json").write_text(json.dumps(run))
     (tmp_path / "later.json").write_text(json.dumps(later))
     runs = report.load_runs([tmp_path])  # a directory of runs
-    assert len(runs.machines) == 1 and runs.replaced == len(run["benchmarks"])
-    r = next(iter(runs.results.values()))
-    assert r.run.endswith("later.json")
+    assert len(runs.machines) == 1 and runs.pooled == len(run["benchmarks"])
+    early = run["benchmarks"][0]
+    r = runs.results[next(k for k in runs.results if k[2] == early["extra_info"]["variant"])]
+    assert r.runs == 2 and r.rounds == 2 * early["stats"]["rounds"]  # neither run dropped
+    assert r.median == pytest.approx(float(np.median(early["stats"]["data"] + [2 * t for t in early["stats"]["data"]])))
+    assert "early.json" in r.run and "later.json" in r.run
 
 
 def test_tables_only_without_matplotlib(run_json, tmp_path, monkeypatch):
@@ -167,3 +172,43 @@ def test_unreadable_runs_are_refused_clearly(tmp_path, capsys):
         report.load_runs([other])
     with pytest.raises(report.ReportError, match="no such file"):
         report.load_runs([tmp_path / "missing.json"])
+
+
+# --- GPU results: device time first, the timer floor, cold L2, evidence, the kernel-time check ----------
+
+def gpu_bench(experiment, variant, host_s, device=None, nbytes=None, **extra) -> dict:
+    rec = {"experiment": experiment, "variant": variant, "backend": "torch", "device": "cuda" if device else "cpu",
+           "dtype": "float32", "shape": [[4, 4]], "flops": None, "bytes": nbytes, "dataset": "random", **extra}
+    if device:
+        rec["device_time_s"] = device
+    return {"name": f"t[{variant}]", "fullname": f"b.py::t[{experiment}-{variant}]", "extra_info": rec,
+            "stats": {"median": host_s, "rounds": 5, "data": [host_s] * 5}}
+
+
+def test_gpu_results_lead_with_device_time_and_say_what_else_they_show(tmp_path):
+    info = {"cpu_model": "Box CPU", "cpu_cores": 16, "gpus": [{"name": "Fake GPU"}], "profile": "seed",
+            "timer_floor": {"host_s": 20e-6, "device_s": 2e-6, "calls": 200, "timer": "fake"}}
+    benches = [gpu_bench("abt", "numpy", 0.100),
+               gpu_bench("abt", "torch-cuda", 0.0025, device=0.002),
+               gpu_bench("abt", "torch-cuda-copyback", 0.150, device=0.125),
+               gpu_bench("d2h", "cpu", 0.340, device=0.320, nbytes=400_000_000),
+               gpu_bench("precision", "fp32", 0.040, device=0.038, kernel_time_s=0.039, kernel_time_rounds=25,
+                         device_time_rounds=29),
+               gpu_bench("precision", "fp32", 0.041, device=0.039, gpu_cold_l2=True)]
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"machine_info": {"nptbench": info}, "datetime": "2026-01-01T00:00:00",
+                                "benchmarks": benches}))
+    runs = report.load_runs([path])
+    assert runs.pooled == 0  # the cold-L2 result is in a context of its own, not pooled with the warm one
+    assert {k[0] for k in runs.results} == {"M1/seed", "M1/seed/cold-L2"}
+    md = report.build(runs, tmp_path / "out", plots=False)["markdown"].read_text()
+    # the ledger reads the GPU side by its device time, with the host ratio and both figures beside
+    row = next(line for line in md.splitlines() if line.startswith("| **000-gpu-copyback**"))
+    assert "| 0.8x | 0.667x | `abt/numpy` 100 ms; `abt/torch-cuda-copyback` 125 ms device (150 ms host) |" in row
+    assert "50x (`numpy` → `torch-cuda`)" in row  # the fair ratio, on device time
+    assert "Evidence for **000-gpu-copyback** in M1/seed: `d2h/cpu` 320 ms device (340 ms host), 1.25 GB/s of 400 MB." in md
+    # experiment tables: device median first, host median beside
+    assert "| `torch-cuda` | torch | cuda | float32 | 2 ms | device | 2.5 ms |" in md
+    assert "| 20 µs / 2 µs |" in md and "M1: timer floor: 20.0 µs host, 2.0 µs device" in md
+    assert "checked on 1 result(s) that have both, broken by 1. **Flagged:** M1/seed `precision/fp32`: " \
+           "kernel_time_s 39 ms > device_time_s 38 ms (+2.6 %)" in md

@@ -106,9 +106,22 @@ def test_terminal_table_has_the_roofline_columns():
                                extra_info=rec(variant="slow", flops=2e9, bytes=1e7))]
     rows = roofline.table_rows(benches, CEILINGS)["g"]
     assert [r[0] for r in rows] == ["fast", "slow"]
-    assert rows[0][6:] == ["compute", "50"]
+    assert rows[0][8:] == ["compute", "50"] and rows[0][4:6] == ["host", "-"]
     lines = roofline.format_table(rows)
     assert "% ceiling" in lines[0] and "GFLOP/s" in lines[0]
+
+
+def test_gpu_rows_lead_with_device_time_and_show_the_host_median():
+    # host medians say "slow" is faster; its device time (what the GPU spent) says otherwise
+    gpu_rec = lambda variant, device_s: rec(variant=variant, device="cuda", flops=2e9, device_time_s=device_s)  # noqa: E731
+    benches = [SimpleNamespace(group="g", stats=SimpleNamespace(median=0.050, rounds=5),
+                               extra_info=gpu_rec("fast", 0.010)),
+               SimpleNamespace(group="g", stats=SimpleNamespace(median=0.045, rounds=5),
+                               extra_info=gpu_rec("slow", 0.040))]
+    rows = roofline.table_rows(benches, {})["g"]
+    assert [r[0] for r in rows] == ["fast", "slow"]
+    assert rows[0][3:7] == ["10 ms", "device", "50 ms", "200"]  # GFLOP/s from the device time
+    assert roofline.format_table(rows)[0].split()[3:6] == ["median", "timed", "by"]
 
 
 def test_ceilings_file_without_ceilings_is_an_error(tmp_path, monkeypatch):
@@ -141,3 +154,48 @@ def test_ceilings_off_measures_nothing(monkeypatch):
     assert info == {} and "pct_of_ceiling" not in run["benchmarks"][0]["extra_info"]
     monkeypatch.setenv(roofline.ENV_FILE, "")
     assert not roofline._disabled(Config())  # the same session without the variable would calibrate
+
+
+def test_terminal_summary_prints_the_timer_floor_and_flags_kernel_time_above_device_time(monkeypatch):
+    from nptbench import gpu
+
+    floor = {"host_s": 21e-6, "device_s": 3e-6, "calls": 200, "timer": "fake"}
+    monkeypatch.setattr(roofline, "session_ceilings", lambda results=None: {})
+    monkeypatch.setattr(gpu, "session_timer_floor", lambda: floor)
+    stats = SimpleNamespace(median=0.040, rounds=5, data=[0.039, 0.040, 0.040, 0.041, 0.046])
+    broken = rec(variant="long", device="cuda", flops=2e9, device_time_s=0.038, kernel_time_s=0.039)
+    fine = rec(variant="short", device="cuda", flops=2e9, device_time_s=60e-6, kernel_time_s=48e-6)
+    benches = [SimpleNamespace(name="t[long]", group="g", stats=stats, extra_info=broken),
+               SimpleNamespace(name="t[short]", group="g", stats=stats, extra_info=fine)]
+    config = SimpleNamespace(_benchmarksession=SimpleNamespace(disabled=False, skip=False, benchmarks=benches),
+                             option=SimpleNamespace(benchmark_storage=""), rootpath=".")
+    lines = []
+    tr = SimpleNamespace(write_sep=lambda *a, **k: None, write_line=lambda line, **k: lines.append(line))
+    roofline.terminal_summary(tr, config)
+    assert "timer floor: 21.0 µs host, 3.0 µs device per empty synchronized call" in "\n".join(lines)
+    flags = [line for line in lines if "kernel time above device time" in line]
+    assert len(flags) == 1 and "t[long]: kernel_time_s 39 ms > device_time_s 38 ms" in flags[0]
+
+
+def test_reduced_precision_ceilings_are_measured_as_the_precision_benchmarks_run():
+    import torch
+
+    seen = []
+
+    def timed(fn, reps):  # stands in for CUDA-event timing: one call, a fixed time
+        out = fn()
+        seen.append((out.dtype, torch.get_float32_matmul_precision(), reps))
+        return 1e-3
+
+    before = torch.get_float32_matmul_precision()
+    rates = roofline.reduced_precision_rates(torch, 64, timed, 3, device="cpu")
+    assert rates == pytest.approx({"tf32": 2 * 64**3 / 1e-3 / 1e9, "bfloat16": 2 * 64**3 / 1e-3 / 1e9,
+                                   "float16": 2 * 64**3 / 1e-3 / 1e9})
+    assert seen == [(torch.float32, "high", 3), (torch.bfloat16, "highest", 3), (torch.float16, "highest", 3)]
+    assert torch.get_float32_matmul_precision() == before  # TF32 switched back off
+    # with those ceilings a bf16 product gets a % of ceiling; on a CPU (none measured) it gets none
+    ceilings = {"cuda": {"matmul_gflops": {"float32": 50_000.0, "bfloat16": 650_000.0}, "copy_gbps": 4000.0}}
+    gpu_rec = rec(device="cuda", dtype="bfloat16", flops=2e12, bytes=6e8)
+    out = roofline.annotate(gpu_rec, 4e-3, ceilings)
+    assert out["bound"] == "compute" and out["pct_of_ceiling"] == pytest.approx(100 * (2e12 / 650e12) / 4e-3)
+    assert roofline.annotate(rec(dtype="bfloat16", flops=2e12, bytes=6e8), 4e-3, CEILINGS)["pct_of_ceiling"] is None
