@@ -274,12 +274,14 @@ def regtiled128_kernel():
         b_k = tid // quads
         a_row = row0 + 4 * a_q
         b_col = col0 + 4 * b_q
-        a_off = a_row * k_dim + a_k  # of a[a_row, a_k]
-        b_off = b_k * n + b_col  # of b[b_k, b_col]
+        a_off = a_row * k_dim + a_k  # of a[a_row, a_k], then of a[a_row, k0 + a_k]
+        b_off = b_k * n + b_col  # of b[b_k, b_col], then of b[k0 + b_k, b_col]
         for i in range(r):
             for j in range(r):
                 acc[i, j] = np.float32(0.0)
         nslabs = (k_dim + bk - 1) // bk
+        inside = row0 + bm <= m and col0 + bm <= n  # the block's tile of c lies inside c
+        b_next = bk * n
         # Step f stores slab f - 1 (fetched during the step before) into buffer (f - 1) % 2, fetches slab f
         # into registers, and multiplies slab f - 1 while those loads are in flight: nslabs + 1 steps, the
         # first only fetching, the last only multiplying. One barrier per slab: the buffer a step stores
@@ -297,22 +299,31 @@ def regtiled128_kernel():
                 cuda.syncthreads()  # slab f - 1 is complete before anyone multiplies it
             if f < nslabs:
                 k0 = f * bk
-                a_in = k0 + a_k < k_dim
-                b_in = k0 + b_k < k_dim
-                for i in range(4):
-                    ga[i] = a[np.uint64(a_off + i * k_dim + k0)] if a_in and a_row + i < m else np.float32(0.0)
-                    gb[i] = b[np.uint64(b_off + k0 * n + i)] if b_in and b_col + i < n else np.float32(0.0)
+                if inside and k0 + bk <= k_dim:  # the whole slab lies inside the operands: no checks
+                    for i in range(4):
+                        ga[i] = a[np.uint64(a_off + i * k_dim)]
+                        gb[i] = b[np.uint64(b_off + i)]
+                else:
+                    a_in = k0 + a_k < k_dim
+                    b_in = k0 + b_k < k_dim
+                    for i in range(4):
+                        ga[i] = a[np.uint64(a_off + i * k_dim)] if a_in and a_row + i < m else np.float32(0.0)
+                        gb[i] = b[np.uint64(b_off + i)] if b_in and b_col + i < n else np.float32(0.0)
+                a_off += bk  # on to the next slab: bk columns of a, bk rows of b
+                b_off += b_next
             if f > 0:
                 kk = 0
                 while kk < bk:
-                    for k2 in range(2):  # two steps of k a trip: the compiler unrolls this loop, not the while
+                    # Two steps of k per trip: the compiler unrolls this loop of two (it left one of bk
+                    # steps rolled), so the loop's own instructions come once per two steps.
+                    for k2 in range(2):
                         # Thread (tx, ty) owns rows 4*ty + {0..3} and bm/2 + 4*ty + {0..3} of the block tile,
                         # and likewise columns by tx: two quads of a and two of b per step of k. A warp reads
                         # 16 neighbouring quads of sb and 2 of sa (broadcast): no bank conflict.
                         for h in range(2):
                             qa = sa[cur, kk + k2, ty + h * t]
-                            ra[4 * h], ra[4 * h + 1], ra[4 * h + 2], ra[4 * h + 3] = qa["x"], qa["y"], qa["z"], qa["w"]
                             qb = sb[cur, kk + k2, tx + h * t]
+                            ra[4 * h], ra[4 * h + 1], ra[4 * h + 2], ra[4 * h + 3] = qa["x"], qa["y"], qa["z"], qa["w"]
                             rb[4 * h], rb[4 * h + 1], rb[4 * h + 2], rb[4 * h + 3] = qb["x"], qb["y"], qb["z"], qb["w"]
                         for i in range(r):
                             for j in range(r):
