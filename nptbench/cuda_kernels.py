@@ -20,6 +20,7 @@ lazily, so importing this module never needs numba or a GPU.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 
 import numpy as np
@@ -245,12 +246,20 @@ def regtiled128_kernel():
     quads_pad = quads + 1
     # A thread owns two quads of rows half a tile apart (4*ty and bm/2 + 4*ty) and likewise of columns.
     assert nthreads == quads * bk and r == 8 and bm // 2 == 4 * t
+    # numba's own CUDA target aligns a shared array of records to the record's size (16 bytes); numba-cuda
+    # aligns it to the record's alignment (1 byte) unless given alignment=, which the other rejects. The
+    # branch not taken is dropped before typing. (Neither simulator takes alignment= or a register limit.)
+    simulated = cudasim_enabled()
+    aligned = not simulated and "alignment" in inspect.signature(cuda.shared.array).parameters
 
-    # (numba's simulator takes no register limit)
-    @cuda.jit(**({} if cudasim_enabled() else {"max_registers": BIG_MAX_REGISTERS}))
+    @cuda.jit(**({} if simulated else {"max_registers": BIG_MAX_REGISTERS}))
     def matmul_regtiled128(a, b, c, m, k_dim, n):
-        sa = cuda.shared.array((2, bk, quads_pad), dtype=QUAD)
-        sb = cuda.shared.array((2, bk, quads), dtype=QUAD)
+        if aligned:
+            sa = cuda.shared.array((2, bk, quads_pad), dtype=QUAD, alignment=16)
+            sb = cuda.shared.array((2, bk, quads), dtype=QUAD, alignment=16)
+        else:
+            sa = cuda.shared.array((2, bk, quads_pad), dtype=QUAD)
+            sb = cuda.shared.array((2, bk, quads), dtype=QUAD)
         acc = cuda.local.array((r, r), dtype=np.float32)
         ra = cuda.local.array(r, dtype=np.float32)
         rb = cuda.local.array(r, dtype=np.float32)
@@ -281,6 +290,8 @@ def regtiled128_kernel():
                 acc[i, j] = np.float32(0.0)
         nslabs = (k_dim + bk - 1) // bk
         inside = row0 + bm <= m and col0 + bm <= n  # the block's tile of c lies inside c
+        a_rows = m - a_row  # of this thread's 4 rows of a, those below a_rows exist
+        b_cols = n - b_col  # and of its 4 columns of b
         b_next = bk * n
         # Step f stores slab f - 1 (fetched during the step before) into buffer (f - 1) % 2, fetches slab f
         # into registers, and multiplies slab f - 1 while those loads are in flight: nslabs + 1 steps, the
@@ -307,8 +318,8 @@ def regtiled128_kernel():
                     a_in = k0 + a_k < k_dim
                     b_in = k0 + b_k < k_dim
                     for i in range(4):
-                        ga[i] = a[np.uint64(a_off + i * k_dim)] if a_in and a_row + i < m else np.float32(0.0)
-                        gb[i] = b[np.uint64(b_off + i)] if b_in and b_col + i < n else np.float32(0.0)
+                        ga[i] = a[np.uint64(a_off + i * k_dim)] if a_in and i < a_rows else np.float32(0.0)
+                        gb[i] = b[np.uint64(b_off + i)] if b_in and i < b_cols else np.float32(0.0)
                 a_off += bk  # on to the next slab: bk columns of a, bk rows of b
                 b_off += b_next
             if f > 0:
