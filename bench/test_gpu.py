@@ -2,9 +2,10 @@
 
 Seeds: 003 moves 10000x10000 tensors with ``.to("cuda")`` and 000 copies its GPU result back with
 ``.cpu()`` (here: transfers on their own, pageable and pinned, with GB/s); 004 ends with a naive numba
-CUDA kernel against torch (here: kernel time alone, against a shared-memory tiled kernel and cuBLAS, on
-``mnist-full`` and the 5120x256 @ 256x5120 product of the lecture that continues it); 003's
-``x.mm(w.t())`` on the GPU (here: in fp32 with TF32 off -- the reference mode --, tf32, bf16 and fp16).
+CUDA kernel against torch (here: kernel time alone, against shared-memory tiled and register-blocked
+kernels and cuBLAS, on ``mnist-full``, the 5120x256 @ 256x5120 product of the lecture that continues it,
+and ``cube``, M = K = N = 4096 at the default and seed sizes, where cuBLAS fp32 runs near the card's FP32
+peak); 003's ``x.mm(w.t())`` on the GPU (here: in fp32 with TF32 off -- the reference mode --, tf32, bf16 and fp16).
 Shapes: nptbench.gpu.SIZES (``mnist-full``: nptbench.matmul.SIZES, so it shares the seed's table).
 
 Every benchmark here needs a GPU: mark ``gpu`` (numba kernels also ``numba_cuda``), so without one each
@@ -38,11 +39,11 @@ TRANSFERS = [
 
 #: Kernel variants: the numba launchers of nptbench.cuda_kernels, and torch's ``a @ b`` (cuBLAS), the
 #: ceiling. All are timed without a copy back; their fraction of cuBLAS: ``python -m nptbench.gpu RUN.json``.
-KERNEL_EXPERIMENTS = ("mnist-full", "square-k256")
+KERNEL_EXPERIMENTS = ("mnist-full", "square-k256", "cube")
 KERNEL_VARIANTS = [*ck.KERNELS, gpu.CEILING]
 
 #: Seeds of the random operands (append only; nptbench's other families use 1000-1003).
-RANDOM = {"transfer": 1100, "square-k256": (1101, 1102), "precision": (1103, 1104)}
+RANDOM = {"transfer": 1100, "square-k256": (1101, 1102), "precision": (1103, 1104), "cube": (1105, 1106)}
 WEIGHTS_SEED = 1  # seed 004 draws its weights right after torch.manual_seed(1), as bench/test_matmul.py
 
 

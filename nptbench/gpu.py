@@ -31,23 +31,26 @@ import traceback
 from . import cuda_kernels
 from .backends import cudasim_enabled
 
-#: Shapes per profile. ``transfer``: one float32 (rows, cols) buffer moved each call. ``square-k256``
-#: and ``precision``: (M, K, N) products. The kernels' ``mnist-full`` rows are nptbench.matmul's, so its
-#: table lines up with the seed's own GPU variants.
+#: Shapes per profile. ``transfer``: one float32 (rows, cols) buffer moved each call. ``square-k256``,
+#: ``cube`` and ``precision``: (M, K, N) products. The kernels' ``mnist-full`` rows are nptbench.matmul's,
+#: so its table lines up with the seed's own GPU variants.
 SIZES = {
     "smoke": {
         "transfer": (256, 1024),              # 1 MiB
         "square-k256": (1024, 256, 1024),
+        "cube": (512, 512, 512),
         "precision": (1024, 1024, 1024),
     },
     "default": {
         "transfer": (4096, 4096),             # 64 MiB
         "square-k256": (5120, 256, 5120),     # the GPU lecture continuing seed 004's notebook
+        "cube": (4096, 4096, 4096),           # where cuBLAS fp32 runs near the FP32 peak
         "precision": (4096, 4096, 4096),
     },
     "seed": {
         "transfer": (10000, 10000),           # seed 003: torch.randn(10000, 10000).to("cuda"), 400 MB
         "square-k256": (5120, 256, 5120),
+        "cube": (4096, 4096, 4096),
         "precision": (10000, 10000, 10000),   # seed 003: x.mm(w.t()) on the GPU
     },
 }

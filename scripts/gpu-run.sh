@@ -42,26 +42,11 @@ run() {  # run NAME COMMAND...: print it, run it (unless --dry-run), log its out
 
 [[ -n "$DRY" ]] || mkdir -p "$OUT" || exit 2
 
-# 0. Preflight: torch sees the GPU and numba compiles a CUDA kernel. A numba-cuda that cannot run with
-#    the installed numpy (numpy 2.5 removed row_stack, which numba-cuda 0.30 still uses) fails here in
-#    seconds, instead of as every kernel benchmark's traceback.
-run preflight "$PY" - <<'EOF'
-import numpy as np
-import torch
-from numba import cuda
-
-assert torch.cuda.is_available(), "torch sees no CUDA device"
-print("torch", torch.__version__, torch.cuda.get_device_name(), "| numpy", np.__version__)
-
-@cuda.jit
-def one(x):
-    x[0] = 1.0
-
-x = cuda.to_device(np.zeros(1, dtype=np.float32))
-one[1, 1](x)
-assert x.copy_to_host()[0] == 1.0
-print("numba CUDA compiles and runs")
-EOF
+# 0. Preflight: the doctor asks what the benchmarks ask (torch sees the GPU; numba compiles, launches
+#    and reads back a one-line kernel; the kernels compile for the GPU's architecture) and exits 1 on a
+#    broken GPU path. A numba-cuda that cannot run with the installed numpy (numpy 2.5 removed row_stack,
+#    which numba-cuda 0.30 still uses) fails here in seconds, with its reason.
+run preflight "$PY" -m nptbench doctor --require-gpu
 
 # 1. The GPU unit tests: the measurement logic with fake clocks, the kernels in the simulator, and
 #    compiled for the device (sm_90 PTX, ptxas).

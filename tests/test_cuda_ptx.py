@@ -8,8 +8,11 @@ same argument types the benchmarks pass, and checks what the tiling is for:
 - every kernel compiles for the device (a kernel the simulator accepts can still fail to type there);
 - the tiled kernels keep their accumulators in registers (no local-memory loads or stores);
 - register blocking does what it claims: the tiled kernel reads shared memory twice per fused
-  multiply-add, the register-blocked one half a time (a quarter of the traffic);
-- with ptxas on the PATH (or under CUDA_HOME), the machine code spills no register.
+  multiply-add, the register-blocked one half a time (a quarter of the traffic), and the 128x128 kernel
+  reads and writes it only 128 bits at a time, a quarter of a value per multiply-add;
+- each tiled kernel has the barriers its loop over k needs (one with two buffers, else two);
+- with ptxas on the PATH (or under CUDA_HOME), the machine code spills no register, under the register
+  limit a kernel declares.
 
 Where numba cannot compile even a one-line kernel for sm_90, these checks skip and say which of two things
 is wrong: no CUDA compiler for sm_90 (no toolkit, no libdevice, an NVVM too old, the simulator switched on),
@@ -33,6 +36,7 @@ from nptbench import matmul as mm
 CC = (9, 0)
 ARCH = "sm_90"
 F32, F64 = "float32[:, ::1]", "float64[:, ::1]"
+FLAT = "void(float32[::1], float32[::1], float32[::1], int64, int64, int64)"  # flattened operands and sizes
 
 
 def _compiler_missing() -> str | None:
@@ -60,7 +64,11 @@ KERNELS = {
     "numba-cuda-tiled16": (lambda: ck.tiled_kernel(16), f"void({F32}, {F32}, {F32})"),
     "numba-cuda-tiled32": (lambda: ck.tiled_kernel(32), f"void({F32}, {F32}, {F32})"),
     "numba-cuda-regtiled64": (ck.regtiled_kernel, f"void({F32}, {F32}, {F32})"),
+    "numba-cuda-regtiled128": (ck.regtiled128_kernel, FLAT),
 }
+#: The tiled kernels, and the barriers each has in its loop over k: one after loading a slab and one after
+#: computing with it, or, with two buffers, one (a slab is stored into the buffer not being read).
+TILED = {"numba-cuda-tiled16": 2, "numba-cuda-tiled32": 2, "numba-cuda-regtiled64": 2, "numba-cuda-regtiled128": 1}
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +86,12 @@ def ptx():
     return out
 
 
+def _max_registers(name: str) -> int | None:
+    """The register limit a kernel declares (``cuda.jit(max_registers=...)``): numba hands it to the
+    assembler when it builds the kernel, so the ptxas check below does too."""
+    return KERNELS[name][0]().targetoptions.get("max_registers")
+
+
 def _count(text: str, pattern: str) -> int:
     return len(re.findall(pattern, text))
 
@@ -92,12 +106,12 @@ def test_kernel_compiles_for_the_device(ptx, name):
     assert ".entry" in text and f".target {ARCH}" in text
 
 
-@pytest.mark.parametrize("name", ["numba-cuda-tiled16", "numba-cuda-tiled32", "numba-cuda-regtiled64"])
+@pytest.mark.parametrize("name", list(TILED))
 def test_tiled_kernels_keep_their_accumulators_in_registers(ptx, name):
     text = ptx[name]
     assert _count(text, r"\bld\.local") == 0 and _count(text, r"\bst\.local") == 0, \
         f"{name} uses local memory: an accumulator array was not promoted to registers"
-    assert _count(text, r"\bbar\.sync|\bbarrier\.sync") >= 2  # a barrier after loading, one after computing
+    assert _count(text, r"\bbar\.sync|\bbarrier\.sync") == TILED[name]
 
 
 def _shared_loads_per_fma(text: str) -> float:
@@ -114,10 +128,21 @@ def test_register_blocking_cuts_shared_memory_reads_per_fma(ptx):
     assert blocked == pytest.approx(2 * ck.REG_PER / ck.REG_PER ** 2)
 
 
-def _assemble(ptxas: str, text: str, stem: Path) -> subprocess.CompletedProcess:
+def test_the_128_kernel_reads_and_writes_shared_memory_128_bits_at_a_time(ptx):
+    """BIG_PER values of a and of b per BIG_PER**2 multiply-adds, four values (one QUAD) per instruction:
+    every shared-memory load and store of the kernel is a 4-wide vector."""
+    text = ptx["numba-cuda-regtiled128"]
+    width = ck.QUAD.itemsize // 4
+    assert _count(text, r"\bld\.shared\.v4\.f32") == _count(text, r"\bld\.shared") > 0
+    assert _count(text, r"\bst\.shared\.v4\.f32") == _count(text, r"\bst\.shared") > 0
+    assert _shared_loads_per_fma(text) * width == pytest.approx(2 * ck.BIG_PER / ck.BIG_PER ** 2)
+
+
+def _assemble(ptxas: str, text: str, stem: Path, max_registers: int | None = None) -> subprocess.CompletedProcess:
     src = stem.with_suffix(".ptx")
     src.write_text(text)
-    return subprocess.run([ptxas, f"-arch={ARCH}", "-v", str(src), "-o", str(stem.with_suffix(".cubin"))],
+    limit = [f"--maxrregcount={max_registers}"] if max_registers else []
+    return subprocess.run([ptxas, f"-arch={ARCH}", "-v", *limit, str(src), "-o", str(stem.with_suffix(".cubin"))],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -129,9 +154,10 @@ def test_machine_code_spills_no_register(ptx, name, tmp_path):
     probe = _assemble(ptxas, ptx["probe"], tmp_path / "probe")
     if probe.returncode != 0:  # e.g. an older ptxas first on the PATH than the NVVM that wrote the PTX
         pytest.skip(f"{ptxas} cannot assemble this NVVM's PTX for {ARCH}: {probe.stderr.strip()[:200]}")
-    proc = _assemble(ptxas, ptx[name], tmp_path / name)
+    limit = _max_registers(name)
+    proc = _assemble(ptxas, ptx[name], tmp_path / name, limit)
     assert proc.returncode == 0, proc.stderr
     info = proc.stdout + proc.stderr
     used = re.findall(r"Used \d+ registers.*", info)
-    print(f"{name}: {'; '.join(used)}")
+    print(f"{name}: {'; '.join(used)}" + (f" (limit {limit})" if limit else ""))
     assert "0 bytes spill stores" in info and "0 bytes spill loads" in info, info

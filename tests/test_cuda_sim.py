@@ -33,6 +33,10 @@ CASES = {
     # 64x64 block tiles of 256 threads, k staged 16 at a time: one block with 3 k-slabs (the last of one
     # element), then 2x2 blocks whose bottom ones hold 1 row of 64 and right ones 2 columns of 64.
     "numba-cuda-regtiled64": [(17, 33, 19), (65, 17, 66)],
+    # 128x128 block tiles of 256 threads, k staged 8 at a time in two buffers: one block whose only slab
+    # holds 3 of 8 k, then 2x2 blocks (bottom ones 2 rows of 128, right ones 5 columns: a full quad of
+    # columns and a quad with one) over 3 slabs, the last of one element, buffer 0 used twice.
+    "numba-cuda-regtiled128": [(5, 3, 7), (130, 17, 133)],
 }
 
 SCRIPT = textwrap.dedent("""
@@ -100,4 +104,4 @@ def test_output_dtypes_are_as_declared(sim_report):
     dtypes = {name: r["out_dtype"] for (name, _), r in sim_report.items()}
     assert dtypes == {"matmul_numba_cuda": "float64", "numba-cuda-naive": "float64",
                       "numba-cuda-tiled16": "float32", "numba-cuda-tiled32": "float32",
-                      "numba-cuda-regtiled64": "float32"}
+                      "numba-cuda-regtiled64": "float32", "numba-cuda-regtiled128": "float32"}
