@@ -146,7 +146,7 @@ def render(report: dict) -> list[str]:
     lines.append("")
     lines.append("can run:")
     for path, why in report["paths"].items():
-        what = RUNS.get(path) or f"numba CUDA kernels compiled for {path.split('-', 1)[1]} (tests/test_cuda_ptx.py)"
+        what = RUNS.get(path) or f"numba CUDA kernels compiled for {path.split('-', 1)[1]} (no GPU needed)"
         lines.append(f"  {'yes' if why is None else 'no ':<4} {what}" + (f": {why}" if why else ""))
     return lines
 

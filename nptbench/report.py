@@ -148,11 +148,17 @@ def _use_stored_ceilings(runs: Runs, results: Path) -> None:
         threads = m.info.get("nptbench", {}).get("threads", {})
         if doc is None or calibrate.usable(doc, {"env": threads.get("env", {}), "torch": threads.get("torch")}):
             continue
-        m.ceilings = doc
+        # per device: a stored file without GPU ceilings (calibrated without one) keeps the runs' own
+        m.ceilings = {**m.ceilings, **doc}
+        for dev in ("cpu", "cuda"):
+            if dev in doc:
+                m.ceilings[dev] = {**doc[dev], "source": f"stored {str(doc.get('date', '?'))[:10]}"}
+            elif dev in m.ceilings:
+                m.ceilings[dev] = {**m.ceilings[dev], "source": m.ceilings[dev].get("source") or "quick"}
         for r in runs.results.values():
             if r.context.startswith(m.label + "/"):
                 seconds, r.roof_time = roofline.roofline_time(r.record, r.median)
-                r.roof = roofline.annotate(r.record, seconds, doc)
+                r.roof = roofline.annotate(r.record, seconds, m.ceilings)
 
 
 def expand(paths) -> list[Path]:
@@ -638,7 +644,8 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
             if c:
                 mm = c.get("matmul_gflops", {})
                 reduced = " / ".join(roofline.fmt_num(mm.get(k)) for k in ("tf32", "bfloat16", "float16"))
-                crows.append([m.label, dev, _ceiling_source(m.ceilings), roofline.fmt_num(mm.get("float32")),
+                crows.append([m.label, dev, c.get("source") or _ceiling_source(m.ceilings),
+                              roofline.fmt_num(mm.get("float32")),
                               roofline.fmt_num(mm.get("float64")),
                               reduced if mm.get("tf32") else "-", roofline.fmt_num(c.get("copy_gbps")),
                               roofline.fmt_num(c.get("h2d_gbps")), roofline.fmt_num(c.get("d2h_gbps")),

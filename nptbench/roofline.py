@@ -319,7 +319,8 @@ def _stored(results: Path | None) -> tuple[dict | None, str]:
 
     data, why = careful.load(baseline.fingerprint(), Path(results))
     if data is not None and "cuda" not in data and missing_cuda() is None:
-        data["cuda"] = cuda_ceilings(quick=False)
+        data["cuda"] = {**cuda_ceilings(quick=False), "source": "quick"}
+        data["note"] = "the stored file holds no GPU ceilings: those were measured in this session"
     return data, why
 
 
@@ -383,7 +384,7 @@ def annotate(record: dict, seconds: float | None, ceilings: dict | None) -> dict
     attainable, bound, words = max(candidates)
     out.update(bound=bound, ceiling=words, pct_of_ceiling=100.0 * attainable / seconds)
     if bound == "memory" and out["pct_of_ceiling"] > 100:
-        out["ceiling_note"] = above_memory_ceiling(nbytes, dev.get("cache_bytes"), dev.get("source"))
+        out["ceiling_note"] = above_memory_ceiling(nbytes, dev.get("cache_bytes"), (ceilings or {}).get("source"))
     return out
 
 
@@ -474,9 +475,12 @@ def fmt_num(x: float | None, digits: int = 3) -> str:
 
 
 def fmt_pct(x: float | None) -> str:
-    """A percentage: two significant digits below 10, whole numbers from there (never ``1e+02``)."""
+    """A percentage: two significant digits below 10, whole numbers from there (never ``1e+02``), and
+    ``<0.01`` for what would print in exponent notation."""
     if x is None:
         return "-"
+    if 0 < x < 0.01:
+        return "<0.01"
     return f"{x:.2g}" if x < 10 else f"{x:.0f}"
 
 

@@ -116,3 +116,27 @@ def test_stored_ceilings_are_not_mistaken_for_a_run(tmp_path, monkeypatch):
     assert baseline.find_baseline("fp-x", "smoke", tmp_path) == run
     assert [r.path for r in compare.load_runs([folder])] == [run]
     assert report.expand([folder]) == [run]
+
+
+def test_the_report_takes_stored_ceilings_per_device(tmp_path, monkeypatch):
+    """Stored CPU ceilings replace the run's CPU ones; the run's GPU ceilings stay where none were stored."""
+    from nptbench import report
+
+    from tests.test_compare import fake_run, rounds, write
+
+    monkeypatch.setattr(calibrate, "thread_settings", lambda: {"env": {}, "torch": 2})
+    run = fake_run({"a": ("exp", rounds(1e-3))})
+    run["machine_info"]["nptbench"].update(
+        threads={"env": {}, "torch": 2},
+        ceilings={"cpu": {"matmul_gflops": {"float32": 1.0}, "copy_gbps": 1.0}, "source": "quick",
+                  "cuda": {"matmul_gflops": {"float32": 5e4}, "copy_gbps": 4e3}})
+    path = write(tmp_path / "run.json", run)
+    fp = baseline.run_fingerprint(run)
+    calibrate.write(CEILINGS, fp, tmp_path / "results")
+    runs = report.load_runs([path], tmp_path / "results")
+    [m] = runs.machines.values()
+    assert m.ceilings["cpu"]["copy_gbps"] == 25.0 and m.ceilings["cpu"]["source"].startswith("stored ")
+    assert m.ceilings["cuda"]["copy_gbps"] == 4e3 and m.ceilings["cuda"]["source"] == "quick"
+    record = {"device": "cpu", "bytes": 64 * 2**20, "dtype": "float32"}
+    note = roofline.annotate(record, 64 * 2**20 / 50e9, m.ceilings)["ceiling_note"]
+    assert "too low" in note and "run python -m nptbench calibrate" not in note  # stored: no quick-hint
