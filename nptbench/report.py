@@ -31,8 +31,8 @@ import numpy as np
 
 from . import claims as claims_mod
 from . import gpu, roofline
-from .baseline import BaselineError, commit_label, is_run_file, load_run, run_fingerprint
-from .record import DEVICE_TIME_LABEL, conditions, conditions_label, lead_time
+from .record import DEVICE_TIME_LABEL, conditions_label, lead_time
+from .runs import RunError, load, run_files, run_profile
 
 BACKEND_COLORS = {"python": "#8c564b", "numpy": "#1f77b4", "torch": "#ff7f0e", "numba": "#2ca02c"}
 VERDICT_COLORS = {
@@ -75,7 +75,7 @@ def add_skips(config, output_json: dict) -> None:
 
 @dataclass
 class Machine:
-    key: str  # the hardware fingerprint (nptbench.baseline.run_fingerprint)
+    key: str  # the hardware fingerprint (nptbench.runs.Run.machine_key)
     label: str  # M1, M2 ...
     nodes: list  # host names of the runs from this hardware
     cpu: str
@@ -141,12 +141,12 @@ class Runs:
 
 
 def _use_stored_ceilings(runs: Runs, results: Path) -> None:
-    from . import calibrate
+    from . import ceilings as stored
 
     for m in runs.machines.values():
-        doc = calibrate.read(calibrate.stored_path(m.key, results))
+        doc = stored.read(stored.stored_path(m.key, results))
         threads = m.info.get("nptbench", {}).get("threads", {})
-        if doc is None or calibrate.usable(doc, {"env": threads.get("env", {}), "torch": threads.get("torch")}):
+        if doc is None or stored.usable(doc, {"env": threads.get("env", {}), "torch": threads.get("torch")}):
             continue
         m.ceilings = doc
         for r in runs.results.values():
@@ -156,31 +156,16 @@ def _use_stored_ceilings(runs: Runs, results: Path) -> None:
 
 
 def expand(paths) -> list[Path]:
-    """Run files: each path itself, or the .json files under a directory (sorted)."""
+    """Run files: each path itself, or the run files under a directory (sorted; nptbench.runs.run_files)."""
     out = []
     for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*.json") if is_run_file(f))
-            if not found:
-                raise ReportError(f"{p}: no .json runs in this directory")
-            out += found
-        elif p.is_file():
-            out.append(p)
-        else:
+        if not (p.is_dir() or p.is_file()):
             raise ReportError(f"{p}: no such file or directory")
+        found = run_files(p)
+        if not found:
+            raise ReportError(f"{p}: no .json runs in this directory")
+        out += found
     return out
-
-
-def _machine(data: dict) -> tuple[str, str, tuple]:
-    """(key, CPU, GPU names) of the machine that measured a run. The key is the hardware fingerprint that
-    baselines and ``compare`` use, so two hosts of the same hardware are one machine here too; a run that
-    did not record one falls back to its host name and CPU."""
-    mi = data["machine_info"]
-    npt = mi.get("nptbench", {})
-    cpu = npt.get("cpu_model") or mi.get("cpu", {}).get("brand_raw") or mi.get("processor") or "?"
-    gpus = tuple(g.get("name", "?") for g in npt.get("gpus", []) or [])
-    fp = run_fingerprint(data)
-    return (fp if fp != "unknown" else f"{mi.get('node', '?')} / {cpu}"), cpu, gpus
 
 
 def load_runs(paths, results: Path | None = None) -> Runs:
@@ -190,32 +175,31 @@ def load_runs(paths, results: Path | None = None) -> Runs:
     raw = []
     for path in expand(paths):
         try:
-            data = load_run(path)  # the same reading and checks as compare and promote
-        except BaselineError as exc:
+            run = load(path)  # the same reading and checks as compare and promote
+        except RunError as exc:
             raise ReportError(str(exc)) from None
-        if not isinstance(data.get("machine_info"), dict):
+        if not isinstance(run.data.get("machine_info"), dict):
             raise ReportError(f"{path}: not a run of this suite (no 'machine_info')")
-        raw.append((data.get("datetime", ""), str(path), data))
-    raw.sort(key=lambda r: r[0])  # later runs replace earlier results of the same benchmark
+        raw.append(run)
+    raw.sort(key=lambda r: r.time)  # later runs replace earlier results of the same benchmark
     runs = Runs()
-    for when, path, data in raw:
-        mi = data["machine_info"]
-        key, cpu, gpus = _machine(data)
+    for run in raw:
+        mi, path = run.machine_info, str(run.path)
+        key = run.machine_key
         if key not in runs.machines:
-            npt = mi.get("nptbench", {})
-            runs.machines[key] = Machine(key, f"M{len(runs.machines) + 1}", [], cpu,
-                                         npt.get("cpu_cores", "?"), list(gpus), mi)
+            runs.machines[key] = Machine(key, f"M{len(runs.machines) + 1}", [], run.cpu,
+                                         run.info.get("cpu_cores", "?"), list(run.gpus), mi)
         m = runs.machines[key]
-        if mi.get("node", "?") not in m.nodes:
-            m.nodes.append(mi.get("node", "?"))
+        if run.node not in m.nodes:
+            m.nodes.append(run.node)
         m.info = mi
-        m.ceilings = mi.get("nptbench", {}).get("ceilings") or m.ceilings
-        profile = mi.get("nptbench", {}).get("profile", "?")
+        m.ceilings = run.info.get("ceilings") or m.ceilings
+        profile = run_profile(run.data, "?")
         context = f"{m.label}/{profile}"
-        run_label = conditions_label(conditions({}, mi.get("nptbench")))  # the run's thread variables
+        run_label = conditions_label(run.conditions())  # the run's thread variables
         context += f"/{run_label}" if run_label else ""
-        runs.files.append((path, when, m.label, profile, commit_label(data)))
-        for b in data["benchmarks"]:
+        runs.files.append((path, run.time, m.label, profile, run.commit))
+        for b in run.benchmarks:
             rec = b.get("extra_info", {}) or {}
             stats = b.get("stats", {}) or {}
             if not rec.get("experiment") or not rec.get("variant") or not stats.get("median"):
@@ -228,7 +212,7 @@ def load_runs(paths, results: Path | None = None) -> Runs:
                 seconds, roof_time = roofline.roofline_time(rec, stats["median"])
                 roof = roofline.annotate(rec, seconds, m.ceilings)
             # Other conditions (a cold L2) time other work: a context of their own, never a replacement.
-            label = conditions_label(conditions(rec, mi.get("nptbench")))
+            label = conditions_label(run.conditions(rec))
             where = f"{m.label}/{profile}" + (f"/{label}" if label else "")
             result = Result(where, rec["experiment"], rec["variant"], rec, stats["median"], stats.get("q1"),
                             stats.get("q3"), stats.get("rounds") or len(stats.get("data") or []), roof, roof_time,
@@ -238,7 +222,7 @@ def load_runs(paths, results: Path | None = None) -> Runs:
                 runs.pooled += runs.results[k].runs == 1
                 result = pool(runs.results[k], result, m.ceilings)
             runs.results[k] = result
-        for s in data.get("nptbench_skipped", []) or []:
+        for s in run.data.get("nptbench_skipped", []) or []:
             runs.skips.append(Skip(context, s.get("nodeid", "?"), s.get("experiment"), s.get("variant"),
                                    s.get("reason", "")))
     if not runs.results and not runs.skips:

@@ -313,11 +313,11 @@ def _stored(results: Path | None) -> tuple[dict | None, str]:
     """This fingerprint's stored ceilings if usable here (a GPU they lack is measured now), and why (not)."""
     if results is None:
         return None, "no results folder given"
-    from . import baseline
-    from . import calibrate as careful
+    from . import ceilings as stored
     from .backends import missing_cuda
+    from .runs import fingerprint
 
-    data, why = careful.load(baseline.fingerprint(), Path(results))
+    data, why = stored.load(fingerprint(), Path(results))
     if data is not None and "cuda" not in data and missing_cuda() is None:
         data["cuda"] = cuda_ceilings(quick=False)
     return data, why
