@@ -104,7 +104,7 @@ def test_calibrate_command_measures_and_stores(tmp_path, monkeypatch, capsys):
 
 def test_stored_ceilings_are_not_mistaken_for_a_run(tmp_path, monkeypatch):
     """ceilings.json sits among the baselines: the baseline lookup, compare and report pass it by."""
-    from nptbench import compare, report
+    from nptbench import compare, report_data
 
     from tests.test_compare import fake_run, rounds, write
 
@@ -115,4 +115,4 @@ def test_stored_ceilings_are_not_mistaken_for_a_run(tmp_path, monkeypatch):
     assert baseline.baselines("fp-x", tmp_path) == [run]
     assert baseline.find_baseline("fp-x", "smoke", tmp_path) == run
     assert [r.path for r in compare.load_runs([folder])] == [run]
-    assert report.expand([folder]) == [run]
+    assert report_data.expand([folder]) == [run]
