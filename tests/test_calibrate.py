@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from nptbench import baseline, calibrate, ceilings, roofline, runs
+from nptbench import baseline, calibrate, ceilings, fmt, roofline, runs
 
 
 class Clock:
@@ -88,7 +88,7 @@ def test_above_the_memory_ceiling_is_explained_by_the_cache_or_a_low_ceiling():
     roof = roofline.annotate(big, 64 * 2**20 / 50e9, CEILINGS)
     assert "exceed the 32 MiB last-level cache: the copy ceiling is too low" in roof["ceiling_note"]
     assert roofline.annotate(big, 64 * 2**20 / 20e9, CEILINGS).get("ceiling_note") is None  # 80 %: no note
-    assert roofline.fmt_pct(99.6) == "100" and roofline.fmt_pct(3.14) == "3.1"  # never 1e+02
+    assert fmt.fmt_pct(99.6) == "100" and fmt.fmt_pct(3.14) == "3.1"  # never 1e+02
 
 
 def test_calibrate_command_measures_and_stores(tmp_path, monkeypatch, capsys):
