@@ -63,7 +63,6 @@ def add_skips(config, output_json: dict) -> None:
     output_json["nptbench_skipped"] = skipped
 
 
-
 # --- plots --------------------------------------------------------------------------------------------
 
 def _pyplot():

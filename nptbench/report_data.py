@@ -22,7 +22,6 @@ class ReportError(Exception):
     """A run cannot be read or the report cannot be made; the message says why."""
 
 
-
 @dataclass
 class Machine:
     key: str  # the hardware fingerprint (nptbench.runs.Run.machine_key)

@@ -16,7 +16,6 @@ VERDICT_COLORS = {
 }
 
 
-
 def _label_points(ax, points, fontsize: float = 7) -> None:
     """Label each (x, y, text) right of its point, moved down until it overlaps no label placed before.
 
