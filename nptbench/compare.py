@@ -45,8 +45,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10: tomli is a dependency there (pyproject.toml)
     import tomli as tomllib
 
-from .baseline import BaselineError, is_run_file, load_run, run_fingerprint, run_profile, run_time
-from .record import conditions, conditions_label
+from .record import conditions_label
+from .runs import Run, RunError, load_runs
 
 DEFAULT_MIN_EFFECT = 0.10
 CONFIDENCE = 0.95
@@ -60,25 +60,6 @@ RESAMPLES = 2000
 
 # --- runs and their benchmarks ---------------------------------------------------------------------------
 
-@dataclass
-class Run:
-    path: Path
-    data: dict
-
-    @property
-    def fingerprint(self) -> str:
-        return run_fingerprint(self.data)
-
-    @property
-    def profile(self) -> str:
-        return run_profile(self.data)
-
-    @property
-    def versions(self) -> dict:
-        info = (self.data.get("machine_info") or {}).get("nptbench") or {}
-        return info.get("versions") or {}
-
-
 #: Record fields that, besides the shapes, fix how much work one call does (a training run's length).
 WORK_FIELDS = ("iterations", "steps", "epochs", "repetitions")
 
@@ -90,22 +71,6 @@ def match_key(bench: dict) -> tuple:
         return ("record", rec["experiment"], rec["variant"], rec.get("backend"), rec.get("device"),
                 rec["dtype"], json.dumps(rec["shape"]), work)
     return ("name", bench["fullname"])
-
-
-def json_files(path: Path) -> list[Path]:
-    path = Path(path)
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*.json") if is_run_file(p))
-    if path.is_file():
-        return [path]
-    raise BaselineError(f"{path}: no such file or folder")
-
-
-def load_runs(paths) -> list[Run]:
-    runs = [Run(p, load_run(p)) for path in paths for p in json_files(path)]
-    if not runs:
-        raise BaselineError(f"no saved run (*.json) in {', '.join(map(str, paths))}")
-    return runs
 
 
 @dataclass
@@ -153,11 +118,10 @@ def benches(runs: list[Run]) -> dict[tuple, Bench]:
     runs has none (host rounds remain). Under other conditions (nptbench.record.conditions: a cold L2,
     thread variables) it is another benchmark."""
     out: dict[tuple, Bench] = {}
-    for run in sorted(runs, key=lambda r: (run_time(r.data), str(r.path))):
-        info = (run.data.get("machine_info") or {}).get("nptbench") or {}
-        for b in run.data["benchmarks"]:
+    for run in sorted(runs, key=lambda r: (r.time, str(r.path))):
+        for b in run.benchmarks:
             rec = b.get("extra_info") or {}
-            conds = conditions(rec, info)
+            conds = run.conditions(rec)
             key = (match_key(b), conds)
             host = Times.of(b["stats"].get("data"), b["stats"]["median"])
             dev = device_times(rec)
@@ -165,7 +129,7 @@ def benches(runs: list[Run]) -> dict[tuple, Bench]:
             if key in out:
                 prev = out[key]
                 if prev.host.rounds is None or host.rounds is None:  # a median alone cannot be pooled with rounds
-                    raise BaselineError(f"{run.path}: {b['fullname']} is in several runs but not every one "
+                    raise RunError(f"{run.path}: {b['fullname']} is in several runs but not every one "
                                         "holds raw round times (--benchmark-save-data), so they cannot be pooled")
                 prev.runs += 1
                 prev.host.pool(host)
@@ -587,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         base, new = load_runs([args.base]), load_runs([args.new])
-    except BaselineError as exc:
+    except RunError as exc:
         print(f"nptbench compare: {exc}", file=sys.stderr)
         return 2
     pairings = compare_runs(base, new, Effects.from_pyproject(args.config, args.min_effect), args.across_conditions)

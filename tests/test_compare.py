@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from nptbench import blas, compare
-from nptbench.baseline import make_fingerprint
+from nptbench.runs import make_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = {"cpu_model": "Test CPU @ 1.00GHz", "cpu_cores": 2, "gpus": [], "versions": {"torch": "2.13.0"}}

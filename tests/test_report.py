@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nptbench import baseline
+from nptbench.runs import run_fingerprint
 from nptbench import claims as cl
 from nptbench import report
 from nptbench.backends import missing_cuda
@@ -123,7 +123,7 @@ def test_two_hosts_of_the_same_hardware_are_one_machine(run, tmp_path):
     (tmp_path / "b.json").write_text(json.dumps(other_host))
     runs = report.load_runs([tmp_path])
     (m,) = runs.machines.values()
-    assert m.key == baseline.run_fingerprint(run) and m.nodes == [run["machine_info"]["node"], "another-vm"]
+    assert m.key == run_fingerprint(run) and m.nodes == [run["machine_info"]["node"], "another-vm"]
     md = report.build(runs, tmp_path / "out")["markdown"].read_text()
     assert f"`{m.key}`" in md and "another-vm" in md
 
