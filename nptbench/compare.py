@@ -554,7 +554,11 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as exc:
         print(f"nptbench compare: {exc}", file=sys.stderr)
         return 2
-    pairings = compare_runs(base, new, Effects.from_pyproject(args.config, args.min_effect), args.across_conditions)
+    try:  # pooling runs can find one saved without raw rounds: a reason, not a traceback
+        pairings = compare_runs(base, new, Effects.from_pyproject(args.config, args.min_effect), args.across_conditions)
+    except RunError as exc:
+        print(f"nptbench compare: {exc}", file=sys.stderr)
+        return 2
     for p in pairings:
         if p.base_runs and not p.same_hardware:
             print(f"WARNING: comparing different hardware: {p.base_fp} vs {p.new_fp}", file=sys.stderr)

@@ -368,3 +368,14 @@ def test_the_real_probe_sees_a_knob_left_unset():
     switched, evidence = blas.narrowed("numpy", default, unset)
     assert switched is not True, evidence
     assert expectation(switched, evidence) is not None
+
+
+def test_a_run_without_raw_rounds_among_pooled_ones_is_named_not_a_traceback(tmp_path, capsys):
+    write(tmp_path / "base" / "1.json", fake_run({"a": ("exp", rounds(1e-3, seed=1))}))
+    bare = fake_run({"a": ("exp", rounds(1e-3, seed=2))}, when="2026-01-02T00:00:00")
+    del bare["benchmarks"][0]["stats"]["data"]
+    write(tmp_path / "base" / "2.json", bare)
+    new = write(tmp_path / "new.json", fake_run({"a": ("exp", rounds(1e-3, seed=3))}))
+    assert compare.main([str(tmp_path / "base"), str(new)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nptbench compare: ") and "raw round times" in err and "Traceback" not in err
