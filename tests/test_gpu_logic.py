@@ -1,6 +1,6 @@
-"""The GPU measurement logic (nptbench.gpu, its use in nptbench.harness and conftest.py) checked without a
-GPU: CUDA events, synchronization and memory statistics are replaced by a fake clock that logs what is
-called when. Seeds 000/001/003/004 time GPU work; this is what makes those timings sound.
+"""The GPU measurement logic (nptbench.gpu, its use in nptbench.harness and nptbench.plugin) checked
+without a GPU: CUDA events, synchronization and memory statistics are replaced by a fake clock that logs
+what is called when. Seeds 000/001/003/004 time GPU work; this is what makes those timings sound.
 
 The one test that needs a real card (asking for more memory than it has) is marked ``gpu``.
 """
@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import conftest
-from nptbench import backends, cuda_kernels, gpu, harness
+from nptbench import backends, cuda_kernels, gpu, harness, plugin
 from nptbench.check import RTOL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,6 +89,12 @@ class FakeBenchmark:
         return out
 
 
+def fake_item(size):
+    """A test item of a session at profile ``size``, reduced to what the plugin's hooks read."""
+    config = types.SimpleNamespace(stash={plugin.PROFILE_KEY: plugin.Profile(size=size)})
+    return types.SimpleNamespace(config=config)
+
+
 class FakeDeviceArray:
     """Looks like a numba device array to :func:`nptbench.gpu.device_bytes`."""
 
@@ -154,13 +159,13 @@ def _fail_holding(kind, ref_box):
 def test_pyfunc_hook_turns_oom_into_skip_and_frees(monkeypatch):
     emptied = []
     monkeypatch.setattr(gpu, "_empty_caches", lambda: emptied.append(True))
-    item = types.SimpleNamespace(config=types.SimpleNamespace(_nptbench_size="seed"))
+    item = fake_item("seed")
     refs = []
     try:
         _fail_holding(OutOfMemoryError, refs)
     except OutOfMemoryError as exc:
         err = exc
-    hook = conftest.pytest_pyfunc_call(item)
+    hook = plugin.pytest_pyfunc_call(item)
     next(hook)
     with pytest.raises(pytest.skip.Exception, match="CUDA out of memory at the seed profile") as skipped:
         hook.throw(err)
@@ -173,12 +178,12 @@ def test_pyfunc_hook_turns_oom_into_skip_and_frees(monkeypatch):
 
 def test_pyfunc_hook_lets_other_errors_through(monkeypatch):
     monkeypatch.setattr(gpu, "_empty_caches", lambda: pytest.fail("must not free on a non-OOM error"))
-    item = types.SimpleNamespace(config=types.SimpleNamespace(_nptbench_size="smoke"))
-    hook = conftest.pytest_pyfunc_call(item)
+    item = fake_item("smoke")
+    hook = plugin.pytest_pyfunc_call(item)
     next(hook)
     with pytest.raises(AssertionError, match="wrong result"):
         hook.throw(AssertionError("wrong result"))
-    hook = conftest.pytest_pyfunc_call(item)
+    hook = plugin.pytest_pyfunc_call(item)
     next(hook)
     with pytest.raises(StopIteration) as done:
         hook.send(True)
@@ -618,8 +623,8 @@ def test_asking_for_more_than_the_card_has_skips_and_frees():
         err = exc
     else:
         pytest.fail("allocating more than the card's memory succeeded")
-    item = types.SimpleNamespace(config=types.SimpleNamespace(_nptbench_size="seed"))
-    hook = conftest.pytest_pyfunc_call(item)
+    item = fake_item("seed")
+    hook = plugin.pytest_pyfunc_call(item)
     next(hook)
     with pytest.raises(pytest.skip.Exception, match="CUDA out of memory at the seed profile"):
         hook.throw(err)
