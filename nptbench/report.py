@@ -45,32 +45,6 @@ class ReportError(Exception):
     """A run cannot be read or the report cannot be made; the message says why."""
 
 
-# --- skipped benchmarks into a saved run (called from conftest.py) ------------------------------------
-
-def add_skips(config, output_json: dict) -> None:
-    """Write the session's skipped benchmarks and their reasons into a saved run (key ``nptbench_skipped``).
-
-    pytest-benchmark saves only benchmarks that ran; the report still has to say what did not and why.
-    """
-    tr = config.pluginmanager.get_plugin("terminalreporter")
-    session = config.pluginmanager.get_plugin("session")
-    items = {item.nodeid: item for item in getattr(session, "items", [])}
-    skipped = []
-    for rep in (tr.stats.get("skipped", []) if tr else []):
-        item = items.get(rep.nodeid)
-        if item is not None and "benchmark" not in getattr(item, "fixturenames", ()):
-            continue  # a unit test, not a benchmark
-        params = getattr(getattr(item, "callspec", None), "params", {}) if item is not None else {}
-        longrepr = rep.longrepr
-        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
-        text = lambda k: params.get(k) if isinstance(params.get(k), str) else None  # noqa: E731
-        skipped.append({
-            "nodeid": rep.nodeid, "experiment": text("experiment"), "variant": text("variant"),
-            "device": text("device"), "reason": reason.removeprefix("Skipped: "),
-        })
-    output_json["nptbench_skipped"] = skipped
-
-
 # --- reading runs -------------------------------------------------------------------------------------
 
 @dataclass

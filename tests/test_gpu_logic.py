@@ -692,7 +692,7 @@ def test_timer_floor_is_recorded_in_machine_info_only_with_a_gpu(fake_cuda, monk
     config = types.SimpleNamespace(_benchmarksession=types.SimpleNamespace(disabled=False, skip=False))
     monkeypatch.setattr(gpu, "_FLOOR", {})
     info = {}
-    roofline.update_machine_info(config, info)
+    plugin.add_ceilings(config, info)
     floor = info["nptbench"]["timer_floor"]
     assert floor["calls"] == gpu.TIMER_FLOOR_CALLS and floor["timer"] == "fake" and floor["host_s"] > 0
     assert fake_cuda.log.count("sync") >= gpu.TIMER_FLOOR_CALLS
@@ -704,7 +704,7 @@ def test_timer_floor_is_recorded_in_machine_info_only_with_a_gpu(fake_cuda, monk
     monkeypatch.setattr(gpu, "make_clock", no_gpu)
     monkeypatch.setattr(gpu, "_FLOOR", {})
     info = {}
-    roofline.update_machine_info(config, info)
+    plugin.add_ceilings(config, info)
     assert "timer_floor" not in info["nptbench"] and gpu.describe_timer_floor(None) is None
 
 
