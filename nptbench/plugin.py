@@ -6,7 +6,7 @@ defines a pytest hook. What the hooks do is library code elsewhere, which import
 - options ``--bench-size`` (the :class:`Profile`, read through :func:`profile`), ``--require-gpu`` and
   ``--gpu-cold-l2``; the markers (strict); skips for missing packages and GPUs, failures under
   ``--require-gpu``;
-- a CUDA out-of-memory becomes a skip with its reason after the memory is freed (nptbench.gpu);
+- a CUDA out-of-memory becomes a skip with its reason after the memory is freed (nptbench.devicetime);
 - the machine info of a saved run (nptbench.machine) with the session's ceilings, the roofline fields of
   every saved benchmark and a table of them after pytest-benchmark's own (nptbench.roofline);
 - the benchmarks skipped, with their reasons, into the saved run (:func:`add_skips`);
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from . import backends, baseline, gpu, harness, machine, roofline
+from . import backends, baseline, devicetime, harness, machine, roofline
 
 PROFILES = ("smoke", "default", "seed")
 
@@ -129,14 +129,14 @@ def pytest_runtest_setup(item):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem):
-    """A CUDA out-of-memory skips the benchmark with its reason, after freeing what it held (nptbench.gpu)."""
+    """A CUDA out-of-memory skips the benchmark with its reason, after freeing what it held (nptbench.devicetime)."""
     try:
         return (yield)
     except Exception as exc:
-        reason = gpu.oom_skip_reason(exc, profile(pyfuncitem.config).size)
+        reason = devicetime.oom_skip_reason(exc, profile(pyfuncitem.config).size)
         if reason is None:
             raise
-        gpu.release_after_oom(exc)
+        devicetime.release_after_oom(exc)
     pytest.skip(reason)  # outside the except block: the skip must not keep the OOM (and its frames) alive
 
 
@@ -195,13 +195,13 @@ def roofline_off(config) -> bool:
 
 
 def add_ceilings(config, machine_info: dict) -> None:
-    """Put the session's ceilings (measured once), and with a GPU its timer floor (nptbench.gpu.timer_floor),
+    """Put the session's ceilings (measured once), and with a GPU its timer floor (nptbench.devicetime.timer_floor),
     into machine_info (only when benchmarks really run)."""
     if roofline_off(config):
         return
     info = machine_info.setdefault("nptbench", {})
     info["ceilings"] = roofline.session_ceilings(results_root(config))
-    floor = gpu.session_timer_floor()
+    floor = devicetime.session_timer_floor()
     if floor:
         info["timer_floor"] = floor
 
@@ -228,7 +228,7 @@ def roofline_summary(terminalreporter, config) -> None:
     if any(b.extra_info.get("device") == "cuda" for b in benches):
         tr.write_line("GPU rows: median of the device times (CUDA events), timed by 'device'; the host median "
                       "beside it also holds the synchronization")
-        floor = gpu.describe_timer_floor(gpu.session_timer_floor())
+        floor = devicetime.describe_timer_floor(devicetime.session_timer_floor())
         if floor:
             tr.write_line(floor)
     for group, rows in roofline.table_rows(benches, ceilings).items():
@@ -236,7 +236,7 @@ def roofline_summary(terminalreporter, config) -> None:
         tr.write_line(f"[{group}]", bold=True)
         for line in roofline.format_table(rows):
             tr.write_line(line)
-    flags = [gpu.kernel_time_flag(b.name, b.extra_info, b.stats.data if b.stats else None) for b in benches]
+    flags = [devicetime.kernel_time_flag(b.name, b.extra_info, b.stats.data if b.stats else None) for b in benches]
     for flag in filter(None, flags):
         tr.write_line(f"nptbench: kernel time above device time: {flag} (results/GPU.md says why this "
                       "happens)", yellow=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import claims as claims_mod
-from . import gpu, roofline
+from . import devicetime, roofline
 from .baseline import BaselineError, commit_label, is_run_file, load_run, run_fingerprint
 from .record import DEVICE_TIME_LABEL, conditions, conditions_label, lead_time
 
@@ -589,7 +589,7 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
                       _v(npt, "threads", "torch"), _floor(npt.get("timer_floor"))])
     doc.table(["id", "fingerprint", "hosts", "CPU", "cores", "GPU", "python", "numpy", "torch", "numba", "BLAS",
                "torch threads", "timer floor (host / device)"], mrows)
-    floors = [f"{m.label}: {gpu.describe_timer_floor(m.info.get('nptbench', {}).get('timer_floor'))}."
+    floors = [f"{m.label}: {devicetime.describe_timer_floor(m.info.get('nptbench', {}).get('timer_floor'))}."
               for m in runs.machines.values() if m.info.get("nptbench", {}).get("timer_floor")]
     if floors:
         doc.p(" ".join(floors))
@@ -713,7 +713,7 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
               + ", ".join(sorted({str(r.record.get("dataset")) for r in res})) + ".")
 
     doc.h(2, "Checks")
-    flags = [gpu.kernel_time_flag(f"{r.context} `{r.experiment}/{r.variant}`", r.record, r.host_rounds)
+    flags = [devicetime.kernel_time_flag(f"{r.context} `{r.experiment}/{r.variant}`", r.record, r.host_rounds)
              for r in runs.results.values()]
     flags = [f for f in flags if f]
     checked = sum(bool(r.record.get("kernel_time_s") and r.record.get("device_time_s")) for r in runs.results.values())

@@ -157,11 +157,11 @@ def test_ceilings_off_measures_nothing(monkeypatch):
 
 
 def test_terminal_summary_prints_the_timer_floor_and_flags_kernel_time_above_device_time(monkeypatch):
-    from nptbench import gpu
+    from nptbench import devicetime
 
     floor = {"host_s": 21e-6, "device_s": 3e-6, "calls": 200, "timer": "fake"}
     monkeypatch.setattr(roofline, "session_ceilings", lambda results=None: {})
-    monkeypatch.setattr(gpu, "session_timer_floor", lambda: floor)
+    monkeypatch.setattr(devicetime, "session_timer_floor", lambda: floor)
     stats = SimpleNamespace(median=0.040, rounds=5, data=[0.039, 0.040, 0.040, 0.041, 0.046])
     broken = rec(variant="long", device="cuda", flops=2e9, device_time_s=0.038, kernel_time_s=0.039)
     fine = rec(variant="short", device="cuda", flops=2e9, device_time_s=60e-6, kernel_time_s=48e-6)
