@@ -25,6 +25,7 @@ import time
 import traceback
 
 from .backends import cudasim_enabled
+from .record import per_second
 
 #: Device time comes from the first this-many timed calls of a benchmark (events are made beforehand,
 #: so making them never lands in a timed call; later calls record into a spare pair at the same cost).
@@ -308,13 +309,14 @@ class DeviceRun:
             out["kernel_time_min_s"] = min(self._kernel_times)
             out["kernel_time_rounds"] = len(self._kernel_times)
             out["kernel_time_note"] = "CUDA events with the stream kept busy before each call: no launch cost"
-            if record.get("flops") and out["kernel_time_s"] > 0:
-                out["kernel_tflops"] = record["flops"] / out["kernel_time_s"] / 1e12
-        if med:
-            if record.get("bytes"):
-                out["device_gbps"] = record["bytes"] / med / 1e9
-            if record.get("flops"):
-                out["device_tflops"] = record["flops"] / med / 1e12
+            kernel = per_second(record, out["kernel_time_s"])
+            if "flops" in kernel:
+                out["kernel_tflops"] = kernel["flops"] / 1e12
+        device = per_second(record, med)
+        if "bytes" in device:
+            out["device_gbps"] = device["bytes"] / 1e9
+        if "flops" in device:
+            out["device_tflops"] = device["flops"] / 1e12
         return out
 
 

@@ -84,6 +84,15 @@ def lead_time(record: dict, host_median: float | None) -> tuple[float | None, st
     return host_median, "median"
 
 
+def per_second(record: dict, seconds: float | None) -> dict:
+    """What one call of ``record`` does per second at ``seconds`` a call: ``{"flops": ..., "bytes": ...}``,
+    each only where the record counts it, nothing without a positive time. Every rate in a record or a
+    table (GFLOP/s and GB/s against the ceilings, a GPU record's device TFLOP/s and GB/s) is this, scaled."""
+    if not seconds or seconds <= 0:
+        return {}
+    return {k: record[k] / seconds for k in ("flops", "bytes") if record.get(k)}
+
+
 class RecordError(ValueError):
     """A record does not follow the schema."""
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .record import DEVICE_TIME_LABEL, lead_time
+from .record import DEVICE_TIME_LABEL, lead_time, per_second
 
 #: Record fields this module adds next to the shared schema.
 FIELDS = {
@@ -357,10 +357,11 @@ def annotate(record: dict, seconds: float | None, ceilings: dict | None) -> dict
     flops, nbytes = record.get("flops"), record.get("bytes")
     if not seconds or seconds <= 0 or (not flops and not nbytes):
         return out
-    if flops:
-        out["achieved_gflops"] = flops / seconds / 1e9
-    if nbytes:
-        out["achieved_gbps"] = nbytes / seconds / 1e9
+    rates = per_second(record, seconds)
+    if "flops" in rates:
+        out["achieved_gflops"] = rates["flops"] / 1e9
+    if "bytes" in rates:
+        out["achieved_gbps"] = rates["bytes"] / 1e9
     dev = (ceilings or {}).get(record.get("device"))
     if not dev:
         return out
