@@ -9,7 +9,7 @@ floor, out of memory) is infrastructure, in nptbench.devicetime:
 - transfers (host<->device, pageable and pinned);
 - precision modes (fp32 with TF32 off, tf32, bf16, fp16), their settings and their float64 reference;
 - :func:`cublas_fractions`: the hand-written kernels' share of cuBLAS, from saved records
-  (``python -m nptbench.gpu RUN.json``).
+  (``python -m nptbench fractions RUN.json``).
 
 torch and numba are imported lazily: importing this module needs neither, nor a GPU.
 """
@@ -174,10 +174,11 @@ def cublas_fractions(records) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    """``python -m nptbench.gpu RUN.json ...``: print the kernels' fractions of cuBLAS in saved runs."""
+    """``python -m nptbench fractions RUN.json ...`` (also ``python -m nptbench.gpu``): print the kernels'
+    fractions of cuBLAS in saved runs."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
-        print("usage: python -m nptbench.gpu RUN.json [RUN.json ...]", file=sys.stderr)
+        print("usage: python -m nptbench fractions RUN.json [RUN.json ...]", file=sys.stderr)
         return 2
     records = []
     for path in argv:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nptbench import __main__ as cli
 from nptbench import backends, cuda_kernels, devicetime, gpu, harness, plugin
 from nptbench.check import RTOL
 
@@ -596,6 +597,8 @@ def test_cublas_fraction_from_records(tmp_path, capsys):
     run = tmp_path / "run.json"
     run.write_text(json.dumps({"benchmarks": [{"extra_info": r} for r in records]}))
     assert gpu.main([str(run)]) == 0
+    assert "25.0 % of cuBLAS" in capsys.readouterr().out
+    assert cli.main(["fractions", str(run)]) == 0  # the same, as a listed command of python -m nptbench
     assert "25.0 % of cuBLAS" in capsys.readouterr().out
     empty = tmp_path / "cpu.json"
     empty.write_text(json.dumps({"benchmarks": [{"extra_info": _rec("torch-cublas", 1.0, device="cpu")}]}))
