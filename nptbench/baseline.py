@@ -55,7 +55,8 @@ def fingerprint() -> str:
 
 
 def nptbench_info(run: dict) -> dict:
-    """What conftest.py saved about the machine (``machine_info["nptbench"]``), or {} for a foreign run."""
+    """What the plugin (nptbench.plugin) saved about the machine (``machine_info["nptbench"]``), or {} for a
+    foreign run."""
     info = (run.get("machine_info") or {}).get("nptbench")
     return info if isinstance(info, dict) else {}
 
