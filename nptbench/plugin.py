@@ -158,7 +158,6 @@ def pytest_terminal_summary(terminalreporter, config):
     roofline_summary(terminalreporter, config)
 
 
-
 def add_skips(config, output_json: dict) -> None:
     """Write the session's skipped benchmarks and their reasons into a saved run (key ``nptbench_skipped``).
 
