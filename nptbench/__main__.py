@@ -10,7 +10,7 @@ import sys
 #: command -> (module, one-line help). A module is imported only when its command runs.
 COMMANDS = {
     "doctor": ("nptbench.doctor", "what this machine can run (BLAS kernels, GPU, numba CUDA, MNIST), and why not"),
-    "ab": ("nptbench.ab", "the same benchmarks under two setups, interleaved A B A B, then compare's verdict"),
+    "ab": ("nptbench.ab", "the same benchmarks under two setups, interleaved A B B A, then compare's verdict"),
     "calibrate": ("nptbench.calibrate", "measure this machine's ceilings carefully into results/<fingerprint>/"),
     "compare": ("nptbench.compare", "compare saved runs: ratio of medians, CI, verdict per benchmark"),
     "promote": ("nptbench.baseline", "promote a saved run to this machine's baseline in results/"),

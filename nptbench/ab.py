@@ -1,9 +1,10 @@
 """``python -m nptbench ab``: the same benchmarks under two setups, interleaved, then compare's verdict.
 
 On a shared machine a single run a side gives false alarms: a whole run drifts when a neighbour takes a
-core. The protocol measured in results/README.md avoids them: threads pinned, runs interleaved A B A B ...
-so that drift falls on both sides alike, several runs a side pooled, and a verdict that counts the run as
-the unit (compare's two-level bootstrap). This command is that protocol. A side is any combination of
+core. The protocol measured in results/README.md avoids them: threads pinned, runs interleaved
+(A B B A A B ...) so that drift falls on both sides alike, several runs a side pooled, and a verdict that
+counts the run as the unit (compare's two-level bootstrap). This command is that protocol. A side is any
+combination of
 
 - an environment (``--a-env OPENBLAS_CORETYPE=Prescott``),
 - a Python interpreter (``--a-python .tox/torch212/bin/python``: another virtual environment or tox env),
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,6 +68,8 @@ def run_env(side: Side, threads: int | None, ceilings: bool) -> dict:
     if threads is not None:
         env.update({k: str(threads) for k in THREAD_VARS})
     env["NPTBENCH_OFFLINE"] = env.get("NPTBENCH_OFFLINE") or "1"
+    if env.get("MNIST_DIR"):  # a revision runs from another folder: the same data for both sides
+        env["MNIST_DIR"] = str(Path(env["MNIST_DIR"]).expanduser().resolve())
     if not ceilings:
         env["NPTBENCH_CEILINGS"] = "off"  # compare needs times only; calibrating every run costs seconds
     env.update(side.env)
@@ -77,9 +81,9 @@ def command(side: Side, storage: Path, name: str, pytest_args: list[str]) -> lis
             f"--benchmark-storage=file://{storage}", f"--benchmark-save={name}", "--benchmark-save-data"]
 
 
-def worktree(repo: Path, rev: str, parent: Path) -> Path:
-    """A detached checkout of ``rev`` under ``parent`` (removed by :func:`remove_worktree`)."""
-    dest = parent / f"rev-{''.join(c if c.isalnum() else '-' for c in rev)[:40]}"
+def worktree(repo: Path, rev: str, parent: Path, side: str) -> Path:
+    """A detached checkout of ``rev`` for ``side`` under ``parent`` (removed by :func:`remove_worktree`)."""
+    dest = parent / f"{side}-rev-{''.join(c if c.isalnum() else '-' for c in rev)[:40]}"
     proc = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(dest), rev],
                           capture_output=True, text=True)
     if proc.returncode != 0:
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         argv, pytest_args = argv[:at], argv[at + 1:]
     parser = argparse.ArgumentParser(
         prog="python -m nptbench ab",
-        description="Run the same benchmarks under two setups A and B, interleaved A B A B ..., with pinned "
+        description="Run the same benchmarks under two setups A and B, interleaved A B B A ..., with pinned "
                     "threads, then print compare's pooled verdict (exit 1 when B is slower). Pytest arguments "
                     "follow '--' (default: bench).",
         epilog="example: python -m nptbench ab --b-env OPENBLAS_CORETYPE=Prescott -- bench/test_matmul.py "
@@ -129,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeats must be at least 1")
     pytest_args = pytest_args or ["bench"]
     out = (args.out or Path("results") / "runs" / time.strftime("ab-%Y%m%d_%H%M%S")).resolve()
+    if out.exists() and any(out.iterdir()):
+        parser.error(f"{out} is not empty: its runs would be pooled with the new ones (choose another --out)")
     sides = [Side("A", args.a_python, parse_env(args.a_env, "--a-env"), args.a_rev),
              Side("B", args.b_python, parse_env(args.b_env, "--b-env"), args.b_rev)]
     threads = None if args.no_pin else args.threads
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     made = []
     try:
         for side in sides:
-            side.cwd = worktree(repo, side.rev, scratch) if side.rev else repo
+            side.cwd = worktree(repo, side.rev, scratch, side.name) if side.rev else repo
             if side.rev:
                 made.append(side.cwd)
         for side in sides:
@@ -147,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         total, done, t0 = 2 * args.repeats, 0, time.perf_counter()
         for i in range(args.repeats):
-            for side in sides:
+            # A B, then B A: a steady drift of the machine (warming up, load rising) falls on both sides
+            for side in (sides if i % 2 == 0 else sides[::-1]):
                 done += 1
                 storage = out / side.name
                 start = time.perf_counter()
@@ -167,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for path in made:
             remove_worktree(repo, path)
+        shutil.rmtree(scratch, ignore_errors=True)
     print(f"nptbench ab: compare {out / 'A'} (BASE) {out / 'B'} (NEW)", file=sys.stderr)
     cmp_args = [str(out / "A"), str(out / "B"), "--config", str(args.config)]
     differ = sorted(k for k in THREAD_VARS if sides[0].env.get(k) != sides[1].env.get(k))

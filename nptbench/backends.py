@@ -73,9 +73,9 @@ def numba_cuda_launch_problem() -> str | None:
 
 def numba_cuda_compile_problem(cc: tuple[int, int]) -> tuple[str, str] | None:
     """``None`` when numba compiles a one-line kernel to PTX for compute capability ``cc`` (no GPU needed),
-    else ``(kind, reason)``: ``"compiler"`` where no CUDA compiler is there for it (no NVVM or libdevice, an
-    NVVM too old for that architecture, the simulator on), ``"numba-cuda"`` where the compiler is there but
-    numba's CUDA target fails before or around it (an incompatible numpy, say)."""
+    else ``(kind, reason)``: ``"compiler"`` where the CUDA compiler itself is missing or refuses (no NVVM or
+    libdevice, an NVVM too old for that architecture, the simulator on), ``"numba-cuda"`` where numba's CUDA
+    target fails in its own Python layer (an incompatible numpy, say). The reason quotes the error."""
     arch = f"sm_{cc[0]}{cc[1]}"
     if cudasim_enabled():
         return "compiler", "numba's CUDA simulator is on (NUMBA_ENABLE_CUDASIM=1): it does not compile"
@@ -84,29 +84,24 @@ def numba_cuda_compile_problem(cc: tuple[int, int]) -> tuple[str, str] | None:
 
         cuda.compile_ptx(probe_kernel, "void(float32[::1])", cc=cc)
     except Exception as exc:
-        if _nvvm_problem() or _is_toolkit_error(exc):
-            return "compiler", f"no CUDA compiler for {arch} here ({_nvvm_problem() or _one_line(exc)})"
+        if _is_toolkit_error(exc):
+            return "compiler", f"no CUDA compiler for {arch} here ({_one_line(exc)})"
         return "numba-cuda", f"numba-cuda cannot compile for {arch} here ({_one_line(exc)})"
     return None
 
 
-def _nvvm_problem() -> str | None:
-    """Why numba finds no usable NVVM, or ``None`` when it loads."""
-    try:
-        from numba.cuda.cudadrv import nvvm
-
-        return None if nvvm.is_available() else "libNVVM cannot be found"
-    except Exception as exc:
-        return _one_line(exc)
+#: Exception classes and phrases of the CUDA toolkit itself, as numba reports them.
+TOOLKIT_ERRORS = {"NvvmError", "NvvmSupportError", "NvvmWarning", "CudaSupportError", "LinkerError"}
+TOOLKIT_PHRASES = ("libdevice", "libnvvm", "nvvm_error", "not supported by this nvvm", "unsupported gpu architecture",
+                   "cuda toolkit")
 
 
 def _is_toolkit_error(exc: BaseException) -> bool:
     """An error of the CUDA toolkit itself (NVVM, libdevice, an unsupported architecture), as opposed to
-    one of numba's Python layer."""
+    one of numba's Python layer (which may name a module called nvvm without being about the compiler)."""
     names = {cls.__name__ for cls in type(exc).__mro__}
     text = str(exc).lower()
-    return bool(names & {"NvvmError", "NvvmSupportError", "NvvmWarning", "CudaSupportError", "LinkerError"}) \
-        or any(word in text for word in ("libdevice", "libnvvm", "nvvm", "unsupported gpu architecture"))
+    return bool(names & TOOLKIT_ERRORS) or any(phrase in text for phrase in TOOLKIT_PHRASES)
 
 
 @functools.lru_cache(maxsize=None)

@@ -18,12 +18,13 @@ What is measured (CPU with the suite's own thread settings, i.e. whatever this p
 Stopping rule: each figure is the least time of repeated calls, repeated until the least time has not
 improved by more than 1 % over the last 3 calls, with at least 5 and at most 30 calls, or until 60 s were
 spent on that figure.
+
+The stored file is read back (and its thread settings checked) by nptbench.ceilings.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -31,13 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from . import baseline, machine, roofline
+from . import ceilings as stored
+from .runs import fingerprint
 
-FILE = baseline.CEILINGS_FILE
 MIN_REPS, MAX_REPS, PATIENCE, TOLERANCE, BUDGET_S = 5, 30, 3, 0.01, 60.0
 STOPPING_RULE = (f"least time of repeated calls, repeated until it improved by no more than {TOLERANCE:.0%} over "
                  f"the last {PATIENCE} calls (at least {MIN_REPS}, at most {MAX_REPS} calls, at most "
                  f"{BUDGET_S:.0f} s a figure)")
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 def until_stable(fn, clock=time.perf_counter) -> tuple[float, int]:
@@ -107,18 +108,6 @@ def cpu_memory(nbytes: int) -> dict:
     return {"gbps": tried[best]["gbps"], "how": f"{best} of {nbytes / 2**30:.2g} GiB arrays", "tried": tried}
 
 
-def thread_settings() -> dict:
-    """The settings a CPU ceiling depends on: the thread variables and torch's thread count."""
-    out = {"env": {k: os.environ[k] for k in THREAD_VARS if k in os.environ}}
-    try:
-        import torch
-
-        out["torch"] = torch.get_num_threads()
-    except Exception:
-        out["torch"] = None
-    return out
-
-
 def measure(size: int = 4096, gib: float = 1.0, gpu: bool = True, log=print) -> dict:
     """Careful ceilings of this machine, in the layout of a session's (``{"cpu": {...}, "cuda": {...}}``)."""
     t0 = time.perf_counter()
@@ -147,63 +136,24 @@ def measure(size: int = 4096, gib: float = 1.0, gpu: bool = True, log=print) -> 
     return out
 
 
-def stored_path(fp: str, results: Path = baseline.RESULTS) -> Path:
-    return baseline.baseline_dir(fp, results) / FILE
-
-
 def write(ceilings: dict, fp: str, results: Path = baseline.RESULTS) -> Path:
     info = machine.describe()
     doc = {
         **ceilings,
         "fingerprint": fp,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "threads": thread_settings(),
+        "threads": stored.thread_settings(),
         "versions": info["versions"],
         "blas": info["blas"],
         "cpu_model": info["cpu_model"],
         "stopping_rule": STOPPING_RULE,
     }
-    path = stored_path(fp, results)
+    path = stored.stored_path(fp, results)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
     tmp.replace(path)
     return path
-
-
-def read(path: Path) -> dict | None:
-    """A stored ceilings file, or None where there is none; a broken one is an error naming it."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RuntimeError(f"{path}: cannot read stored ceilings ({exc})") from None
-    if not (isinstance(doc, dict) and isinstance(doc.get("cpu"), dict)):
-        raise RuntimeError(f"{path}: holds no ceilings (write it with python -m nptbench calibrate)")
-    return {**doc, "source": "stored", "path": str(path)}
-
-
-def usable(doc: dict, threads: dict) -> str | None:
-    """None when stored ceilings hold for a session with these thread settings, else why not (a CPU
-    ceiling measured with 2 threads is no ceiling for a session pinned to one)."""
-    mine = doc.get("threads") or {}
-    if mine.get("env", {}) != threads.get("env", {}) or mine.get("torch") != threads.get("torch"):
-        return f"the stored ceilings of {doc.get('path')} were measured with threads {mine}, not {threads}"
-    return None
-
-
-def load(fp: str, results: Path = baseline.RESULTS) -> tuple[dict | None, str]:
-    """The stored ceilings of fingerprint ``fp`` if this process may use them, and why (not)."""
-    path = stored_path(fp, results)
-    doc = read(path)
-    if doc is None:
-        return None, f"no stored ceilings for {fp} ({path})"
-    why = usable(doc, thread_settings())
-    if why:
-        return None, why
-    return doc, f"stored {doc.get('date', '?')} ({path})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=baseline.RESULTS, help="results folder (default: ./results)")
     parser.add_argument("--dry-run", action="store_true", help="measure and print, store nothing")
     args = parser.parse_args(argv)
-    fp = baseline.fingerprint()
-    print(f"calibrating {fp} with threads {thread_settings()}; {STOPPING_RULE}", flush=True)
+    fp = fingerprint()
+    print(f"calibrating {fp} with threads {stored.thread_settings()}; {STOPPING_RULE}", flush=True)
     ceilings = measure(args.size, args.gib, gpu=not args.no_gpu, log=lambda s: print(s, flush=True))
     if args.dry_run:
         print(json.dumps(ceilings, indent=1))

@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 from . import backends, baseline, machine
+from .runs import CEILINGS_FILE, fingerprint
 
 #: The suite checks its kernels for the H100/H200 where no GPU says otherwise (tests/test_cuda_ptx.py).
 DEFAULT_CC = (9, 0)
@@ -53,7 +54,7 @@ def _mnist() -> str:
 
 def _results(fp: str, results: Path) -> dict:
     folder = baseline.baseline_dir(fp, results)
-    ceilings = folder / baseline.CEILINGS_FILE
+    ceilings = folder / CEILINGS_FILE
     runs = [p.name for p in baseline.baselines(fp, results)]
     return {"folder": str(folder), "baselines": runs,
             "ceilings": str(ceilings) if ceilings.is_file() else None}
@@ -66,7 +67,7 @@ def examine(results: Path = baseline.RESULTS) -> dict:
     cc = tuple(int(x) for x in gpus[0]["capability"].split(".")) if gpus else DEFAULT_CC
     compile_problem = backends.numba_cuda_compile_problem(cc) if not backends.missing_package("numba") else \
         ("numba", backends.missing_package("numba"))
-    fp = baseline.fingerprint()
+    fp = fingerprint()
     paths = {
         "cpu": None,
         "numba-njit": backends.missing_package("numba"),
@@ -146,7 +147,7 @@ def render(report: dict) -> list[str]:
     lines.append("")
     lines.append("can run:")
     for path, why in report["paths"].items():
-        what = RUNS.get(path) or f"numba CUDA kernels compiled for {path.split('-', 1)[1]} (tests/test_cuda_ptx.py)"
+        what = RUNS.get(path) or f"numba CUDA kernels compiled for {path.split('-', 1)[1]} (no GPU needed)"
         lines.append(f"  {'yes' if why is None else 'no ':<4} {what}" + (f": {why}" if why else ""))
     return lines
 

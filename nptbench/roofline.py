@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .fmt import fmt_bytes, fmt_num, fmt_pct, fmt_time
 from .record import DEVICE_TIME_LABEL, lead_time, per_second
 
 #: Record fields this module adds next to the shared schema.
@@ -314,13 +315,14 @@ def _stored(results: Path | None) -> tuple[dict | None, str]:
     """This fingerprint's stored ceilings if usable here (a GPU they lack is measured now), and why (not)."""
     if results is None:
         return None, "no results folder given"
-    from . import baseline
-    from . import calibrate as careful
+    from . import ceilings as stored
     from .backends import missing_cuda
+    from .runs import fingerprint
 
-    data, why = careful.load(baseline.fingerprint(), Path(results))
+    data, why = stored.load(fingerprint(), Path(results))
     if data is not None and "cuda" not in data and missing_cuda() is None:
-        data["cuda"] = cuda_ceilings(quick=False)
+        data["cuda"] = {**cuda_ceilings(quick=False), "source": "quick"}
+        data["note"] = "the stored file holds no GPU ceilings: those were measured in this session"
     return data, why
 
 
@@ -385,15 +387,8 @@ def annotate(record: dict, seconds: float | None, ceilings: dict | None) -> dict
     attainable, bound, words = max(candidates)
     out.update(bound=bound, ceiling=words, pct_of_ceiling=100.0 * attainable / seconds)
     if bound == "memory" and out["pct_of_ceiling"] > 100:
-        out["ceiling_note"] = above_memory_ceiling(nbytes, dev.get("cache_bytes"), dev.get("source"))
+        out["ceiling_note"] = above_memory_ceiling(nbytes, dev.get("cache_bytes"), (ceilings or {}).get("source"))
     return out
-
-
-def fmt_bytes(n: float) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n:.0f} B"
 
 
 def above_memory_ceiling(nbytes: float, cache_bytes: int | None, source: str | None = None) -> str:
@@ -436,32 +431,6 @@ def roofline_time(record: dict, host_median: float | None) -> tuple[float | None
     """The time a record is held against its ceiling: the CUDA-event median on a GPU where recorded
     (launch overhead is not the device's limit), else pytest-benchmark's median wall time."""
     return lead_time(record, host_median)
-
-
-def fmt_time(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
-
-def fmt_num(x: float | None, digits: int = 3) -> str:
-    if x is None:
-        return "-"
-    if x == 0:
-        return "0"
-    if abs(x) >= 10 ** digits:
-        return f"{x:,.0f}"
-    return f"{x:.{digits}g}"
-
-
-def fmt_pct(x: float | None) -> str:
-    """A percentage: two significant digits below 10, whole numbers from there (never ``1e+02``)."""
-    if x is None:
-        return "-"
-    return f"{x:.2g}" if x < 10 else f"{x:.0f}"
 
 
 def table_rows(benchmarks, ceilings: dict) -> dict[str, list[list[str]]]:

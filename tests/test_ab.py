@@ -71,7 +71,7 @@ def test_a_a_interleaves_pins_threads_and_calls_nothing_slower(fake, tmp_path, c
     out, err = capsys.readouterr()
     assert rc == 0, out + err
     made = calls(log)
-    assert [c["name"] for c in made] == ["a1", "b1", "a2", "b2", "a3", "b3"]  # A B A B A B
+    assert [c["name"] for c in made] == ["a1", "b1", "b2", "a2", "a3", "b3"]  # A B, B A, A B
     assert all(c["env"]["OMP_NUM_THREADS"] == "1" and c["env"]["OPENBLAS_NUM_THREADS"] == "1" for c in made)
     assert all(c["env"]["NPTBENCH_CEILINGS"] == "off" for c in made)
     assert all(c["args"][:3] == ["-m", "pytest", "bench/test_x.py"] and "--benchmark-save-data" in c["args"]
@@ -89,7 +89,7 @@ def test_a_slower_side_is_called_slower_and_exits_1(fake, tmp_path, capsys):
     assert rc == 1 and "**slower**" in out, out
     assert "compared across conditions" not in err  # the same threads on both sides
     made = calls(log)
-    assert [c["env"]["SIDE_ONLY"] for c in made] == [None, "b"] * 3  # a side's variables stay on its side
+    assert [c["env"]["SIDE_ONLY"] for c in made] == [None, "b", "b", None, None, "b"]  # on its side only
     assert all(c["env"]["OMP_NUM_THREADS"] == "2" for c in made)
     assert made[0]["args"][2] == "bench"  # no pytest arguments: the whole suite
 
@@ -119,7 +119,7 @@ def test_a_revision_runs_from_its_own_checkout(fake, tmp_path, capsys, monkeypat
     assert ab.main(["--a-python", python, "--b-python", python, "--a-rev", "HEAD", "-n", "1",
                     "--out", str(tmp_path / "ab"), "--config", str(tmp_path / "none.toml")]) == 0
     a, b = calls(log)
-    assert b["cwd"] == str(repo) and a["cwd"] != str(repo) and "rev-HEAD" in a["cwd"]
+    assert b["cwd"] == str(repo) and a["cwd"] != str(repo) and "A-rev-HEAD" in a["cwd"]
     assert not Path(a["cwd"]).exists()  # the worktree is removed afterwards
     assert "fake-python, rev HEAD" in capsys.readouterr().err
 
@@ -130,4 +130,13 @@ def test_sides_with_other_thread_settings_are_compared_across_that_condition(fak
                   "--b-env", "OMP_NUM_THREADS=1", "--out", str(tmp_path / "ab"), "--config", str(tmp_path / "none.toml")])
     out, err = capsys.readouterr()
     assert rc == 0 and "the sides differ in OMP_NUM_THREADS: compared across conditions" in err
-    assert [c["env"]["OMP_NUM_THREADS"] for c in calls(log)] == ["2", "1", "2", "1"]
+    assert [c["env"]["OMP_NUM_THREADS"] for c in calls(log)] == ["2", "1", "1", "2"]
+
+
+def test_a_used_out_folder_is_refused(fake, tmp_path, capsys):
+    python, _ = fake
+    (tmp_path / "ab" / "A").mkdir(parents=True)
+    (tmp_path / "ab" / "A" / "old.json").write_text("{}")
+    with pytest.raises(SystemExit) as exc:
+        ab.main(["--a-python", python, "--b-python", python, "--out", str(tmp_path / "ab")])
+    assert exc.value.code == 2 and "is not empty" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nptbench import baseline, machine
+from nptbench import baseline, machine, runs
 from nptbench.baseline import BaselineError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,19 +20,19 @@ ROOT = Path(__file__).resolve().parents[1]
 # --- fingerprint ---------------------------------------------------------------------------------------
 
 def test_fingerprint_names_hardware_only_and_is_a_safe_folder_name():
-    fp = baseline.make_fingerprint("Intel(R) Xeon(R) Processor @ 2.50GHz", 2, [])
+    fp = runs.make_fingerprint("Intel(R) Xeon(R) Processor @ 2.50GHz", 2, [])
     assert fp == "intel-xeon-processor-2.50ghz_2cores_nogpu"
-    gpus = baseline.make_fingerprint("AMD EPYC 7742 64-Core Processor", 16, ["NVIDIA H100 80GB HBM3"] * 2)
+    gpus = runs.make_fingerprint("AMD EPYC 7742 64-Core Processor", 16, ["NVIDIA H100 80GB HBM3"] * 2)
     assert gpus == "amd-epyc-7742-64-core-processor_16cores_2x-nvidia-h100-80gb-hbm3"
-    assert re.fullmatch(r"[a-z0-9._-]+", baseline.make_fingerprint("Weird/CPU: \\ * ?", 1, ["a/b"]))
+    assert re.fullmatch(r"[a-z0-9._-]+", runs.make_fingerprint("Weird/CPU: \\ * ?", 1, ["a/b"]))
 
 
 def test_this_machine_fingerprint_matches_what_runs_record():
-    fp = baseline.fingerprint()
+    fp = runs.fingerprint()
     assert f"_{machine.usable_cores()}cores_" in fp
     assert fp.endswith("_nogpu") == (machine.gpu_info() == [])
     run = {"machine_info": {"nptbench": {**machine.describe(), "profile": "smoke"}}}
-    assert baseline.run_fingerprint(run) == fp
+    assert runs.run_fingerprint(run) == fp
     import numpy
     import torch
 
@@ -78,16 +78,16 @@ def test_corrupt_files_are_named(tmp_path):
     bad.parent.mkdir()
     bad.write_text('{"benchmarks": [')
     with pytest.raises(BaselineError, match=re.escape(str(bad)) + ".*not valid JSON"):
-        baseline.load_run(bad)
+        runs.load_run(bad)
     with pytest.raises(BaselineError, match=re.escape(str(bad))):
         baseline.find_baseline("fp", "smoke", tmp_path)
     bad.write_text('{"benchmarks": [{"fullname": "x", "stats": {"median": 1, "data": ["a"]}}]}')
     with pytest.raises(BaselineError, match="raw round times of x are not positive finite numbers"):
-        baseline.load_run(bad)
+        runs.load_run(bad)
     bad.write_text('{"benchmarks": [{"fullname": "x", "stats": {"median": 1}, '
                    '"extra_info": {"device_times_s": [0.0, 1e-3, -1]}}]}')
     with pytest.raises(BaselineError, match="device_times_s of x are not non-negative finite numbers"):
-        baseline.load_run(bad)
+        runs.load_run(bad)
 
 
 def test_find_baseline_takes_the_newest_of_the_profile(tmp_path):
@@ -125,12 +125,12 @@ def pytest_run(results: Path, *args) -> tuple[int, str]:
 
 
 def test_benchmark_compare_uses_this_machines_baseline(tmp_path):
-    fp = baseline.fingerprint()
+    fp = runs.fingerprint()
     rc, out = pytest_run(tmp_path, "--benchmark-compare", "--benchmark-compare-fail=median:5%")
     assert rc == 0, out
     assert f"nptbench: no smoke baseline for this machine in {tmp_path / fp}/: running without comparison" in out
     [saved] = list((tmp_path / "runs").rglob("*.json"))
-    assert baseline.has_raw_data(baseline.load_run(saved))  # --benchmark-save-data is on by default
+    assert runs.has_raw_data(runs.load_run(saved))  # --benchmark-save-data is on by default
 
     # a baseline twice as fast as anything this machine does: the check must fail, readably
     promoted = baseline.promote(saved, tmp_path)
@@ -184,8 +184,8 @@ def test_promote_can_name_the_commit_that_measured_and_keeps_the_saved_one(tmp_p
     assert promoted["commit_info"]["note"] == "checkout inside another repository"
     assert promoted["commit_info"]["as_saved"] == saved["commit_info"]
     assert promoted["benchmarks"] == saved["benchmarks"]  # numbers untouched
-    assert baseline.commit_label(promoted) == "2b03bfb950 (set at promote; saved: 1431b1e000)"
-    assert baseline.commit_label(saved) == "1431b1e000 (dirty)"
+    assert runs.commit_label(promoted) == "2b03bfb950 (set at promote; saved: 1431b1e000)"
+    assert runs.commit_label(saved) == "1431b1e000 (dirty)"
 
 
 def test_report_only_runs_go_where_no_comparison_looks(tmp_path):

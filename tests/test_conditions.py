@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from nptbench import compare, record, report
+from nptbench import compare, record, report, report_data
 from tests.test_compare import fake_run, rounds, write
 
 
@@ -87,10 +87,10 @@ def test_report_keeps_cold_and_warm_apart_and_pools_repeats(tmp_path):
 def test_runs_without_all_their_rounds_pool_by_weighted_medians():
     rec = {"experiment": "e", "variant": "v", "device": "cuda", "device_time_s": 1.0, "kernel_time_s": 0.5}
     # two runs already pooled (host rounds but no per-call device times), then a run saved as statistics
-    a = report.Result("M1/x", "e", "v", rec, 2.0, None, None, 10, {}, "median", "a.json", [2.0] * 10, runs=2)
-    b = report.Result("M1/x", "e", "v", dict(rec, device_time_s=4.0, kernel_time_s=2.0), 5.0, None, None, 5, {},
+    a = report_data.Result("M1/x", "e", "v", rec, 2.0, None, None, 10, {}, "median", "a.json", [2.0] * 10, runs=2)
+    b = report_data.Result("M1/x", "e", "v", dict(rec, device_time_s=4.0, kernel_time_s=2.0), 5.0, None, None, 5, {},
                       "median", "b.json")
-    r = report.pool(a, b, {})
+    r = report_data.pool(a, b, {})
     assert (r.runs, r.rounds, r.host_rounds) == (3, 15, None)
     assert (r.median, r.record["device_time_s"], r.record["kernel_time_s"]) == (3.0, 2.0, 1.0)  # host and device alike
 

@@ -54,7 +54,7 @@ def test_a_numba_cuda_that_cannot_compile_is_named_with_its_error(numba_cuda_tha
 def test_json_and_baselines_of_this_fingerprint(monkeypatch, capsys, quick_blas, tmp_path):
     import json
 
-    fp = doctor.baseline.fingerprint()
+    fp = doctor.fingerprint()
     (tmp_path / fp).mkdir()
     (tmp_path / fp / "default-0001_x.json").write_text("{}")
     (tmp_path / fp / "ceilings.json").write_text("{}")

@@ -122,6 +122,10 @@ def test_numba_cuda_probe_reports_what_the_compile_raised(numba_cuda_that_cannot
     (AttributeError("module 'numpy' has no attribute 'row_stack'"), "numba-cuda"),
     (RuntimeError("Missing libdevice file. Please ensure you have a CUDA Toolkit 11.2 or higher."), "compiler"),
     (ValueError("NVVM_ERROR_INVALID_OPTION: -arch=compute_90 is not supported by this NVVM"), "compiler"),
+    (type("NvvmSupportError", (ImportError,), {})("libNVVM cannot be found. Do `conda install cudatoolkit`"),
+     "compiler"),
+    # numba's own Python layer naming its nvvm module is not a missing compiler
+    (ImportError("cannot import name 'NVVM' from 'numba.cuda.cudadrv.nvvm'"), "numba-cuda"),
 ])
 def test_compile_probe_tells_a_missing_compiler_from_a_broken_numba_cuda(monkeypatch, error, kind):
     pytest.importorskip("numba")

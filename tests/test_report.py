@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nptbench import baseline
+from nptbench.runs import run_fingerprint
 from nptbench import claims as cl
 from nptbench import report
 from nptbench.backends import missing_cuda
@@ -32,7 +32,7 @@ def run_json(tmp_path_factory) -> Path:
     env = {**os.environ, "NPTBENCH_OFFLINE": "1", "NPTBENCH_CALIBRATION": "quick"}
     env.pop("NPTBENCH_CEILINGS", None)
     cmd = [sys.executable, "-m", "pytest", "bench/test_matmul.py", "--bench-size", "smoke", "-k", SELECTION,
-           "-q", "-p", "no:cacheprovider", f"--benchmark-json={out}", f"--benchmark-storage=file://{tmp}/storage",
+           "-q", "-p", "no:cacheprovider", f"--benchmark-json={out}", f"--benchmark-storage=file://{tmp}/runs",
            "--benchmark-max-time=0.01", "--benchmark-min-rounds=3", "--benchmark-warmup=off"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"the saved run failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
@@ -61,7 +61,7 @@ def second_machine(run: dict, slower: float) -> dict:
 def test_run_holds_ceilings_roofline_fields_and_skips(run):
     ceilings = run["machine_info"]["nptbench"]["ceilings"]
     assert ceilings["cpu"]["matmul_gflops"]["float32"] > 0 and ceilings["cpu"]["copy_gbps"] > 0
-    assert ceilings["scale"] == "quick"
+    assert ceilings["scale"] == "quick" and ceilings["source"] == "quick"  # its results folder (tmp) stores none
     cpu = [b["extra_info"] for b in run["benchmarks"] if b["extra_info"]["device"] == "cpu"]
     assert cpu and all(r["pct_of_ceiling"] > 0 and r["achieved_gflops"] > 0 and r["bound"] for r in cpu)
     skipped = run["nptbench_skipped"]
@@ -123,7 +123,7 @@ def test_two_hosts_of_the_same_hardware_are_one_machine(run, tmp_path):
     (tmp_path / "b.json").write_text(json.dumps(other_host))
     runs = report.load_runs([tmp_path])
     (m,) = runs.machines.values()
-    assert m.key == baseline.run_fingerprint(run) and m.nodes == [run["machine_info"]["node"], "another-vm"]
+    assert m.key == run_fingerprint(run) and m.nodes == [run["machine_info"]["node"], "another-vm"]
     md = report.build(runs, tmp_path / "out")["markdown"].read_text()
     assert f"`{m.key}`" in md and "another-vm" in md
 
