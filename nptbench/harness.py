@@ -50,10 +50,11 @@ def measure(
       measured that way; the record then says ``synchronized: false``.
     - On ``device == "cuda"`` CUDA events bracket every timed call: the record gets ``device_time_s``
       (median) beside the host time, and ``peak_device_bytes`` (with ``setup``, from one more untimed call
-      on fresh inputs, see :meth:`nptbench.devicetime.DeviceRun.peak_of_one_call`); ``cold_l2`` (``--gpu-cold-l2``) flushes
-      the L2 cache before each one-call round, outside the timed region (see :class:`nptbench.devicetime.DeviceRun`);
-      ``kernel_time`` (calls of one or a few launches) adds ``kernel_time_s``, device time without the
-      launch's host cost, from untimed calls after the rounds (:meth:`nptbench.devicetime.DeviceRun.kernel_times`).
+      on fresh inputs, see :meth:`nptbench.devicetime.DeviceRun.peak_of_one_call`); ``cold_l2``
+      (``--gpu-cold-l2``) flushes the L2 cache before each one-call round, outside the timed region (see
+      :class:`nptbench.devicetime.DeviceRun`); ``kernel_time`` (calls of one or a few launches) adds
+      ``kernel_time_s``, device time without the launch's host cost, from untimed calls after the rounds
+      (:meth:`nptbench.devicetime.DeviceRun.kernel_times`).
     """
     timed = synced(fn, record["device"]) if sync else fn
     benchmark.group = record["experiment"]

@@ -129,7 +129,8 @@ def pytest_runtest_setup(item):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem):
-    """A CUDA out-of-memory skips the benchmark with its reason, after freeing what it held (nptbench.devicetime)."""
+    """A CUDA out-of-memory skips the benchmark with its reason, after freeing what it held
+    (nptbench.devicetime)."""
     try:
         return (yield)
     except Exception as exc:
@@ -194,8 +195,8 @@ def roofline_off(config) -> bool:
 
 
 def add_ceilings(config, machine_info: dict) -> None:
-    """Put the session's ceilings (measured once), and with a GPU its timer floor (nptbench.devicetime.timer_floor),
-    into machine_info (only when benchmarks really run)."""
+    """Put the session's ceilings (measured once), and with a GPU its timer floor
+    (nptbench.devicetime.timer_floor), into machine_info (only when benchmarks really run)."""
     if roofline_off(config):
         return
     info = machine_info.setdefault("nptbench", {})
@@ -239,6 +240,7 @@ def roofline_summary(terminalreporter, config) -> None:
     for flag in filter(None, flags):
         tr.write_line(f"nptbench: kernel time above device time: {flag} (results/GPU.md says why this "
                       "happens)", yellow=True)
+
 
 # --- --benchmark-compare against this machine's baseline ------------------------------------------------
 

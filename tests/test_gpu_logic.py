@@ -1,6 +1,7 @@
 """The GPU measurement logic (nptbench.devicetime and nptbench.gpu, their use in nptbench.harness and
 nptbench.plugin) checked without a GPU: CUDA events, synchronization and memory statistics are replaced
-by a fake clock that logs what is called when. Seeds 000/001/003/004 time GPU work; this is what makes those timings sound.
+by a fake clock that logs what is called when. Seeds 000/001/003/004 time GPU work; this is what makes
+those timings sound.
 
 The one test that needs a real card (asking for more memory than it has) is marked ``gpu``.
 """

@@ -20,7 +20,8 @@ def test_only_the_plugin_defines_pytest_hooks():
 
 
 def test_pytest_benchmark_internals_are_reached_in_one_place():
-    mentions = {p.name: p.read_text(encoding="utf8").count("_benchmarksession") for p in (ROOT / "nptbench").glob("*.py")}
+    mentions = {p.name: p.read_text(encoding="utf8").count("_benchmarksession")
+                for p in (ROOT / "nptbench").glob("*.py")}
     assert {name for name, n in mentions.items() if n} == {"plugin.py"}
     plugin = (ROOT / "nptbench" / "plugin.py").read_text(encoding="utf8")
     assert plugin.count('getattr(config, "_benchmarksession", None)') == 1  # plugin.benchmark_session
