@@ -32,6 +32,7 @@ from pathlib import Path
 from . import claims as claims_mod
 from . import devicetime
 from .fmt import fmt_num, fmt_pct, fmt_time
+from .record import per_second
 from .report_data import ReportError, Result, Runs, contexts, load_runs, skip_reasons, times_by_context
 from .report_md import Doc
 from .report_plots import plot_claims, plot_experiment, plot_roofline
@@ -78,7 +79,9 @@ def _figure(r: Result) -> str:
 def _rate(r: Result) -> str:
     """Bytes per second of a result's leading time (its record's ``bytes``)."""
     nbytes = r.record.get("bytes")
-    return f"{fmt_num(nbytes / r.lead / 1e9)} GB/s of {nbytes / 1e6:,.0f} MB" if nbytes else "no bytes recorded"
+    if not nbytes:
+        return "no bytes recorded"
+    return f"{fmt_num(per_second(r.record, r.lead)['bytes'] / 1e9)} GB/s of {nbytes / 1e6:,.0f} MB"
 
 
 def _floor(floor) -> str:
