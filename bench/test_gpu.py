@@ -10,8 +10,8 @@ Shapes: nptbench.gpu.SIZES (``mnist-full``: nptbench.matmul.SIZES, so it shares 
 
 Every benchmark here needs a GPU: mark ``gpu`` (numba kernels also ``numba_cuda``), so without one each
 skips with the reason. Device time (CUDA events), peak device memory and the cold-L2 mode come from the
-harness for every ``device == "cuda"`` record. To add a variant: one function in nptbench/gpu.py or
-nptbench/cuda_kernels.py, one line in the table below.
+harness (nptbench.devicetime) for every ``device == "cuda"`` record. To add a variant: one function in
+nptbench/gpu.py or nptbench/cuda_kernels.py, one line in the table below.
 """
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ TRANSFERS = [
 ]
 
 #: Kernel variants: the numba launchers of nptbench.cuda_kernels, and torch's ``a @ b`` (cuBLAS), the
-#: ceiling. All are timed without a copy back; their fraction of cuBLAS: ``python -m nptbench.gpu RUN.json``.
+#: ceiling. All are timed without a copy back; their fraction of cuBLAS:
+#: ``python -m nptbench fractions RUN.json``.
 KERNEL_EXPERIMENTS = ("mnist-full", "square-k256", "cube")
 KERNEL_VARIANTS = [*ck.KERNELS, gpu.CEILING]
 

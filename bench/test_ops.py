@@ -13,7 +13,7 @@ import pytest
 
 from fixtures import tensors
 from nptbench import check, memory
-from nptbench import ops
+from nptbench import ops, plugin
 from nptbench.backends import to_numpy
 
 #: Seeds of the random data (append only). Generators of the *-as-seed variants are re-seeded inside
@@ -367,7 +367,7 @@ def pytest_generate_tests(metafunc):
     """The autograd sizes depend on the profile, so its cases are made here, once the profile is known."""
     if metafunc.function.__name__ != "test_autograd":
         return
-    profile = metafunc.config._nptbench_size
+    profile = plugin.profile(metafunc.config).size
     cases = []
     for n in ops.SIZES[profile]["autograd"]["n"]:
         for lib, device in (("torch", "cpu"), ("torch-cuda", "cuda")):

@@ -15,6 +15,7 @@ COMMANDS = {
     "compare": ("nptbench.compare", "compare saved runs: ratio of medians, CI, verdict per benchmark"),
     "promote": ("nptbench.baseline", "promote a saved run to this machine's baseline in results/"),
     "report": ("nptbench.report", "Markdown/HTML report with roofline and claims ledger from saved runs"),
+    "fractions": ("nptbench.gpu", "the hand-written CUDA kernels' share of cuBLAS (device time), from saved runs"),
 }
 
 

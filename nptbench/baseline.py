@@ -6,8 +6,8 @@ which is never committed; ``python -m nptbench promote RUN.json`` copies it into
 the machine that measured it, which is committed. The fingerprint names the hardware only
 (nptbench.runs.make_fingerprint). Nothing here overwrites a file. Runs are read by nptbench.runs.
 
-The :class:`PytestBaseline` plugin (registered by conftest.py) makes ``pytest --benchmark-compare`` use
-this machine's baseline and turns ``--benchmark-compare-fail`` into a readable summary.
+The suite's pytest plugin (nptbench.plugin.PytestBaseline) makes ``pytest --benchmark-compare`` use this
+machine's baseline and turns ``--benchmark-compare-fail`` into a readable summary.
 """
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import argparse
 import json
 import re
 import sys
-from datetime import datetime
 from pathlib import Path
 
 from . import machine
@@ -161,125 +160,3 @@ def main(argv: list[str] | None = None) -> int:
     if measured_on != here:
         print(f"note: the run was measured on {measured_on}, not on this machine ({here})")
     return 0
-
-
-# --- pytest glue -----------------------------------------------------------------------------------------
-
-def results_root(config) -> Path:
-    """The folder holding ``runs/`` and the baselines: the parent of pytest-benchmark's storage when that
-    is a ``file://.../runs`` folder (so pointing the storage elsewhere moves both), else ./results."""
-    storage = str(getattr(getattr(config, "option", None), "benchmark_storage", "") or "")
-    if storage.startswith("file://"):
-        path = Path(storage[len("file://"):])
-        if path.name == RUNS:
-            return (Path(config.invocation_params.dir) / path).resolve().parent
-    return Path(getattr(config, "rootpath", ".")) / RESULTS
-
-
-class PytestBaseline:
-    """Registered by conftest.py in ``pytest_configure``, before pytest-benchmark builds its session.
-
-    pytest-benchmark would compare against the newest file of its own storage (results/runs) and stop
-    with a usage error when there is none. Instead: the ``--benchmark-compare`` value is taken here, the
-    newest baseline of this machine's fingerprint and this profile is loaded, and pytest-benchmark is handed
-    that one file to show next to the current numbers, with a table of ``nptbench compare`` verdicts
-    computed from the raw rounds. Without a baseline one line of the summary says so and the run goes on. ``--benchmark-compare-fail`` (which implies ``--benchmark-compare``) fails the session
-    with one line per regression (the check's numbers and the statistical verdict) instead of
-    pytest-benchmark's traceback.
-    """
-
-    def __init__(self, config, profile: str):
-        opt = config.option
-        self.config = config
-        self.profile = profile
-        self.checks = getattr(opt, "benchmark_compare_fail", None) or []
-        self.requested = getattr(opt, "benchmark_compare", None) or (True if self.checks else None)
-        self.fp = self.path = self.run = self.header = None
-        self.lines: list[str] = []
-        self.table = ""
-        if not self.requested:
-            return
-        opt.benchmark_compare = []  # pytest-benchmark must not load results/runs: the baseline is ours
-        self.fp = fingerprint()
-        results = results_root(config)
-        select = self.requested if isinstance(self.requested, str) else None
-        self.path = find_baseline(self.fp, profile, results, select)  # BaselineError: conftest -> usage error
-        if self.path is None:
-            self.header = (f"nptbench: no {profile} baseline for this machine in {results / self.fp}/"
-                           f"{' matching ' + repr(select) if select else ''}: running without comparison")
-        else:
-            self.run = load_run(self.path)
-            self.header = f"nptbench: comparing with baseline {self.path}"
-
-    def pytest_collection_finish(self, session):
-        # --benchmark-autosave is on in pyproject.toml; a session without any benchmark (pytest tests)
-        # has nothing to save and should not warn about it.
-        bs = getattr(self.config, "_benchmarksession", None)
-        if bs is not None and not any("benchmark" in getattr(item, "fixturenames", ()) for item in session.items):
-            bs.autosave = None
-
-    def pytest_sessionstart(self, session):
-        bs = getattr(self.config, "_benchmarksession", None)
-        if bs is None or self.run is None:
-            return
-        from pytest_benchmark.stats import normalize_stats
-
-        for bench in self.run["benchmarks"]:
-            normalize_stats(bench["stats"])
-        bs.compare = self.requested
-        bs.compared_mapping = {self.path: {b["fullname"]: b for b in self.run["benchmarks"]}}
-
-    def pytest_sessionfinish(self, session, exitstatus):
-        # pytest-benchmark's own sessionfinish (a hook wrapper) has already matched the runs by now.
-        bs = getattr(self.config, "_benchmarksession", None)
-        if bs is None or not self.requested:
-            return
-        bs.performance_regressions.clear()  # reported below, readably, instead of raised
-        if self.run is None:
-            bs.compare_fail = None  # no baseline: not a usage error, the header said so
-            return
-        from . import compare
-
-        current = {"machine_info": {"nptbench": {**machine.describe(), "profile": self.profile}},
-                   "datetime": datetime.now().isoformat(),
-                   "benchmarks": [b.as_dict(include_data=True) for b in bs.benchmarks if b]}
-        if not current["benchmarks"]:
-            return
-        pairing = compare.compare_runs([compare.Run(self.path, self.run)], [compare.Run(Path("now"), current)])
-        self.table = compare.render(pairing, "baseline", "now")
-        verdicts = {row.name: row for pair in pairing for row in pair.rows}
-        saved = {b["fullname"]: b["stats"] for b in self.run["benchmarks"]}
-        for bench in bs.benchmarks:
-            if not bench or bench.fullname not in saved:
-                continue
-            old = saved[bench.fullname]
-            for check in self.checks:
-                value = check.compute(bench, old)
-                if value > check.threshold:
-                    self.lines.append(self._regression_line(bench, old, check, value, verdicts.get(bench.name)))
-        if self.lines and session.exitstatus == 0:
-            session.exitstatus = 1  # as a failed test would
-
-    @staticmethod
-    def _regression_line(bench, old, check, value, row) -> str:
-        field = check.field
-        change = (f"+{value:.1f} % (limit {check.threshold} %)" if type(check).__name__.startswith("Percentage")
-                  else f"+{value * 1e6:.1f} us (limit {check.threshold * 1e6:.1f} us)")
-        line = (f"{bench.name}: {field} {old[field] * 1e6:.1f} us -> {bench[field] * 1e6:.1f} us, {change}")
-        if row is not None:
-            line += f"; nptbench compare: {row.verdict} ({row.ratio_text()})"
-        return line
-
-    def pytest_terminal_summary(self, terminalreporter):
-        tr = terminalreporter
-        if self.header:  # also under -q, where pytest shows no header
-            tr.write_line(self.header, yellow=self.run is None)
-        if self.table:
-            tr.section("nptbench compare: this run against the baseline")
-            tr.write_line(f"baseline: {self.path}")
-            for line in self.table.splitlines():
-                tr.write_line(line)
-        if self.lines:
-            tr.section("performance regressed (--benchmark-compare-fail)", red=True, bold=True)
-            for line in self.lines:
-                tr.write_line(line, red=True)

@@ -1,13 +1,13 @@
 """Warm up, time, check and record one benchmark: the part every family shares.
 
-The ``measure`` fixture in conftest.py binds :func:`measure` to pytest-benchmark's ``benchmark`` object;
+The ``measure`` fixture (nptbench.plugin) binds :func:`measure` to pytest-benchmark's ``benchmark`` object;
 this module itself imports no pytest, so the same steps can be driven from anywhere.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from . import gpu
+from . import devicetime
 from .backends import synced
 from .check import assert_close, errors, tolerance
 from .record import make_record
@@ -50,10 +50,11 @@ def measure(
       measured that way; the record then says ``synchronized: false``.
     - On ``device == "cuda"`` CUDA events bracket every timed call: the record gets ``device_time_s``
       (median) beside the host time, and ``peak_device_bytes`` (with ``setup``, from one more untimed call
-      on fresh inputs, see :meth:`nptbench.gpu.DeviceRun.peak_of_one_call`); ``cold_l2`` (``--gpu-cold-l2``) flushes
-      the L2 cache before each one-call round, outside the timed region (see :class:`nptbench.gpu.DeviceRun`);
-      ``kernel_time`` (calls of one or a few launches) adds ``kernel_time_s``, device time without the
-      launch's host cost, from untimed calls after the rounds (:meth:`nptbench.gpu.DeviceRun.kernel_times`).
+      on fresh inputs, see :meth:`nptbench.devicetime.DeviceRun.peak_of_one_call`); ``cold_l2``
+      (``--gpu-cold-l2``) flushes the L2 cache before each one-call round, outside the timed region (see
+      :class:`nptbench.devicetime.DeviceRun`); ``kernel_time`` (calls of one or a few launches) adds
+      ``kernel_time_s``, device time without the launch's host cost, from untimed calls after the rounds
+      (:meth:`nptbench.devicetime.DeviceRun.kernel_times`).
     """
     timed = synced(fn, record["device"]) if sync else fn
     benchmark.group = record["experiment"]
@@ -61,7 +62,7 @@ def measure(
         timed(*(setup() if setup else args))
     run, make_args = None, setup
     if record["device"] == "cuda":
-        run = gpu.DeviceRun(cold_l2=cold_l2)
+        run = devicetime.DeviceRun(cold_l2=cold_l2)
         timed = synced(run.wrap(fn), "cuda") if sync else run.wrap(fn)
         setup = run.cold_setup(setup, args) if cold_l2 else setup
         run.start()

@@ -28,12 +28,13 @@ FIELDS = {
 }
 
 
-#: Fields a record on ``device == "cuda"`` adds (nptbench.gpu.DeviceRun.fields; ``kernel_*`` only for the
-#: kernel and precision benchmarks where torch sees the GPU). Tools read GPU times only through these.
+#: Fields a record on ``device == "cuda"`` adds (nptbench.devicetime.DeviceRun.fields; ``kernel_*`` only for
+#: the kernel and precision benchmarks where torch sees the GPU). Tools read GPU times only through these.
 GPU_FIELDS = {
     "device_time_s": "median device time of one call: CUDA events around each timed call (seconds)",
     "device_time_min_s": "the least of those device times",
-    "device_time_rounds": "how many timed calls were event-timed (the first nptbench.gpu.MAX_EVENT_SAMPLES)",
+    "device_time_rounds": "how many timed calls were event-timed "
+                          "(the first nptbench.devicetime.MAX_EVENT_SAMPLES)",
     "device_times_s": "every event-timed call's device time in call order (seconds, 6 significant digits): "
                       "pytest-benchmark's calibration calls first where it calibrated, then one per round "
                       "(rounds are one call each on a GPU); compare judges GPU records on these",
@@ -41,7 +42,8 @@ GPU_FIELDS = {
     "gpu_cold_l2": "true when the L2 cache was flushed before every round (--gpu-cold-l2)",
     "peak_device_bytes": "the call's device operands plus the most it allocated on top",
     "kernel_time_s": "median device time without the launch's host cost (a spin kernel queued before each "
-                     "of nptbench.gpu.KERNEL_TIME_SAMPLES untimed calls); at most device_time_s, up to noise",
+                     "of nptbench.devicetime.KERNEL_TIME_SAMPLES untimed calls); at most device_time_s, "
+                     "up to noise",
     "kernel_time_min_s": "the least of those kernel times",
 }
 
@@ -82,6 +84,15 @@ def lead_time(record: dict, host_median: float | None) -> tuple[float | None, st
     if record.get("device") == "cuda" and record.get(DEVICE_TIME):
         return record[DEVICE_TIME], DEVICE_TIME_LABEL
     return host_median, "median"
+
+
+def per_second(record: dict, seconds: float | None) -> dict:
+    """What one call of ``record`` does per second at ``seconds`` a call: ``{"flops": ..., "bytes": ...}``,
+    each only where the record counts it, nothing without a positive time. Every rate in a record or a
+    table (GFLOP/s and GB/s against the ceilings, a GPU record's device TFLOP/s and GB/s) is this, scaled."""
+    if not seconds or seconds <= 0:
+        return {}
+    return {k: record[k] / seconds for k in ("flops", "bytes") if record.get(k)}
 
 
 class RecordError(ValueError):

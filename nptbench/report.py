@@ -30,37 +30,12 @@ import sys
 from pathlib import Path
 
 from . import claims as claims_mod
-from . import gpu
+from . import devicetime
 from .fmt import fmt_num, fmt_pct, fmt_time
+from .record import per_second
 from .report_data import ReportError, Result, Runs, contexts, load_runs, skip_reasons, times_by_context
 from .report_md import Doc
 from .report_plots import plot_claims, plot_experiment, plot_roofline
-
-
-# --- skipped benchmarks into a saved run (called from conftest.py) ------------------------------------
-
-def add_skips(config, output_json: dict) -> None:
-    """Write the session's skipped benchmarks and their reasons into a saved run (key ``nptbench_skipped``).
-
-    pytest-benchmark saves only benchmarks that ran; the report still has to say what did not and why.
-    """
-    tr = config.pluginmanager.get_plugin("terminalreporter")
-    session = config.pluginmanager.get_plugin("session")
-    items = {item.nodeid: item for item in getattr(session, "items", [])}
-    skipped = []
-    for rep in (tr.stats.get("skipped", []) if tr else []):
-        item = items.get(rep.nodeid)
-        if item is not None and "benchmark" not in getattr(item, "fixturenames", ()):
-            continue  # a unit test, not a benchmark
-        params = getattr(getattr(item, "callspec", None), "params", {}) if item is not None else {}
-        longrepr = rep.longrepr
-        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
-        text = lambda k: params.get(k) if isinstance(params.get(k), str) else None  # noqa: E731
-        skipped.append({
-            "nodeid": rep.nodeid, "experiment": text("experiment"), "variant": text("variant"),
-            "device": text("device"), "reason": reason.removeprefix("Skipped: "),
-        })
-    output_json["nptbench_skipped"] = skipped
 
 
 # --- plots --------------------------------------------------------------------------------------------
@@ -104,7 +79,9 @@ def _figure(r: Result) -> str:
 def _rate(r: Result) -> str:
     """Bytes per second of a result's leading time (its record's ``bytes``)."""
     nbytes = r.record.get("bytes")
-    return f"{fmt_num(nbytes / r.lead / 1e9)} GB/s of {nbytes / 1e6:,.0f} MB" if nbytes else "no bytes recorded"
+    if not nbytes:
+        return "no bytes recorded"
+    return f"{fmt_num(per_second(r.record, r.lead)['bytes'] / 1e9)} GB/s of {nbytes / 1e6:,.0f} MB"
 
 
 def _floor(floor) -> str:
@@ -160,7 +137,7 @@ def machines(doc: Doc, runs: Runs) -> None:
                       _v(npt, "threads", "torch"), _floor(npt.get("timer_floor"))])
     doc.table(["id", "fingerprint", "hosts", "CPU", "cores", "GPU", "python", "numpy", "torch", "numba", "BLAS",
                "torch threads", "timer floor (host / device)"], mrows)
-    floors = [f"{m.label}: {gpu.describe_timer_floor(m.info.get('nptbench', {}).get('timer_floor'))}."
+    floors = [f"{m.label}: {devicetime.describe_timer_floor(m.info.get('nptbench', {}).get('timer_floor'))}."
               for m in runs.machines.values() if m.info.get("nptbench", {}).get("timer_floor")]
     if floors:
         doc.p(" ".join(floors))
@@ -308,7 +285,7 @@ def experiments(doc: Doc, runs: Runs, plt, img: Path) -> None:
 
 def checks(doc: Doc, runs: Runs) -> None:
     doc.h(2, "Checks")
-    flags = [gpu.kernel_time_flag(f"{r.context} `{r.experiment}/{r.variant}`", r.record, r.host_rounds)
+    flags = [devicetime.kernel_time_flag(f"{r.context} `{r.experiment}/{r.variant}`", r.record, r.host_rounds)
              for r in runs.results.values()]
     flags = [f for f in flags if f]
     checked = sum(bool(r.record.get("kernel_time_s") and r.record.get("device_time_s")) for r in runs.results.values())

@@ -11,7 +11,8 @@ machine's limit. Here each device's ceilings are measured once per session:
 A benchmark whose record holds ``flops`` or ``bytes`` then gets its achieved GFLOP/s and GB/s and the
 percentage of the ceiling that bounds it: the roofline's attainable time is the larger of flops/peak and
 bytes/bandwidth, and ``pct_of_ceiling`` is that time over the measured (median) time. Nothing here imports
-pytest; conftest.py calls :func:`update_machine_info`, :func:`update_json` and :func:`terminal_summary`.
+pytest: the suite's plugin (nptbench.plugin) saves :func:`session_ceilings` with a run, calls
+:func:`annotate_run` on the run it saves and prints :func:`table_rows` after pytest-benchmark's tables.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .fmt import fmt_bytes, fmt_num, fmt_pct, fmt_time
-from .record import DEVICE_TIME_LABEL, lead_time
+from .record import DEVICE_TIME_LABEL, lead_time, per_second
 
 #: Record fields this module adds next to the shared schema.
 FIELDS = {
@@ -358,10 +359,11 @@ def annotate(record: dict, seconds: float | None, ceilings: dict | None) -> dict
     flops, nbytes = record.get("flops"), record.get("bytes")
     if not seconds or seconds <= 0 or (not flops and not nbytes):
         return out
-    if flops:
-        out["achieved_gflops"] = flops / seconds / 1e9
-    if nbytes:
-        out["achieved_gbps"] = nbytes / seconds / 1e9
+    rates = per_second(record, seconds)
+    if "flops" in rates:
+        out["achieved_gflops"] = rates["flops"] / 1e9
+    if "bytes" in rates:
+        out["achieved_gbps"] = rates["bytes"] / 1e9
     dev = (ceilings or {}).get(record.get("device"))
     if not dev:
         return out
@@ -401,39 +403,21 @@ def above_memory_ceiling(nbytes: float, cache_bytes: int | None, source: str | N
             "ceiling is too low" + (" (quick ceilings: run python -m nptbench calibrate)" if source != "stored" else ""))
 
 
-def _wants_ceilings(records) -> bool:
+def wants_ceilings(records) -> bool:
+    """Whether any record counts flops or bytes: else there is no roofline to draw, nor ceilings to measure."""
     return any(r.get("flops") or r.get("bytes") for r in records)
 
 
-def _disabled(config) -> bool:
-    """No roofline this session: benchmarks not timed, or ceilings switched off (``NPTBENCH_CEILINGS=off``)."""
-    if os.environ.get(ENV_FILE, "").strip().lower() == OFF:
-        return True
-    bs = getattr(config, "_benchmarksession", None)
-    return bs is None or bs.disabled or bs.skip
+def ceilings_off() -> bool:
+    """Ceilings switched off for this process (``NPTBENCH_CEILINGS=off``): no calibration, no roofline fields."""
+    return os.environ.get(ENV_FILE, "").strip().lower() == OFF
 
 
-# --- pytest-benchmark hooks (called from conftest.py) -------------------------------------------------
-
-def update_machine_info(config, machine_info: dict) -> None:
-    """Put the session's ceilings, and with a GPU its timer floor (nptbench.gpu.timer_floor), into
-    machine_info (only when benchmarks really run)."""
-    if _disabled(config):
-        return
-    from . import gpu
-    from .baseline import results_root
-
-    info = machine_info.setdefault("nptbench", {})
-    info["ceilings"] = session_ceilings(results_root(config))
-    floor = gpu.session_timer_floor()
-    if floor:
-        info["timer_floor"] = floor
-
-
-def update_json(config, output_json: dict) -> None:
-    """Add the roofline fields to every saved benchmark's extra_info (time: :func:`roofline_time`)."""
+def annotate_run(output_json: dict) -> None:
+    """Add the roofline fields to every benchmark of a run as pytest-benchmark saves it (time:
+    :func:`roofline_time`), against the run's own ceilings, else this session's."""
     benches = output_json.get("benchmarks", [])
-    if _disabled(config) or not _wants_ceilings(b.get("extra_info", {}) for b in benches):
+    if not wants_ceilings(b.get("extra_info", {}) for b in benches):
         return
     ceilings = output_json.get("machine_info", {}).get("nptbench", {}).get("ceilings") or session_ceilings()
     for b in benches:
@@ -492,36 +476,3 @@ def describe(ceilings: dict) -> list[str]:
         extra = "".join(f", {k[:3]} {c[k]:.1f} GB/s" for k in ("h2d_gbps", "d2h_gbps") if c.get(k))
         lines.append(f"{dev}: matmul {mm}; copy {c.get('copy_gbps', 0):.1f} GB/s{extra}")
     return lines
-
-
-def terminal_summary(terminalreporter, config) -> None:
-    """A compact per-group table with the roofline columns pytest-benchmark's own tables cannot hold."""
-    if _disabled(config):
-        return
-    benches = [b for b in config._benchmarksession.benchmarks if b and b.extra_info.get("experiment")]
-    if not _wants_ceilings(b.extra_info for b in benches):
-        return
-    from . import gpu
-    from .baseline import results_root
-
-    ceilings = session_ceilings(results_root(config))
-    tr = terminalreporter
-    tr.write_sep("-", "nptbench roofline (median time against this session's ceilings)")
-    tr.write_line(source_line(ceilings))
-    for line in describe(ceilings):
-        tr.write_line(f"ceilings {line}")
-    if any(b.extra_info.get("device") == "cuda" for b in benches):
-        tr.write_line("GPU rows: median of the device times (CUDA events), timed by 'device'; the host median "
-                      "beside it also holds the synchronization")
-        floor = gpu.describe_timer_floor(gpu.session_timer_floor())
-        if floor:
-            tr.write_line(floor)
-    for group, rows in table_rows(benches, ceilings).items():
-        tr.write_line("")
-        tr.write_line(f"[{group}]", bold=True)
-        for line in format_table(rows):
-            tr.write_line(line)
-    flags = [gpu.kernel_time_flag(b.name, b.extra_info, b.stats.data if b.stats else None) for b in benches]
-    for flag in filter(None, flags):
-        tr.write_line(f"nptbench: kernel time above device time: {flag} (results/GPU.md says why this "
-                      "happens)", yellow=True)

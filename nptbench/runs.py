@@ -1,11 +1,12 @@
 """Saved runs: one model of a run saved by ``pytest bench``, and the one way to read it.
 
 A run is the JSON file pytest-benchmark saves (``--benchmark-autosave``, with raw round times by default,
-see pyproject.toml), with what conftest.py adds: ``machine_info["nptbench"]`` (the machine, its profile,
-versions, thread settings, ceilings), the skipped benchmarks, and each benchmark's record in its
-``extra_info`` (nptbench.record). ``compare``, ``report``, ``promote`` and the baseline lookup all read runs
-through :func:`load_run`, so a corrupt file is refused the same way everywhere, and they all name the
-machine that measured a run by its hardware fingerprint (:func:`make_fingerprint`).
+see pyproject.toml), with what the suite's plugin (nptbench.plugin) adds: ``machine_info["nptbench"]``
+(the machine, its profile, versions, thread settings, ceilings), the skipped benchmarks, and each
+benchmark's record in its ``extra_info`` (nptbench.record). ``compare``, ``report``, ``promote`` and the
+baseline lookup all read runs through :func:`load_run`, so a corrupt file is refused the same way
+everywhere, and they all name the machine that measured a run by its hardware fingerprint
+(:func:`make_fingerprint`).
 
 The fingerprint names the hardware only (CPU model, usable cores, GPU or "nogpu"), never software
 versions: comparing torch 2.12 with 2.13 on one machine is exactly what a baseline is for.
@@ -53,7 +54,8 @@ def fingerprint() -> str:
 # --- what a saved run says about itself ------------------------------------------------------------------
 
 def nptbench_info(run: dict) -> dict:
-    """What conftest.py saved about the machine (``machine_info["nptbench"]``), or {} for a foreign run."""
+    """What the plugin (nptbench.plugin) saved about the machine (``machine_info["nptbench"]``), or {} for a
+    foreign run."""
     info = (run.get("machine_info") or {}).get("nptbench")
     return info if isinstance(info, dict) else {}
 

@@ -69,7 +69,7 @@ run default-cold-l2 "${PYTEST[@]}" bench/test_gpu.py -k "kernel or precision" --
 
 # 5. The hand-written kernels' share of cuBLAS, from the saved runs.
 for name in default seed default-cold-l2; do
-    run "fractions-$name" "$PY" -m nptbench.gpu "$(saved "$name")"
+    run "fractions-$name" "$PY" -m nptbench fractions "$(saved "$name")"
 done
 
 echo "=== done in $((SECONDS - START)) s; runs in $OUT"

@@ -1,6 +1,7 @@
-"""The GPU measurement logic (nptbench.gpu, its use in nptbench.harness and conftest.py) checked without a
-GPU: CUDA events, synchronization and memory statistics are replaced by a fake clock that logs what is
-called when. Seeds 000/001/003/004 time GPU work; this is what makes those timings sound.
+"""The GPU measurement logic (nptbench.devicetime and nptbench.gpu, their use in nptbench.harness and
+nptbench.plugin) checked without a GPU: CUDA events, synchronization and memory statistics are replaced
+by a fake clock that logs what is called when. Seeds 000/001/003/004 time GPU work; this is what makes
+those timings sound.
 
 The one test that needs a real card (asking for more memory than it has) is marked ``gpu``.
 """
@@ -18,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import conftest
-from nptbench import backends, cuda_kernels, gpu, harness
+from nptbench import __main__ as cli
+from nptbench import backends, cuda_kernels, devicetime, gpu, harness, plugin
 from nptbench.check import RTOL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,8 +91,14 @@ class FakeBenchmark:
         return out
 
 
+def fake_item(size):
+    """A test item of a session at profile ``size``, reduced to what the plugin's hooks read."""
+    config = types.SimpleNamespace(stash={plugin.PROFILE_KEY: plugin.Profile(size=size)})
+    return types.SimpleNamespace(config=config)
+
+
 class FakeDeviceArray:
-    """Looks like a numba device array to :func:`nptbench.gpu.device_bytes`."""
+    """Looks like a numba device array to :func:`nptbench.devicetime.device_bytes`."""
 
     def __init__(self, nbytes):
         self.nbytes = nbytes
@@ -130,7 +137,7 @@ class OutOfMemoryError(RuntimeError):
     RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"),
 ], ids=["torch-class", "torch-message", "numba-driver", "cublas"])
 def test_cuda_oom_becomes_a_skip_reason(exc):
-    reason = gpu.oom_skip_reason(exc, "seed")
+    reason = devicetime.oom_skip_reason(exc, "seed")
     assert reason.startswith("CUDA out of memory at the seed profile: ")
     assert str(exc).splitlines()[0][:40] in reason
 
@@ -138,7 +145,7 @@ def test_cuda_oom_becomes_a_skip_reason(exc):
 @pytest.mark.parametrize("exc", [MemoryError("host is full"), ValueError("out of memory"),
                                  AssertionError("rel_err 1 > tolerance"), KeyboardInterrupt()])
 def test_other_errors_are_not_oom(exc):
-    assert gpu.oom_skip_reason(exc) is None
+    assert devicetime.oom_skip_reason(exc) is None
 
 
 class Held:
@@ -153,14 +160,14 @@ def _fail_holding(kind, ref_box):
 
 def test_pyfunc_hook_turns_oom_into_skip_and_frees(monkeypatch):
     emptied = []
-    monkeypatch.setattr(gpu, "_empty_caches", lambda: emptied.append(True))
-    item = types.SimpleNamespace(config=types.SimpleNamespace(_nptbench_size="seed"))
+    monkeypatch.setattr(devicetime, "_empty_caches", lambda: emptied.append(True))
+    item = fake_item("seed")
     refs = []
     try:
         _fail_holding(OutOfMemoryError, refs)
     except OutOfMemoryError as exc:
         err = exc
-    hook = conftest.pytest_pyfunc_call(item)
+    hook = plugin.pytest_pyfunc_call(item)
     next(hook)
     with pytest.raises(pytest.skip.Exception, match="CUDA out of memory at the seed profile") as skipped:
         hook.throw(err)
@@ -172,13 +179,13 @@ def test_pyfunc_hook_turns_oom_into_skip_and_frees(monkeypatch):
 
 
 def test_pyfunc_hook_lets_other_errors_through(monkeypatch):
-    monkeypatch.setattr(gpu, "_empty_caches", lambda: pytest.fail("must not free on a non-OOM error"))
-    item = types.SimpleNamespace(config=types.SimpleNamespace(_nptbench_size="smoke"))
-    hook = conftest.pytest_pyfunc_call(item)
+    monkeypatch.setattr(devicetime, "_empty_caches", lambda: pytest.fail("must not free on a non-OOM error"))
+    item = fake_item("smoke")
+    hook = plugin.pytest_pyfunc_call(item)
     next(hook)
     with pytest.raises(AssertionError, match="wrong result"):
         hook.throw(AssertionError("wrong result"))
-    hook = conftest.pytest_pyfunc_call(item)
+    hook = plugin.pytest_pyfunc_call(item)
     next(hook)
     with pytest.raises(StopIteration) as done:
         hook.send(True)
@@ -189,7 +196,7 @@ def test_pyfunc_hook_lets_other_errors_through(monkeypatch):
 
 def test_events_bracket_each_timed_call_and_median_is_recorded():
     clock = FakeClock(allocated=1000, peak=1600)
-    run = gpu.DeviceRun(clock=clock, max_samples=10)
+    run = devicetime.DeviceRun(clock=clock, max_samples=10)
     run.start()
     assert clock.log[-2:] == ["sync", "reset_peak"]  # the peak is of this benchmark alone
     clock.log.clear()
@@ -209,7 +216,7 @@ def test_events_bracket_each_timed_call_and_median_is_recorded():
 
 def test_device_time_uses_the_first_samples_and_keeps_the_call_cost_after():
     clock = FakeClock()
-    run = gpu.DeviceRun(clock=clock, max_samples=2)
+    run = devicetime.DeviceRun(clock=clock, max_samples=2)
     run.start()
     work = run.wrap(timed_work(clock, [1.0, 3.0, 100.0], None))
     clock.log.clear()
@@ -222,7 +229,7 @@ def test_device_time_uses_the_first_samples_and_keeps_the_call_cost_after():
 
 def test_cold_setup_flushes_and_waits_outside_the_timed_call():
     clock = FakeClock()
-    run = gpu.DeviceRun(clock=clock, cold_l2=True)
+    run = devicetime.DeviceRun(clock=clock, cold_l2=True)
     run.start()
     assert "prepare_flush" in clock.log and clock.log.index("prepare_flush") < clock.log.index("reset_peak")
     clock.log.clear()
@@ -239,7 +246,7 @@ def test_cpu_records_are_untouched(monkeypatch):
     def no_gpu(*a, **k):
         raise AssertionError("a CPU record must not touch the GPU machinery")
 
-    monkeypatch.setattr(gpu, "make_clock", no_gpu)
+    monkeypatch.setattr(devicetime, "make_clock", no_gpu)
     bench = FakeBenchmark()
     out = harness.measure(bench, lambda: np.eye(2), record=record("cpu"), reference=np.eye(2), cold_l2=True)
     assert np.array_equal(out, np.eye(2))
@@ -250,7 +257,7 @@ def test_cpu_records_are_untouched(monkeypatch):
 @pytest.fixture
 def fake_cuda(monkeypatch):
     clock = FakeClock(allocated=0, peak=256)
-    monkeypatch.setattr(gpu, "make_clock", lambda: clock)
+    monkeypatch.setattr(devicetime, "make_clock", lambda: clock)
     monkeypatch.setattr(backends, "sync", lambda device: clock.log.append("sync"))
     return clock
 
@@ -316,7 +323,7 @@ class TrackedArray(FakeDeviceArray):
 def test_peak_with_fresh_inputs_every_round_counts_them_once(monkeypatch):
     """Training on CUDA makes new device inputs before every round while the last round's are alive."""
     clock = AllocClock()
-    monkeypatch.setattr(gpu, "make_clock", lambda: clock)
+    monkeypatch.setattr(devicetime, "make_clock", lambda: clock)
     monkeypatch.setattr(backends, "sync", lambda device: clock.log.append("sync"))
     bench = FakeBenchmark()
 
@@ -349,11 +356,11 @@ class BusyClock(FakeClock):
 @pytest.mark.parametrize("cold", [False, True], ids=["warm", "cold-l2"])
 def test_kernel_time_spins_the_stream_before_each_untimed_call(monkeypatch, cold):
     clock = BusyClock()
-    monkeypatch.setattr(gpu, "make_clock", lambda: clock)
+    monkeypatch.setattr(devicetime, "make_clock", lambda: clock)
     monkeypatch.setattr(backends, "sync", lambda device: clock.log.append("sync"))
     bench = FakeBenchmark(calibrated_calls=3)
     timed = 5 if cold else 3  # cold L2: pedantic one-call rounds (5 by default)
-    samples = gpu.KERNEL_TIME_SAMPLES
+    samples = devicetime.KERNEL_TIME_SAMPLES
     # warm-up, the timed calls (launch cost included: 50 us more each), then the kernel-time samples
     work = timed_work(clock, [1.0] + [60e-6] * timed + [10e-6] * (samples - 1) + [30e-6], np.eye(2))
     harness.measure(bench, work, record=record(), reference=np.eye(2), kernel_time=True, cold_l2=cold)
@@ -361,9 +368,9 @@ def test_kernel_time_spins_the_stream_before_each_untimed_call(monkeypatch, cold
     assert info["device_time_s"] == pytest.approx(60e-6) and info["device_time_rounds"] == timed
     assert info["kernel_time_s"] == pytest.approx(10e-6) and info["kernel_time_rounds"] == samples
     assert info["kernel_time_min_s"] == pytest.approx(10e-6)
-    first_spin = clock.log.index(f"busy {gpu.BUSY_CYCLES}")
+    first_spin = clock.log.index(f"busy {devicetime.BUSY_CYCLES}")
     assert clock.log[:first_spin].count("fn") == 1 + timed  # the samples come after the timed calls
-    one = (["flush"] if cold else []) + [f"busy {gpu.BUSY_CYCLES}", "record", "fn", "record"]
+    one = (["flush"] if cold else []) + [f"busy {devicetime.BUSY_CYCLES}", "record", "fn", "record"]
     tail = clock.log[first_spin - (1 if cold else 0):]
     assert tail[:len(one) * samples] == one * samples  # spin, then the events around the call, every time
     assert tail[len(one) * samples] == "sync"  # waited for once, after all samples were queued
@@ -398,7 +405,7 @@ class OutArray(TrackedArray):
 @pytest.mark.parametrize("kernel_time", [False, True])
 def test_peak_is_read_before_checks_and_kernel_time_allocate(monkeypatch, kernel_time):
     clock = AllocBusyClock()
-    monkeypatch.setattr(gpu, "make_clock", lambda: clock)
+    monkeypatch.setattr(devicetime, "make_clock", lambda: clock)
     monkeypatch.setattr(backends, "sync", lambda device: clock.log.append("sync"))
     inputs = TrackedArray(clock, 1000)
     bench = FakeBenchmark(calibrated_calls=3)
@@ -564,7 +571,7 @@ def test_device_bytes_counts_device_operands_once():
     import torch
 
     dev = FakeDeviceArray(1024)
-    assert gpu.device_bytes([dev, dev, FakeDeviceArray(8), torch.ones(100), np.ones(100), 3]) == 1032
+    assert devicetime.device_bytes([dev, dev, FakeDeviceArray(8), torch.ones(100), np.ones(100), 3]) == 1032
 
 
 def _rec(variant, t, experiment="square-k256", device="cuda"):
@@ -592,6 +599,8 @@ def test_cublas_fraction_from_records(tmp_path, capsys):
     run.write_text(json.dumps({"benchmarks": [{"extra_info": r} for r in records]}))
     assert gpu.main([str(run)]) == 0
     assert "25.0 % of cuBLAS" in capsys.readouterr().out
+    assert cli.main(["fractions", str(run)]) == 0  # the same, as a listed command of python -m nptbench
+    assert "25.0 % of cuBLAS" in capsys.readouterr().out
     empty = tmp_path / "cpu.json"
     empty.write_text(json.dumps({"benchmarks": [{"extra_info": _rec("torch-cublas", 1.0, device="cpu")}]}))
     assert gpu.main([str(empty)]) == 1
@@ -618,8 +627,8 @@ def test_asking_for_more_than_the_card_has_skips_and_frees():
         err = exc
     else:
         pytest.fail("allocating more than the card's memory succeeded")
-    item = types.SimpleNamespace(config=types.SimpleNamespace(_nptbench_size="seed"))
-    hook = conftest.pytest_pyfunc_call(item)
+    item = fake_item("seed")
+    hook = plugin.pytest_pyfunc_call(item)
     next(hook)
     with pytest.raises(pytest.skip.Exception, match="CUDA out of memory at the seed profile"):
         hook.throw(err)
@@ -673,7 +682,7 @@ def test_compare_judges_gpu_records_on_device_rounds(fake_cuda):
 
 def test_timer_floor_times_an_empty_call_as_the_harness_times_one(fake_cuda):
     ticks = iter(range(10**6))
-    floor = gpu.timer_floor(fake_cuda, calls=7, now=lambda: next(ticks) * 15e-6)  # each call: 15 us on the host
+    floor = devicetime.timer_floor(fake_cuda, calls=7, now=lambda: next(ticks) * 15e-6)  # each call: 15 us on the host
     assert floor["host_s"] == pytest.approx(15e-6) and floor["device_s"] == 0.0
     assert floor["calls"] == 7 and floor["timer"] == "fake"
     timed = fake_cuda.log[fake_cuda.log.index("reset_peak") + 1:]
@@ -685,35 +694,35 @@ def test_timer_floor_is_recorded_in_machine_info_only_with_a_gpu(fake_cuda, monk
 
     monkeypatch.setattr(roofline, "session_ceilings", lambda results=None: {"cpu": {}})
     config = types.SimpleNamespace(_benchmarksession=types.SimpleNamespace(disabled=False, skip=False))
-    monkeypatch.setattr(gpu, "_FLOOR", {})
+    monkeypatch.setattr(devicetime, "_FLOOR", {})
     info = {}
-    roofline.update_machine_info(config, info)
+    plugin.add_ceilings(config, info)
     floor = info["nptbench"]["timer_floor"]
-    assert floor["calls"] == gpu.TIMER_FLOOR_CALLS and floor["timer"] == "fake" and floor["host_s"] > 0
-    assert fake_cuda.log.count("sync") >= gpu.TIMER_FLOOR_CALLS
-    assert "timer floor: " in gpu.describe_timer_floor(floor)
+    assert floor["calls"] == devicetime.TIMER_FLOOR_CALLS and floor["timer"] == "fake" and floor["host_s"] > 0
+    assert fake_cuda.log.count("sync") >= devicetime.TIMER_FLOOR_CALLS
+    assert "timer floor: " in devicetime.describe_timer_floor(floor)
 
     def no_gpu():
         raise RuntimeError("no CUDA device to time on")
 
-    monkeypatch.setattr(gpu, "make_clock", no_gpu)
-    monkeypatch.setattr(gpu, "_FLOOR", {})
+    monkeypatch.setattr(devicetime, "make_clock", no_gpu)
+    monkeypatch.setattr(devicetime, "_FLOOR", {})
     info = {}
-    roofline.update_machine_info(config, info)
-    assert "timer_floor" not in info["nptbench"] and gpu.describe_timer_floor(None) is None
+    plugin.add_ceilings(config, info)
+    assert "timer_floor" not in info["nptbench"] and devicetime.describe_timer_floor(None) is None
 
 
 # --- the invariant kernel_time_s <= device_time_s --------------------------------------------------------
 
 def test_kernel_time_above_device_time_is_flagged_with_the_spread_it_falls_in():
     rec = record(device_time_s=0.0380, kernel_time_s=0.0370)
-    assert gpu.kernel_time_excess(rec) is None and gpu.kernel_time_flag("x", rec) is None  # holds
-    assert gpu.kernel_time_excess(record(device="cpu", device_time_s=1.0, kernel_time_s=2.0)) is None
+    assert devicetime.kernel_time_excess(rec) is None and devicetime.kernel_time_flag("x", rec) is None  # holds
+    assert devicetime.kernel_time_excess(record(device="cpu", device_time_s=1.0, kernel_time_s=2.0)) is None
     rec = record(device_time_s=0.0380, kernel_time_s=0.0386)
-    assert gpu.kernel_time_excess(rec) == pytest.approx(0.0386 / 0.0380 - 1)
+    assert devicetime.kernel_time_excess(rec) == pytest.approx(0.0386 / 0.0380 - 1)
     host = [0.0378, 0.0379, 0.0381, 0.0390, 0.0420, 0.0450]  # a slow spell in the rounds
-    flag = gpu.kernel_time_flag("x", rec, host)
+    flag = devicetime.kernel_time_flag("x", rec, host)
     assert flag.startswith("x: kernel_time_s 38.6 ms > device_time_s 38 ms (+1.6 %)")
     assert "within the spread of the 6 host rounds" in flag
     tight = dict(rec, device_times_s=[0.0379, 0.0380, 0.0380, 0.0381])  # device rounds win over host rounds
-    assert "beyond the spread of the 4 device times" in gpu.kernel_time_flag("x", tight, host)
+    assert "beyond the spread of the 4 device times" in devicetime.kernel_time_flag("x", tight, host)

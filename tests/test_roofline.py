@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from nptbench import roofline
+from nptbench import plugin, roofline
 
 CEILINGS = {
     "cpu": {"matmul_gflops": {"float32": 100.0, "float64": 50.0}, "copy_gbps": 10.0},
@@ -93,9 +93,9 @@ def test_nothing_is_calibrated_when_benchmarks_are_disabled(monkeypatch):
     monkeypatch.setattr(roofline, "session_ceilings", boom)
     config = SimpleNamespace(_benchmarksession=SimpleNamespace(disabled=True, skip=False, benchmarks=[]))
     info = {}
-    roofline.update_machine_info(config, info)
-    roofline.update_json(config, {"benchmarks": [{"extra_info": rec(flops=1), "stats": {"median": 1}}]})
-    roofline.terminal_summary(None, config)
+    plugin.add_ceilings(config, info)
+    plugin.add_roofline(config, {"benchmarks": [{"extra_info": rec(flops=1), "stats": {"median": 1}}]})
+    plugin.roofline_summary(None, config)
     assert "ceilings" not in info.get("nptbench", {})
 
 
@@ -149,19 +149,19 @@ def test_ceilings_off_measures_nothing(monkeypatch):
     monkeypatch.setattr(roofline, "_SESSION", {})
     monkeypatch.setenv(roofline.ENV_FILE, "off")
     info, run = {}, {"benchmarks": [{"extra_info": {"flops": 10, "device": "cpu"}, "stats": {"median": 1.0}}]}
-    roofline.update_machine_info(Config(), info)
-    roofline.update_json(Config(), run)
+    plugin.add_ceilings(Config(), info)
+    plugin.add_roofline(Config(), run)
     assert info == {} and "pct_of_ceiling" not in run["benchmarks"][0]["extra_info"]
     monkeypatch.setenv(roofline.ENV_FILE, "")
-    assert not roofline._disabled(Config())  # the same session without the variable would calibrate
+    assert not plugin.roofline_off(Config())  # the same session without the variable would calibrate
 
 
 def test_terminal_summary_prints_the_timer_floor_and_flags_kernel_time_above_device_time(monkeypatch):
-    from nptbench import gpu
+    from nptbench import devicetime
 
     floor = {"host_s": 21e-6, "device_s": 3e-6, "calls": 200, "timer": "fake"}
     monkeypatch.setattr(roofline, "session_ceilings", lambda results=None: {})
-    monkeypatch.setattr(gpu, "session_timer_floor", lambda: floor)
+    monkeypatch.setattr(devicetime, "session_timer_floor", lambda: floor)
     stats = SimpleNamespace(median=0.040, rounds=5, data=[0.039, 0.040, 0.040, 0.041, 0.046])
     broken = rec(variant="long", device="cuda", flops=2e9, device_time_s=0.038, kernel_time_s=0.039)
     fine = rec(variant="short", device="cuda", flops=2e9, device_time_s=60e-6, kernel_time_s=48e-6)
@@ -171,7 +171,7 @@ def test_terminal_summary_prints_the_timer_floor_and_flags_kernel_time_above_dev
                              option=SimpleNamespace(benchmark_storage=""), rootpath=".")
     lines = []
     tr = SimpleNamespace(write_sep=lambda *a, **k: None, write_line=lambda line, **k: lines.append(line))
-    roofline.terminal_summary(tr, config)
+    plugin.roofline_summary(tr, config)
     assert "timer floor: 21.0 µs host, 3.0 µs device per empty synchronized call" in "\n".join(lines)
     flags = [line for line in lines if "kernel time above device time" in line]
     assert len(flags) == 1 and "t[long]: kernel_time_s 39 ms > device_time_s 38 ms" in flags[0]

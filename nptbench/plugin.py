@@ -1,0 +1,395 @@
+"""The suite's pytest plugin: every option, marker, hook and session fixture of nptbench.
+
+The root conftest.py only registers this module (``pytest_plugins``); nothing else in ``nptbench/``
+defines a pytest hook. What the hooks do is library code elsewhere, which imports no pytest:
+
+- options ``--bench-size`` (the :class:`Profile`, read through :func:`profile`), ``--require-gpu`` and
+  ``--gpu-cold-l2``; the markers (strict); skips for missing packages and GPUs, failures under
+  ``--require-gpu``;
+- a CUDA out-of-memory becomes a skip with its reason after the memory is freed (nptbench.devicetime);
+- the machine info of a saved run (nptbench.machine) with the session's ceilings, the roofline fields of
+  every saved benchmark and a table of them after pytest-benchmark's own (nptbench.roofline);
+- the benchmarks skipped, with their reasons, into the saved run (:func:`add_skips`);
+- ``--benchmark-compare`` against this machine's baseline (:class:`PytestBaseline`, nptbench.baseline);
+- the session fixtures ``size``, ``mnist`` and ``measure`` (nptbench.harness).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from . import backends, baseline, devicetime, harness, machine, roofline
+
+PROFILES = ("smoke", "default", "seed")
+
+#: Every marker the suite knows (strict markers are on, so a typo is an error).
+MARKERS = {
+    "gpu": "needs a CUDA device through torch; skipped without one, a failure with --require-gpu",
+    "numba_cuda": "needs numba's CUDA target on a real device; skipped without one, a failure with --require-gpu",
+    "needs(*packages)": "needs these optional packages importable; skipped with the import error otherwise",
+    "slow": "takes long at the seed profile (deselect with -m 'not slow')",
+}
+
+
+# --- the session's profile ------------------------------------------------------------------------------
+
+@dataclass
+class Profile:
+    """What a pytest session of the suite runs under; made once, in ``pytest_configure``."""
+
+    size: str  #: the size profile, one of :data:`PROFILES`
+    notices: list[str] = field(default_factory=list)  #: one-line notices printed after the run
+
+
+#: Where the session's :class:`Profile` is kept (``config.stash``).
+PROFILE_KEY = pytest.StashKey[Profile]()
+
+
+def profile(config) -> Profile:
+    """The session's :class:`Profile` (bench files: ``plugin.profile(config).size``, or the ``size`` fixture)."""
+    return config.stash[PROFILE_KEY]
+
+
+def bench_size(config) -> str:
+    size = config.getoption("--bench-size") or os.environ.get("BENCH_SIZE") or "default"
+    if size not in PROFILES:
+        raise pytest.UsageError(f"BENCH_SIZE={size!r} is not a profile; choose one of {', '.join(PROFILES)}")
+    return size
+
+
+def benchmark_session(config):
+    """pytest-benchmark's session object, or None where pytest-benchmark is not active.
+
+    pytest-benchmark offers no public way to reach it, and the suite needs it: whether benchmarks are timed
+    at all, the benchmarks of this session (roofline table, baseline comparison) and its compare and
+    autosave settings. This is the one place that reads its private ``config._benchmarksession``.
+    """
+    return getattr(config, "_benchmarksession", None)
+
+
+# --- options, markers, skips ----------------------------------------------------------------------------
+
+def pytest_addoption(parser):
+    group = parser.getgroup("nptbench")
+    group.addoption(
+        "--bench-size", choices=PROFILES, default=None,
+        help="size profile: smoke (tiny, seconds), default (minutes on 2 cores), seed (the seed documents' "
+             "exact shapes). Also env BENCH_SIZE; default: default.",
+    )
+    group.addoption(
+        "--require-gpu", action="store_true", default=False,
+        help="a GPU benchmark that would be skipped (no CUDA device, no numba CUDA) fails instead",
+    )
+    group.addoption(
+        "--gpu-cold-l2", action="store_true", default=False,
+        help="GPU benchmarks flush the L2 cache before every (one-call) round, outside the timed region",
+    )
+
+
+def pytest_configure(config):
+    for name, doc in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {doc}")
+    config.stash[PROFILE_KEY] = Profile(size=bench_size(config))
+    if not backends.missing_package("torch"):
+        backends.configure_torch()
+    try:  # --benchmark-compare uses results/<this machine's fingerprint>/
+        config.pluginmanager.register(PytestBaseline(config, profile(config).size), "nptbench-baseline")
+    except baseline.BaselineError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_report_header(config):
+    gpus = backends.missing_cuda() or ", ".join(g["name"] for g in machine.gpu_info())
+    return [f"nptbench: profile {profile(config).size}; GPU: {gpus}"]
+
+
+def pytest_runtest_setup(item):
+    require_gpu = item.config.getoption("--require-gpu")
+    for mark in item.iter_markers("needs"):
+        for pkg in mark.args:
+            reason = backends.missing_package(pkg)
+            if reason:
+                pytest.skip(reason)
+    gpu_reasons = []
+    if item.get_closest_marker("gpu"):
+        gpu_reasons.append(backends.missing_cuda())
+    if item.get_closest_marker("numba_cuda"):
+        gpu_reasons.append(backends.missing_numba_cuda())
+    reason = next((r for r in gpu_reasons if r), None)
+    if reason:
+        if require_gpu:
+            pytest.fail(f"--require-gpu: {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A CUDA out-of-memory skips the benchmark with its reason, after freeing what it held
+    (nptbench.devicetime)."""
+    try:
+        return (yield)
+    except Exception as exc:
+        reason = devicetime.oom_skip_reason(exc, profile(pyfuncitem.config).size)
+        if reason is None:
+            raise
+        devicetime.release_after_oom(exc)
+    pytest.skip(reason)  # outside the except block: the skip must not keep the OOM (and its frames) alive
+
+
+# --- what a saved run holds -----------------------------------------------------------------------------
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    machine_info["nptbench"] = {**machine.describe(), "profile": profile(config).size}
+    add_ceilings(config, machine_info)
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    add_roofline(config, output_json)  # achieved GFLOP/s, GB/s and % of ceiling per benchmark
+    add_skips(config, output_json)  # skipped benchmarks and their reasons, for the report
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    for notice in dict.fromkeys(profile(config).notices):
+        terminalreporter.write_line(f"nptbench: {notice}", yellow=True)
+    roofline_summary(terminalreporter, config)
+
+
+def add_skips(config, output_json: dict) -> None:
+    """Write the session's skipped benchmarks and their reasons into a saved run (key ``nptbench_skipped``).
+
+    pytest-benchmark saves only benchmarks that ran; the report (nptbench.report) still has to say what did
+    not and why.
+    """
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    session = config.pluginmanager.get_plugin("session")
+    items = {item.nodeid: item for item in getattr(session, "items", [])}
+    skipped = []
+    for rep in (tr.stats.get("skipped", []) if tr else []):
+        item = items.get(rep.nodeid)
+        if item is not None and "benchmark" not in getattr(item, "fixturenames", ()):
+            continue  # a unit test, not a benchmark
+        params = getattr(getattr(item, "callspec", None), "params", {}) if item is not None else {}
+        longrepr = rep.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        text = lambda k: params.get(k) if isinstance(params.get(k), str) else None  # noqa: E731
+        skipped.append({
+            "nodeid": rep.nodeid, "experiment": text("experiment"), "variant": text("variant"),
+            "device": text("device"), "reason": reason.removeprefix("Skipped: "),
+        })
+    output_json["nptbench_skipped"] = skipped
+
+
+# --- the roofline: ceilings, achieved rates, % of ceiling (nptbench.roofline) ----------------------------
+
+def roofline_off(config) -> bool:
+    """No roofline this session: benchmarks not timed, or ceilings switched off (``NPTBENCH_CEILINGS=off``)."""
+    if roofline.ceilings_off():
+        return True
+    bs = benchmark_session(config)
+    return bs is None or bs.disabled or bs.skip
+
+
+def add_ceilings(config, machine_info: dict) -> None:
+    """Put the session's ceilings (measured once), and with a GPU its timer floor
+    (nptbench.devicetime.timer_floor), into machine_info (only when benchmarks really run)."""
+    if roofline_off(config):
+        return
+    info = machine_info.setdefault("nptbench", {})
+    info["ceilings"] = roofline.session_ceilings(results_root(config))
+    floor = devicetime.session_timer_floor()
+    if floor:
+        info["timer_floor"] = floor
+
+
+def add_roofline(config, output_json: dict) -> None:
+    """Add the roofline fields to every saved benchmark's extra_info (nptbench.roofline.annotate_run)."""
+    if not roofline_off(config):
+        roofline.annotate_run(output_json)
+
+
+def roofline_summary(terminalreporter, config) -> None:
+    """A compact per-group table with the roofline columns pytest-benchmark's own tables cannot hold."""
+    if roofline_off(config):
+        return
+    benches = [b for b in benchmark_session(config).benchmarks if b and b.extra_info.get("experiment")]
+    if not roofline.wants_ceilings(b.extra_info for b in benches):
+        return
+    ceilings = roofline.session_ceilings(results_root(config))
+    tr = terminalreporter
+    tr.write_sep("-", "nptbench roofline (median time against this session's ceilings)")
+    tr.write_line(roofline.source_line(ceilings))
+    for line in roofline.describe(ceilings):
+        tr.write_line(f"ceilings {line}")
+    if any(b.extra_info.get("device") == "cuda" for b in benches):
+        tr.write_line("GPU rows: median of the device times (CUDA events), timed by 'device'; the host median "
+                      "beside it also holds the synchronization")
+        floor = devicetime.describe_timer_floor(devicetime.session_timer_floor())
+        if floor:
+            tr.write_line(floor)
+    for group, rows in roofline.table_rows(benches, ceilings).items():
+        tr.write_line("")
+        tr.write_line(f"[{group}]", bold=True)
+        for line in roofline.format_table(rows):
+            tr.write_line(line)
+    flags = [devicetime.kernel_time_flag(b.name, b.extra_info, b.stats.data if b.stats else None) for b in benches]
+    for flag in filter(None, flags):
+        tr.write_line(f"nptbench: kernel time above device time: {flag} (results/GPU.md says why this "
+                      "happens)", yellow=True)
+
+
+# --- --benchmark-compare against this machine's baseline ------------------------------------------------
+
+def results_root(config) -> Path:
+    """The folder holding ``runs/`` and the baselines: the parent of pytest-benchmark's storage when that
+    is a ``file://.../runs`` folder (so pointing the storage elsewhere moves both), else ./results."""
+    storage = str(getattr(getattr(config, "option", None), "benchmark_storage", "") or "")
+    if storage.startswith("file://"):
+        path = Path(storage[len("file://"):])
+        if path.name == baseline.RUNS:
+            return (Path(config.invocation_params.dir) / path).resolve().parent
+    return Path(getattr(config, "rootpath", ".")) / baseline.RESULTS
+
+
+class PytestBaseline:
+    """Registered in ``pytest_configure``, before pytest-benchmark builds its session.
+
+    pytest-benchmark would compare against the newest file of its own storage (results/runs) and stop
+    with a usage error when there is none. Instead: the ``--benchmark-compare`` value is taken here, the
+    newest baseline of this machine's fingerprint and this profile is loaded (nptbench.baseline), and
+    pytest-benchmark is handed that one file to show next to the current numbers, with a table of
+    ``nptbench compare`` verdicts computed from the raw rounds. Without a baseline one line of the summary
+    says so and the run goes on. ``--benchmark-compare-fail`` (which implies ``--benchmark-compare``) fails
+    the session with one line per regression (the check's numbers and the statistical verdict) instead of
+    pytest-benchmark's traceback.
+    """
+
+    def __init__(self, config, profile: str):
+        opt = config.option
+        self.config = config
+        self.profile = profile
+        self.checks = getattr(opt, "benchmark_compare_fail", None) or []
+        self.requested = getattr(opt, "benchmark_compare", None) or (True if self.checks else None)
+        self.fp = self.path = self.run = self.header = None
+        self.lines: list[str] = []
+        self.table = ""
+        if not self.requested:
+            return
+        opt.benchmark_compare = []  # pytest-benchmark must not load results/runs: the baseline is ours
+        self.fp = baseline.fingerprint()
+        results = results_root(config)
+        select = self.requested if isinstance(self.requested, str) else None
+        # a BaselineError here becomes a usage error in pytest_configure
+        self.path = baseline.find_baseline(self.fp, profile, results, select)
+        if self.path is None:
+            self.header = (f"nptbench: no {profile} baseline for this machine in {results / self.fp}/"
+                           f"{' matching ' + repr(select) if select else ''}: running without comparison")
+        else:
+            self.run = baseline.load_run(self.path)
+            self.header = f"nptbench: comparing with baseline {self.path}"
+
+    def pytest_collection_finish(self, session):
+        # --benchmark-autosave is on in pyproject.toml; a session without any benchmark (pytest tests)
+        # has nothing to save and should not warn about it.
+        bs = benchmark_session(self.config)
+        if bs is not None and not any("benchmark" in getattr(item, "fixturenames", ()) for item in session.items):
+            bs.autosave = None
+
+    def pytest_sessionstart(self, session):
+        bs = benchmark_session(self.config)
+        if bs is None or self.run is None:
+            return
+        from pytest_benchmark.stats import normalize_stats
+
+        for bench in self.run["benchmarks"]:
+            normalize_stats(bench["stats"])
+        bs.compare = self.requested
+        bs.compared_mapping = {self.path: {b["fullname"]: b for b in self.run["benchmarks"]}}
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        # pytest-benchmark's own sessionfinish (a hook wrapper) has already matched the runs by now.
+        bs = benchmark_session(self.config)
+        if bs is None or not self.requested:
+            return
+        bs.performance_regressions.clear()  # reported below, readably, instead of raised
+        if self.run is None:
+            bs.compare_fail = None  # no baseline: not a usage error, the header said so
+            return
+        from . import compare
+
+        current = {"machine_info": {"nptbench": {**machine.describe(), "profile": self.profile}},
+                   "datetime": datetime.now().isoformat(),
+                   "benchmarks": [b.as_dict(include_data=True) for b in bs.benchmarks if b]}
+        if not current["benchmarks"]:
+            return
+        pairing = compare.compare_runs([compare.Run(self.path, self.run)], [compare.Run(Path("now"), current)])
+        self.table = compare.render(pairing, "baseline", "now")
+        verdicts = {row.name: row for pair in pairing for row in pair.rows}
+        saved = {b["fullname"]: b["stats"] for b in self.run["benchmarks"]}
+        for bench in bs.benchmarks:
+            if not bench or bench.fullname not in saved:
+                continue
+            old = saved[bench.fullname]
+            for check in self.checks:
+                value = check.compute(bench, old)
+                if value > check.threshold:
+                    self.lines.append(self._regression_line(bench, old, check, value, verdicts.get(bench.name)))
+        if self.lines and session.exitstatus == 0:
+            session.exitstatus = 1  # as a failed test would
+
+    @staticmethod
+    def _regression_line(bench, old, check, value, row) -> str:
+        field = check.field
+        change = (f"+{value:.1f} % (limit {check.threshold} %)" if type(check).__name__.startswith("Percentage")
+                  else f"+{value * 1e6:.1f} us (limit {check.threshold * 1e6:.1f} us)")
+        line = (f"{bench.name}: {field} {old[field] * 1e6:.1f} us -> {bench[field] * 1e6:.1f} us, {change}")
+        if row is not None:
+            line += f"; nptbench compare: {row.verdict} ({row.ratio_text()})"
+        return line
+
+    def pytest_terminal_summary(self, terminalreporter):
+        tr = terminalreporter
+        if self.header:  # also under -q, where pytest shows no header
+            tr.write_line(self.header, yellow=self.run is None)
+        if self.table:
+            tr.section("nptbench compare: this run against the baseline")
+            tr.write_line(f"baseline: {self.path}")
+            for line in self.table.splitlines():
+                tr.write_line(line)
+        if self.lines:
+            tr.section("performance regressed (--benchmark-compare-fail)", red=True, bold=True)
+            for line in self.lines:
+                tr.write_line(line, red=True)
+
+
+# --- session fixtures -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def size(pytestconfig) -> str:
+    """The size profile of this session: smoke, default or seed."""
+    return profile(pytestconfig).size
+
+
+@pytest.fixture(scope="session")
+def mnist(pytestconfig, size):
+    """MNIST (real where found or downloadable, else synthetic with a notice); see fixtures/mnist.py.
+
+    The smoke profile and NPTBENCH_OFFLINE=1 never touch the network.
+    """
+    from fixtures.mnist import load_mnist  # the checkout's fixtures/, on sys.path through the root conftest.py
+
+    offline = size == "smoke" or os.environ.get("NPTBENCH_OFFLINE", "0") not in ("", "0")
+    data = load_mnist(download_ok=not offline)
+    if data.notice:
+        profile(pytestconfig).notices.append(data.notice)
+    return data
+
+
+@pytest.fixture
+def measure(benchmark, pytestconfig):
+    """``measure(fn, args, record=..., reference=...)``: warm up, time, check, record (nptbench.harness)."""
+    return functools.partial(harness.measure, benchmark, cold_l2=pytestconfig.getoption("--gpu-cold-l2"))
