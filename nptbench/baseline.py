@@ -41,18 +41,27 @@ def baselines(fp: str, results: Path = RESULTS) -> list[Path]:
     return sorted(p for p in folder.glob("*.json") if is_run_file(p)) if folder.is_dir() else []
 
 
-def find_baseline(fp: str, profile: str, results: Path = RESULTS, select: str | None = None) -> Path | None:
+def find_baseline(fp: str, profile: str, results: Path = RESULTS, select: str | None = None,
+                  conditions: tuple | None = None, cold_l2: bool | None = None) -> Path | None:
     """The newest baseline of this machine and profile (every file is read: a corrupt one is an error).
 
     ``select`` (the value given to ``--benchmark-compare``) keeps only files whose name contains it.
+    ``conditions`` (the run's thread variables, as nptbench.record.conditions gives them) and ``cold_l2``
+    keep only baselines measured under the same conditions, when given: a result's conditions are part of
+    its identity, and compare would refuse every pair of a baseline measured under others.
     """
     found = []
     for path in baselines(fp, results):
         if select and select not in path.name:
             continue
         run = load(path)
-        if run.profile == profile:
-            found.append((run.time, path.name, path))
+        if run.profile != profile:
+            continue
+        if conditions is not None and run.conditions() != tuple(conditions):
+            continue
+        if cold_l2 is not None and run.cold_l2 != cold_l2:
+            continue
+        found.append((run.time, path.name, path))
     return max(found)[2] if found else None
 
 

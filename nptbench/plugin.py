@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from . import backends, baseline, devicetime, harness, machine, roofline
+from .record import THREAD_VARIABLES, conditions_label
 
 PROFILES = ("smoke", "default", "seed")
 
@@ -255,6 +256,12 @@ def results_root(config) -> Path:
     return Path(getattr(config, "rootpath", ".")) / baseline.RESULTS
 
 
+def session_conditions() -> tuple:
+    """This session's run-level conditions as nptbench.record.conditions names them: the thread variables
+    set in its environment (they are saved with the run and are part of each result's identity)."""
+    return tuple((k, os.environ[k]) for k in THREAD_VARIABLES if k in os.environ)
+
+
 class PytestBaseline:
     """Registered in ``pytest_configure``, before pytest-benchmark builds its session.
 
@@ -284,10 +291,16 @@ class PytestBaseline:
         results = results_root(config)
         select = self.requested if isinstance(self.requested, str) else None
         # a BaselineError here becomes a usage error in pytest_configure
-        self.path = baseline.find_baseline(self.fp, profile, results, select)
+        conds = session_conditions()
+        cold = bool(config.getoption("--gpu-cold-l2"))
+        self.path = baseline.find_baseline(self.fp, profile, results, select, conds, cold)
         if self.path is None:
+            other = baseline.find_baseline(self.fp, profile, results, select)
+            under = ", ".join(filter(None, [conditions_label(conds), "cold L2" if cold else ""])) or "usual conditions"
             self.header = (f"nptbench: no {profile} baseline for this machine in {results / self.fp}/"
-                           f"{' matching ' + repr(select) if select else ''}: running without comparison")
+                           f"{' matching ' + repr(select) if select else ''}"
+                           f"{f' measured under these conditions ({under}), though {other.name} is under others' if other else ''}"
+                           f": running without comparison")
         else:
             self.run = baseline.load_run(self.path)
             self.header = f"nptbench: comparing with baseline {self.path}"

@@ -216,6 +216,11 @@ class Run:
         run itself (its thread variables)."""
         return conditions(record or {}, self.info)
 
+    @property
+    def cold_l2(self) -> bool:
+        """Whether its GPU benchmarks flushed the L2 before every round (``--gpu-cold-l2``)."""
+        return any((b.get("extra_info") or {}).get("gpu_cold_l2") for b in self.benchmarks)
+
 
 def load(path) -> Run:
     return Run(Path(path), load_run(path))

@@ -197,3 +197,25 @@ def test_report_only_runs_go_where_no_comparison_looks(tmp_path):
     assert dest == tmp_path / "res" / fp / baseline.REPORT_ONLY / "smoke-0001_x.json"
     assert baseline.baselines(fp, tmp_path / "res") == []
     assert baseline.find_baseline(fp, "smoke", tmp_path / "res") is None
+
+
+def test_the_baseline_lookup_keeps_to_the_same_conditions(tmp_path):
+    """A result's conditions are part of its identity: a baseline measured with pinned threads or a cold L2
+    is not the baseline of a session without them, whichever is newer."""
+    fp = "fp-x"
+    folder = tmp_path / fp
+    usual = saved_run(folder / "smoke-0001_usual.json")
+    pinned = json.loads(usual.read_text())
+    pinned["datetime"] = "2099-01-01T00:00:00"
+    pinned["machine_info"]["nptbench"]["threads"] = {"env": {"OMP_NUM_THREADS": "1"}}
+    (folder / "smoke-0002_pinned.json").write_text(json.dumps(pinned))
+    cold = json.loads(usual.read_text())
+    cold["datetime"] = "2099-02-01T00:00:00"
+    cold["benchmarks"][0]["extra_info"] = {"device": "cuda", "gpu_cold_l2": True}
+    (folder / "smoke-0003_cold.json").write_text(json.dumps(cold))
+    find = lambda **kw: baseline.find_baseline(fp, "smoke", tmp_path, **kw)  # noqa: E731
+    assert find().name == "smoke-0003_cold.json"  # no conditions asked: the newest
+    assert find(conditions=(), cold_l2=False) == usual
+    assert find(conditions=(("OMP_NUM_THREADS", "1"),), cold_l2=False).name == "smoke-0002_pinned.json"
+    assert find(conditions=(), cold_l2=True).name == "smoke-0003_cold.json"
+    assert find(conditions=(("OMP_NUM_THREADS", "2"),)) is None
