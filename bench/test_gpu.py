@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fixtures import tensors
+from fixtures import operands, tensors
+from fixtures.seeds import SEEDS, pair
 from nptbench import cuda_kernels as ck
 from nptbench import gpu
 from nptbench import matmul as mm
@@ -43,9 +44,6 @@ TRANSFERS = [
 KERNEL_EXPERIMENTS = ("mnist-full", "square-k256", "cube")
 KERNEL_VARIANTS = [*ck.KERNELS, gpu.CEILING]
 
-#: Seeds of the random operands (append only; nptbench's other families use 1000-1003).
-RANDOM = {"transfer": 1100, "square-k256": (1101, 1102), "precision": (1103, 1104), "cube": (1105, 1106)}
-WEIGHTS_SEED = 1  # seed 004 draws its weights right after torch.manual_seed(1), as bench/test_matmul.py
 
 
 def _transfer_param(variant, experiment, fn, src, dst):
@@ -85,7 +83,7 @@ def _empty_like(kind, shape):
 @pytest.mark.parametrize("variant,experiment,fn,src_kind,dst_kind",
                          [_transfer_param(*t) for t in TRANSFERS])
 def test_transfer(variant, experiment, fn, src_kind, dst_kind, size, measure):
-    host = tensors.array(gpu.SIZES[size]["transfer"], "float32", seed=RANDOM["transfer"])
+    host = tensors.array(gpu.SIZES[size]["transfer"], "float32", seed=SEEDS["gpu/transfer"])
     src = _buffer(src_kind, host)
     args = (src,) if dst_kind is None else (_empty_like(dst_kind, host.shape), src)
     measure(
@@ -107,15 +105,11 @@ def kernel_operands(size, request):
         if experiment not in cache:
             if experiment == "mnist-full":
                 m, k, n = mm.SIZES[size]["mnist-full"]
-                data = request.getfixturevalue("mnist")
-                if m > len(data.x_train):
-                    pytest.fail(f"mnist-full needs {m} rows of x_train, the data has {len(data.x_train)}")
-                a = np.ascontiguousarray(data.x_train[:m, :k])
-                b = np.ascontiguousarray(tensors.torch_seeded((784, 10), seed=WEIGHTS_SEED).numpy()[:k, :n])
-                dataset = data.dataset("train")
+                a, b, dataset = operands.mnist_product(request.getfixturevalue("mnist"), experiment, m, k, n)
+                a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
             else:
                 m, k, n = gpu.SIZES[size][experiment]
-                seed_a, seed_b = RANDOM[experiment]
+                seed_a, seed_b = pair(f"gpu/{experiment}")
                 a = tensors.array((m, k), "float32", seed=seed_a, dist="normal")
                 b = tensors.array((k, n), "float32", seed=seed_b, dist="normal")
                 dataset = "random"
@@ -156,7 +150,7 @@ def test_kernel(variant, experiment, kernel_operands, measure):
 def precision_operands(size):
     """Seed 003's x and w (N(0, 1), w used transposed) on the host, and their float64 products by mode."""
     m, k, n = gpu.SIZES[size]["precision"]
-    seed_x, seed_w = RANDOM["precision"]
+    seed_x, seed_w = pair("gpu/precision", "x", "w")
     x = tensors.array((m, k), "float32", seed=seed_x, dist="normal")
     w = tensors.array((n, k), "float32", seed=seed_w, dist="normal")
     cache = {}

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fixtures import tensors
+from fixtures import operands, tensors
+from fixtures.seeds import pair
 from nptbench import matmul as mm
 
 # experiment -> (variant id, function, backend, device). Operands are made ready for the backend and
@@ -49,13 +50,11 @@ VARIANTS = {
 
 #: Variants whose timed call includes copying the result back to the host (as the seeds time them).
 COPY_BACK = (mm.matmul_numba_cuda, mm.matmul_operator_copyback, mm.matmul_abt_copyback)
-#: Seeds of the random operands (append only). abt draws uniform [0, 1) like seed 000's rand; square
-#: draws N(0, 1) like seed 003's randn.
-RANDOM = {"abt": (1000, 1001, "uniform"), "square": (1002, 1003, "normal")}
+#: Distribution of the random operands (seeds: fixtures/seeds.py). abt draws uniform [0, 1) like seed
+#: 000's rand; square draws N(0, 1) like seed 003's randn.
+DIST = {"abt": "uniform", "square": "normal"}
 #: fastcore test_close eps that seed 004 checks its MNIST products with.
 SEED_EPS = {"mnist5": 1e-5, "mnist-full": 1e-3}
-#: seed 004 draws its weights right after torch.manual_seed(1).
-WEIGHTS_SEED = 1
 
 
 def _param(experiment, variant, fn, backend, device):
@@ -117,15 +116,10 @@ def matmul_data(size, request):
         if experiment not in cache:
             m, k, n = mm.SIZES[size][experiment]
             if experiment.startswith("mnist"):
-                data = request.getfixturevalue("mnist")
-                split = "valid" if experiment == "mnist5" else "train"
-                x = getattr(data, f"x_{split}")
-                if m > len(x):
-                    pytest.fail(f"{experiment} needs {m} rows of x_{split}, the data has {len(x)}")
-                weights = tensors.torch_seeded((784, 10), seed=WEIGHTS_SEED).numpy()
-                cache[experiment] = Operands(x[:m, :k], weights[:k, :n], False, data.dataset(split))
+                a, b, dataset = operands.mnist_product(request.getfixturevalue("mnist"), experiment, m, k, n)
+                cache[experiment] = Operands(a, b, False, dataset)
             else:
-                seed_a, seed_b, dist = RANDOM[experiment]
+                (seed_a, seed_b), dist = pair(f"matmul/{experiment}"), DIST[experiment]
                 a = tensors.array((m, k), "float32", seed=seed_a, dist=dist)
                 b = tensors.array((n, k), "float32", seed=seed_b, dist=dist)
                 cache[experiment] = Operands(a, b, True, "random")

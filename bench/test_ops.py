@@ -12,22 +12,11 @@ import numpy as np
 import pytest
 
 from fixtures import tensors
+from fixtures.seeds import SEEDS, pair
 from nptbench import check, memory
 from nptbench import ops, plugin
 from nptbench.backends import to_numpy
 
-#: Seeds of the random data (append only). Generators of the *-as-seed variants are re-seeded inside
-#: every call with these, so each call repeats the same work and its result can be regenerated.
-SEEDS = {
-    "small-matmul-loop": 3000,
-    "big-add-as-seed": 3001,
-    "big-add": (3002, 3003),
-    "inplace": (3004, 3005),
-    "broadcast": (3006, 3007),
-    "reduce": 3008,
-    "interop": 3009,
-    "autograd": 3010,
-}
 #: Bytes a call may allocate besides its buffers: Python objects and the buffers numpy's ufunc
 #: iterator takes for a broadcast operand (8192 elements each, 66 kB measured for a float32 outer sum
 #: and product), so "allocates nothing" means under this; smoke sizes keep every buffer well above it.
@@ -90,7 +79,7 @@ def _last_pair(backend, device, reps, n, seed):
 def test_small_matmul_loop(variant, fn, backend, device, dtype, size, measure):
     """The seed's whole loop (random draws included) is the timed call; the last product is checked."""
     reps, n = ops.SIZES[size]["small-matmul-loop"]["reps"], ops.SIZES[size]["small-matmul-loop"]["n"]
-    seed = SEEDS["small-matmul-loop"]
+    seed = SEEDS["ops/small-matmul-loop"]
     args = (reps, n, seed) if backend == "numpy" else (reps, n, _generator(device), seed)
     a, b = _last_pair(backend, device, reps, n, seed)
     itemsize = np.dtype(dtype).itemsize
@@ -129,7 +118,7 @@ BIG_ADD = [
 def test_big_add_as_seed(variant, fn, backend, sync, device, dtype, size, measure):
     """Two n x n randn matrices and their sum, generation inside the timed call as the seed wrote it."""
     n = ops.SIZES[size]["big-add"]["n"]
-    seed = SEEDS["big-add-as-seed"]
+    seed = SEEDS["ops/big-add-as-seed"]
     args = (n, seed) if backend == "numpy" else (n, _generator(device), seed)
     # The reference regenerates both operands from the same seed outside the timed call and adds them
     # in float64; since that shares the generator with the variant, the values are also checked to be
@@ -160,7 +149,7 @@ def test_big_add_as_seed(variant, fn, backend, sync, device, dtype, size, measur
 def test_big_add(variant, backend, device, dtype, size, measure):
     """The fair comparison: operands ready on the device beforehand, the addition alone is timed."""
     n = ops.SIZES[size]["big-add"]["n"]
-    seed_a, seed_b = SEEDS["big-add"]
+    seed_a, seed_b = pair("ops/big-add")
     a = tensors.array((n, n), dtype, seed=seed_a, dist="normal")
     b = tensors.array((n, n), dtype, seed=seed_b, dist="normal")
     args = (a, b) if backend == "numpy" else tuple(
@@ -190,7 +179,7 @@ INPLACE = [
 @pytest.mark.parametrize("variant,fn,backend,result_arg,allocates,device,dtype", INPLACE)
 def test_inplace(variant, fn, backend, result_arg, allocates, device, dtype, size, measure):
     n = ops.SIZES[size]["inplace"]["n"]
-    seed_x, seed_y = SEEDS["inplace"]
+    seed_x, seed_y = pair("ops/inplace", "x", "y")
     x0 = tensors.array((n,), dtype, seed=seed_x)
     y0 = tensors.array((n,), dtype, seed=seed_y)
     if backend == "numpy":
@@ -252,7 +241,7 @@ BROADCAST = [
 def test_broadcast(variant, fn, backend, copies, device, dtype, size, measure):
     """Outer sum and outer product of two length-n vectors, returned as a pair of n x n matrices."""
     n = ops.SIZES[size]["broadcast"]["n"]
-    seed_a, seed_b = SEEDS["broadcast"]
+    seed_a, seed_b = pair("ops/broadcast")
     a, b = (tensors.array((n,), dtype, seed=s, dist="normal") for s in (seed_a, seed_b))
     args = (a, b) if backend == "numpy" else tuple(
         tensors.tensor((n,), dtype, seed=s, dist="normal") for s in (seed_a, seed_b))
@@ -288,7 +277,7 @@ def test_reduce(variant, fn, backend, device, dtype, size, measure):
     """Sum and mean of n values in [0, 1): all positive, so a float32 sum is well conditioned and the
     relative tolerance measures the summation's own error, not a cancellation."""
     n = ops.SIZES[size]["reduce"]["n"]
-    seed = SEEDS["reduce"]
+    seed = SEEDS["ops/reduce"]
     x = tensors.array((n,), dtype, seed=seed)
     arg = x if backend == "numpy" else tensors.tensor((n,), dtype, seed=seed, device=device)
     total = float(np.sum(x, dtype=np.float64))
@@ -325,7 +314,7 @@ def test_interop(variant, fn, source, shares, device, dtype, size, measure):
     import torch
 
     n = ops.SIZES[size]["interop"]["n"]
-    base = tensors.array((n,), dtype, seed=SEEDS["interop"], dist="normal")
+    base = tensors.array((n,), dtype, seed=SEEDS["ops/interop"], dist="normal")
     if source == "numpy":
         src = base.copy()  # writable and owned by this test: the sharing check writes through it
     else:
@@ -380,8 +369,8 @@ def pytest_generate_tests(metafunc):
 def test_autograd(variant, fn_name, stage, fn, n, device, dtype, measure):
     """The seed's t = sum((x+5)^2 + 1) and sigmoid examples at n elements: the forward pass recording
     the graph, or forward and backward returning x.grad."""
-    base = tensors.array((n,), dtype, seed=SEEDS["autograd"], dist="normal")
-    x = tensors.tensor((n,), dtype, seed=SEEDS["autograd"], dist="normal", device=device)
+    base = tensors.array((n,), dtype, seed=SEEDS["ops/autograd"], dist="normal")
+    x = tensors.tensor((n,), dtype, seed=SEEDS["ops/autograd"], dist="normal", device=device)
     x = x.detach().clone().requires_grad_(True)  # the cached tensor is shared: never mark it
     backward = stage == "forward-backward"
     measure(

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from fixtures import training as data
+from fixtures.seeds import SEEDS
 from nptbench import training as tr
 from nptbench.backends import sync, to_numpy as _np
 
@@ -150,7 +151,7 @@ def test_linreg_small(variant, fn, backend, device, size, measure, benchmark):
 )
 def test_linreg_large(variant, fn, backend, device, size, measure, benchmark):
     cfg = tr.SIZES[size]["linreg-large"]
-    n, epochs, seed = cfg["n"], cfg["epochs"], data.SEEDS["linreg-large/x"]
+    n, epochs, seed = cfg["n"], cfg["epochs"], SEEDS["training/linreg-large/x"]
     w0 = data.linreg_large_w(n)
     x0 = tr.linreg_large_first_x(backend, device, n, seed)
     reference, ref_loss = tr.linreg_large_reference(w0, [1.0], x0)
