@@ -10,7 +10,7 @@ from typing import Callable
 from . import devicetime
 from .backends import synced
 from .check import assert_close, errors, tolerance
-from .record import make_record
+from .record import make_record, write
 
 
 def measure(
@@ -81,15 +81,13 @@ def measure(
         if kernel_time:
             run.kernel_times(fn, args, make_args)
     err = errors(out, reference)
-    benchmark.extra_info.update(make_record(**record, **err))
-    for name, other in (also_against or {}).items():
-        benchmark.extra_info[f"rel_err_vs_{name}"] = errors(out, other)["rel_err"]
+    info = benchmark.extra_info
+    write(info, **make_record(**record, **err))
+    write(info, **{f"rel_err_vs_{name}": errors(out, other)["rel_err"] for name, other in (also_against or {}).items()})
     if run is not None:
-        benchmark.extra_info.update(run.fields(record))
+        write(info, **run.fields(record))
     tol = tolerance(record["dtype"]) if rtol is None else rtol
-    benchmark.extra_info["rtol"] = tol
-    if not sync:
-        benchmark.extra_info["synchronized"] = False
+    write(info, rtol=tol, **({} if sync else {"synchronized": False}))
     assert_close(err, tol, what=f"{record['experiment']}/{record['variant']}")
     if extra_check is not None:
         extra_check(out)

@@ -1,8 +1,11 @@
 """The one record schema every benchmark writes into ``benchmark.extra_info``.
 
-Report and compare tools read only these fields, so they are built and checked here and nowhere else.
-Families may add fields of their own (``peak_bytes``, ``iterations`` ...) next to the shared ones; the
-GPU fields every ``device == "cuda"`` record adds are declared in :data:`GPU_FIELDS`.
+Report and compare tools read only these fields, so they are declared here, with their meaning and unit,
+and nowhere else: :data:`FIELDS` are in every record; :data:`GPU_FIELDS` every ``device == "cuda"`` record
+adds; :data:`HARNESS_FIELDS`, :data:`FAMILY_FIELDS` and :data:`ROOFLINE_FIELDS` the harness, a family or
+the save-time annotations add where they apply; :data:`FIELD_PREFIXES` fields named by a prefix.
+Every field reaches ``benchmark.extra_info`` through :func:`write`, which refuses an undeclared one: a new
+field is declared here first.
 """
 from __future__ import annotations
 
@@ -45,7 +48,80 @@ GPU_FIELDS = {
                      "of nptbench.devicetime.KERNEL_TIME_SAMPLES untimed calls); at most device_time_s, "
                      "up to noise",
     "kernel_time_min_s": "the least of those kernel times",
+    "kernel_time_rounds": "how many untimed calls the kernel times come from",
+    "kernel_time_note": "how the kernel times were taken, in words",
+    "kernel_tflops": "flops / kernel_time_s, in TFLOP/s",
+    "device_gbps": "bytes / device_time_s, in GB/s",
+    "device_tflops": "flops / device_time_s, in TFLOP/s",
+    "peak_device_note": "what peak_device_bytes counts and where it was read, in words",
 }
+
+#: Fields the harness (nptbench.harness.measure) adds to every record, or where it says so.
+HARNESS_FIELDS = {
+    "rtol": "the relative tolerance rel_err was held to (unitless)",
+    "synchronized": "false when the timed call did not wait for the device (absent: it did)",
+}
+
+#: Fields a family adds next to the shared ones, where they apply to its records.
+FAMILY_FIELDS = {
+    # matmul, GPU kernels
+    "copy_back": "true when the timed call ends with the result copied back to the host",
+    "out_dtype": "element type of the output buffer where it may differ from dtype",
+    # ops
+    "random_inside": "true when the timed call draws its own random operands (as the seed does)",
+    "repetitions": "how many times one call repeats the seed's work (a loop's length)",
+    "peak_bytes": "most bytes one untimed call allocated: the sum of the peak_bytes_* below (bytes)",
+    "peak_bytes_tracemalloc": "peak of Python objects and numpy buffers (tracemalloc, bytes)",
+    "peak_bytes_torch_cpu": "peak of torch's CPU allocator (bytes); absent without torch",
+    "peak_bytes_cuda": "peak of torch's CUDA allocator (bytes); only on device cuda",
+    # GPU transfers and precision modes
+    "source": "the buffer a transfer reads: pageable, pinned or device",
+    "destination": "the buffer a transfer writes: pageable, pinned, device, or new (allocated by the call)",
+    "checked_against": "what the reference of a reduced-precision product is, in words",
+    # training
+    "iterations": "training iterations (steps or epochs) of one timed call; the time per iteration is the "
+                  "round time over this",
+    "steps": "training steps of one timed call (read by compare as work, like iterations)",
+    "epochs": "training epochs of one timed call (read by compare as work, like iterations)",
+    "samples": "training samples one timed call goes through",
+    "lr": "the learning rate",
+    "time_per_iter": "median round time / iterations (seconds); absent with --benchmark-disable",
+    "samples_per_s": "samples per iteration x iterations / median round time (1/s)",
+    "initial_loss": "the loss before the first update (null when not finite)",
+    "final_loss": "the loss after the last update (null when not finite)",
+    "diverged_at": "the first iteration whose loss is not finite, or null",
+    "loss_drop": "initial loss / final loss (unitless)",
+    "max_pointwise_rel_err": "largest relative error of the loss trajectory against float64, point by point",
+    "compile_s": "seconds the first (tracing and compiling) call of a compiled step took, untimed",
+    "compile_backend": "the torch.compile backend",
+    "inductor_fx_graph_cache": "whether inductor's FX graph cache was on",
+}
+
+#: Fields added when a run is saved or promoted (nptbench.roofline.update_json, nptbench.baseline).
+ROOFLINE_FIELDS = {
+    "achieved_gflops": "flops / median time, in GFLOP/s (null without flops)",
+    "achieved_gbps": "bytes / median time, in GB/s (null without bytes)",
+    "bound": "compute or memory (or transfer): whichever ceiling gives the longer attainable time",
+    "pct_of_ceiling": "attainable time at the bounding ceiling / median time, in percent",
+    "ceiling": "the bounding ceiling, in words",
+    "ceiling_note": "why a memory-bound record reads above 100 % (operands within the cache, or a low ceiling)",
+    "roofline_time": "which time the roofline fields divide by: median, or the device median (CUDA events)",
+    "raw_rounds_kept": "N of M: a promoted baseline keeps N evenly spaced raw rounds of the M measured",
+}
+
+#: Fields named by a prefix: prefix -> what the rest of the name says.
+FIELD_PREFIXES = {
+    "rel_err_vs_": "rel_err against another reference, named by the suffix (information only, unchecked)",
+    "matmul_": "a torch matmul precision flag (suffix: the flag's name) as the benchmark ran",
+}
+
+#: Every declared field with a fixed name.
+DECLARED = {**FIELDS, **GPU_FIELDS, **HARNESS_FIELDS, **FAMILY_FIELDS, **ROOFLINE_FIELDS}
+
+
+def declared(name: str) -> bool:
+    """Whether ``name`` is a field of the schema."""
+    return name in DECLARED or name.startswith(tuple(FIELD_PREFIXES))
 
 #: Conditions a result was measured under that change what its time means, though the work (experiment,
 #: variant, shape ...) is the same. They are part of a result's identity: compare pools and judges only
@@ -115,11 +191,18 @@ def _number_or_none(name, value):
     return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
+def _undeclared(fields) -> None:
+    unknown = [f for f in fields if not declared(f)]
+    if unknown:
+        raise RecordError(f"undeclared record field {', '.join(unknown)}: declare it in nptbench/record.py")
+
+
 def make_record(**fields) -> dict:
-    """A validated, JSON-ready record: all of :data:`FIELDS`, plus any extra fields given."""
+    """A validated, JSON-ready record: all of :data:`FIELDS`, plus any other declared fields given."""
     missing = [f for f in FIELDS if f not in fields]
     if missing:
         raise RecordError(f"record lacks {', '.join(missing)}")
+    _undeclared(fields)
     rec = dict(fields)
     for name, allowed in (("backend", BACKENDS), ("device", DEVICES), ("dataset", DATASETS)):
         if rec[name] not in allowed:
@@ -140,3 +223,10 @@ def validate(extra_info: dict) -> list[str]:
     except RecordError as exc:
         return [str(exc)]
     return []
+
+
+def write(extra_info: dict, **fields) -> None:
+    """Put ``fields`` into a benchmark's ``extra_info``: the one way into a saved record. Each must be
+    declared above; the shared fields come checked from :func:`make_record`."""
+    _undeclared(fields)
+    extra_info.update(fields)
