@@ -1,7 +1,8 @@
 """Matrix multiplication: seeds 004 (MNIST, loops to numba to broadcasting to the GPU), 000 (a @ b.T on
 numpy, torch and the GPU) and 003 (a 10000x10000 product). Shapes: nptbench.matmul.SIZES.
 
-To add a variant: write one function in nptbench/matmul.py and add one line to VARIANTS below.
+To add a variant: write one function in nptbench/matmul.py and add one row (fixtures.variants.Variant) to
+VARIANTS below.
 """
 from __future__ import annotations
 
@@ -10,67 +11,54 @@ import pytest
 
 from fixtures import operands, tensors
 from fixtures.seeds import pair
+from fixtures.variants import Variant, param
 from nptbench import matmul as mm
 
-# experiment -> (variant id, function, backend, device). Operands are made ready for the backend and
-# device outside the timed region; the id says when a copy back to the host is inside it.
+# experiment -> its variants. Operands are made ready for the backend and device outside the timed region;
+# copy_back says when a copy back to the host is inside it.
 VARIANTS = {
     "mnist5": [
-        ("torch-loop", mm.matmul_torch_loop, "torch", "cpu"),
-        ("python-lists", mm.matmul_python_lists, "python", "cpu"),
-        ("numba-dot", mm.matmul_numba_dot, "numba", "cpu"),
-        ("elementwise", mm.matmul_elementwise, "torch", "cpu"),
-        ("torch-dot", mm.matmul_torch_dot, "torch", "cpu"),
-        ("broadcast", mm.matmul_broadcast, "torch", "cpu"),
-        ("einsum", mm.matmul_einsum, "torch", "cpu"),
-        ("torch", mm.matmul_operator, "torch", "cpu"),
-        ("numpy", mm.matmul_operator, "numpy", "cpu"),
+        Variant("torch-loop", mm.matmul_torch_loop, "torch"),
+        Variant("python-lists", mm.matmul_python_lists, "python", dtype="float64"),
+        Variant("numba-dot", mm.matmul_numba_dot, "numba"),
+        Variant("elementwise", mm.matmul_elementwise, "torch"),
+        Variant("torch-dot", mm.matmul_torch_dot, "torch"),
+        Variant("broadcast", mm.matmul_broadcast, "torch"),
+        Variant("einsum", mm.matmul_einsum, "torch"),
+        Variant("torch", mm.matmul_operator, "torch"),
+        Variant("numpy", mm.matmul_operator, "numpy"),
     ],
     "mnist-full": [
-        ("broadcast", mm.matmul_broadcast, "torch", "cpu"),
-        ("einsum", mm.matmul_einsum, "torch", "cpu"),
-        ("torch", mm.matmul_operator, "torch", "cpu"),
-        ("numpy", mm.matmul_operator, "numpy", "cpu"),
-        ("numba-parallel", mm.matmul_numba_parallel, "numba", "cpu"),
-        ("numba-cuda", mm.matmul_numba_cuda, "numba", "cuda"),  # launch + copy back, as the seed times it
-        ("torch-cuda", mm.matmul_operator_copyback, "torch", "cuda"),  # (a @ b).cpu(), as the seed times it
+        Variant("broadcast", mm.matmul_broadcast, "torch"),
+        Variant("einsum", mm.matmul_einsum, "torch"),
+        Variant("torch", mm.matmul_operator, "torch"),
+        Variant("numpy", mm.matmul_operator, "numpy"),
+        Variant("numba-parallel", mm.matmul_numba_parallel, "numba"),
+        # launch + copy back, as the seed times it; the seed's kernel writes a float64 buffer
+        Variant("numba-cuda", mm.matmul_numba_cuda, "numba", "cuda", out_dtype="float64", copy_back=True),
+        Variant("torch-cuda", mm.matmul_operator_copyback, "torch", "cuda", copy_back=True),  # (a @ b).cpu()
     ],
     "abt": [
-        ("numpy", mm.matmul_abt, "numpy", "cpu"),
-        ("torch", mm.matmul_abt, "torch", "cpu"),
-        ("torch-cuda", mm.matmul_abt, "torch", "cuda"),
-        ("torch-cuda-copyback", mm.matmul_abt_copyback, "torch", "cuda"),
+        Variant("numpy", mm.matmul_abt, "numpy"),
+        Variant("torch", mm.matmul_abt, "torch"),
+        Variant("torch-cuda", mm.matmul_abt, "torch", "cuda"),
+        Variant("torch-cuda-copyback", mm.matmul_abt_copyback, "torch", "cuda", copy_back=True),
     ],
     "square": [
-        ("numpy", mm.matmul_abt, "numpy", "cpu"),
-        ("torch", mm.matmul_abt, "torch", "cpu"),
-        ("torch-cuda", mm.matmul_abt, "torch", "cuda"),
+        Variant("numpy", mm.matmul_abt, "numpy"),
+        Variant("torch", mm.matmul_abt, "torch"),
+        Variant("torch-cuda", mm.matmul_abt, "torch", "cuda"),
     ],
 }
+SLOW = {"square"}
 
-#: Variants whose timed call includes copying the result back to the host (as the seeds time them).
-COPY_BACK = (mm.matmul_numba_cuda, mm.matmul_operator_copyback, mm.matmul_abt_copyback)
 #: Distribution of the random operands (seeds: fixtures/seeds.py). abt draws uniform [0, 1) like seed
 #: 000's rand; square draws N(0, 1) like seed 003's randn.
 DIST = {"abt": "uniform", "square": "normal"}
 #: fastcore test_close eps that seed 004 checks its MNIST products with.
 SEED_EPS = {"mnist5": 1e-5, "mnist-full": 1e-3}
 
-
-def _param(experiment, variant, fn, backend, device):
-    marks = []
-    if backend == "numba":
-        marks.append(pytest.mark.needs("numba"))
-    if device == "cuda":
-        marks.append(pytest.mark.numba_cuda if backend == "numba" else pytest.mark.gpu)
-    if experiment == "square":
-        marks.append(pytest.mark.slow)
-    dtype = "float64" if backend == "python" else "float32"
-    return pytest.param(experiment, variant, fn, backend, device, dtype, marks=marks,
-                        id=f"{variant}-{experiment}-{dtype}")
-
-
-CASES = [_param(exp, *v) for exp, vs in VARIANTS.items() for v in vs]
+CASES = [param(exp, v, exp, slow=exp in SLOW) for exp, rows in VARIANTS.items() for v in rows]
 
 
 class Operands:
@@ -86,22 +74,22 @@ class Operands:
         m, k = self.a.shape
         return m, k, self.b.shape[0] if self.transposed else self.b.shape[1]
 
-    def args(self, backend: str, device: str) -> tuple:
-        """The operands as the backend takes them (cached: conversions stay out of every timed region)."""
-        key = (backend, device)
+    def args(self, v: Variant) -> tuple:
+        """The operands as the variant takes them (cached: conversions stay out of every timed region)."""
+        key = (v.backend, v.device, v.out)
         if key not in self._forms:
-            self._forms[key] = self._convert(backend, device)
+            self._forms[key] = self._convert(*key)
         return self._forms[key]
 
-    def _convert(self, backend, device):
+    def _convert(self, backend, device, out):
         if backend == "python":
             return self.a.tolist(), self.b.tolist()
         if backend in ("numpy", "numba") and device == "cpu":
             return self.a, self.b
-        if backend == "numba":  # numba CUDA: device inputs and a float64 output buffer, as the seed
+        if backend == "numba":  # numba CUDA: device inputs and an output buffer, as the seed
             from numba import cuda
 
-            c = cuda.device_array(self.reference.shape, dtype=np.float64)
+            c = cuda.device_array(self.reference.shape, dtype=out)
             return cuda.to_device(self.a), cuda.to_device(self.b), c
         import torch
 
@@ -128,30 +116,30 @@ def matmul_data(size, request):
     return get
 
 
-@pytest.mark.parametrize("experiment,variant,fn,backend,device,dtype", CASES)
-def test_matmul(experiment, variant, fn, backend, device, dtype, matmul_data, measure):
+def _seed_check(experiment, reference):
+    """fastcore's test_close at the eps seed 004 checks its MNIST products with (None elsewhere)."""
+    if experiment not in SEED_EPS:
+        return None
+    from fastcore.test import test_close
+
+    from nptbench.backends import to_numpy
+
+    def check(out, eps=SEED_EPS[experiment]):
+        test_close(np.asarray(to_numpy(out), dtype=np.float64), reference, eps=eps)
+
+    return check
+
+
+@pytest.mark.parametrize("variant,experiment", CASES)
+def test_matmul(variant, experiment, matmul_data, measure):
     ops = matmul_data(experiment)
     m, k, n = ops.mkn()
-    out_itemsize = 8 if variant == "numba-cuda" or dtype == "float64" else 4
-    itemsize = 8 if dtype == "float64" else 4
-
-    extra_check = None
-    if experiment in SEED_EPS:
-        from fastcore.test import test_close
-
-        def extra_check(out, eps=SEED_EPS[experiment]):
-            from nptbench.backends import to_numpy
-
-            test_close(np.asarray(to_numpy(out), dtype=np.float64), ops.reference, eps=eps)
-
     measure(
-        fn, ops.args(backend, device),
-        record=dict(
-            experiment=experiment, variant=variant, backend=backend, device=device, dtype=dtype,
-            shape=[ops.a.shape, ops.b.shape], flops=mm.flops(m, k, n),
-            bytes=mm.min_bytes(m, k, n, itemsize, out_itemsize), dataset=ops.dataset,
-            copy_back=fn in COPY_BACK,  # the timed call ends with the result copied to the host
-        ),
+        variant.fn, ops.args(variant),
+        record=variant.record(
+            experiment, shape=[ops.a.shape, ops.b.shape], flops=mm.flops(m, k, n),
+            bytes=mm.min_bytes(m, k, n, np.dtype(variant.dtype).itemsize, variant.out_itemsize),
+            dataset=ops.dataset, copy_back=variant.copy_back),
         reference=ops.reference,
-        extra_check=extra_check,
+        extra_check=_seed_check(experiment, ops.reference),
     )
