@@ -2,7 +2,8 @@
 with and without GPU synchronization, numpy <-> torch conversion, autodiff) and seed 003 ("Saving Memory",
 broadcasting, sum and mean). Shapes: nptbench.ops.SIZES.
 
-To add a variant: write one function in nptbench/ops.py and add one line to its experiment's list below.
+To add a variant: write one function in nptbench/ops.py and add one row (fixtures.variants.Variant, with the
+experiment's own columns where it has them) to its experiment's table below.
 The inplace, broadcast and interop experiments also record ``peak_bytes`` (nptbench.memory), measured in
 one untimed call before timing, and assert the allocation that is each experiment's point.
 """
@@ -13,6 +14,7 @@ import pytest
 
 from fixtures import tensors
 from fixtures.seeds import SEEDS, pair
+from fixtures.variants import Variant, param, params
 from nptbench import check, memory
 from nptbench import ops, plugin
 from nptbench.backends import to_numpy
@@ -25,16 +27,8 @@ SLACK = 128 * 1024
 INPLACE_ROUNDS = 20
 
 
-def _param(experiment, variant, *values, device="cpu", dtype="float32", slow=False):
-    marks = [pytest.mark.gpu] if device == "cuda" else []
-    if slow:
-        marks.append(pytest.mark.slow)
-    return pytest.param(variant, *values, device, dtype, marks=marks, id=f"{variant}-{experiment}-{dtype}")
-
-
-def _record(experiment, variant, backend, device, dtype, shape, flops, nbytes, **extra):
-    return dict(experiment=experiment, variant=variant, backend=backend, device=device, dtype=dtype,
-                shape=shape, flops=flops, bytes=nbytes, dataset="random", **extra)
+def _record(experiment, variant, shape, flops, nbytes, **extra):
+    return variant.record(experiment, shape=shape, flops=flops, bytes=nbytes, dataset="random", **extra)
 
 
 def _stats_check(mean, var):
@@ -53,11 +47,11 @@ def _generator(device):
 
 # --- small-matmul-loop (seed 001) ----------------------------------------------------------------------
 
-SMALL_MATMUL = [
-    _param("small-matmul-loop", "numpy", ops.small_matmul_loop_numpy_as_seed, "numpy", dtype="float64"),
-    _param("small-matmul-loop", "torch", ops.small_matmul_loop_torch_as_seed, "torch"),
-    _param("small-matmul-loop", "torch-cuda", ops.small_matmul_loop_torch_as_seed, "torch", device="cuda"),
-]
+SMALL_MATMUL = params("small-matmul-loop", [
+    Variant("numpy", ops.small_matmul_loop_numpy_as_seed, "numpy", dtype="float64"),
+    Variant("torch", ops.small_matmul_loop_torch_as_seed, "torch"),
+    Variant("torch-cuda", ops.small_matmul_loop_torch_as_seed, "torch", "cuda"),
+])
 
 
 def _last_pair(backend, device, reps, n, seed):
@@ -75,17 +69,17 @@ def _last_pair(backend, device, reps, n, seed):
     return to_numpy(a), to_numpy(b)
 
 
-@pytest.mark.parametrize("variant,fn,backend,device,dtype", SMALL_MATMUL)
-def test_small_matmul_loop(variant, fn, backend, device, dtype, size, measure):
+@pytest.mark.parametrize("variant", SMALL_MATMUL)
+def test_small_matmul_loop(variant, size, measure):
     """The seed's whole loop (random draws included) is the timed call; the last product is checked."""
     reps, n = ops.SIZES[size]["small-matmul-loop"]["reps"], ops.SIZES[size]["small-matmul-loop"]["n"]
-    seed = SEEDS["ops/small-matmul-loop"]
+    seed, backend, device = SEEDS["ops/small-matmul-loop"], variant.backend, variant.device
     args = (reps, n, seed) if backend == "numpy" else (reps, n, _generator(device), seed)
     a, b = _last_pair(backend, device, reps, n, seed)
-    itemsize = np.dtype(dtype).itemsize
+    itemsize = np.dtype(variant.dtype).itemsize
     measure(
-        fn, args,
-        record=_record("small-matmul-loop", variant, backend, device, dtype, [[n, n], [n, n]],
+        variant.fn, args,
+        record=_record("small-matmul-loop", variant, [[n, n], [n, n]],
                        reps * 2 * n ** 3, reps * 3 * n * n * itemsize, repetitions=reps,
                        random_inside=True),  # the seed's loop draws its matrices: part of the experiment
         reference=a.astype(np.float64) @ b.astype(np.float64),
@@ -96,29 +90,30 @@ def test_small_matmul_loop(variant, fn, backend, device, dtype, size, measure):
 
 # --- big-add (seed 001) ----------------------------------------------------------------------------------
 
-BIG_ADD_AS_SEED = [
-    _param("big-add", "numpy-as-seed", ops.big_add_numpy_as_seed, "numpy", True, dtype="float64", slow=True),
-    _param("big-add", "torch-as-seed", ops.big_add_torch_as_seed, "torch", True, slow=True),
-    _param("big-add", "torch-cuda-as-seed", ops.big_add_torch_as_seed, "torch", True, device="cuda"),
+# (variant, whether the timed call waits for the device)
+BIG_ADD_AS_SEED = params("big-add", [
+    (Variant("numpy-as-seed", ops.big_add_numpy_as_seed, "numpy", dtype="float64", slow=True), True),
+    (Variant("torch-as-seed", ops.big_add_torch_as_seed, "torch", slow=True), True),
+    (Variant("torch-cuda-as-seed", ops.big_add_torch_as_seed, "torch", "cuda"), True),
     # The seed's own GPU figure: queued work is not waited for, so this times kernel launches only.
     # Kept on purpose, recorded with synchronized: false, so the report can show what that number is.
-    _param("big-add", "torch-cuda-nosync", ops.big_add_torch_as_seed, "torch", False, device="cuda"),
-]
+    (Variant("torch-cuda-nosync", ops.big_add_torch_as_seed, "torch", "cuda"), False),
+])
 
-BIG_ADD = [
-    _param("big-add", "numpy-add-f32", "numpy"),
-    _param("big-add", "torch-add-f32", "torch"),
-    _param("big-add", "torch-cuda-add-f32", "torch", device="cuda"),
-    _param("big-add", "numpy-add-f64", "numpy", dtype="float64"),
-    _param("big-add", "torch-add-f64", "torch", dtype="float64"),
-]
+BIG_ADD = params("big-add", [
+    Variant("numpy-add-f32", ops.add, "numpy"),
+    Variant("torch-add-f32", ops.add, "torch"),
+    Variant("torch-cuda-add-f32", ops.add, "torch", "cuda"),
+    Variant("numpy-add-f64", ops.add, "numpy", dtype="float64"),
+    Variant("torch-add-f64", ops.add, "torch", dtype="float64"),
+])
 
 
-@pytest.mark.parametrize("variant,fn,backend,sync,device,dtype", BIG_ADD_AS_SEED)
-def test_big_add_as_seed(variant, fn, backend, sync, device, dtype, size, measure):
+@pytest.mark.parametrize("variant,sync", BIG_ADD_AS_SEED)
+def test_big_add_as_seed(variant, sync, size, measure):
     """Two n x n randn matrices and their sum, generation inside the timed call as the seed wrote it."""
     n = ops.SIZES[size]["big-add"]["n"]
-    seed = SEEDS["ops/big-add-as-seed"]
+    seed, backend, device = SEEDS["ops/big-add-as-seed"], variant.backend, variant.device
     args = (n, seed) if backend == "numpy" else (n, _generator(device), seed)
     # The reference regenerates both operands from the same seed outside the timed call and adds them
     # in float64; since that shares the generator with the variant, the values are also checked to be
@@ -134,55 +129,53 @@ def test_big_add_as_seed(variant, fn, backend, sync, device, dtype, size, measur
         a = to_numpy(torch.randn([n, n], generator=gen, device=device)).astype(np.float64)
         reference = a + to_numpy(torch.randn([n, n], generator=gen, device=device)).astype(np.float64)
         del a
-    itemsize = np.dtype(dtype).itemsize
+    itemsize = np.dtype(variant.dtype).itemsize
     measure(
-        fn, args,
-        record=_record("big-add", variant, backend, device, dtype, [[n, n], [n, n]], n * n,
-                       3 * n * n * itemsize, random_inside=True),
+        variant.fn, args,
+        record=_record("big-add", variant, [[n, n], [n, n]], n * n, 3 * n * n * itemsize, random_inside=True),
         reference=reference,
         extra_check=_stats_check(0.0, 2.0),
         sync=sync,
     )
 
 
-@pytest.mark.parametrize("variant,backend,device,dtype", BIG_ADD)
-def test_big_add(variant, backend, device, dtype, size, measure):
+@pytest.mark.parametrize("variant", BIG_ADD)
+def test_big_add(variant, size, measure):
     """The fair comparison: operands ready on the device beforehand, the addition alone is timed."""
-    n = ops.SIZES[size]["big-add"]["n"]
+    n, dtype, device = ops.SIZES[size]["big-add"]["n"], variant.dtype, variant.device
     seed_a, seed_b = pair("ops/big-add")
     a = tensors.array((n, n), dtype, seed=seed_a, dist="normal")
     b = tensors.array((n, n), dtype, seed=seed_b, dist="normal")
-    args = (a, b) if backend == "numpy" else tuple(
+    args = (a, b) if variant.backend == "numpy" else tuple(
         tensors.tensor((n, n), dtype, seed=s, dist="normal", device=device) for s in (seed_a, seed_b))
     measure(
-        ops.add, args,
-        record=_record("big-add", variant, backend, device, dtype, [[n, n], [n, n]], n * n,
-                       3 * n * n * a.itemsize, random_inside=False),
+        variant.fn, args,
+        record=_record("big-add", variant, [[n, n], [n, n]], n * n, 3 * n * n * a.itemsize, random_inside=False),
         reference=a.astype(np.float64) + b.astype(np.float64),
     )
 
 
 # --- inplace (seed 003 "Saving Memory") ------------------------------------------------------------------
 
-# (variant, function, backend, which argument the result must be: None = new memory, 1 = y, 2 = z,
+# (variant, which argument the result must be: None = new memory, 1 = y, 2 = z,
 #  whether the call allocates an n-element buffer: the result or, for z[:] = x + y, a temporary)
-INPLACE = [
-    _param("inplace", "numpy-new", ops.add_new, "numpy", None, True),
-    _param("inplace", "numpy-inplace", ops.add_inplace_numpy, "numpy", 1, False),
-    _param("inplace", "numpy-slice", ops.add_into_slice, "numpy", 2, True),
-    _param("inplace", "torch-new", ops.add_new, "torch", None, True),
-    _param("inplace", "torch-inplace", ops.add_inplace_torch, "torch", 1, False),
-    _param("inplace", "torch-out", ops.add_out_torch, "torch", 2, False),
-]
+INPLACE = params("inplace", [
+    (Variant("numpy-new", ops.add_new, "numpy"), None, True),
+    (Variant("numpy-inplace", ops.add_inplace_numpy, "numpy"), 1, False),
+    (Variant("numpy-slice", ops.add_into_slice, "numpy"), 2, True),
+    (Variant("torch-new", ops.add_new, "torch"), None, True),
+    (Variant("torch-inplace", ops.add_inplace_torch, "torch"), 1, False),
+    (Variant("torch-out", ops.add_out_torch, "torch"), 2, False),
+])
 
 
-@pytest.mark.parametrize("variant,fn,backend,result_arg,allocates,device,dtype", INPLACE)
-def test_inplace(variant, fn, backend, result_arg, allocates, device, dtype, size, measure):
-    n = ops.SIZES[size]["inplace"]["n"]
+@pytest.mark.parametrize("variant,result_arg,allocates", INPLACE)
+def test_inplace(variant, result_arg, allocates, size, measure):
+    n, fn, dtype = ops.SIZES[size]["inplace"]["n"], variant.fn, variant.dtype
     seed_x, seed_y = pair("ops/inplace", "x", "y")
     x0 = tensors.array((n,), dtype, seed=seed_x)
     y0 = tensors.array((n,), dtype, seed=seed_y)
-    if backend == "numpy":
+    if variant.backend == "numpy":
         x = x0
         fresh_y = y0.copy
         z = np.zeros_like(y0)
@@ -211,7 +204,7 @@ def test_inplace(variant, fn, backend, result_arg, allocates, device, dtype, siz
 
     out = measure(
         fn, (), setup=setup, rounds=INPLACE_ROUNDS,
-        record=_record("inplace", variant, backend, device, dtype, [[n], [n]], n, 3 * buffer, **peak),
+        record=_record("inplace", variant, [[n], [n]], n, 3 * buffer, **peak),
         reference=x0.astype(np.float64) + y0.astype(np.float64),
     )
     args = last[0]  # the arguments of the round that returned ``out``
@@ -227,23 +220,23 @@ def test_inplace(variant, fn, backend, result_arg, allocates, device, dtype, siz
 
 # --- broadcast (seeds 003/004) ---------------------------------------------------------------------------
 
-# (variant, function, backend, whether the operands are copied out to n x n first)
-BROADCAST = [
-    _param("broadcast", "numpy-broadcast", ops.outer_broadcast, "numpy", False),
-    _param("broadcast", "numpy-tile", ops.outer_numpy_tile, "numpy", True),
-    _param("broadcast", "torch-broadcast", ops.outer_broadcast, "torch", False),
-    _param("broadcast", "torch-expand", ops.outer_torch_expand, "torch", False),
-    _param("broadcast", "torch-repeat", ops.outer_torch_repeat, "torch", True),
-]
+# (variant, whether the operands are copied out to n x n first)
+BROADCAST = params("broadcast", [
+    (Variant("numpy-broadcast", ops.outer_broadcast, "numpy"), False),
+    (Variant("numpy-tile", ops.outer_numpy_tile, "numpy"), True),
+    (Variant("torch-broadcast", ops.outer_broadcast, "torch"), False),
+    (Variant("torch-expand", ops.outer_torch_expand, "torch"), False),
+    (Variant("torch-repeat", ops.outer_torch_repeat, "torch"), True),
+])
 
 
-@pytest.mark.parametrize("variant,fn,backend,copies,device,dtype", BROADCAST)
-def test_broadcast(variant, fn, backend, copies, device, dtype, size, measure):
+@pytest.mark.parametrize("variant,copies", BROADCAST)
+def test_broadcast(variant, copies, size, measure):
     """Outer sum and outer product of two length-n vectors, returned as a pair of n x n matrices."""
-    n = ops.SIZES[size]["broadcast"]["n"]
+    n, fn, dtype = ops.SIZES[size]["broadcast"]["n"], variant.fn, variant.dtype
     seed_a, seed_b = pair("ops/broadcast")
     a, b = (tensors.array((n,), dtype, seed=s, dist="normal") for s in (seed_a, seed_b))
-    args = (a, b) if backend == "numpy" else tuple(
+    args = (a, b) if variant.backend == "numpy" else tuple(
         tensors.tensor((n,), dtype, seed=s, dist="normal") for s in (seed_a, seed_b))
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
 
@@ -257,29 +250,27 @@ def test_broadcast(variant, fn, backend, copies, device, dtype, size, measure):
 
     measure(
         fn, args,
-        record=_record("broadcast", variant, backend, device, dtype, [[n], [n]], 2 * n * n,
-                       2 * n * a.itemsize + outputs, **peak),
+        record=_record("broadcast", variant, [[n], [n]], 2 * n * n, 2 * n * a.itemsize + outputs, **peak),
         reference=np.stack((a64[:, None] + b64[None, :], a64[:, None] * b64[None, :])),
     )
 
 
 # --- reduce (seed 003) -----------------------------------------------------------------------------------
 
-REDUCE = [
-    _param("reduce", "numpy", ops.sum_mean_numpy, "numpy"),
-    _param("reduce", "torch", ops.sum_mean_torch, "torch"),
-    _param("reduce", "torch-cuda", ops.sum_mean_torch, "torch", device="cuda"),
-]
+REDUCE = params("reduce", [
+    Variant("numpy", ops.sum_mean_numpy, "numpy"),
+    Variant("torch", ops.sum_mean_torch, "torch"),
+    Variant("torch-cuda", ops.sum_mean_torch, "torch", "cuda"),
+])
 
 
-@pytest.mark.parametrize("variant,fn,backend,device,dtype", REDUCE)
-def test_reduce(variant, fn, backend, device, dtype, size, measure):
+@pytest.mark.parametrize("variant", REDUCE)
+def test_reduce(variant, size, measure):
     """Sum and mean of n values in [0, 1): all positive, so a float32 sum is well conditioned and the
     relative tolerance measures the summation's own error, not a cancellation."""
-    n = ops.SIZES[size]["reduce"]["n"]
-    seed = SEEDS["ops/reduce"]
+    n, seed, dtype = ops.SIZES[size]["reduce"]["n"], SEEDS["ops/reduce"], variant.dtype
     x = tensors.array((n,), dtype, seed=seed)
-    arg = x if backend == "numpy" else tensors.tensor((n,), dtype, seed=seed, device=device)
+    arg = x if variant.backend == "numpy" else tensors.tensor((n,), dtype, seed=seed, device=variant.device)
     total = float(np.sum(x, dtype=np.float64))
 
     def mean_is_right(out, tol=check.tolerance(dtype)):
@@ -288,8 +279,8 @@ def test_reduce(variant, fn, backend, device, dtype, size, measure):
         assert abs(got - total / n) <= tol * (total / n), f"mean {got} != {total / n} (float64)"
 
     measure(
-        fn, (arg,),
-        record=_record("reduce", variant, backend, device, dtype, [[n]], 2 * n, n * x.itemsize),
+        variant.fn, (arg,),
+        record=_record("reduce", variant, [[n]], 2 * n, n * x.itemsize),
         reference=np.array([total, total / n]),
         extra_check=mean_is_right,
     )
@@ -297,23 +288,23 @@ def test_reduce(variant, fn, backend, device, dtype, size, measure):
 
 # --- interop (seed 001) ----------------------------------------------------------------------------------
 
-# (variant, function, what the input is, whether the result shares the input's memory)
-INTEROP = [
-    _param("interop", "from-numpy", ops.from_numpy, "numpy", True),
-    _param("interop", "torch-tensor", ops.torch_tensor, "numpy", False),
-    _param("interop", "to-numpy", ops.to_numpy, "torch", True),
-    _param("interop", "h2d", ops.host_to_device, "torch", False, device="cuda"),
-    _param("interop", "d2h", ops.device_to_host, "torch-cuda", False, device="cuda"),
-    _param("interop", "h2d-pinned", ops.host_to_device, "torch-pinned", False, device="cuda"),
-]
+# (variant, what the input is, whether the result shares the input's memory)
+INTEROP = params("interop", [
+    (Variant("from-numpy", ops.from_numpy, "torch"), "numpy", True),
+    (Variant("torch-tensor", ops.torch_tensor, "torch"), "numpy", False),
+    (Variant("to-numpy", ops.to_numpy, "torch"), "torch", True),
+    (Variant("h2d", ops.host_to_device, "torch", "cuda"), "torch", False),
+    (Variant("d2h", ops.device_to_host, "torch", "cuda"), "torch-cuda", False),
+    (Variant("h2d-pinned", ops.host_to_device, "torch", "cuda"), "torch-pinned", False),
+])
 
 
-@pytest.mark.parametrize("variant,fn,source,shares,device,dtype", INTEROP)
-def test_interop(variant, fn, source, shares, device, dtype, size, measure):
+@pytest.mark.parametrize("variant,source,shares", INTEROP)
+def test_interop(variant, source, shares, size, measure):
     """One n-element array crossing the numpy/torch or host/device boundary."""
     import torch
 
-    n = ops.SIZES[size]["interop"]["n"]
+    n, fn, dtype, device = ops.SIZES[size]["interop"]["n"], variant.fn, variant.dtype, variant.device
     base = tensors.array((n,), dtype, seed=SEEDS["ops/interop"], dist="normal")
     if source == "numpy":
         src = base.copy()  # writable and owned by this test: the sharing check writes through it
@@ -333,10 +324,10 @@ def test_interop(variant, fn, source, shares, device, dtype, size, measure):
 
     # Bytes: a host copy reads and writes the buffer; a host-device copy moves it once across the bus (the
     # convention of the transfer benchmarks and of the roofline's transfer ceiling).
-    nbytes = 0 if shares else buffer if variant in ("h2d", "d2h", "h2d-pinned") else 2 * buffer
+    nbytes = 0 if shares else buffer if device == "cuda" else 2 * buffer
     out = measure(
         fn, (src,),
-        record=_record("interop", variant, "torch", device, dtype, [[n]], 0, nbytes, **peak),
+        record=_record("interop", variant, [[n]], 0, nbytes, **peak),
         reference=base.astype(np.float64),
         rtol=0.0,  # a copy or a view is exact: any differing element fails
     )
@@ -361,21 +352,21 @@ def pytest_generate_tests(metafunc):
     for n in ops.SIZES[profile]["autograd"]["n"]:
         for lib, device in (("torch", "cpu"), ("torch-cuda", "cuda")):
             for (fn_name, stage), fn in ops.AUTOGRAD.items():
-                cases.append(_param(f"autograd-{_size_label(n)}", f"{lib}-{fn_name}-{stage}", fn_name, stage,
-                                    fn, n, device=device))
-    metafunc.parametrize("variant,fn_name,stage,fn,n,device,dtype", cases)
+                row = Variant(f"{lib}-{fn_name}-{stage}", fn, "torch", device)
+                cases.append(param(f"autograd-{_size_label(n)}", row, fn_name, stage, n))
+    metafunc.parametrize("variant,fn_name,stage,n", cases)
 
 
-def test_autograd(variant, fn_name, stage, fn, n, device, dtype, measure):
+def test_autograd(variant, fn_name, stage, n, measure):
     """The seed's t = sum((x+5)^2 + 1) and sigmoid examples at n elements: the forward pass recording
     the graph, or forward and backward returning x.grad."""
+    dtype, device = variant.dtype, variant.device
     base = tensors.array((n,), dtype, seed=SEEDS["ops/autograd"], dist="normal")
     x = tensors.tensor((n,), dtype, seed=SEEDS["ops/autograd"], dist="normal", device=device)
     x = x.detach().clone().requires_grad_(True)  # the cached tensor is shared: never mark it
     backward = stage == "forward-backward"
     measure(
-        fn, (x,),
-        record=_record(f"autograd-{_size_label(n)}", variant, "torch", device, dtype, [[n]], None,
-                       (2 if backward else 1) * n * base.itemsize),
+        variant.fn, (x,),
+        record=_record(f"autograd-{_size_label(n)}", variant, [[n]], None, (2 if backward else 1) * n * base.itemsize),
         reference=ops.autograd_reference(fn_name, stage, base.astype(np.float64)),
     )
