@@ -11,7 +11,8 @@ Shapes: nptbench.gpu.SIZES (``mnist-full``: nptbench.matmul.SIZES, so it shares 
 Every benchmark here needs a GPU: mark ``gpu`` (numba kernels also ``numba_cuda``), so without one each
 skips with the reason. Device time (CUDA events), peak device memory and the cold-L2 mode come from the
 harness (nptbench.devicetime) for every ``device == "cuda"`` record. To add a variant: one function in
-nptbench/gpu.py or nptbench/cuda_kernels.py, one line in the table below.
+nptbench/gpu.py or nptbench/cuda_kernels.py, one row in its table below (a numba kernel: one line in
+nptbench.cuda_kernels.KERNELS, which KERNEL_VARIANTS turns into rows).
 """
 from __future__ import annotations
 
@@ -20,44 +21,40 @@ import pytest
 
 from fixtures import operands, tensors
 from fixtures.seeds import SEEDS, pair
+from fixtures.variants import Variant, param, params
 from nptbench import cuda_kernels as ck
 from nptbench import gpu
 from nptbench import matmul as mm
 
 pytestmark = pytest.mark.gpu
 
-#: (variant, experiment, function, source buffer, destination buffer). ``pageable``/``pinned`` copy
-#: between buffers allocated beforehand; ``to-cuda`` and ``cpu`` are the seeds' own calls, which also
-#: allocate their destination each time (the id says so).
-TRANSFERS = [
-    ("pageable", "h2d", gpu.copy_into, "pageable", "device"),
-    ("pinned", "h2d", gpu.copy_into_async, "pinned", "device"),
-    ("to-cuda", "h2d", gpu.to_cuda, "pageable", None),
-    ("pageable", "d2h", gpu.copy_into, "device", "pageable"),
-    ("pinned", "d2h", gpu.copy_into_async, "device", "pinned"),
-    ("cpu", "d2h", gpu.to_cpu, "device", None),
-]
+#: experiment -> (variant, source buffer, destination buffer). ``pageable``/``pinned`` copy between
+#: buffers allocated beforehand; ``to-cuda`` and ``cpu`` are the seeds' own calls, which also allocate
+#: their destination each time (the id says so).
+TRANSFERS = {
+    "h2d": [
+        (Variant("pageable", gpu.copy_into, "torch", "cuda"), "pageable", "device"),
+        (Variant("pinned", gpu.copy_into_async, "torch", "cuda"), "pinned", "device"),
+        (Variant("to-cuda", gpu.to_cuda, "torch", "cuda"), "pageable", None),
+    ],
+    "d2h": [
+        (Variant("pageable", gpu.copy_into, "torch", "cuda"), "device", "pageable"),
+        (Variant("pinned", gpu.copy_into_async, "torch", "cuda"), "device", "pinned"),
+        (Variant("cpu", gpu.to_cpu, "torch", "cuda"), "device", None),
+    ],
+}
 
 #: Kernel variants: the numba launchers of nptbench.cuda_kernels, and torch's ``a @ b`` (cuBLAS), the
 #: ceiling. All are timed without a copy back; their fraction of cuBLAS:
 #: ``python -m nptbench fractions RUN.json``.
 KERNEL_EXPERIMENTS = ("mnist-full", "square-k256", "cube")
-KERNEL_VARIANTS = [*ck.KERNELS, gpu.CEILING]
-
-
-
-def _transfer_param(variant, experiment, fn, src, dst):
-    return pytest.param(variant, experiment, fn, src, dst, id=f"{variant}-{experiment}-float32")
-
-
-def _kernel_param(variant, experiment):
-    marks = [pytest.mark.needs("numba"), pytest.mark.numba_cuda] if variant in ck.KERNELS else []
-    return pytest.param(variant, experiment, marks=marks, id=f"{variant}-{experiment}-float32")
-
-
-def _precision_param(mode):
-    dtype = gpu.PRECISIONS[mode]
-    return pytest.param(mode, dtype, marks=pytest.mark.slow, id=f"{mode}-precision-{dtype}")
+KERNEL_VARIANTS = [
+    *(Variant(name, fn, "numba", "cuda", out_dtype=out) for name, (fn, out) in ck.KERNELS.items()),
+    Variant(gpu.CEILING, mm.matmul_operator, "torch", "cuda"),
+]
+#: The precision modes: seed 003's ``x.mm(w.t())`` with torch's precision flags set for each.
+PRECISIONS = [Variant(mode, mm.matmul_abt, "torch", "cuda", dtype=dtype, slow=True)
+              for mode, dtype in gpu.PRECISIONS.items()]
 
 
 def _buffer(kind, host):
@@ -80,17 +77,16 @@ def _empty_like(kind, shape):
     return torch.empty(shape, dtype=torch.float32, pin_memory=(kind == "pinned"))
 
 
-@pytest.mark.parametrize("variant,experiment,fn,src_kind,dst_kind",
-                         [_transfer_param(*t) for t in TRANSFERS])
-def test_transfer(variant, experiment, fn, src_kind, dst_kind, size, measure):
+@pytest.mark.parametrize("variant,src_kind,dst_kind,experiment",
+                         [param(exp, *row, exp) for exp, rows in TRANSFERS.items() for row in rows])
+def test_transfer(variant, src_kind, dst_kind, experiment, size, measure):
     host = tensors.array(gpu.SIZES[size]["transfer"], "float32", seed=SEEDS["gpu/transfer"])
     src = _buffer(src_kind, host)
     args = (src,) if dst_kind is None else (_empty_like(dst_kind, host.shape), src)
     measure(
-        fn, args,
-        record=dict(experiment=experiment, variant=variant, backend="torch", device="cuda", dtype="float32",
-                    shape=[host.shape], flops=None, bytes=host.nbytes, dataset="random",
-                    source=src_kind, destination=dst_kind or "new"),
+        variant.fn, args,
+        record=variant.record(experiment, shape=[host.shape], flops=None, bytes=host.nbytes, dataset="random",
+                              source=src_kind, destination=dst_kind or "new"),
         reference=host,
         rtol=0.0,  # a copy is exact
     )
@@ -120,27 +116,24 @@ def kernel_operands(size, request):
 
 
 @pytest.mark.parametrize("variant,experiment",
-                         [_kernel_param(v, e) for e in KERNEL_EXPERIMENTS for v in KERNEL_VARIANTS])
+                         [param(e, v, e) for e in KERNEL_EXPERIMENTS for v in KERNEL_VARIANTS])
 def test_kernel(variant, experiment, kernel_operands, measure):
     a, b, reference, dataset = kernel_operands(experiment)
     (m, k), n = a.shape, b.shape[1]
     # Device operands live in this call only: after an out-of-memory skip nothing of them stays behind.
-    if variant in ck.KERNELS:
+    if variant.backend == "numba":
         from numba import cuda
 
-        fn, out_dtype = ck.KERNELS[variant]
-        args = (cuda.to_device(a), cuda.to_device(b), cuda.device_array((m, n), dtype=out_dtype))
+        args = (cuda.to_device(a), cuda.to_device(b), cuda.device_array((m, n), dtype=variant.out))
     else:
         import torch
 
-        fn, out_dtype = mm.matmul_operator, "float32"
         args = (torch.tensor(a, device="cuda"), torch.tensor(b, device="cuda"))
     measure(
-        fn, args,
-        record=dict(experiment=experiment, variant=variant, backend="numba" if variant in ck.KERNELS else "torch",
-                    device="cuda", dtype="float32", shape=[a.shape, b.shape], flops=mm.flops(m, k, n),
-                    bytes=mm.min_bytes(m, k, n, 4, np.dtype(out_dtype).itemsize), dataset=dataset,
-                    out_dtype=out_dtype),
+        variant.fn, args,
+        record=variant.record(experiment, shape=[a.shape, b.shape], flops=mm.flops(m, k, n),
+                              bytes=mm.min_bytes(m, k, n, 4, variant.out_itemsize), dataset=dataset,
+                              out_dtype=variant.out),
         reference=reference,
         kernel_time=True,  # one launch: its device time without the host's launch cost, for the fractions
     )
@@ -169,23 +162,23 @@ def precision_operands(size):
     return x, w, reference
 
 
-@pytest.mark.parametrize("mode,dtype", [_precision_param(m) for m in gpu.PRECISIONS])
-def test_precision(mode, dtype, precision_operands, measure):
+@pytest.mark.parametrize("variant", params("precision", PRECISIONS))
+def test_precision(variant, precision_operands, measure):
     import torch
 
-    x, w, reference = precision_operands
+    mode, (x, w, reference) = variant.id, precision_operands
     (m, k), n = x.shape, w.shape[0]
     rounded = mode in gpu.ROUNDED_INPUTS
     args = tuple(gpu.cast_operand(torch.tensor(t, device="cuda"), mode) for t in (x, w))
     itemsize = args[0].element_size()
     with gpu.matmul_precision(mode) as flags:
         measure(
-            mm.matmul_abt, args,
-            record=dict(experiment="precision", variant=mode, backend="torch", device="cuda", dtype=dtype,
-                        shape=[x.shape, w.shape], flops=mm.flops(m, k, n), bytes=mm.min_bytes(m, k, n, itemsize),
-                        dataset="random", **{f"matmul_{k}": v for k, v in flags.items()},
-                        checked_against=f"float64 product of the {mode}-rounded inputs" if rounded
-                        else "float64 product of the fp32 inputs"),
+            variant.fn, args,
+            record=variant.record("precision", shape=[x.shape, w.shape], flops=mm.flops(m, k, n),
+                                  bytes=mm.min_bytes(m, k, n, itemsize), dataset="random",
+                                  **{f"matmul_{k}": v for k, v in flags.items()},
+                                  checked_against=f"float64 product of the {mode}-rounded inputs" if rounded
+                                  else "float64 product of the fp32 inputs"),
             reference=reference(mode),
             kernel_time=True,
             # what the mode costs in accuracy against the fp32 inputs (input rounding included)
