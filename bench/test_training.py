@@ -19,33 +19,125 @@ import pytest
 
 from fixtures import training as data
 from fixtures.seeds import SEEDS
+from fixtures.variants import Variant, params
 from nptbench import training as tr
 from nptbench.backends import sync, to_numpy as _np
+from nptbench.record import write
 
-LINREG_SMALL = [  # (variant id, function, backend, device)
-    ("torch", tr.linreg_small_torch, "torch", "cpu"),
-    ("numpy", tr.linreg_small_numpy, "numpy", "cpu"),
-]
-LINREG_LARGE = [
-    ("torch", tr.linreg_large_torch, "torch", "cpu"),
-    ("torch-cuda", tr.linreg_large_torch, "torch", "cuda"),
-    ("numpy", tr.linreg_large_numpy, "numpy", "cpu"),
-]
-# (variant id, function, backend, device, dtype, kind). kind: how the run starts and what bounds its drop
-# (tr.MIN_DROP): "manual" = N(0, 1) weights, lr 1e-6; "sgd"/"adam" = nn.Linear-scale weights with biases,
-# lr 1e-4; "python" = manual, capped iterations.
-TWOLAYER = [
-    ("python-lists", tr.twolayer_python_lists, "python", "cpu", "float64", "python"),
-    ("numpy", tr.twolayer_numpy, "numpy", "cpu", "float64", "manual"),
-    ("numpy-f32", tr.twolayer_numpy, "numpy", "cpu", "float32", "manual"),
-    ("torch", tr.twolayer_torch, "torch", "cpu", "float32", "manual"),
-    ("torch-cuda", tr.twolayer_torch, "torch", "cuda", "float32", "manual"),
-    ("torch-autograd", tr.twolayer_torch_autograd, "torch", "cpu", "float32", "manual"),
-    ("torch-nn", tr.twolayer_torch_nn, "torch", "cpu", "float32", "sgd"),
-    ("torch-optim-adam", tr.twolayer_torch_optim_adam, "torch", "cpu", "float32", "adam"),
-    ("torch-module", tr.twolayer_torch_module, "torch", "cpu", "float32", "sgd"),
-    ("torch-compile", tr.twolayer_torch_compile, "torch", "cpu", "float32", "manual"),
-]
+LINREG_SMALL = params("linreg-small", [
+    Variant("torch", tr.linreg_small_torch, "torch"),
+    Variant("numpy", tr.linreg_small_numpy, "numpy"),
+])
+LINREG_LARGE = params("linreg-large", [
+    Variant("torch", tr.linreg_large_torch, "torch"),
+    Variant("torch-cuda", tr.linreg_large_torch, "torch", "cuda"),
+    Variant("numpy", tr.linreg_large_numpy, "numpy"),
+])
+
+
+# --- how a two-layer run starts: fixed arguments, and a setup giving fresh parameters for each round -----
+
+class _TwoLayerRun:
+    """What a two-layer variant's setup may use: the seeded data, its dtype and device, the run's length and
+    learning rate, the profile's settings, and ``write`` for record fields of its own."""
+
+    def __init__(self, variant, cfg, iterations, lr, extra_info):
+        self.data = data.twolayer(*tr.TWOLAYER_DIMS)
+        self.dtype, self.device, self.cfg, self.iterations, self.lr = variant.dtype, variant.device, cfg, iterations, lr
+        self.extra_info, self._xy = extra_info, None
+
+    def torch(self, a, grad=False):
+        return _to_torch(a, self.dtype, self.device, grad=grad)
+
+    def torch_xy(self):
+        """x and y as tensors, made once per run."""
+        if self._xy is None:
+            self._xy = tuple(self.torch(self.data[k]) for k in ("x", "y"))
+        return self._xy
+
+    def write(self, **fields):
+        write(self.extra_info, **fields)
+
+
+def _lists(run):
+    """Python lists: the function does not write its inputs, so they are made once."""
+    d = run.data
+    return (d["x"].tolist(), d["y"].tolist(), d["w1"].tolist(), d["w2"].tolist(), run.iterations), None
+
+
+def _arrays(run):
+    """numpy arrays in the variant's dtype; fresh weights each round (the step updates them in place)."""
+    d, dtype = run.data, run.dtype
+    x, y = (d[k].astype(dtype) for k in ("x", "y"))
+    return None, lambda: (x, y, d["w1"].astype(dtype), d["w2"].astype(dtype), run.iterations)
+
+
+def _tensors(run):
+    """Plain torch tensors: the hand-written step updates them in place."""
+    d, x, y = run.data, *run.torch_xy()
+    return None, lambda: (x, y, run.torch(d["w1"]), run.torch(d["w2"]), run.iterations)
+
+
+def _leaves(run):
+    """Weights as autograd leaves. .grad starts as zeros rather than None: the same state at every call, so
+    a compiled step is not recompiled after its first call; backward accumulates into it exactly as into a
+    fresh buffer."""
+    d, (x, y) = run.data, run.torch_xy()
+
+    def fresh_leaves():
+        w1, w2 = (run.torch(d[k], grad=True) for k in ("w1", "w2"))
+        for w in (w1, w2):
+            w.grad = w.detach().new_zeros(w.shape)
+        return w1, w2
+
+    return None, lambda: (x, y, *fresh_leaves(), run.iterations)
+
+
+def _model(make):
+    """An nn model made by ``make`` from nn.Linear-scale parameters, fresh each round."""
+    def start(run):
+        (x, y), params = run.torch_xy(), data.twolayer_nn(*tr.TWOLAYER_DIMS[1:])
+        return None, lambda: (make(params, run.dtype, run.device), x, y, run.iterations)
+
+    return start
+
+
+def _compiled(run):
+    """Autograd leaves and the step compiled by torch.compile: the first, compiling call is made here,
+    untimed, and its seconds recorded."""
+    backend_name = run.cfg["compile_backend"]
+    reason = tr.missing_compiler() if backend_name == "inductor" else None
+    if reason:
+        pytest.skip(reason)
+    step = tr.compile_step(backend_name)
+    _, leaves = _leaves(run)
+    x, y, w1, w2, _ = leaves()
+    start = time.perf_counter()
+    step(x, y, w1, w2, run.lr)  # the first call traces and compiles
+    sync(run.device)
+    compile_s = time.perf_counter() - start
+    from torch._inductor import config as inductor_config
+
+    run.write(compile_s=compile_s, compile_backend=backend_name,
+              inductor_fx_graph_cache=bool(inductor_config.fx_graph_cache))
+    return None, lambda: (*leaves()[:4], run.iterations, run.lr, step)
+
+
+# (variant, kind). kind: how the run starts and what bounds its drop (tr.MIN_DROP): "manual" = N(0, 1)
+# weights, lr 1e-6; "sgd"/"adam" = nn.Linear-scale weights with biases, lr 1e-4; "python" = manual, capped
+# iterations. The row's setup makes its arguments.
+TWOLAYER = params("twolayer", [
+    (Variant("python-lists", tr.twolayer_python_lists, "python", dtype="float64", setup=_lists), "python"),
+    (Variant("numpy", tr.twolayer_numpy, "numpy", dtype="float64", setup=_arrays), "manual"),
+    (Variant("numpy-f32", tr.twolayer_numpy, "numpy", setup=_arrays), "manual"),
+    (Variant("torch", tr.twolayer_torch, "torch", setup=_tensors), "manual"),
+    (Variant("torch-cuda", tr.twolayer_torch, "torch", "cuda", setup=_tensors), "manual"),
+    (Variant("torch-autograd", tr.twolayer_torch_autograd, "torch", setup=_leaves), "manual"),
+    (Variant("torch-nn", tr.twolayer_torch_nn, "torch", setup=_model(tr.make_sequential)), "sgd"),
+    (Variant("torch-optim-adam", tr.twolayer_torch_optim_adam, "torch", setup=_model(tr.make_sequential)), "adam"),
+    (Variant("torch-module", tr.twolayer_torch_module, "torch", setup=_model(tr.make_module)), "sgd"),
+    (Variant("torch-compile", tr.twolayer_torch_compile, "torch", setup=_compiled), "manual"),
+])
 
 #: Loss trajectories, point by point: relative error allowed at every iteration whose reference loss is
 #: still above FLOOR x the initial loss. Float32 runs stay within 1e-5 of float64 over those first six
@@ -61,18 +153,14 @@ LARGE_RTOL = {"float32": 1e-4}
 LINREG_ATOL = 0.05
 
 
-def _marks(device):
-    return [pytest.mark.gpu] if device == "cuda" else []
-
-
 def _timing(benchmark, iterations: int, samples_per_iter: int) -> None:
     """time_per_iter and samples_per_s from the median round (absent with --benchmark-disable)."""
     stats = getattr(benchmark, "stats", None)
     if stats is None:
         return
     median = stats.stats.median
-    benchmark.extra_info["time_per_iter"] = median / iterations
-    benchmark.extra_info["samples_per_s"] = samples_per_iter * iterations / median if median > 0 else None
+    write(benchmark.extra_info, time_per_iter=median / iterations,
+          samples_per_s=samples_per_iter * iterations / median if median > 0 else None)
 
 
 def _losses_fields(losses) -> dict:
@@ -97,11 +185,9 @@ def _to_torch(a, dtype="float32", device="cpu", grad=False):
 
 # --- linreg-small ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(
-    "variant,fn,backend,device",
-    [pytest.param(*v, marks=_marks(v[3]), id=f"{v[0]}-linreg-small-float32") for v in LINREG_SMALL],
-)
-def test_linreg_small(variant, fn, backend, device, size, measure, benchmark):
+@pytest.mark.parametrize("variant", LINREG_SMALL)
+def test_linreg_small(variant, size, measure, benchmark):
+    backend, device = variant.backend, variant.device
     steps = tr.SIZES[size]["linreg-small"]["steps"]
     xs = data.linreg_small_batches(steps, tr.BATCH_SMALL)
     ref_path, _ = tr.linreg_small_reference(xs)
@@ -132,24 +218,21 @@ def test_linreg_small(variant, fn, backend, device, size, measure, benchmark):
         w_end, b_end = np.asarray(_np(path), dtype=np.float64)[-1]
         assert abs(w_end - 3) <= LINREG_ATOL and abs(b_end + 2) <= LINREG_ATOL, (w_end, b_end)
 
-    benchmark.extra_info.update(iterations=steps, samples=steps * tr.BATCH_SMALL, lr=tr.LR_SMALL)
+    write(benchmark.extra_info, iterations=steps, samples=steps * tr.BATCH_SMALL, lr=tr.LR_SMALL)
     # The (w, b) path against float64 at the float32 tolerance of nptbench.check (1e-4; measured ~4e-8).
     out = measure(
-        fn, setup=setup, reference=ref_path, extra_check=converged,
-        record=dict(experiment="linreg-small", variant=variant, backend=backend, device=device,
-                    dtype="float32", shape=[xs.shape], flops=None, bytes=xs.nbytes, dataset="random"),
+        variant.fn, setup=setup, reference=ref_path, extra_check=converged,
+        record=variant.record("linreg-small", shape=[xs.shape], flops=None, bytes=xs.nbytes, dataset="random"),
     )
-    benchmark.extra_info.update(_losses_fields(tr.linreg_small_losses(_np(out), xs)))
+    write(benchmark.extra_info, **_losses_fields(tr.linreg_small_losses(_np(out), xs)))
     _timing(benchmark, steps, tr.BATCH_SMALL)
 
 
 # --- linreg-large ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(
-    "variant,fn,backend,device",
-    [pytest.param(*v, marks=_marks(v[3]), id=f"{v[0]}-linreg-large-float32") for v in LINREG_LARGE],
-)
-def test_linreg_large(variant, fn, backend, device, size, measure, benchmark):
+@pytest.mark.parametrize("variant", LINREG_LARGE)
+def test_linreg_large(variant, size, measure, benchmark):
+    backend, device = variant.backend, variant.device
     cfg = tr.SIZES[size]["linreg-large"]
     n, epochs, seed = cfg["n"], cfg["epochs"], SEEDS["training/linreg-large/x"]
     w0 = data.linreg_large_w(n)
@@ -169,16 +252,15 @@ def test_linreg_large(variant, fn, backend, device, size, measure, benchmark):
         last["losses"] = args[4]
         return args
 
-    benchmark.extra_info.update(iterations=epochs, samples=epochs, lr=tr.LR_LARGE)
+    write(benchmark.extra_info, iterations=epochs, samples=epochs, lr=tr.LR_LARGE)
     measure(
-        fn, setup=setup, rounds=cfg["rounds"], reference=reference, rtol=LARGE_RTOL["float32"],
-        record=dict(experiment="linreg-large", variant=variant, backend=backend, device=device,
-                    dtype="float32", shape=[(n,)], flops=8 * n * epochs, bytes=3 * 4 * n * epochs,
-                    dataset="random", random_inside=True),  # each epoch draws its x, as the seed does
+        variant.fn, setup=setup, rounds=cfg["rounds"], reference=reference, rtol=LARGE_RTOL["float32"],
+        record=variant.record("linreg-large", shape=[(n,)], flops=8 * n * epochs, bytes=3 * 4 * n * epochs,
+                              dataset="random", random_inside=True),  # each epoch draws its x, as the seed does
     )
     losses = _np(last["losses"])
     assert losses[0] == pytest.approx(ref_loss, rel=LARGE_RTOL["float32"])
-    benchmark.extra_info.update(_losses_fields(losses))
+    write(benchmark.extra_info, **_losses_fields(losses))
     _timing(benchmark, epochs, 1)  # one sample (a vector of N) per epoch
 
 
@@ -193,64 +275,15 @@ def _twolayer_reference(kind: str, iterations: int) -> np.ndarray:
     return tr.twolayer_nn_reference(data.twolayer_nn(d_in, h, d_out), d["x"], d["y"], iterations, optimizer=kind)
 
 
-def _twolayer_setup(variant, kind, backend, device, dtype, iterations):
-    """Fixed arguments and a ``setup`` giving fresh parameters for each round (outside the timing)."""
-    n, d_in, h, d_out = tr.TWOLAYER_DIMS
-    d = data.twolayer(n, d_in, h, d_out)
-    if kind == "python":  # does not write its inputs: the lists are made once
-        return (d["x"].tolist(), d["y"].tolist(), d["w1"].tolist(), d["w2"].tolist(), iterations), None
-    if backend == "numpy":
-        x, y = (d[k].astype(dtype) for k in ("x", "y"))
-        return None, lambda: (x, y, d["w1"].astype(dtype), d["w2"].astype(dtype), iterations)
-    x, y = (_to_torch(d[k], dtype, device) for k in ("x", "y"))
-    if kind in ("sgd", "adam"):
-        params = data.twolayer_nn(d_in, h, d_out)
-        make = tr.make_module if variant == "torch-module" else tr.make_sequential
-        return None, lambda: (make(params, dtype, device), x, y, iterations)
-    if variant in ("torch", "torch-cuda"):  # the hand-written torch step updates plain tensors in place
-        return None, lambda: (x, y, _to_torch(d["w1"], dtype, device), _to_torch(d["w2"], dtype, device), iterations)
-
-    def fresh_leaves():
-        # .grad starts as zeros rather than None: the same state at every call, so a compiled step is not
-        # recompiled after its first call; backward accumulates into it exactly as into a fresh buffer.
-        w1, w2 = (_to_torch(d[k], dtype, device, grad=True) for k in ("w1", "w2"))
-        for w in (w1, w2):
-            w.grad = w.detach().new_zeros(w.shape)
-        return w1, w2
-
-    return None, lambda: (x, y, *fresh_leaves(), iterations)
-
-
-@pytest.mark.parametrize(
-    "variant,fn,backend,device,dtype,kind",
-    [pytest.param(*v, marks=_marks(v[3]), id=f"{v[0]}-twolayer-{v[4]}") for v in TWOLAYER],
-)
-def test_twolayer(variant, fn, backend, device, dtype, kind, size, measure, benchmark):
-    cfg = tr.SIZES[size]["twolayer"]
+@pytest.mark.parametrize("variant,kind", TWOLAYER)
+def test_twolayer(variant, kind, size, measure, benchmark):
+    cfg, dtype = tr.SIZES[size]["twolayer"], variant.dtype
     n, d_in, h, d_out = tr.TWOLAYER_DIMS
     iterations = cfg["python_iterations"] if kind == "python" else cfg["iterations"]
     rounds = cfg["python_rounds"] if kind == "python" else cfg["rounds"]
     lr = tr.LR_NN if kind in ("sgd", "adam") else tr.LR_MANUAL
     reference = _twolayer_reference(kind, iterations)
-    args, setup = _twolayer_setup(variant, kind, backend, device, dtype, iterations)
-
-    if variant == "torch-compile":
-        backend_name = cfg["compile_backend"]
-        reason = tr.missing_compiler() if backend_name == "inductor" else None
-        if reason:
-            pytest.skip(reason)
-        step = tr.compile_step(backend_name)
-        x, y, w1, w2, _ = setup()
-        start = time.perf_counter()
-        step(x, y, w1, w2, lr)  # the first call traces and compiles
-        sync(device)
-        compile_s = time.perf_counter() - start
-        from torch._inductor import config as inductor_config
-
-        benchmark.extra_info.update(compile_s=compile_s, compile_backend=backend_name,
-                                    inductor_fx_graph_cache=bool(inductor_config.fx_graph_cache))
-        inner = setup
-        setup = lambda: (*inner()[:4], iterations, lr, step)  # noqa: E731
+    args, setup = variant.setup(_TwoLayerRun(variant, cfg, iterations, lr, benchmark.extra_info))
 
     tol = POINTWISE_RTOL[dtype]
 
@@ -258,26 +291,26 @@ def test_twolayer(variant, fn, backend, device, dtype, kind, size, measure, benc
         got = np.asarray(_np(out), dtype=np.float64)
         live = reference >= FLOOR * reference[0]
         worst = float(np.max(np.abs(got[live] - reference[live]) / reference[live]))
-        benchmark.extra_info["max_pointwise_rel_err"] = worst
-        assert worst <= tol, f"twolayer/{variant}: loss trajectory off by {worst:.3g} (> {tol:g}) at some iteration"
+        write(benchmark.extra_info, max_pointwise_rel_err=worst)
+        assert worst <= tol, f"twolayer/{variant.id}: loss trajectory off by {worst:.3g} (> {tol:g}) at some iteration"
 
     samples = n * iterations
-    benchmark.extra_info.update(iterations=iterations, samples=samples, lr=lr)
-    itemsize = 8 if dtype == "float64" else 4
+    write(benchmark.extra_info, iterations=iterations, samples=samples, lr=lr)
+    itemsize = np.dtype(dtype).itemsize
     shapes = [(n, d_in), (n, d_out), (d_in, h), (h, d_out)]
     if kind in ("sgd", "adam"):
         shapes = [(n, d_in), (n, d_out), (h, d_in), (h,), (d_out, h), (d_out,)]
     out = measure(
-        fn, args or (), setup=setup, rounds=rounds, warmup=0 if kind == "python" else 1,
+        variant.fn, args or (), setup=setup, rounds=rounds, warmup=0 if kind == "python" else 1,
         reference=reference, extra_check=pointwise,
-        record=dict(experiment="twolayer", variant=variant, backend=backend, device=device, dtype=dtype,
-                    shape=shapes, flops=tr.twolayer_flops(iterations, n, d_in, h, d_out),
-                    bytes=tr.twolayer_bytes(iterations, n, d_in, h, d_out, itemsize), dataset="random"),
+        record=variant.record("twolayer", shape=shapes, flops=tr.twolayer_flops(iterations, n, d_in, h, d_out),
+                              bytes=tr.twolayer_bytes(iterations, n, d_in, h, d_out, itemsize), dataset="random"),
     )
     losses = np.asarray(_np(out), dtype=np.float64)
     drop = tr.drop_factor(losses)
-    benchmark.extra_info.update(_losses_fields(losses), loss_drop=drop)
+    write(benchmark.extra_info, **_losses_fields(losses), loss_drop=drop)
     _timing(benchmark, iterations, n)
     bound = tr.MIN_DROP[size][kind]
-    assert drop >= bound, f"twolayer/{variant}: loss fell {drop:.3g}x over {iterations} iterations, expected >= {bound:g}x"
+    assert drop >= bound, \
+        f"twolayer/{variant.id}: loss fell {drop:.3g}x over {iterations} iterations, expected >= {bound:g}x"
     assert math.isfinite(losses[-1])
