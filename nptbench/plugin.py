@@ -178,9 +178,10 @@ def add_skips(config, output_json: dict) -> None:
         longrepr = rep.longrepr
         reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
         text = lambda k: params.get(k) if isinstance(params.get(k), str) else None  # noqa: E731
+        row = params.get("variant")  # a bench table's row (fixtures.variants.Variant): its id and device
         skipped.append({
-            "nodeid": rep.nodeid, "experiment": text("experiment"), "variant": text("variant"),
-            "device": text("device"), "reason": reason.removeprefix("Skipped: "),
+            "nodeid": rep.nodeid, "experiment": text("experiment"), "variant": getattr(row, "id", text("variant")),
+            "device": getattr(row, "device", text("device")), "reason": reason.removeprefix("Skipped: "),
         })
     output_json["nptbench_skipped"] = skipped
 
