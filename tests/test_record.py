@@ -1,5 +1,10 @@
 """The shared record schema (nptbench/record.py) and the correctness check (nptbench/check.py)."""
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,3 +61,55 @@ def test_nan_and_shape_mismatch_fail():
 def test_unknown_dtype_has_no_silent_tolerance():
     with pytest.raises(KeyError, match="int8"):
         check.tolerance("int8")
+
+
+# --- every field a saved run holds is declared -----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+#: One cheap benchmark of each kind of record: a product (copy_back), memory (peak_bytes_*), a seed's
+#: random draws (random_inside), an interop copy, and two training runs (iterations, losses, lr ...).
+SELECTION = ("(numpy and abt) or numpy-new or from-numpy or numpy-as-seed or (numpy and linreg-small) "
+             "or (numpy-f32 and twolayer)")
+
+
+def _undeclared_in(run: dict) -> dict:
+    return {f"{b['extra_info'].get('experiment')}/{b['extra_info'].get('variant')}": bad
+            for b in run["benchmarks"] if (bad := [k for k in b["extra_info"] if not record.declared(k)])}
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("results/*/*.json")), ids=lambda p: p.parent.name + "/" + p.name)
+def test_committed_runs_hold_only_declared_fields(path):
+    run = json.loads(path.read_text())
+    if "benchmarks" in run:  # ceilings.json holds none
+        assert _undeclared_in(run) == {}
+
+
+def test_a_timed_run_holds_only_declared_fields(tmp_path):
+    out = tmp_path / "run.json"
+    env = {**os.environ, "NPTBENCH_OFFLINE": "1", "NPTBENCH_CALIBRATION": "quick"}
+    env.pop("NPTBENCH_CEILINGS", None)  # with the roofline fields
+    cmd = [sys.executable, "-m", "pytest", "bench", "--bench-size", "smoke", "-k", SELECTION, "-q",
+           "-p", "no:cacheprovider", f"--benchmark-json={out}", "--benchmark-max-time=0.005",
+           "--benchmark-min-rounds=1", "--benchmark-warmup=off"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"the timed run failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    run = json.loads(out.read_text())
+    assert len(run["benchmarks"]) >= 6 and all("pct_of_ceiling" in b["extra_info"] for b in run["benchmarks"])
+    assert _undeclared_in(run) == {}
+
+
+def test_an_undeclared_field_is_refused():
+    with pytest.raises(record.RecordError, match="undeclared record field speed"):
+        record.make_record(**GOOD, speed=1)
+    info = {}
+    with pytest.raises(record.RecordError, match="undeclared record field speed"):
+        record.write(info, iterations=3, speed=1)
+    assert info == {}
+    record.write(info, iterations=3, rel_err_vs_other=0.5)
+    assert info == {"iterations": 3, "rel_err_vs_other": 0.5}
+
+
+def test_the_roofline_fields_are_declared_as_roofline_writes_them():
+    from nptbench import roofline
+
+    assert set(roofline.FIELDS) <= set(record.ROOFLINE_FIELDS)
