@@ -6,13 +6,13 @@ Each timed call is one whole training run from the same seeded start (fixtures/t
 every round; it returns a trajectory that is checked against a float64 reference. Time per iteration is
 the round time divided by ``iterations`` (both in the record).
 
-To add a variant: write one function in nptbench/training.py and add one line to the lists below.
+To add a variant: write one function in nptbench/training.py and add one row (fixtures.variants.Variant) to
+its table below; a two-layer row names how its run starts (a setup of fixtures/training.py).
 """
 from __future__ import annotations
 
 import functools
 import math
-import time
 
 import numpy as np
 import pytest
@@ -21,7 +21,7 @@ from fixtures import training as data
 from fixtures.seeds import SEEDS
 from fixtures.variants import Variant, params
 from nptbench import training as tr
-from nptbench.backends import sync, to_numpy as _np
+from nptbench.backends import to_numpy as _np
 from nptbench.record import write
 
 LINREG_SMALL = params("linreg-small", [
@@ -35,108 +35,21 @@ LINREG_LARGE = params("linreg-large", [
 ])
 
 
-# --- how a two-layer run starts: fixed arguments, and a setup giving fresh parameters for each round -----
-
-class _TwoLayerRun:
-    """What a two-layer variant's setup may use: the seeded data, its dtype and device, the run's length and
-    learning rate, the profile's settings, and ``write`` for record fields of its own."""
-
-    def __init__(self, variant, cfg, iterations, lr, extra_info):
-        self.data = data.twolayer(*tr.TWOLAYER_DIMS)
-        self.dtype, self.device, self.cfg, self.iterations, self.lr = variant.dtype, variant.device, cfg, iterations, lr
-        self.extra_info, self._xy = extra_info, None
-
-    def torch(self, a, grad=False):
-        return _to_torch(a, self.dtype, self.device, grad=grad)
-
-    def torch_xy(self):
-        """x and y as tensors, made once per run."""
-        if self._xy is None:
-            self._xy = tuple(self.torch(self.data[k]) for k in ("x", "y"))
-        return self._xy
-
-    def write(self, **fields):
-        write(self.extra_info, **fields)
-
-
-def _lists(run):
-    """Python lists: the function does not write its inputs, so they are made once."""
-    d = run.data
-    return (d["x"].tolist(), d["y"].tolist(), d["w1"].tolist(), d["w2"].tolist(), run.iterations), None
-
-
-def _arrays(run):
-    """numpy arrays in the variant's dtype; fresh weights each round (the step updates them in place)."""
-    d, dtype = run.data, run.dtype
-    x, y = (d[k].astype(dtype) for k in ("x", "y"))
-    return None, lambda: (x, y, d["w1"].astype(dtype), d["w2"].astype(dtype), run.iterations)
-
-
-def _tensors(run):
-    """Plain torch tensors: the hand-written step updates them in place."""
-    d, x, y = run.data, *run.torch_xy()
-    return None, lambda: (x, y, run.torch(d["w1"]), run.torch(d["w2"]), run.iterations)
-
-
-def _leaves(run):
-    """Weights as autograd leaves. .grad starts as zeros rather than None: the same state at every call, so
-    a compiled step is not recompiled after its first call; backward accumulates into it exactly as into a
-    fresh buffer."""
-    d, (x, y) = run.data, run.torch_xy()
-
-    def fresh_leaves():
-        w1, w2 = (run.torch(d[k], grad=True) for k in ("w1", "w2"))
-        for w in (w1, w2):
-            w.grad = w.detach().new_zeros(w.shape)
-        return w1, w2
-
-    return None, lambda: (x, y, *fresh_leaves(), run.iterations)
-
-
-def _model(make):
-    """An nn model made by ``make`` from nn.Linear-scale parameters, fresh each round."""
-    def start(run):
-        (x, y), params = run.torch_xy(), data.twolayer_nn(*tr.TWOLAYER_DIMS[1:])
-        return None, lambda: (make(params, run.dtype, run.device), x, y, run.iterations)
-
-    return start
-
-
-def _compiled(run):
-    """Autograd leaves and the step compiled by torch.compile: the first, compiling call is made here,
-    untimed, and its seconds recorded."""
-    backend_name = run.cfg["compile_backend"]
-    reason = tr.missing_compiler() if backend_name == "inductor" else None
-    if reason:
-        pytest.skip(reason)
-    step = tr.compile_step(backend_name)
-    _, leaves = _leaves(run)
-    x, y, w1, w2, _ = leaves()
-    start = time.perf_counter()
-    step(x, y, w1, w2, run.lr)  # the first call traces and compiles
-    sync(run.device)
-    compile_s = time.perf_counter() - start
-    from torch._inductor import config as inductor_config
-
-    run.write(compile_s=compile_s, compile_backend=backend_name,
-              inductor_fx_graph_cache=bool(inductor_config.fx_graph_cache))
-    return None, lambda: (*leaves()[:4], run.iterations, run.lr, step)
-
-
-# (variant, kind). kind: how the run starts and what bounds its drop (tr.MIN_DROP): "manual" = N(0, 1)
-# weights, lr 1e-6; "sgd"/"adam" = nn.Linear-scale weights with biases, lr 1e-4; "python" = manual, capped
-# iterations. The row's setup makes its arguments.
+# (variant, kind). kind: the reference and what bounds its drop (tr.MIN_DROP): "manual" = N(0, 1) weights,
+# lr 1e-6; "sgd"/"adam" = nn.Linear-scale weights with biases, lr 1e-4; "python" = manual, capped
+# iterations. The row's setup (fixtures/training.py) says how its run starts.
+SEQUENTIAL, MODULE = data.as_model(tr.make_sequential), data.as_model(tr.make_module)
 TWOLAYER = params("twolayer", [
-    (Variant("python-lists", tr.twolayer_python_lists, "python", dtype="float64", setup=_lists), "python"),
-    (Variant("numpy", tr.twolayer_numpy, "numpy", dtype="float64", setup=_arrays), "manual"),
-    (Variant("numpy-f32", tr.twolayer_numpy, "numpy", setup=_arrays), "manual"),
-    (Variant("torch", tr.twolayer_torch, "torch", setup=_tensors), "manual"),
-    (Variant("torch-cuda", tr.twolayer_torch, "torch", "cuda", setup=_tensors), "manual"),
-    (Variant("torch-autograd", tr.twolayer_torch_autograd, "torch", setup=_leaves), "manual"),
-    (Variant("torch-nn", tr.twolayer_torch_nn, "torch", setup=_model(tr.make_sequential)), "sgd"),
-    (Variant("torch-optim-adam", tr.twolayer_torch_optim_adam, "torch", setup=_model(tr.make_sequential)), "adam"),
-    (Variant("torch-module", tr.twolayer_torch_module, "torch", setup=_model(tr.make_module)), "sgd"),
-    (Variant("torch-compile", tr.twolayer_torch_compile, "torch", setup=_compiled), "manual"),
+    (Variant("python-lists", tr.twolayer_python_lists, "python", dtype="float64", setup=data.as_lists), "python"),
+    (Variant("numpy", tr.twolayer_numpy, "numpy", dtype="float64", setup=data.as_arrays), "manual"),
+    (Variant("numpy-f32", tr.twolayer_numpy, "numpy", setup=data.as_arrays), "manual"),
+    (Variant("torch", tr.twolayer_torch, "torch", setup=data.as_tensors), "manual"),
+    (Variant("torch-cuda", tr.twolayer_torch, "torch", "cuda", setup=data.as_tensors), "manual"),
+    (Variant("torch-autograd", tr.twolayer_torch_autograd, "torch", setup=data.as_leaves), "manual"),
+    (Variant("torch-nn", tr.twolayer_torch_nn, "torch", setup=SEQUENTIAL), "sgd"),
+    (Variant("torch-optim-adam", tr.twolayer_torch_optim_adam, "torch", setup=SEQUENTIAL), "adam"),
+    (Variant("torch-module", tr.twolayer_torch_module, "torch", setup=MODULE), "sgd"),
+    (Variant("torch-compile", tr.twolayer_torch_compile, "torch", setup=data.compiled_step), "manual"),
 ])
 
 #: Loss trajectories, point by point: relative error allowed at every iteration whose reference loss is
@@ -174,15 +87,6 @@ def _losses_fields(losses) -> dict:
     }
 
 
-def _to_torch(a, dtype="float32", device="cpu", grad=False):
-    import torch
-
-    t = torch.tensor(np.asarray(a), dtype=getattr(torch, dtype), device=device)
-    if grad:
-        t.requires_grad_(True)
-    return t
-
-
 # --- linreg-small ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("variant", LINREG_SMALL)
@@ -198,18 +102,18 @@ def test_linreg_small(variant, size, measure, benchmark):
     x64 = xs[0].astype(np.float64).ravel()
     g64 = (np.array([np.sum(2 * (3 - 2 * x64) * x64)]), np.array([np.sum(2 * (3 - 2 * x64))]))
     if backend == "torch":
-        w, b = _to_torch([1.0], grad=True, device=device), _to_torch([1.0], grad=True, device=device)
-        tr.linreg_loss_torch(_to_torch(xs[0], device=device), w, b).backward()
+        w, b = data.to_torch([1.0], grad=True, device=device), data.to_torch([1.0], grad=True, device=device)
+        tr.linreg_loss_torch(data.to_torch(xs[0], device=device), w, b).backward()
         got = (w.grad.cpu().numpy(), b.grad.cpu().numpy())
     else:
         got = tr.linreg_grads_numpy(xs[0], np.ones(1, np.float32), np.ones(1, np.float32))
     np.testing.assert_allclose(np.concatenate(got), np.concatenate(g64), rtol=1e-5)  # fp32 sums of 20 terms
 
     if backend == "torch":
-        xs_in = _to_torch(xs, device=device)
+        xs_in = data.to_torch(xs, device=device)
 
         def setup():
-            return xs_in, _to_torch([1.0], grad=True, device=device), _to_torch([1.0], grad=True, device=device)
+            return xs_in, data.to_torch([1.0], grad=True, device=device), data.to_torch([1.0], grad=True, device=device)
     else:
         def setup():
             return xs, np.ones(1, np.float32), np.ones(1, np.float32)
@@ -247,7 +151,7 @@ def test_linreg_large(variant, size, measure, benchmark):
         else:
             import torch
 
-            args = (_to_torch(w0, device=device, grad=True), _to_torch([1.0], device=device, grad=True),
+            args = (data.to_torch(w0, device=device, grad=True), data.to_torch([1.0], device=device, grad=True),
                     epochs, gen, torch.empty(epochs, device=device))
         last["losses"] = args[4]
         return args
@@ -283,7 +187,7 @@ def test_twolayer(variant, kind, size, measure, benchmark):
     rounds = cfg["python_rounds"] if kind == "python" else cfg["rounds"]
     lr = tr.LR_NN if kind in ("sgd", "adam") else tr.LR_MANUAL
     reference = _twolayer_reference(kind, iterations)
-    args, setup = variant.setup(_TwoLayerRun(variant, cfg, iterations, lr, benchmark.extra_info))
+    args, setup = variant.setup(data.TwoLayerRun(variant, cfg, iterations, lr, benchmark.extra_info))
 
     tol = POINTWISE_RTOL[dtype]
 
