@@ -2,10 +2,10 @@
 
 Report and compare tools read only these fields, so they are declared here, with their meaning and unit,
 and nowhere else: :data:`FIELDS` are in every record; :data:`GPU_FIELDS` every ``device == "cuda"`` record
-adds; :data:`HARNESS_FIELDS`, :data:`FAMILY_FIELDS` and :data:`ROOFLINE_FIELDS` the harness, a family or
-the save-time annotations add where they apply; :data:`FIELD_PREFIXES` fields named by a prefix.
-Every field reaches ``benchmark.extra_info`` through :func:`write`, which refuses an undeclared one: a new
-field is declared here first.
+adds; :data:`HARNESS_FIELDS`, :data:`FAMILY_FIELDS`, :data:`ROOFLINE_FIELDS` and :data:`SAVED_FIELDS` the
+harness, a family, the roofline or saving and promoting add where they apply; :data:`FIELD_PREFIXES`
+fields named by a prefix. Every field reaches ``benchmark.extra_info`` through :func:`write`, which refuses
+an undeclared one: a new field is declared here first.
 """
 from __future__ import annotations
 
@@ -97,7 +97,8 @@ FAMILY_FIELDS = {
     "inductor_fx_graph_cache": "whether inductor's FX graph cache was on",
 }
 
-#: Fields added when a run is saved or promoted (nptbench.roofline.update_json, nptbench.baseline).
+#: Fields the roofline adds when a run is saved (nptbench.roofline.annotate; roofline.FIELDS holds the same,
+#: tests/test_record.py checks they agree).
 ROOFLINE_FIELDS = {
     "achieved_gflops": "flops / median time, in GFLOP/s (null without flops)",
     "achieved_gbps": "bytes / median time, in GB/s (null without bytes)",
@@ -105,6 +106,10 @@ ROOFLINE_FIELDS = {
     "pct_of_ceiling": "attainable time at the bounding ceiling / median time, in percent",
     "ceiling": "the bounding ceiling, in words",
     "ceiling_note": "why a memory-bound record reads above 100 % (operands within the cache, or a low ceiling)",
+}
+
+#: Fields added when a run is saved (nptbench.roofline.update_json) or promoted (nptbench.baseline).
+SAVED_FIELDS = {
     "roofline_time": "which time the roofline fields divide by: median, or the device median (CUDA events)",
     "raw_rounds_kept": "N of M: a promoted baseline keeps N evenly spaced raw rounds of the M measured",
 }
@@ -116,7 +121,7 @@ FIELD_PREFIXES = {
 }
 
 #: Every declared field with a fixed name.
-DECLARED = {**FIELDS, **GPU_FIELDS, **HARNESS_FIELDS, **FAMILY_FIELDS, **ROOFLINE_FIELDS}
+DECLARED = {**FIELDS, **GPU_FIELDS, **HARNESS_FIELDS, **FAMILY_FIELDS, **ROOFLINE_FIELDS, **SAVED_FIELDS}
 
 
 def declared(name: str) -> bool:
