@@ -17,7 +17,8 @@ def test_marks_follow_backend_device_and_slowness():
     assert _marks(param("e", Variant("torch", None, "torch"))) == []
     assert _marks(param("e", Variant("torch-cuda", None, "torch", "cuda"))) == [("gpu", ())]
     assert _marks(param("e", Variant("numba", None, "numba"))) == [("needs", ("numba",))]
-    assert _marks(param("e", Variant("numba-cuda", None, "numba", "cuda"))) == [("needs", ("numba",)), ("numba_cuda", ())]
+    assert _marks(param("e", Variant("numba-cuda", None, "numba", "cuda"))) == \
+        [("needs", ("numba",)), ("numba_cuda", ())]
     assert _marks(param("e", Variant("x", None, "torch", needs=("fastcore",), slow=True))) == \
         [("needs", ("fastcore",)), ("slow", ())]
     assert _marks(param("e", Variant("x", None, "numpy"), slow=True)) == [("slow", ())]  # a slow experiment
