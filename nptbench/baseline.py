@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from . import machine
+from . import record as schema
 from .runs import RunError, fingerprint, is_run_file, load, load_run
 
 #: Where baselines live, relative to the checkout's root (the CLI's working directory).
@@ -80,7 +81,7 @@ def thin_rounds(run: dict, keep: int = MAX_ROUNDS) -> None:
         if len(data) > keep:
             step = (len(data) - 1) / (keep - 1)
             bench["stats"]["data"] = [data[round(i * step)] for i in range(keep)]
-            bench.setdefault("extra_info", {})["raw_rounds_kept"] = f"{keep} of {len(data)}"
+            schema.write(bench.setdefault("extra_info", {}), raw_rounds_kept=f"{keep} of {len(data)}")
 
 
 #: Where ``--report-only`` puts a run: a subfolder, so ``--benchmark-compare`` (which reads only the

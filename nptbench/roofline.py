@@ -23,18 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import record as schema
 from .fmt import fmt_bytes, fmt_num, fmt_pct, fmt_time
 from .record import DEVICE_TIME_LABEL, lead_time, per_second
 
 #: Record fields this module adds next to the shared schema.
-FIELDS = {
-    "achieved_gflops": "flops / median time, in GFLOP/s (null without flops)",
-    "achieved_gbps": "bytes / median time, in GB/s (null without bytes)",
-    "bound": "compute or memory (or transfer): whichever ceiling gives the longer attainable time",
-    "pct_of_ceiling": "attainable time at the bounding ceiling / median time, in percent",
-    "ceiling": "the bounding ceiling, in words",
-    "ceiling_note": "why a memory-bound record reads above 100 % (operands within the cache, or a low ceiling)",
-}
+FIELDS = schema.ROOFLINE_FIELDS
 
 #: dtype of a record -> which measured product rate bounds its compute. Reduced precisions (tf32, bf16,
 #: fp16) run on units an fp32 product does not use (tensor cores): a GPU session measures their own rates
@@ -423,8 +417,7 @@ def annotate_run(output_json: dict) -> None:
     for b in benches:
         info = b.setdefault("extra_info", {})
         seconds, which = roofline_time(info, b.get("stats", {}).get("median"))
-        info.update(annotate(info, seconds, ceilings))
-        info["roofline_time"] = which
+        schema.write(info, **annotate(info, seconds, ceilings), roofline_time=which)
 
 
 def roofline_time(record: dict, host_median: float | None) -> tuple[float | None, str]:
