@@ -6,6 +6,7 @@ missing numba never breaks collection.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
@@ -175,3 +176,48 @@ def to_numpy(value) -> np.ndarray:
     if hasattr(value, "copy_to_host"):  # numba device array
         return value.copy_to_host()
     return np.asarray(value)
+
+
+# --- precision modes of a torch product ------------------------------------------------------------------
+
+#: variant id -> dtype name, which picks the tolerance in nptbench.check.RTOL.
+PRECISIONS = {"fp32": "float32", "tf32": "tf32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def precision_flags() -> dict:
+    """torch's matmul settings that decide how a product is computed (recorded with each variant)."""
+    import torch
+
+    m = torch.backends.cuda.matmul
+    return {
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "allow_tf32": bool(m.allow_tf32),
+        "allow_fp16_reduced_precision_reduction": bool(m.allow_fp16_reduced_precision_reduction),
+        "allow_bf16_reduced_precision_reduction": bool(m.allow_bf16_reduced_precision_reduction),
+    }
+
+
+@contextlib.contextmanager
+def matmul_precision(mode: str):
+    """fp32 products in ``mode``: TF32 on only for ``"tf32"``; the reference mode (TF32 off) restored after.
+
+    bf16 and fp16 variants compute in their operands' dtype with torch's default accumulation settings,
+    which the record states (:func:`precision_flags`).
+    """
+    import torch
+
+    if mode not in PRECISIONS:
+        raise ValueError(f"unknown precision mode {mode!r}; expected one of {tuple(PRECISIONS)}")
+    saved = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if mode == "tf32" else "highest")
+    try:
+        yield precision_flags()
+    finally:
+        torch.set_float32_matmul_precision(saved)
+
+
+def cast_operand(t, mode: str):
+    """An fp32 operand as the mode takes it (cast outside the timed region)."""
+    import torch
+
+    return t.to({"bf16": torch.bfloat16, "fp16": torch.float16}.get(mode, torch.float32))

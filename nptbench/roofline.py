@@ -35,7 +35,7 @@ FIELDS = schema.ROOFLINE_FIELDS
 #: (:func:`reduced_precision_rates`); where none was measured (a CPU) they get no ceiling, not a wrong one.
 COMPUTE_DTYPE = {"float32": "float32", "float64": "float64", "tf32": "tf32", "bfloat16": "bfloat16",
                  "float16": "float16"}
-#: The reduced precision modes measured on a GPU (nptbench.gpu.PRECISIONS names their record dtypes).
+#: The reduced precision modes measured on a GPU (nptbench.backends.PRECISIONS names their record dtypes).
 REDUCED_MODES = ("tf32", "bf16", "fp16")
 
 #: Environment: a JSON file of ceilings to use instead of measuring (e.g. from a saved run's machine_info),
@@ -170,15 +170,15 @@ def cpu_ceilings(quick: bool = False) -> dict:
 
 def reduced_precision_rates(torch, n: int, timed, reps: int, device: str = "cuda") -> dict:
     """GFLOP/s of an n x n product in each of :data:`REDUCED_MODES`, set up exactly as the precision
-    benchmarks set theirs up (nptbench.gpu.matmul_precision, cast_operand), keyed by the record dtype."""
-    from . import gpu
+    benchmarks set theirs up (nptbench.backends.matmul_precision, cast_operand), keyed by the record dtype."""
+    from .backends import PRECISIONS, cast_operand, matmul_precision
 
     rates = {}
     for mode in REDUCED_MODES:
-        with gpu.matmul_precision(mode):
-            a, b = (gpu.cast_operand(torch.randn(n, n, device=device), mode) for _ in range(2))
+        with matmul_precision(mode):
+            a, b = (cast_operand(torch.randn(n, n, device=device), mode) for _ in range(2))
             c = torch.empty_like(a)
-            rates[gpu.PRECISIONS[mode]] = 2 * n**3 / timed(lambda: torch.mm(a, b, out=c), reps) / 1e9
+            rates[PRECISIONS[mode]] = 2 * n**3 / timed(lambda: torch.mm(a, b, out=c), reps) / 1e9
         del a, b, c
     return rates
 
