@@ -45,7 +45,16 @@ def read(path: Path) -> dict | None:
         raise RuntimeError(f"{path}: cannot read stored ceilings ({exc})") from None
     if not (isinstance(doc, dict) and isinstance(doc.get("cpu"), dict)):
         raise RuntimeError(f"{path}: holds no ceilings (write it with python -m nptbench calibrate)")
-    return {**doc, "source": "stored", "path": str(path)}
+    return {**doc, "source": "stored", "path": _shown(path)}
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder where it lies below it (a saved run names the checkout's
+    ``results/<fingerprint>/ceilings.json``, not the folder the checkout happened to sit in)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def usable(doc: dict, threads: dict) -> str | None:
