@@ -91,7 +91,6 @@ def _losses_fields(losses) -> dict:
 
 @pytest.mark.parametrize("variant", LINREG_SMALL)
 def test_linreg_small(variant, size, measure, benchmark):
-    backend, device = variant.backend, variant.device
     steps = tr.SIZES[size]["linreg-small"]["steps"]
     xs = data.linreg_small_batches(steps, tr.BATCH_SMALL)
     ref_path, _ = tr.linreg_small_reference(xs)
@@ -101,22 +100,8 @@ def test_linreg_small(variant, size, measure, benchmark):
     # dL/dw = sum 2 (3 - 2x) x and dL/db = sum 2 (3 - 2x).
     x64 = xs[0].astype(np.float64).ravel()
     g64 = (np.array([np.sum(2 * (3 - 2 * x64) * x64)]), np.array([np.sum(2 * (3 - 2 * x64))]))
-    if backend == "torch":
-        w, b = data.to_torch([1.0], grad=True, device=device), data.to_torch([1.0], grad=True, device=device)
-        tr.linreg_loss_torch(data.to_torch(xs[0], device=device), w, b).backward()
-        got = (w.grad.cpu().numpy(), b.grad.cpu().numpy())
-    else:
-        got = tr.linreg_grads_numpy(xs[0], np.ones(1, np.float32), np.ones(1, np.float32))
+    got = data.linreg_small_first_grads(variant, xs[0])
     np.testing.assert_allclose(np.concatenate(got), np.concatenate(g64), rtol=1e-5)  # fp32 sums of 20 terms
-
-    if backend == "torch":
-        xs_in = data.to_torch(xs, device=device)
-
-        def setup():
-            return xs_in, data.to_torch([1.0], grad=True, device=device), data.to_torch([1.0], grad=True, device=device)
-    else:
-        def setup():
-            return xs, np.ones(1, np.float32), np.ones(1, np.float32)
 
     def converged(path):
         w_end, b_end = np.asarray(_np(path), dtype=np.float64)[-1]
@@ -125,7 +110,7 @@ def test_linreg_small(variant, size, measure, benchmark):
     write(benchmark.extra_info, iterations=steps, samples=steps * tr.BATCH_SMALL, lr=tr.LR_SMALL)
     # The (w, b) path against float64 at the float32 tolerance of nptbench.check (1e-4; measured ~4e-8).
     out = measure(
-        variant.fn, setup=setup, reference=ref_path, extra_check=converged,
+        variant.fn, setup=data.linreg_small_start(variant, xs), reference=ref_path, extra_check=converged,
         record=variant.record("linreg-small", shape=[xs.shape], flops=None, bytes=xs.nbytes, dataset="random"),
     )
     write(benchmark.extra_info, **_losses_fields(tr.linreg_small_losses(_np(out), xs)))
@@ -136,29 +121,17 @@ def test_linreg_small(variant, size, measure, benchmark):
 
 @pytest.mark.parametrize("variant", LINREG_LARGE)
 def test_linreg_large(variant, size, measure, benchmark):
-    backend, device = variant.backend, variant.device
     cfg = tr.SIZES[size]["linreg-large"]
     n, epochs, seed = cfg["n"], cfg["epochs"], SEEDS["training/linreg-large/x"]
     w0 = data.linreg_large_w(n)
-    x0 = tr.linreg_large_first_x(backend, device, n, seed)
+    x0 = tr.linreg_large_first_x(variant.backend, variant.device, n, seed)
     reference, ref_loss = tr.linreg_large_reference(w0, [1.0], x0)
-    last = {}
-
-    def setup():
-        gen = tr.linreg_large_generator(backend, device, seed)
-        if backend == "numpy":
-            args = (w0.copy(), np.ones(1, np.float32), epochs, gen, np.empty(epochs, np.float32))
-        else:
-            import torch
-
-            args = (data.to_torch(w0, device=device, grad=True), data.to_torch([1.0], device=device, grad=True),
-                    epochs, gen, torch.empty(epochs, device=device))
-        last["losses"] = args[4]
-        return args
+    last = {}  # the run's loss buffer, kept by the setup
 
     write(benchmark.extra_info, iterations=epochs, samples=epochs, lr=tr.LR_LARGE)
     measure(
-        variant.fn, setup=setup, rounds=cfg["rounds"], reference=reference, rtol=LARGE_RTOL["float32"],
+        variant.fn, setup=data.linreg_large_start(variant, w0, epochs, seed, last), rounds=cfg["rounds"],
+        reference=reference, rtol=LARGE_RTOL["float32"],
         record=variant.record("linreg-large", shape=[(n,)], flops=8 * n * epochs, bytes=3 * 4 * n * epochs,
                               dataset="random", random_inside=True),  # each epoch draws its x, as the seed does
     )
