@@ -385,16 +385,24 @@ def annotate(record: dict, seconds: float | None, ceilings: dict | None) -> dict
     return out
 
 
+#: Operands up to this many times the last-level cache can still be served partly from it between calls.
+PARTLY_CACHED = 8
+
+
 def above_memory_ceiling(nbytes: float, cache_bytes: int | None, source: str | None = None) -> str:
     """Why a memory-bound record can beat the memory ceiling, from its operand bytes and the cache size."""
+    hint = " (quick ceilings: run python -m nptbench calibrate)" if source != "stored" else ""
     if not cache_bytes:
         return (f"{fmt_bytes(nbytes)} of operands against a copy ceiling measured without the cache size: "
-                "operands in cache, or a ceiling measured too low")
+                "operands in cache, or a ceiling measured too low" + hint)
+    size = f"its {fmt_bytes(nbytes)} of operands"
     if nbytes <= cache_bytes:
-        return (f"its {fmt_bytes(nbytes)} of operands fit in the {fmt_bytes(cache_bytes)} last-level cache, "
-                "and the copy ceiling is a DRAM rate")
-    return (f"its {fmt_bytes(nbytes)} of operands exceed the {fmt_bytes(cache_bytes)} last-level cache: the copy "
-            "ceiling is too low" + (" (quick ceilings: run python -m nptbench calibrate)" if source != "stored" else ""))
+        return f"{size} fit in the {fmt_bytes(cache_bytes)} last-level cache, and the copy ceiling is a DRAM rate"
+    if nbytes <= PARTLY_CACHED * cache_bytes:
+        return (f"{size} are {nbytes / cache_bytes:.2g}x the {fmt_bytes(cache_bytes)} last-level cache: part of "
+                "them can stay in cache from one call to the next, and the copy ceiling is a DRAM rate" + hint)
+    return (f"{size} are {nbytes / cache_bytes:.2g}x the {fmt_bytes(cache_bytes)} last-level cache: the copy "
+            "ceiling is too low" + hint)
 
 
 def wants_ceilings(records) -> bool:

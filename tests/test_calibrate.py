@@ -84,10 +84,13 @@ def test_above_the_memory_ceiling_is_explained_by_the_cache_or_a_low_ceiling():
     record = {"device": "cpu", "bytes": 3 * 2**20, "dtype": "float32"}  # 3 MiB moved
     roof = roofline.annotate(record, 3 * 2**20 / 50e9, CEILINGS)  # at 50 GB/s: twice the 25 GB/s ceiling
     assert roof["pct_of_ceiling"] == pytest.approx(200) and "fit in the 32 MiB last-level cache" in roof["ceiling_note"]
-    big = {**record, "bytes": 64 * 2**20}
-    roof = roofline.annotate(big, 64 * 2**20 / 50e9, CEILINGS)
-    assert "exceed the 32 MiB last-level cache: the copy ceiling is too low" in roof["ceiling_note"]
-    assert roofline.annotate(big, 64 * 2**20 / 20e9, CEILINGS).get("ceiling_note") is None  # 80 %: no note
+    near = {**record, "bytes": 64 * 2**20}
+    roof = roofline.annotate(near, 64 * 2**20 / 50e9, CEILINGS)
+    assert "are 2x the 32 MiB last-level cache: part of them can stay in cache" in roof["ceiling_note"]
+    big = {**record, "bytes": 1024 * 2**20}
+    roof = roofline.annotate(big, 1024 * 2**20 / 50e9, CEILINGS)
+    assert "are 32x the 32 MiB last-level cache: the copy ceiling is too low" in roof["ceiling_note"]
+    assert roofline.annotate(big, 1024 * 2**20 / 20e9, CEILINGS).get("ceiling_note") is None  # 80 %: no note
     assert fmt.fmt_pct(99.6) == "100" and fmt.fmt_pct(3.14) == "3.1"  # never 1e+02
 
 
@@ -137,6 +140,6 @@ def test_the_report_takes_stored_ceilings_per_device(tmp_path, monkeypatch):
     [m] = loaded.machines.values()
     assert m.ceilings["cpu"]["copy_gbps"] == 25.0 and m.ceilings["cpu"]["source"].startswith("stored ")
     assert m.ceilings["cuda"]["copy_gbps"] == 4e3 and m.ceilings["cuda"]["source"] == "quick"
-    record = {"device": "cpu", "bytes": 64 * 2**20, "dtype": "float32"}
-    note = roofline.annotate(record, 64 * 2**20 / 50e9, m.ceilings)["ceiling_note"]
+    record = {"device": "cpu", "bytes": 1024 * 2**20, "dtype": "float32"}
+    note = roofline.annotate(record, 1024 * 2**20 / 50e9, m.ceilings)["ceiling_note"]
     assert "too low" in note and "run python -m nptbench calibrate" not in note  # stored: no quick-hint
