@@ -442,9 +442,9 @@ def test_measure_fixture_binds_cold_l2(measure):
 def test_gpu_cold_l2_option_reaches_measure():
     env = {**os.environ, "NPTBENCH_EXPECT_COLD_L2": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", f"{Path(__file__).name}::test_measure_fixture_binds_cold_l2",
+        [sys.executable, "-m", "pytest", f"tests/{Path(__file__).name}::test_measure_fixture_binds_cold_l2",
          "--gpu-cold-l2", "-q", "-p", "no:cacheprovider", "--benchmark-disable"],
-        cwd=Path(__file__).parent, env=env, capture_output=True, text=True, timeout=120)
+        cwd=Path(__file__).parents[1], env=env, capture_output=True, text=True, timeout=120)  # no stray results/
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "1 passed" in proc.stdout
 

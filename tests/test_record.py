@@ -89,7 +89,8 @@ def test_a_timed_run_holds_only_declared_fields(tmp_path):
     env = {**os.environ, "NPTBENCH_OFFLINE": "1", "NPTBENCH_CALIBRATION": "quick"}
     env.pop("NPTBENCH_CEILINGS", None)  # with the roofline fields
     cmd = [sys.executable, "-m", "pytest", "bench", "--bench-size", "smoke", "-k", SELECTION, "-q",
-           "-p", "no:cacheprovider", f"--benchmark-json={out}", "--benchmark-max-time=0.005",
+           "-p", "no:cacheprovider", f"--benchmark-json={out}", f"--benchmark-storage=file://{tmp_path}/runs",
+           "--benchmark-max-time=0.005",
            "--benchmark-min-rounds=1", "--benchmark-warmup=off"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"the timed run failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
