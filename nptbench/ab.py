@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import compare
+from .record import THREAD_VARIABLES
 
 #: Thread variables pinned on both sides unless told otherwise (one thread: see results/README.md).
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+THREAD_VARS = THREAD_VARIABLES
 #: Runs a side by default: with threads pinned, 3 interleaved runs a side gave no false alarm in the
 #: A/A comparisons of results/README.md and called the SSE-only slowdown every time.
 DEFAULT_REPEATS = 3

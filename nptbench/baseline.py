@@ -17,7 +17,6 @@ import re
 import sys
 from pathlib import Path
 
-from . import machine
 from . import record as schema
 from .runs import RunError, fingerprint, is_run_file, load, load_run
 

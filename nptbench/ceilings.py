@@ -13,9 +13,10 @@ import os
 from pathlib import Path
 
 from . import baseline
+from .record import THREAD_VARIABLES
 from .runs import CEILINGS_FILE as FILE
 
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+THREAD_VARS = THREAD_VARIABLES  # the variables the conditions of a result name too
 
 
 def thread_settings() -> dict:

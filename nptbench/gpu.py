@@ -15,11 +15,10 @@ torch and numba are imported lazily: importing this module needs neither, nor a 
 """
 from __future__ import annotations
 
-import json
 import sys
 
 from . import cuda_kernels
-from .backends import PRECISIONS, cast_operand, matmul_precision, precision_flags  # noqa: F401
+from .backends import PRECISIONS, cast_operand, matmul_precision  # noqa: F401 (the family's modes)
 
 #: Shapes per profile. ``transfer``: one float32 (rows, cols) buffer moved each call. ``square-k256``,
 #: ``cube`` and ``precision``: (M, K, N) products. The kernels' ``mnist-full`` rows are nptbench.matmul's,
@@ -137,14 +136,22 @@ def cublas_fractions(records) -> list[dict]:
 def main(argv=None) -> int:
     """``python -m nptbench fractions RUN.json ...`` (also ``python -m nptbench.gpu``): print the kernels'
     fractions of cuBLAS in saved runs."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv:
-        print("usage: python -m nptbench fractions RUN.json [RUN.json ...]", file=sys.stderr)
-        return 2
+    import argparse
+
+    from .runs import RunError, load_run
+
+    parser = argparse.ArgumentParser(prog="python -m nptbench fractions",
+                                     description="The hand-written numba CUDA kernels' fractions of cuBLAS "
+                                                 "(kernel time where recorded, else device time) in saved runs.")
+    parser.add_argument("runs", nargs="+", help="saved runs (.json) holding kernel and torch-cublas records")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     records = []
-    for path in argv:
-        with open(path) as f:
-            records += [b.get("extra_info", {}) for b in json.load(f).get("benchmarks", [])]
+    for path in args.runs:
+        try:
+            records += [b.get("extra_info", {}) for b in load_run(path)["benchmarks"]]
+        except RunError as exc:
+            print(f"nptbench fractions: {exc}", file=sys.stderr)
+            return 2
     rows = cublas_fractions(records)
     if not rows:
         print("no experiment has both a numba-cuda kernel and a torch-cublas record with device time")

@@ -292,16 +292,23 @@ class PytestBaseline:
         results = results_root(config)
         select = self.requested if isinstance(self.requested, str) else None
         # a BaselineError here becomes a usage error in pytest_configure
+        # The run's thread variables are part of each result's identity: a baseline made under others would
+        # have every pair refused. (A cold L2 is a condition of GPU records alone: compare judges it per record.)
         conds = session_conditions()
-        cold = bool(config.getoption("--gpu-cold-l2"))
-        self.path = baseline.find_baseline(self.fp, profile, results, select, conds, cold)
+        self.path = baseline.find_baseline(self.fp, profile, results, select, conds)
         if self.path is None:
             other = baseline.find_baseline(self.fp, profile, results, select)
-            under = ", ".join(filter(None, [conditions_label(conds), "cold L2" if cold else ""])) or "usual conditions"
-            self.header = (f"nptbench: no {profile} baseline for this machine in {results / self.fp}/"
-                           f"{' matching ' + repr(select) if select else ''}"
-                           f"{f' measured under these conditions ({under}), though {other.name} is under others' if other else ''}"
-                           f": running without comparison")
+            where = f"{results / self.fp}/{' matching ' + repr(select) if select else ''}"
+            if other is not None:
+                under = conditions_label(conds) or "no thread variables set"
+                missing = (f"no {profile} baseline in {where} measured under this session's conditions ({under}); "
+                           f"{other.name} was measured under others")
+                if self.checks:  # a gate that would compare nothing must not pass quietly
+                    raise baseline.BaselineError(f"--benchmark-compare-fail: {missing}: promote a run made under "
+                                                 "these conditions, or run under the baseline's")
+                self.header = f"nptbench: {missing}: running without comparison"
+            else:
+                self.header = f"nptbench: no {profile} baseline for this machine in {where}: running without comparison"
         else:
             self.run = baseline.load_run(self.path)
             self.header = f"nptbench: comparing with baseline {self.path}"

@@ -108,7 +108,8 @@ ROOFLINE_FIELDS = {
     "ceiling_note": "why a memory-bound record reads above 100 % (operands within the cache, or a low ceiling)",
 }
 
-#: Fields added when a run is saved (nptbench.roofline.update_json) or promoted (nptbench.baseline).
+#: Fields added when a run is saved (nptbench.roofline.annotate_run, from the plugin) or promoted
+#: (nptbench.baseline).
 SAVED_FIELDS = {
     "roofline_time": "which time the roofline fields divide by: median, or the device median (CUDA events)",
     "raw_rounds_kept": "N of M: a promoted baseline keeps N evenly spaced raw rounds of the M measured",

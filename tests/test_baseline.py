@@ -113,10 +113,13 @@ def test_promote_command_line(tmp_path, capsys):
 
 # --- pytest --benchmark-compare ----------------------------------------------------------------------------
 
-def pytest_run(results: Path, *args) -> tuple[int, str]:
+def pytest_run(results: Path, *args, env_extra: dict | None = None) -> tuple[int, str]:
     """The mnist5 numpy product, timed briefly, saving into ``results/runs`` (baselines: ``results/<fp>``)."""
     env = {**os.environ, "NPTBENCH_OFFLINE": "1", "NPTBENCH_CEILINGS": "off"}  # compare needs no ceilings
     env.pop("BENCH_SIZE", None)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        env.pop(var, None)
+    env.update(env_extra or {})
     cmd = [sys.executable, "-m", "pytest", "bench/test_matmul.py", "--bench-size", "smoke", "-k", "numpy-mnist5",
            "-q", "-p", "no:cacheprovider", f"--benchmark-storage=file://{results / 'runs'}",
            "--benchmark-max-time=0.05", *args]
@@ -219,3 +222,18 @@ def test_the_baseline_lookup_keeps_to_the_same_conditions(tmp_path):
     assert find(conditions=(("OMP_NUM_THREADS", "1"),), cold_l2=False).name == "smoke-0002_pinned.json"
     assert find(conditions=(), cold_l2=True).name == "smoke-0003_cold.json"
     assert find(conditions=(("OMP_NUM_THREADS", "2"),)) is None
+
+
+def test_a_gate_without_a_baseline_of_these_conditions_fails_loudly(tmp_path):
+    """--benchmark-compare-fail under other thread settings than the only baseline's: a usage error naming
+    both, not a session that passes without comparing; plain --benchmark-compare says so and runs."""
+    rc, out = pytest_run(tmp_path)  # a run under the usual conditions, promoted
+    assert rc == 0, out
+    [made] = list((tmp_path / "runs").rglob("*.json"))
+    baseline.promote(made, tmp_path)
+    pinned = {"OMP_NUM_THREADS": "1"}
+    rc, out = pytest_run(tmp_path, "--benchmark-compare-fail=median:50%", env_extra=pinned)
+    assert rc == 4 and "--benchmark-compare-fail: no smoke baseline" in out, out
+    assert "(OMP_NUM_THREADS=1)" in out and "was measured under others" in out
+    rc, out = pytest_run(tmp_path, "--benchmark-compare", env_extra=pinned)
+    assert rc == 0 and "measured under this session's conditions (OMP_NUM_THREADS=1)" in out, out

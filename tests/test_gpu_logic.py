@@ -595,14 +595,18 @@ def test_cublas_fraction_from_records(tmp_path, capsys):
     rows = gpu.cublas_fractions(records)
     assert [(r["variant"], r["fraction_of_cublas"]) for r in rows] == [
         ("numba-cuda-naive", 0.05), ("numba-cuda-tiled32", 0.25)]
+    def saved(recs):  # a run as pytest-benchmark saves it, read through nptbench.runs
+        return json.dumps({"benchmarks": [{"fullname": f"b.py::t[{i}]", "stats": {"median": 1e-3}, "extra_info": r}
+                                          for i, r in enumerate(recs)]})
+
     run = tmp_path / "run.json"
-    run.write_text(json.dumps({"benchmarks": [{"extra_info": r} for r in records]}))
+    run.write_text(saved(records))
     assert gpu.main([str(run)]) == 0
     assert "25.0 % of cuBLAS" in capsys.readouterr().out
     assert cli.main(["fractions", str(run)]) == 0  # the same, as a listed command of python -m nptbench
     assert "25.0 % of cuBLAS" in capsys.readouterr().out
     empty = tmp_path / "cpu.json"
-    empty.write_text(json.dumps({"benchmarks": [{"extra_info": _rec("torch-cublas", 1.0, device="cpu")}]}))
+    empty.write_text(saved([_rec("torch-cublas", 1.0, device="cpu")]))
     assert gpu.main([str(empty)]) == 1
 
 
