@@ -26,11 +26,11 @@ def fmt_num(x: float | None, digits: int = 3) -> str:
 
 def fmt_pct(x: float | None) -> str:
     """A percentage: two significant digits below 10, whole numbers from there (never ``1e+02``), and
-    ``<0.01`` for what would print in exponent notation."""
+    ``<0.0001`` for what would print in exponent notation."""
     if x is None:
         return "-"
-    if 0 < x < 0.01:
-        return "<0.01"
+    if 0 < x < 1e-4:
+        return "<0.0001"
     return f"{x:.2g}" if x < 10 else f"{x:.0f}"
 
 

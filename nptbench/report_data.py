@@ -163,6 +163,11 @@ def load_runs(paths, results: Path | None = None) -> Runs:
             if "pct_of_ceiling" in rec:
                 roof = {k: rec.get(k) for k in roofline.FIELDS}
                 roof_time = rec.get("roofline_time", "median")
+                if roof["bound"] == "memory" and (roof["pct_of_ceiling"] or 0) > 100 and not roof["ceiling_note"]:
+                    # saved before records explained this: the reason from the run's own ceilings
+                    dev = m.ceilings.get(rec.get("device")) or {}
+                    roof["ceiling_note"] = roofline.above_memory_ceiling(rec.get("bytes") or 0, dev.get("cache_bytes"),
+                                                                         m.ceilings.get("source"))
             else:  # a run saved without the roofline hook: derive from its ceilings, if any
                 seconds, roof_time = roofline.roofline_time(rec, stats["median"])
                 roof = roofline.annotate(rec, seconds, m.ceilings)
