@@ -80,7 +80,7 @@ def examine(results: Path = baseline.RESULTS) -> dict:
         "fingerprint": fp,
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.machine()}",
-        "cpu": {"model": info["cpu_model"], "vendor": _cpu_vendor(), "cores": info["cpu_cores"]},
+        "cpu": {"model": info["cpu_model"], "vendor": machine.cpu_vendor(), "cores": info["cpu_cores"]},
         "versions": {name: _version(name) for name in PACKAGES},
         "threads": info["threads"],
         "blas": _blas(),
@@ -89,17 +89,6 @@ def examine(results: Path = baseline.RESULTS) -> dict:
         "mnist": _mnist(),
         "results": _results(fp, results),
     }
-
-
-def _cpu_vendor() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("vendor_id", "CPU implementer")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 #: path -> what it runs, in words

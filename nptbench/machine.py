@@ -18,15 +18,25 @@ def _version(name: str) -> str | None:
         return None
 
 
-def cpu_model() -> str:
+def _cpuinfo(*keys: str) -> str | None:
+    """The value of the first /proc/cpuinfo line that starts with one of ``keys`` (None elsewhere)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith(keys):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
+
+
+def cpu_vendor() -> str:
+    """``AuthenticAMD``, ``GenuineIntel``, or an Arm implementer code."""
+    return _cpuinfo("vendor_id", "CPU implementer") or platform.processor() or "unknown"
 
 
 def usable_cores() -> int:

@@ -13,6 +13,7 @@ import pytest
 
 from nptbench import baseline, machine, runs
 from nptbench.baseline import BaselineError
+from nptbench.record import THREAD_VARIABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,7 +118,7 @@ def pytest_run(results: Path, *args, env_extra: dict | None = None) -> tuple[int
     """The mnist5 numpy product, timed briefly, saving into ``results/runs`` (baselines: ``results/<fp>``)."""
     env = {**os.environ, "NPTBENCH_OFFLINE": "1", "NPTBENCH_CEILINGS": "off"}  # compare needs no ceilings
     env.pop("BENCH_SIZE", None)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    for var in THREAD_VARIABLES:
         env.pop(var, None)
     env.update(env_extra or {})
     cmd = [sys.executable, "-m", "pytest", "bench/test_matmul.py", "--bench-size", "smoke", "-k", "numpy-mnist5",

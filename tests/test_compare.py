@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from nptbench import blas, compare
+from nptbench.record import THREAD_VARIABLES
 from nptbench.runs import make_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -229,7 +230,7 @@ PROOF_SELECTION = ("(square or mnist5) and not loop and not lists and not elemen
                    "and not broadcast and not cuda")
 #: The BLAS-bound benchmarks and the library whose BLAS they run.
 BLAS_BOUND = {"test_matmul[numpy-square-float32]": "numpy", "test_matmul[torch-square-float32]": "torch"}
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+THREAD_VARS = THREAD_VARIABLES
 ONE_THREAD = {k: "1" for k in THREAD_VARS}
 SSE_ONLY = {**ONE_THREAD, **blas.NARROW_KNOBS}
 
