@@ -6,13 +6,13 @@ CUDA kernel against torch (here: kernel time alone, against shared-memory tiled 
 kernels and cuBLAS, on ``mnist-full``, the 5120x256 @ 256x5120 product of the lecture that continues it,
 and ``cube``, M = K = N = 4096 at the default and seed sizes, where cuBLAS fp32 runs near the card's FP32
 peak); 003's ``x.mm(w.t())`` on the GPU (here: in fp32 with TF32 off -- the reference mode --, tf32, bf16 and fp16).
-Shapes: nptbench.gpu.SIZES (``mnist-full``: nptbench.matmul.SIZES, so it shares the seed's table).
+Shapes: nptbench.families.gpu.SIZES (``mnist-full``: nptbench.families.matmul.SIZES, so it shares the seed's table).
 
 Every benchmark here needs a GPU: mark ``gpu`` (numba kernels also ``numba_cuda``), so without one each
 skips with the reason. Device time (CUDA events), peak device memory and the cold-L2 mode come from the
-harness (nptbench.devicetime) for every ``device == "cuda"`` record. To add a variant: one function in
-nptbench/gpu.py or nptbench/cuda_kernels.py, one row in its table below (a numba kernel: one line in
-nptbench.cuda_kernels.KERNELS, which KERNEL_VARIANTS turns into rows).
+harness (nptbench.measure.devicetime) for every ``device == "cuda"`` record. To add a variant: one function in
+nptbench/families/gpu.py or nptbench/families/cuda_kernels.py, one row in its table below (a numba kernel: one line in
+nptbench.families.cuda_kernels.KERNELS, which KERNEL_VARIANTS turns into rows).
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ import pytest
 from fixtures import operands, tensors
 from fixtures.seeds import SEEDS, pair
 from fixtures.variants import Variant, param, params
-from nptbench import cuda_kernels as ck
-from nptbench import gpu
-from nptbench import matmul as mm
+from nptbench.families import cuda_kernels as ck
+from nptbench.families import gpu
+from nptbench.families import matmul as mm
 
 pytestmark = pytest.mark.gpu
 
@@ -44,7 +44,7 @@ TRANSFERS = {
     ],
 }
 
-#: Kernel variants: the numba launchers of nptbench.cuda_kernels, and torch's ``a @ b`` (cuBLAS), the
+#: Kernel variants: the numba launchers of nptbench.families.cuda_kernels, and torch's ``a @ b`` (cuBLAS), the
 #: ceiling. All are timed without a copy back; their fraction of cuBLAS:
 #: ``python -m nptbench fractions RUN.json``.
 KERNEL_EXPERIMENTS = ("mnist-full", "square-k256", "cube")

@@ -1,7 +1,7 @@
 """Matrix multiplication: seeds 004 (MNIST, loops to numba to broadcasting to the GPU), 000 (a @ b.T on
-numpy, torch and the GPU) and 003 (a 10000x10000 product). Shapes: nptbench.matmul.SIZES.
+numpy, torch and the GPU) and 003 (a 10000x10000 product). Shapes: nptbench.families.matmul.SIZES.
 
-To add a variant: write one function in nptbench/matmul.py and add one row (fixtures.variants.Variant) to
+To add a variant: write one function in nptbench/families/matmul.py and add one row (fixtures.variants.Variant) to
 VARIANTS below.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from fixtures import operands, tensors
 from fixtures.seeds import pair
 from fixtures.variants import Variant, param
-from nptbench import matmul as mm
+from nptbench.families import matmul as mm
 
 # experiment -> its variants. Operands are made ready for the backend and device outside the timed region;
 # copy_back says when a copy back to the host is inside it.
@@ -122,7 +122,7 @@ def _seed_check(experiment, reference):
         return None
     from fastcore.test import test_close
 
-    from nptbench.backends import to_numpy
+    from nptbench.env.backends import to_numpy
 
     def check(out, eps=SEED_EPS[experiment]):
         test_close(np.asarray(to_numpy(out), dtype=np.float64), reference, eps=eps)

@@ -1,10 +1,11 @@
 """Tensor operations, interop and autodiff: seed 001 (small products in a loop, a big random sum timed
 with and without GPU synchronization, numpy <-> torch conversion, autodiff) and seed 003 ("Saving Memory",
-broadcasting, sum and mean). Shapes: nptbench.ops.SIZES.
+broadcasting, sum and mean). Shapes: nptbench.families.ops.SIZES.
 
-To add a variant: write one function in nptbench/ops.py and add one row (fixtures.variants.Variant, with the
-experiment's own columns where it has them) to its experiment's table below.
-The inplace, broadcast and interop experiments also record ``peak_bytes`` (nptbench.memory), measured in
+To add a variant: write one function in nptbench/families/ops.py and add one row (fixtures.variants.Variant, with the
+experiment's own columns where it has them) to its experiment's table below. The row places its operands on
+its backend and device (Variant.operand, .place, .seeded_args, .replay_randn): a body never branches on them.
+The inplace, broadcast and interop experiments also record ``peak_bytes`` (nptbench.measure.memory), measured in
 one untimed call before timing, and assert the allocation that is each experiment's point.
 """
 from __future__ import annotations
@@ -15,9 +16,10 @@ import pytest
 from fixtures import tensors
 from fixtures.seeds import SEEDS, pair
 from fixtures.variants import Variant, param, params
-from nptbench import check, memory
-from nptbench import ops, plugin
-from nptbench.backends import to_numpy
+from nptbench.measure import check, memory
+from nptbench.families import ops
+from nptbench import plugin
+from nptbench.env.backends import to_numpy
 
 #: Bytes a call may allocate besides its buffers: Python objects and the buffers numpy's ufunc
 #: iterator takes for a broadcast operand (8192 elements each, 66 kB measured for a float32 outer sum
@@ -39,12 +41,6 @@ def _stats_check(mean, var):
     return check
 
 
-def _generator(device):
-    import torch
-
-    return torch.Generator(device=device)
-
-
 # --- small-matmul-loop (seed 001) ----------------------------------------------------------------------
 
 SMALL_MATMUL = params("small-matmul-loop", [
@@ -54,28 +50,21 @@ SMALL_MATMUL = params("small-matmul-loop", [
 ])
 
 
-def _last_pair(backend, device, reps, n, seed):
+def _last_pair(variant, reps, n, seed):
     """The last two matrices the loop draws, regenerated from the same seed (the reference's operands)."""
-    if backend == "numpy":
-        rng = np.random.RandomState(seed)
-        pairs = [(rng.randn(n, n), rng.randn(n, n)) for _ in range(reps)]
-        return pairs[-1]
-    import torch
-
-    gen = _generator(device).manual_seed(seed)
+    draw = variant.replay_randn(seed)
     for _ in range(reps):
-        a = torch.randn([n, n], generator=gen, device=device)
-        b = torch.randn([n, n], generator=gen, device=device)
-    return to_numpy(a), to_numpy(b)
+        a, b = draw((n, n)), draw((n, n))
+    return a, b
 
 
 @pytest.mark.parametrize("variant", SMALL_MATMUL)
 def test_small_matmul_loop(variant, size, measure):
     """The seed's whole loop (random draws included) is the timed call; the last product is checked."""
     reps, n = ops.SIZES[size]["small-matmul-loop"]["reps"], ops.SIZES[size]["small-matmul-loop"]["n"]
-    seed, backend, device = SEEDS["ops/small-matmul-loop"], variant.backend, variant.device
-    args = (reps, n, seed) if backend == "numpy" else (reps, n, _generator(device), seed)
-    a, b = _last_pair(backend, device, reps, n, seed)
+    seed = SEEDS["ops/small-matmul-loop"]
+    args = (reps, n, *variant.seeded_args(seed))
+    a, b = _last_pair(variant, reps, n, seed)
     itemsize = np.dtype(variant.dtype).itemsize
     measure(
         variant.fn, args,
@@ -113,22 +102,14 @@ BIG_ADD = params("big-add", [
 def test_big_add_as_seed(variant, sync, size, measure):
     """Two n x n randn matrices and their sum, generation inside the timed call as the seed wrote it."""
     n = ops.SIZES[size]["big-add"]["n"]
-    seed, backend, device = SEEDS["ops/big-add-as-seed"], variant.backend, variant.device
-    args = (n, seed) if backend == "numpy" else (n, _generator(device), seed)
+    seed = SEEDS["ops/big-add-as-seed"]
+    args = (n, *variant.seeded_args(seed))
     # The reference regenerates both operands from the same seed outside the timed call and adds them
     # in float64; since that shares the generator with the variant, the values are also checked to be
     # N(0, 2) (a sum of two independent N(0, 1)), which a wrong distribution or operand would fail.
-    if backend == "numpy":
-        rng = np.random.RandomState(seed)
-        reference = rng.randn(n, n)
-        reference += rng.randn(n, n)
-    else:
-        import torch
-
-        gen = _generator(device).manual_seed(seed)
-        a = to_numpy(torch.randn([n, n], generator=gen, device=device)).astype(np.float64)
-        reference = a + to_numpy(torch.randn([n, n], generator=gen, device=device)).astype(np.float64)
-        del a
+    draw = variant.replay_randn(seed)
+    reference = draw((n, n))
+    reference += draw((n, n))
     itemsize = np.dtype(variant.dtype).itemsize
     measure(
         variant.fn, args,
@@ -142,12 +123,11 @@ def test_big_add_as_seed(variant, sync, size, measure):
 @pytest.mark.parametrize("variant", BIG_ADD)
 def test_big_add(variant, size, measure):
     """The fair comparison: operands ready on the device beforehand, the addition alone is timed."""
-    n, dtype, device = ops.SIZES[size]["big-add"]["n"], variant.dtype, variant.device
+    n, dtype = ops.SIZES[size]["big-add"]["n"], variant.dtype
     seed_a, seed_b = pair("ops/big-add")
     a = tensors.array((n, n), dtype, seed=seed_a, dist="normal")
     b = tensors.array((n, n), dtype, seed=seed_b, dist="normal")
-    args = (a, b) if variant.backend == "numpy" else tuple(
-        tensors.tensor((n, n), dtype, seed=s, dist="normal", device=device) for s in (seed_a, seed_b))
+    args = tuple(variant.operand((n, n), seed=s, dist="normal") for s in (seed_a, seed_b))
     measure(
         variant.fn, args,
         record=_record("big-add", variant, [[n, n], [n, n]], n * n, 3 * n * n * a.itemsize, random_inside=False),
@@ -175,15 +155,12 @@ def test_inplace(variant, result_arg, allocates, size, measure):
     seed_x, seed_y = pair("ops/inplace", "x", "y")
     x0 = tensors.array((n,), dtype, seed=seed_x)
     y0 = tensors.array((n,), dtype, seed=seed_y)
-    if variant.backend == "numpy":
-        x = x0
-        fresh_y = y0.copy
-        z = np.zeros_like(y0)
-    else:
-        x = tensors.tensor((n,), dtype, seed=seed_x)
-        y_t = tensors.tensor((n,), dtype, seed=seed_y)
-        fresh_y = y_t.clone
-        z = y_t.new_zeros(n)
+    x = variant.operand((n,), seed=seed_x)  # read, never written: the shared operand
+
+    def fresh_y():
+        return variant.place(y0)
+
+    z = variant.place(np.zeros_like(y0))
     # z is the seed's preallocated output: made once and written through (so its pages are mapped), then
     # reused by every round as a program reusing a buffer would; only allocating variants pay page faults.
     z[:] = 1
@@ -236,8 +213,7 @@ def test_broadcast(variant, copies, size, measure):
     n, fn, dtype = ops.SIZES[size]["broadcast"]["n"], variant.fn, variant.dtype
     seed_a, seed_b = pair("ops/broadcast")
     a, b = (tensors.array((n,), dtype, seed=s, dist="normal") for s in (seed_a, seed_b))
-    args = (a, b) if variant.backend == "numpy" else tuple(
-        tensors.tensor((n,), dtype, seed=s, dist="normal") for s in (seed_a, seed_b))
+    args = tuple(variant.operand((n,), seed=s, dist="normal") for s in (seed_a, seed_b))
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
 
     outputs = 2 * n * n * a.itemsize
@@ -270,7 +246,7 @@ def test_reduce(variant, size, measure):
     relative tolerance measures the summation's own error, not a cancellation."""
     n, seed, dtype = ops.SIZES[size]["reduce"]["n"], SEEDS["ops/reduce"], variant.dtype
     x = tensors.array((n,), dtype, seed=seed)
-    arg = x if variant.backend == "numpy" else tensors.tensor((n,), dtype, seed=seed, device=variant.device)
+    arg = variant.operand((n,), seed=seed)
     total = float(np.sum(x, dtype=np.float64))
 
     def mean_is_right(out, tol=check.tolerance(dtype)):
@@ -299,6 +275,10 @@ INTEROP = params("interop", [
 ])
 
 
+#: The interop source column -> the buffer kind a host-device copy reads (record field ``source``).
+BUFFER_KIND = {"torch": "pageable", "torch-pinned": "pinned", "torch-cuda": "device"}
+
+
 @pytest.mark.parametrize("variant,source,shares", INTEROP)
 def test_interop(variant, source, shares, size, measure):
     """One n-element array crossing the numpy/torch or host/device boundary."""
@@ -325,9 +305,12 @@ def test_interop(variant, source, shares, size, measure):
     # Bytes: a host copy reads and writes the buffer; a host-device copy moves it once across the bus (the
     # convention of the transfer benchmarks and of the roofline's transfer ceiling).
     nbytes = 0 if shares else buffer if device == "cuda" else 2 * buffer
+    # A host-device copy declares its buffers, as the transfer benchmarks do: the roofline holds it against
+    # the copy ceiling of its direction from these fields, never from its name.
+    buffers = {"source": BUFFER_KIND[source], "destination": "new"} if device == "cuda" else {}
     out = measure(
         fn, (src,),
-        record=_record("interop", variant, [[n]], 0, nbytes, **peak),
+        record=_record("interop", variant, [[n]], 0, nbytes, **peak, **buffers),
         reference=base.astype(np.float64),
         rtol=0.0,  # a copy or a view is exact: any differing element fails
     )
@@ -360,9 +343,9 @@ def pytest_generate_tests(metafunc):
 def test_autograd(variant, fn_name, stage, n, measure):
     """The seed's t = sum((x+5)^2 + 1) and sigmoid examples at n elements: the forward pass recording
     the graph, or forward and backward returning x.grad."""
-    dtype, device = variant.dtype, variant.device
+    dtype = variant.dtype
     base = tensors.array((n,), dtype, seed=SEEDS["ops/autograd"], dist="normal")
-    x = tensors.tensor((n,), dtype, seed=SEEDS["ops/autograd"], dist="normal", device=device)
+    x = variant.operand((n,), seed=SEEDS["ops/autograd"], dist="normal")
     x = x.detach().clone().requires_grad_(True)  # the cached tensor is shared: never mark it
     backward = stage == "forward-backward"
     measure(

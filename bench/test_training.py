@@ -1,12 +1,13 @@
 """Training loops: seed 001 (linear regression with autograd, small and "large problem") and seed 002 (the
 two-layer ReLU network in Python lists, numpy, torch, autograd, nn, optim, a custom module, torch.compile).
-Sizes and iteration counts: nptbench.training.SIZES.
+Sizes and iteration counts: nptbench.families.training.SIZES.
 
 Each timed call is one whole training run from the same seeded start (fixtures/training.py), fresh for
 every round; it returns a trajectory that is checked against a float64 reference. Time per iteration is
-the round time divided by ``iterations`` (both in the record).
+the round time divided by ``iterations`` (both in the record). Every bench times and records its run with
+one call of fixtures.training.record_training.
 
-To add a variant: write one function in nptbench/training.py and add one row (fixtures.variants.Variant) to
+To add a variant: write one function in nptbench/families/training.py and add one row (fixtures.variants.Variant) to
 its table below; a two-layer row names how its run starts (a setup of fixtures/training.py).
 """
 from __future__ import annotations
@@ -20,9 +21,9 @@ import pytest
 from fixtures import training as data
 from fixtures.seeds import SEEDS
 from fixtures.variants import Variant, params
-from nptbench import training as tr
-from nptbench.backends import to_numpy as _np
-from nptbench.record import write
+from nptbench.families import training as tr
+from nptbench.env.backends import to_numpy as _np
+from nptbench.schema.record import write
 
 LINREG_SMALL = params("linreg-small", [
     Variant("torch", tr.linreg_small_torch, "torch"),
@@ -66,27 +67,6 @@ LARGE_RTOL = {"float32": 1e-4}
 LINREG_ATOL = 0.05
 
 
-def _timing(benchmark, iterations: int, samples_per_iter: int) -> None:
-    """time_per_iter and samples_per_s from the median round (absent with --benchmark-disable)."""
-    stats = getattr(benchmark, "stats", None)
-    if stats is None:
-        return
-    median = stats.stats.median
-    write(benchmark.extra_info, time_per_iter=median / iterations,
-          samples_per_s=samples_per_iter * iterations / median if median > 0 else None)
-
-
-def _losses_fields(losses) -> dict:
-    losses = np.asarray(losses, dtype=np.float64)
-    finite = np.isfinite(losses)
-    bad = np.flatnonzero(~finite)
-    return {
-        "initial_loss": float(losses[0]) if finite[0] else None,
-        "final_loss": float(losses[-1]) if finite[-1] else None,
-        "diverged_at": int(bad[0]) if bad.size else None,
-    }
-
-
 # --- linreg-small ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("variant", LINREG_SMALL)
@@ -107,14 +87,13 @@ def test_linreg_small(variant, size, measure, benchmark):
         w_end, b_end = np.asarray(_np(path), dtype=np.float64)[-1]
         assert abs(w_end - 3) <= LINREG_ATOL and abs(b_end + 2) <= LINREG_ATOL, (w_end, b_end)
 
-    write(benchmark.extra_info, iterations=steps, samples=steps * tr.BATCH_SMALL, lr=tr.LR_SMALL)
-    # The (w, b) path against float64 at the float32 tolerance of nptbench.check (1e-4; measured ~4e-8).
-    out = measure(
-        variant.fn, setup=data.linreg_small_start(variant, xs), reference=ref_path, extra_check=converged,
+    # The (w, b) path against float64 at the float32 tolerance of nptbench.measure.check (1e-4; measured ~4e-8).
+    data.record_training(
+        measure, benchmark, variant.fn, iterations=steps, samples_per_iter=tr.BATCH_SMALL, lr=tr.LR_SMALL,
+        losses=lambda out: tr.linreg_small_losses(_np(out), xs),
+        setup=data.linreg_small_start(variant, xs), reference=ref_path, extra_check=converged,
         record=variant.record("linreg-small", shape=[xs.shape], flops=None, bytes=xs.nbytes, dataset="random"),
     )
-    write(benchmark.extra_info, **_losses_fields(tr.linreg_small_losses(_np(out), xs)))
-    _timing(benchmark, steps, tr.BATCH_SMALL)
 
 
 # --- linreg-large ----------------------------------------------------------------------------------------
@@ -128,17 +107,19 @@ def test_linreg_large(variant, size, measure, benchmark):
     reference, ref_loss = tr.linreg_large_reference(w0, [1.0], x0)
     last = {}  # the run's loss buffer, kept by the setup
 
-    write(benchmark.extra_info, iterations=epochs, samples=epochs, lr=tr.LR_LARGE)
-    measure(
-        variant.fn, setup=data.linreg_large_start(variant, w0, epochs, seed, last), rounds=cfg["rounds"],
+    def losses(_out):
+        losses = _np(last["losses"])
+        assert losses[0] == pytest.approx(ref_loss, rel=LARGE_RTOL["float32"])
+        return losses
+
+    data.record_training(
+        measure, benchmark, variant.fn, iterations=epochs, lr=tr.LR_LARGE, losses=losses,
+        samples_per_iter=1,  # one sample (a vector of N) per epoch
+        setup=data.linreg_large_start(variant, w0, epochs, seed, last), rounds=cfg["rounds"],
         reference=reference, rtol=LARGE_RTOL["float32"],
         record=variant.record("linreg-large", shape=[(n,)], flops=8 * n * epochs, bytes=3 * 4 * n * epochs,
                               dataset="random", random_inside=True),  # each epoch draws its x, as the seed does
     )
-    losses = _np(last["losses"])
-    assert losses[0] == pytest.approx(ref_loss, rel=LARGE_RTOL["float32"])
-    write(benchmark.extra_info, **_losses_fields(losses))
-    _timing(benchmark, epochs, 1)  # one sample (a vector of N) per epoch
 
 
 # --- twolayer --------------------------------------------------------------------------------------------
@@ -171,22 +152,19 @@ def test_twolayer(variant, kind, size, measure, benchmark):
         write(benchmark.extra_info, max_pointwise_rel_err=worst)
         assert worst <= tol, f"twolayer/{variant.id}: loss trajectory off by {worst:.3g} (> {tol:g}) at some iteration"
 
-    samples = n * iterations
-    write(benchmark.extra_info, iterations=iterations, samples=samples, lr=lr)
     itemsize = np.dtype(dtype).itemsize
     shapes = [(n, d_in), (n, d_out), (d_in, h), (h, d_out)]
     if kind in ("sgd", "adam"):
         shapes = [(n, d_in), (n, d_out), (h, d_in), (h,), (d_out, h), (d_out,)]
-    out = measure(
-        variant.fn, args or (), setup=setup, rounds=rounds, warmup=0 if kind == "python" else 1,
+    _, losses = data.record_training(
+        measure, benchmark, variant.fn, iterations=iterations, samples_per_iter=n, lr=lr, losses=_np,
+        loss_drop=True,
+        args=args or (), setup=setup, rounds=rounds, warmup=0 if kind == "python" else 1,
         reference=reference, extra_check=pointwise,
         record=variant.record("twolayer", shape=shapes, flops=tr.twolayer_flops(iterations, n, d_in, h, d_out),
                               bytes=tr.twolayer_bytes(iterations, n, d_in, h, d_out, itemsize), dataset="random"),
     )
-    losses = np.asarray(_np(out), dtype=np.float64)
-    drop = tr.drop_factor(losses)
-    write(benchmark.extra_info, **_losses_fields(losses), loss_drop=drop)
-    _timing(benchmark, iterations, n)
+    drop = tr.drop_factor(losses)  # as recorded in loss_drop
     bound = tr.MIN_DROP[size][kind]
     assert drop >= bound, \
         f"twolayer/{variant.id}: loss fell {drop:.3g}x over {iterations} iterations, expected >= {bound:g}x"

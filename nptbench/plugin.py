@@ -6,12 +6,13 @@ defines a pytest hook. What the hooks do is library code elsewhere, which import
 - options ``--bench-size`` (the :class:`Profile`, read through :func:`profile`), ``--require-gpu`` and
   ``--gpu-cold-l2``; the markers (strict); skips for missing packages and GPUs, failures under
   ``--require-gpu``;
-- a CUDA out-of-memory becomes a skip with its reason after the memory is freed (nptbench.devicetime);
-- the machine info of a saved run (nptbench.machine) with the session's ceilings, the roofline fields of
-  every saved benchmark and a table of them after pytest-benchmark's own (nptbench.roofline);
+- a CUDA out-of-memory becomes a skip with its reason after the memory is freed (nptbench.measure.devicetime);
+- the machine info of a saved run (nptbench.env.machine) with the session's ceilings, the roofline fields of
+  every saved benchmark and a table of them after pytest-benchmark's own (nptbench.analysis.roofline);
 - the benchmarks skipped, with their reasons, into the saved run (:func:`add_skips`);
-- ``--benchmark-compare`` against this machine's baseline (:class:`PytestBaseline`, nptbench.baseline);
-- the session fixtures ``size``, ``mnist`` and ``measure`` (nptbench.harness).
+- ``--benchmark-compare`` against this machine's baseline (:class:`PytestBaseline`, nptbench.tools.compare);
+- the session fixtures ``size`` and ``measure`` (nptbench.measure.harness); ``mnist``, which reads the
+  checkout's fixtures/, is the root conftest.py's.
 """
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from . import backends, baseline, devicetime, harness, machine, roofline
-from .record import THREAD_VARIABLES, conditions_label
+from nptbench.analysis import gpu_records, roofline
+from nptbench.env import backends, machine
+from nptbench.measure import ceilings, devicetime, harness
+from nptbench.schema import layout, runs
+from nptbench.schema.record import THREAD_VARIABLES, conditions_label
 
 PROFILES = ("smoke", "default", "seed")
 
@@ -100,7 +104,7 @@ def pytest_configure(config):
         backends.configure_torch()
     try:  # --benchmark-compare uses results/<this machine's fingerprint>/
         config.pluginmanager.register(PytestBaseline(config, profile(config).size), "nptbench-baseline")
-    except baseline.BaselineError as exc:
+    except runs.RunError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
@@ -131,7 +135,7 @@ def pytest_runtest_setup(item):
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem):
     """A CUDA out-of-memory skips the benchmark with its reason, after freeing what it held
-    (nptbench.devicetime)."""
+    (nptbench.measure.devicetime)."""
     try:
         return (yield)
     except Exception as exc:
@@ -163,7 +167,7 @@ def pytest_terminal_summary(terminalreporter, config):
 def add_skips(config, output_json: dict) -> None:
     """Write the session's skipped benchmarks and their reasons into a saved run (key ``nptbench_skipped``).
 
-    pytest-benchmark saves only benchmarks that ran; the report (nptbench.report) still has to say what did
+    pytest-benchmark saves only benchmarks that ran; the report (nptbench.tools.report) still has to say what did
     not and why.
     """
     tr = config.pluginmanager.get_plugin("terminalreporter")
@@ -186,11 +190,11 @@ def add_skips(config, output_json: dict) -> None:
     output_json["nptbench_skipped"] = skipped
 
 
-# --- the roofline: ceilings, achieved rates, % of ceiling (nptbench.roofline) ----------------------------
+# --- the roofline: ceilings, achieved rates, % of ceiling (nptbench.analysis.roofline) ----------------------------
 
 def roofline_off(config) -> bool:
     """No roofline this session: benchmarks not timed, or ceilings switched off (``NPTBENCH_CEILINGS=off``)."""
-    if roofline.ceilings_off():
+    if ceilings.ceilings_off():
         return True
     bs = benchmark_session(config)
     return bs is None or bs.disabled or bs.skip
@@ -198,20 +202,26 @@ def roofline_off(config) -> bool:
 
 def add_ceilings(config, machine_info: dict) -> None:
     """Put the session's ceilings (measured once), and with a GPU its timer floor
-    (nptbench.devicetime.timer_floor), into machine_info (only when benchmarks really run)."""
+    (nptbench.measure.devicetime.timer_floor), into machine_info (only when benchmarks really run)."""
     if roofline_off(config):
         return
     info = machine_info.setdefault("nptbench", {})
-    info["ceilings"] = roofline.session_ceilings(results_root(config))
+    info["ceilings"] = ceilings.session_ceilings(results_root(config))
     floor = devicetime.session_timer_floor()
     if floor:
         info["timer_floor"] = floor
 
 
 def add_roofline(config, output_json: dict) -> None:
-    """Add the roofline fields to every saved benchmark's extra_info (nptbench.roofline.annotate_run)."""
-    if not roofline_off(config):
-        roofline.annotate_run(output_json)
+    """Add the roofline fields to every saved benchmark's extra_info (nptbench.analysis.roofline.annotate_run)."""
+    if roofline_off(config):
+        return
+    benches = output_json.get("benchmarks", [])
+    if not roofline.wants_ceilings(b.get("extra_info", {}) for b in benches):
+        return
+    # the run's own ceilings (add_ceilings put them in its machine info), else this session's
+    saved = output_json.get("machine_info", {}).get("nptbench", {}).get("ceilings")
+    roofline.annotate_run(output_json, saved or ceilings.session_ceilings(results_root(config)))
 
 
 def roofline_summary(terminalreporter, config) -> None:
@@ -221,24 +231,24 @@ def roofline_summary(terminalreporter, config) -> None:
     benches = [b for b in benchmark_session(config).benchmarks if b and b.extra_info.get("experiment")]
     if not roofline.wants_ceilings(b.extra_info for b in benches):
         return
-    ceilings = roofline.session_ceilings(results_root(config))
+    session = ceilings.session_ceilings(results_root(config))
     tr = terminalreporter
     tr.write_sep("-", "nptbench roofline (median time against this session's ceilings)")
-    tr.write_line(roofline.source_line(ceilings))
-    for line in roofline.describe(ceilings):
+    tr.write_line(roofline.source_line(session))
+    for line in roofline.describe(session):
         tr.write_line(f"ceilings {line}")
     if any(b.extra_info.get("device") == "cuda" for b in benches):
         tr.write_line("GPU rows: median of the device times (CUDA events), timed by 'device'; the host median "
                       "beside it also holds the synchronization")
-        floor = devicetime.describe_timer_floor(devicetime.session_timer_floor())
+        floor = gpu_records.describe_timer_floor(devicetime.session_timer_floor())
         if floor:
             tr.write_line(floor)
-    for group, rows in roofline.table_rows(benches, ceilings).items():
+    for group, rows in roofline.table_rows(benches, session).items():
         tr.write_line("")
         tr.write_line(f"[{group}]", bold=True)
         for line in roofline.format_table(rows):
             tr.write_line(line)
-    flags = [devicetime.kernel_time_flag(b.name, b.extra_info, b.stats.data if b.stats else None) for b in benches]
+    flags = [gpu_records.kernel_time_flag(b.name, b.extra_info, b.stats.data if b.stats else None) for b in benches]
     for flag in filter(None, flags):
         tr.write_line(f"nptbench: kernel time above device time: {flag} (results/GPU.md says why this "
                       "happens)", yellow=True)
@@ -247,18 +257,15 @@ def roofline_summary(terminalreporter, config) -> None:
 # --- --benchmark-compare against this machine's baseline ------------------------------------------------
 
 def results_root(config) -> Path:
-    """The folder holding ``runs/`` and the baselines: the parent of pytest-benchmark's storage when that
-    is a ``file://.../runs`` folder (so pointing the storage elsewhere moves both), else ./results."""
+    """The folder holding ``runs/`` and the baselines (nptbench.schema.layout.results_root): where
+    pytest-benchmark's storage points, so pointing the storage elsewhere moves both."""
     storage = str(getattr(getattr(config, "option", None), "benchmark_storage", "") or "")
-    if storage.startswith("file://"):
-        path = Path(storage[len("file://"):])
-        if path.name == baseline.RUNS:
-            return (Path(config.invocation_params.dir) / path).resolve().parent
-    return Path(getattr(config, "rootpath", ".")) / baseline.RESULTS
+    invocation = getattr(getattr(config, "invocation_params", None), "dir", ".")
+    return layout.results_root(storage, invocation, getattr(config, "rootpath", "."))
 
 
 def session_conditions() -> tuple:
-    """This session's run-level conditions as nptbench.record.conditions names them: the thread variables
+    """This session's run-level conditions as nptbench.schema.record.conditions names them: the thread variables
     set in its environment (they are saved with the run and are part of each result's identity)."""
     return tuple((k, os.environ[k]) for k in THREAD_VARIABLES if k in os.environ)
 
@@ -268,7 +275,7 @@ class PytestBaseline:
 
     pytest-benchmark would compare against the newest file of its own storage (results/runs) and stop
     with a usage error when there is none. Instead: the ``--benchmark-compare`` value is taken here, the
-    newest baseline of this machine's fingerprint and this profile is loaded (nptbench.baseline), and
+    newest baseline of this machine's fingerprint and this profile is loaded (nptbench.schema.runs), and
     pytest-benchmark is handed that one file to show next to the current numbers, with a table of
     ``nptbench compare`` verdicts computed from the raw rounds. Without a baseline one line of the summary
     says so and the run goes on. ``--benchmark-compare-fail`` (which implies ``--benchmark-compare``) fails
@@ -288,29 +295,29 @@ class PytestBaseline:
         if not self.requested:
             return
         opt.benchmark_compare = []  # pytest-benchmark must not load results/runs: the baseline is ours
-        self.fp = baseline.fingerprint()
+        self.fp = machine.fingerprint()
         results = results_root(config)
         select = self.requested if isinstance(self.requested, str) else None
-        # a BaselineError here becomes a usage error in pytest_configure
+        # a RunError here becomes a usage error in pytest_configure
         # The run's thread variables are part of each result's identity: a baseline made under others would
         # have every pair refused. (A cold L2 is a condition of GPU records alone: compare judges it per record.)
         conds = session_conditions()
-        self.path = baseline.find_baseline(self.fp, profile, results, select, conds)
+        self.path = runs.find_baseline(self.fp, profile, results, select, conds)
         if self.path is None:
-            other = baseline.find_baseline(self.fp, profile, results, select)
+            other = runs.find_baseline(self.fp, profile, results, select)
             where = f"{results / self.fp}/{' matching ' + repr(select) if select else ''}"
             if other is not None:
                 under = conditions_label(conds) or "no thread variables set"
                 missing = (f"no {profile} baseline in {where} measured under this session's conditions ({under}); "
                            f"{other.name} was measured under others")
                 if self.checks:  # a gate that would compare nothing must not pass quietly
-                    raise baseline.BaselineError(f"--benchmark-compare-fail: {missing}: promote a run made under "
+                    raise runs.RunError(f"--benchmark-compare-fail: {missing}: promote a run made under "
                                                  "these conditions, or run under the baseline's")
                 self.header = f"nptbench: {missing}: running without comparison"
             else:
                 self.header = f"nptbench: no {profile} baseline for this machine in {where}: running without comparison"
         else:
-            self.run = baseline.load_run(self.path)
+            self.run = runs.load(self.path).data
             self.header = f"nptbench: comparing with baseline {self.path}"
 
     def pytest_collection_finish(self, session):
@@ -340,14 +347,14 @@ class PytestBaseline:
         if self.run is None:
             bs.compare_fail = None  # no baseline: not a usage error, the header said so
             return
-        from . import compare
+        from nptbench.tools import compare
 
         current = {"machine_info": {"nptbench": {**machine.describe(), "profile": self.profile}},
                    "datetime": datetime.now().isoformat(),
                    "benchmarks": [b.as_dict(include_data=True) for b in bs.benchmarks if b]}
         if not current["benchmarks"]:
             return
-        pairing = compare.compare_runs([compare.Run(self.path, self.run)], [compare.Run(Path("now"), current)])
+        pairing = compare.compare_runs([runs.Run(self.path, self.run)], [runs.Run(Path("now"), current)])
         self.table = compare.render(pairing, "baseline", "now")
         verdicts = {row.name: row for pair in pairing for row in pair.rows}
         saved = {b["fullname"]: b["stats"] for b in self.run["benchmarks"]}
@@ -395,22 +402,7 @@ def size(pytestconfig) -> str:
     return profile(pytestconfig).size
 
 
-@pytest.fixture(scope="session")
-def mnist(pytestconfig, size):
-    """MNIST (real where found or downloadable, else synthetic with a notice); see fixtures/mnist.py.
-
-    The smoke profile and NPTBENCH_OFFLINE=1 never touch the network.
-    """
-    from fixtures.mnist import load_mnist  # the checkout's fixtures/, on sys.path through the root conftest.py
-
-    offline = size == "smoke" or os.environ.get("NPTBENCH_OFFLINE", "0") not in ("", "0")
-    data = load_mnist(download_ok=not offline)
-    if data.notice:
-        profile(pytestconfig).notices.append(data.notice)
-    return data
-
-
 @pytest.fixture
 def measure(benchmark, pytestconfig):
-    """``measure(fn, args, record=..., reference=...)``: warm up, time, check, record (nptbench.harness)."""
+    """``measure(fn, args, record=..., reference=...)``: warm up, time, check, record (nptbench.measure.harness)."""
     return functools.partial(harness.measure, benchmark, cold_l2=pytestconfig.getoption("--gpu-cold-l2"))

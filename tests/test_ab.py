@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nptbench import ab
+from nptbench.schema.record import THREAD_VARIABLES
+from nptbench.tools import ab
 
 FAKE_PYTEST = '''#!{python}
 import json, os, sys
@@ -55,7 +56,7 @@ def fake(tmp_path, monkeypatch):
     script.chmod(0o755)
     log = tmp_path / "calls.jsonl"
     monkeypatch.setenv("FAKE_LOG", str(log))
-    for var in ab.THREAD_VARS:
+    for var in THREAD_VARIABLES:
         monkeypatch.setenv(var, "7")  # whatever the caller had: pinned over it unless --no-pin
     return str(script), log
 

@@ -1,5 +1,5 @@
-"""The shape of the package: no module of ``nptbench/`` imports, directly or through others, one that
-imports it back.
+"""The shape of the package: layers that import in one direction only (:data:`LAYERS`), and no module of
+``nptbench/`` that imports, directly or through others, one that imports it back.
 
 An import inside a function counts like one at the top of the module: it defers the circle to the first
 call, it does not remove it. The graph is read from the source with ``ast`` (nothing is imported), so a
@@ -112,6 +112,64 @@ def _circle(graph: dict[str, set[str]], group: set[str]) -> list[str]:
                     nxt.append(w)
         frontier = nxt
     return sorted(group)
+
+
+#: layer -> the layers its modules may import (besides their own). From the bottom: what a record and a
+#: run are, the environment, the code under benchmark (only the environment), measuring, reading results
+#: (never measuring, so a report cannot start a calibration), the commands, and the pytest plugin on top.
+LAYERS = {
+    "schema": set(),
+    "env": {"schema"},
+    "families": {"env"},
+    "measure": {"schema", "env"},
+    "analysis": {"schema"},
+    "tools": {"schema", "env", "families", "measure", "analysis"},
+    "plugin": {"schema", "env", "families", "measure", "analysis", "tools"},
+    "__main__": set(),  # dispatches to tools by name (importlib), importing none of them
+}
+
+
+def layer(module: str) -> str:
+    """The layer of a module: its subpackage, or its own name at the top (``plugin``, ``__main__``)."""
+    return module.split(".", 1)[0]
+
+
+def wrong_way(graph: dict[str, set[str]]) -> list[str]:
+    """Every import against :data:`LAYERS`, as ``importer (layer) -> imported (layer)``; a module outside
+    every layer is reported too, so a new top-level module must be placed in the table."""
+    out = []
+    for module, deps in sorted(graph.items()):
+        if module in ("__init__", ""):
+            continue
+        own = layer(module)
+        if own not in LAYERS:
+            out.append(f"{module}: in no layer of tests/test_architecture.py LAYERS")
+            continue
+        for dep in sorted(deps):
+            theirs = layer(dep)
+            if theirs != own and theirs not in LAYERS[own]:
+                out.append(f"{module} ({own}) -> {dep} ({theirs})")
+    return out
+
+
+def test_imports_follow_the_layers():
+    found = wrong_way(import_graph())
+    assert not found, "imports against the layers of nptbench/: " + "; ".join(found)
+
+
+def test_a_planted_wrong_way_import_fails(tmp_path):
+    """The layer check is not vacuous: a copy of the package with one import planted against the
+    direction (the schema importing a command) fails it, naming both modules."""
+    import shutil
+
+    pkg = tmp_path / "nptbench"
+    shutil.copytree(PACKAGE, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    assert wrong_way(import_graph(pkg)) == []
+    target = pkg / "schema" / "record.py"
+    target.write_text(target.read_text() + "\n\ndef _planted():\n    from nptbench.tools import compare\n")
+    assert wrong_way(import_graph(pkg)) == ["schema.record (schema) -> tools.compare (tools)"]
+    (pkg / "stray.py").write_text("")
+    assert "stray: in no layer of tests/test_architecture.py LAYERS" in wrong_way(import_graph(pkg))
 
 
 def test_no_import_cycle_in_the_package():

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from nptbench import baseline, machine, runs
-from nptbench.baseline import BaselineError
-from nptbench.record import THREAD_VARIABLES
+from nptbench.env import machine
+from nptbench.schema import layout, runs
+from nptbench.schema.runs import RunError
+from nptbench.tools import promote
+from nptbench.schema.record import THREAD_VARIABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,11 +31,11 @@ def test_fingerprint_names_hardware_only_and_is_a_safe_folder_name():
 
 
 def test_this_machine_fingerprint_matches_what_runs_record():
-    fp = runs.fingerprint()
+    fp = machine.fingerprint()
     assert f"_{machine.usable_cores()}cores_" in fp
     assert fp.endswith("_nogpu") == (machine.gpu_info() == [])
     run = {"machine_info": {"nptbench": {**machine.describe(), "profile": "smoke"}}}
-    assert runs.run_fingerprint(run) == fp
+    assert runs.Run(Path('x'), run).fingerprint == fp
     import numpy
     import torch
 
@@ -55,40 +57,40 @@ def saved_run(path: Path, cpu="Test CPU", profile="smoke", data=True, when="2026
 
 def test_promote_copies_into_the_measuring_machines_folder_and_never_overwrites(tmp_path):
     run = saved_run(tmp_path / "runs" / "m" / "0001_x.json")
-    dest = baseline.promote(run, tmp_path)
+    dest = promote.promote(run, tmp_path)
     assert dest == tmp_path / "test-cpu_2cores_nogpu" / "smoke-0001_x.json"
     assert json.loads(dest.read_text()) == json.loads(run.read_text())  # same content (few rounds: none thinned)
     dest.write_text("{}")  # whatever is there now stays there
-    with pytest.raises(BaselineError, match="already exists"):
-        baseline.promote(run, tmp_path)
+    with pytest.raises(RunError, match="already exists"):
+        promote.promote(run, tmp_path)
     assert dest.read_text() == "{}"
 
 
 def test_promote_refuses_runs_without_raw_rounds_or_machine(tmp_path):
-    with pytest.raises(BaselineError, match="--benchmark-save-data"):
-        baseline.promote(saved_run(tmp_path / "a.json", data=False), tmp_path)
+    with pytest.raises(RunError, match="--benchmark-save-data"):
+        promote.promote(saved_run(tmp_path / "a.json", data=False), tmp_path)
     run = json.loads(saved_run(tmp_path / "b.json").read_text())
     del run["machine_info"]
     (tmp_path / "b.json").write_text(json.dumps(run))
-    with pytest.raises(BaselineError, match="machine_info"):
-        baseline.promote(tmp_path / "b.json", tmp_path)
+    with pytest.raises(RunError, match="machine_info"):
+        promote.promote(tmp_path / "b.json", tmp_path)
 
 
 def test_corrupt_files_are_named(tmp_path):
     bad = tmp_path / "fp" / "smoke-0001_bad.json"
     bad.parent.mkdir()
     bad.write_text('{"benchmarks": [')
-    with pytest.raises(BaselineError, match=re.escape(str(bad)) + ".*not valid JSON"):
-        runs.load_run(bad)
-    with pytest.raises(BaselineError, match=re.escape(str(bad))):
-        baseline.find_baseline("fp", "smoke", tmp_path)
+    with pytest.raises(RunError, match=re.escape(str(bad)) + ".*not valid JSON"):
+        runs.load(bad)
+    with pytest.raises(RunError, match=re.escape(str(bad))):
+        runs.find_baseline("fp", "smoke", tmp_path)
     bad.write_text('{"benchmarks": [{"fullname": "x", "stats": {"median": 1, "data": ["a"]}}]}')
-    with pytest.raises(BaselineError, match="raw round times of x are not positive finite numbers"):
-        runs.load_run(bad)
+    with pytest.raises(RunError, match="raw round times of x are not positive finite numbers"):
+        runs.load(bad)
     bad.write_text('{"benchmarks": [{"fullname": "x", "stats": {"median": 1}, '
                    '"extra_info": {"device_times_s": [0.0, 1e-3, -1]}}]}')
-    with pytest.raises(BaselineError, match="device_times_s of x are not non-negative finite numbers"):
-        runs.load_run(bad)
+    with pytest.raises(RunError, match="device_times_s of x are not non-negative finite numbers"):
+        runs.load(bad)
 
 
 def test_find_baseline_takes_the_newest_of_the_profile(tmp_path):
@@ -97,18 +99,18 @@ def test_find_baseline_takes_the_newest_of_the_profile(tmp_path):
     new = saved_run(folder / "smoke-new.json", when="2026-02-01T00:00:00")
     default = saved_run(folder / "default-x.json", profile="default", when="2026-03-01T00:00:00")
     fp = "test-cpu_2cores_nogpu"
-    assert baseline.find_baseline(fp, "smoke", tmp_path) == new
-    assert baseline.find_baseline(fp, "default", tmp_path) == default
-    assert baseline.find_baseline(fp, "smoke", tmp_path, select="old") == folder / "smoke-old.json"
-    assert baseline.find_baseline(fp, "seed", tmp_path) is None
-    assert baseline.find_baseline("other", "smoke", tmp_path) is None
+    assert runs.find_baseline(fp, "smoke", tmp_path) == new
+    assert runs.find_baseline(fp, "default", tmp_path) == default
+    assert runs.find_baseline(fp, "smoke", tmp_path, select="old") == folder / "smoke-old.json"
+    assert runs.find_baseline(fp, "seed", tmp_path) is None
+    assert runs.find_baseline("other", "smoke", tmp_path) is None
 
 
 def test_promote_command_line(tmp_path, capsys):
     run = saved_run(tmp_path / "0001_x.json")
-    assert baseline.main([str(run), "--results", str(tmp_path / "res")]) == 0
+    assert promote.main([str(run), "--results", str(tmp_path / "res")]) == 0
     assert "promoted" in capsys.readouterr().out
-    assert baseline.main([str(run), "--results", str(tmp_path / "res")]) == 1
+    assert promote.main([str(run), "--results", str(tmp_path / "res")]) == 1
     assert "already exists" in capsys.readouterr().err
 
 
@@ -129,15 +131,15 @@ def pytest_run(results: Path, *args, env_extra: dict | None = None) -> tuple[int
 
 
 def test_benchmark_compare_uses_this_machines_baseline(tmp_path):
-    fp = runs.fingerprint()
+    fp = machine.fingerprint()
     rc, out = pytest_run(tmp_path, "--benchmark-compare", "--benchmark-compare-fail=median:5%")
     assert rc == 0, out
     assert f"nptbench: no smoke baseline for this machine in {tmp_path / fp}/: running without comparison" in out
     [saved] = list((tmp_path / "runs").rglob("*.json"))
-    assert runs.has_raw_data(runs.load_run(saved))  # --benchmark-save-data is on by default
+    assert runs.load(saved).has_raw_data  # --benchmark-save-data is on by default
 
     # a baseline twice as fast as anything this machine does: the check must fail, readably
-    promoted = baseline.promote(saved, tmp_path)
+    promoted = promote.promote(saved, tmp_path)
     run = json.loads(promoted.read_text())
     stats = run["benchmarks"][0]["stats"]
     for key in ("min", "max", "mean", "median", "q1", "q3"):
@@ -162,7 +164,7 @@ def test_benchmark_compare_uses_this_machines_baseline(tmp_path):
 def test_promote_thins_raw_rounds_evenly():
     run = {"benchmarks": [{"stats": {"data": list(range(10001))}, "extra_info": {}},
                           {"stats": {"data": [1.0, 2.0]}, "extra_info": {}}]}
-    baseline.thin_rounds(run, keep=101)
+    promote.thin_rounds(run, keep=101)
     big, small = run["benchmarks"]
     assert big["stats"]["data"] == list(range(0, 10001, 100))  # first, last and every 100th in between
     assert big["extra_info"]["raw_rounds_kept"] == "101 of 10001"
@@ -175,32 +177,32 @@ def test_promote_can_name_the_commit_that_measured_and_keeps_the_saved_one(tmp_p
     saved["commit_info"] = {"id": "1431b1e" + "0" * 33, "dirty": True, "project": "outer"}
     run.write_text(json.dumps(saved))
     project = "2b03bfb9509a0644372016a7cfd5368af34327e1"
-    assert baseline.main([str(run), "--results", str(tmp_path / "res"), "--commit", project[:7], "--note", "x"]) == 1
+    assert promote.main([str(run), "--results", str(tmp_path / "res"), "--commit", project[:7], "--note", "x"]) == 1
     assert "full 40-character" in capsys.readouterr().err
-    assert baseline.main([str(run), "--results", str(tmp_path / "res"), "--commit", project]) == 1
+    assert promote.main([str(run), "--results", str(tmp_path / "res"), "--commit", project]) == 1
     assert "needs --note" in capsys.readouterr().err
     assert not (tmp_path / "res").exists() or not list((tmp_path / "res").rglob("*.json"))  # nothing half-written
-    assert baseline.main([str(run), "--results", str(tmp_path / "res"), "--commit", project,
+    assert promote.main([str(run), "--results", str(tmp_path / "res"), "--commit", project,
                           "--note", "checkout inside another repository"]) == 0
-    dest = baseline.baselines("test-cpu_2cores_nogpu", tmp_path / "res")[0]
+    dest = layout.baseline_files("test-cpu_2cores_nogpu", tmp_path / "res")[0]
     promoted = json.loads(dest.read_text())
     assert promoted["commit_info"]["id"] == project
     assert promoted["commit_info"]["note"] == "checkout inside another repository"
     assert promoted["commit_info"]["as_saved"] == saved["commit_info"]
     assert promoted["benchmarks"] == saved["benchmarks"]  # numbers untouched
-    assert runs.commit_label(promoted) == "2b03bfb950 (set at promote; saved: 1431b1e000)"
-    assert runs.commit_label(saved) == "1431b1e000 (dirty)"
+    assert runs.Run(Path('x'), promoted).commit == "2b03bfb950 (set at promote; saved: 1431b1e000)"
+    assert runs.Run(Path('x'), saved).commit == "1431b1e000 (dirty)"
 
 
 def test_report_only_runs_go_where_no_comparison_looks(tmp_path):
     run = saved_run(tmp_path / "0001_x.json", data=False)
-    with pytest.raises(BaselineError, match="without raw round times"):
-        baseline.promote(run, tmp_path / "res")
-    dest = baseline.promote(run, tmp_path / "res", report_only=True)
+    with pytest.raises(RunError, match="without raw round times"):
+        promote.promote(run, tmp_path / "res")
+    dest = promote.promote(run, tmp_path / "res", report_only=True)
     fp = "test-cpu_2cores_nogpu"
-    assert dest == tmp_path / "res" / fp / baseline.REPORT_ONLY / "smoke-0001_x.json"
-    assert baseline.baselines(fp, tmp_path / "res") == []
-    assert baseline.find_baseline(fp, "smoke", tmp_path / "res") is None
+    assert dest == tmp_path / "res" / fp / layout.REPORT_ONLY / "smoke-0001_x.json"
+    assert layout.baseline_files(fp, tmp_path / "res") == []
+    assert runs.find_baseline(fp, "smoke", tmp_path / "res") is None
 
 
 def test_the_baseline_lookup_keeps_to_the_same_conditions(tmp_path):
@@ -217,7 +219,7 @@ def test_the_baseline_lookup_keeps_to_the_same_conditions(tmp_path):
     cold["datetime"] = "2099-02-01T00:00:00"
     cold["benchmarks"][0]["extra_info"] = {"device": "cuda", "gpu_cold_l2": True}
     (folder / "smoke-0003_cold.json").write_text(json.dumps(cold))
-    find = lambda **kw: baseline.find_baseline(fp, "smoke", tmp_path, **kw)  # noqa: E731
+    find = lambda **kw: runs.find_baseline(fp, "smoke", tmp_path, **kw)  # noqa: E731
     assert find().name == "smoke-0003_cold.json"  # no conditions asked: the newest
     assert find(conditions=(), cold_l2=False) == usual
     assert find(conditions=(("OMP_NUM_THREADS", "1"),), cold_l2=False).name == "smoke-0002_pinned.json"
@@ -231,7 +233,7 @@ def test_a_gate_without_a_baseline_of_these_conditions_fails_loudly(tmp_path):
     rc, out = pytest_run(tmp_path)  # a run under the usual conditions, promoted
     assert rc == 0, out
     [made] = list((tmp_path / "runs").rglob("*.json"))
-    baseline.promote(made, tmp_path)
+    promote.promote(made, tmp_path)
     pinned = {"OMP_NUM_THREADS": "1"}
     rc, out = pytest_run(tmp_path, "--benchmark-compare-fail=median:50%", env_extra=pinned)
     assert rc == 4 and "--benchmark-compare-fail: no smoke baseline" in out, out

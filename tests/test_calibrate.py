@@ -1,11 +1,17 @@
-"""``python -m nptbench calibrate``: the stopping rule, the stored file (nptbench.ceilings), sessions and reports."""
+"""``python -m nptbench calibrate``: the stopping rule, the stored file (nptbench.schema.ceilings), sessions and reports."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from nptbench import baseline, calibrate, ceilings, fmt, roofline, runs
+from nptbench.schema import runs as runs_model
+from nptbench.analysis import fmt, roofline
+from nptbench.env import machine
+from nptbench.measure import ceilings as measured
+from nptbench.schema import ceilings, layout, runs
+from nptbench.tools import calibrate, promote
 
 
 class Clock:
@@ -47,35 +53,35 @@ CEILINGS = {"cpu": {"matmul_gflops": {"float32": 300.0, "float64": 150.0}, "copy
 
 
 def test_stored_ceilings_hold_only_for_the_same_threads(tmp_path, monkeypatch):
-    monkeypatch.setattr(ceilings, "thread_settings", lambda: {"env": {}, "torch": 2})
+    monkeypatch.setattr(machine, "thread_settings", lambda: {"env": {}, "torch": 2})
     path = calibrate.write(CEILINGS, "fp-x", tmp_path)
     assert path == tmp_path / "fp-x" / "ceilings.json"
     doc = json.loads(path.read_text())
     assert doc["stopping_rule"] == calibrate.STOPPING_RULE and doc["threads"] == {"env": {}, "torch": 2}
-    got, why = ceilings.load("fp-x", tmp_path)
+    got, why = measured.load_stored("fp-x", tmp_path)
     assert got["source"] == "stored" and got["cpu"] == CEILINGS["cpu"] and got["date"] in why
-    monkeypatch.setattr(ceilings, "thread_settings", lambda: {"env": {"OMP_NUM_THREADS": "1"}, "torch": 1})
-    got, why = ceilings.load("fp-x", tmp_path)
+    monkeypatch.setattr(machine, "thread_settings", lambda: {"env": {"OMP_NUM_THREADS": "1"}, "torch": 1})
+    got, why = measured.load_stored("fp-x", tmp_path)
     assert got is None and "measured with threads" in why
-    assert ceilings.load("fp-y", tmp_path) == (None, f"no stored ceilings for fp-y ({tmp_path / 'fp-y' / 'ceilings.json'})")
+    assert measured.load_stored("fp-y", tmp_path) == (None, f"no stored ceilings for fp-y ({tmp_path / 'fp-y' / 'ceilings.json'})")
     (tmp_path / "fp-x" / "ceilings.json").write_text("{broken")
     with pytest.raises(RuntimeError, match="cannot read stored ceilings"):
-        ceilings.load("fp-x", tmp_path)
+        measured.load_stored("fp-x", tmp_path)
 
 
 def test_a_session_uses_stored_ceilings_else_quick_ones_with_a_hint(tmp_path, monkeypatch):
-    monkeypatch.delenv(roofline.ENV_FILE, raising=False)
-    monkeypatch.setattr(ceilings, "thread_settings", lambda: {"env": {}, "torch": 2})
-    monkeypatch.setattr(roofline, "calibrate", lambda quick: {"cpu": {"copy_gbps": 1.0, "matmul_gflops": {}}})
-    monkeypatch.setattr(roofline, "_SESSION", {})
-    got = roofline.session_ceilings(tmp_path)
+    monkeypatch.delenv(measured.ENV_FILE, raising=False)
+    monkeypatch.setattr(machine, "thread_settings", lambda: {"env": {}, "torch": 2})
+    monkeypatch.setattr(measured, "calibrate", lambda quick: {"cpu": {"copy_gbps": 1.0, "matmul_gflops": {}}})
+    monkeypatch.setattr(measured, "_SESSION", {})
+    got = measured.session_ceilings(tmp_path)
     assert got["source"] == "quick" and "python -m nptbench calibrate" in got["note"]
     assert roofline.source_line(got).startswith("ceilings: quick, measured in this session (no stored ceilings")
-    fp = runs.fingerprint()
+    fp = machine.fingerprint()
     calibrate.write(CEILINGS, fp, tmp_path)
-    monkeypatch.setattr(roofline, "_SESSION", {})
-    monkeypatch.setattr(roofline, "cuda_ceilings", lambda quick: {"copy_gbps": 2.0})  # a GPU here, not stored
-    got = roofline.session_ceilings(tmp_path)
+    monkeypatch.setattr(measured, "_SESSION", {})
+    monkeypatch.setattr(measured, "cuda_ceilings", lambda quick: {"copy_gbps": 2.0})  # a GPU here, not stored
+    got = measured.session_ceilings(tmp_path)
     assert got["source"] == "stored" and got["cpu"]["copy_gbps"] == 25.0
     assert roofline.source_line(got).startswith(f"ceilings: stored, calibrated {got['date']}")
 
@@ -107,36 +113,37 @@ def test_calibrate_command_measures_and_stores(tmp_path, monkeypatch, capsys):
 
 def test_stored_ceilings_are_not_mistaken_for_a_run(tmp_path, monkeypatch):
     """ceilings.json sits among the baselines: the baseline lookup, compare and report pass it by."""
-    from nptbench import compare, report_data
+    from nptbench.tools import compare
+    from nptbench.tools.report import data as report_data
 
     from tests.test_compare import fake_run, rounds, write
 
-    monkeypatch.setattr(ceilings, "thread_settings", lambda: {"env": {}, "torch": 2})
+    monkeypatch.setattr(machine, "thread_settings", lambda: {"env": {}, "torch": 2})
     folder = tmp_path / "fp-x"
     run = write(folder / "smoke-0001_x.json", fake_run({"a": ("exp", rounds(1e-3))}))
     calibrate.write(CEILINGS, "fp-x", tmp_path)
-    assert baseline.baselines("fp-x", tmp_path) == [run]
-    assert baseline.find_baseline("fp-x", "smoke", tmp_path) == run
-    assert [r.path for r in compare.load_runs([folder])] == [run]
+    assert layout.baseline_files("fp-x", tmp_path) == [run]
+    assert runs.find_baseline("fp-x", "smoke", tmp_path) == run
+    assert [r.path for r in runs_model.load_runs([folder])] == [run]
     assert report_data.expand([folder]) == [run]
 
 
 def test_the_report_takes_stored_ceilings_per_device(tmp_path, monkeypatch):
     """Stored CPU ceilings replace the run's CPU ones; the run's GPU ceilings stay where none were stored."""
-    from nptbench import report_data
+    from nptbench.tools.report import data as report_data
 
     from tests.test_compare import fake_run, rounds, write
 
-    monkeypatch.setattr(ceilings, "thread_settings", lambda: {"env": {}, "torch": 2})
+    monkeypatch.setattr(machine, "thread_settings", lambda: {"env": {}, "torch": 2})
     run = fake_run({"a": ("exp", rounds(1e-3))})
     run["machine_info"]["nptbench"].update(
         threads={"env": {}, "torch": 2},
         ceilings={"cpu": {"matmul_gflops": {"float32": 1.0}, "copy_gbps": 1.0}, "source": "quick",
                   "cuda": {"matmul_gflops": {"float32": 5e4}, "copy_gbps": 4e3}})
     path = write(tmp_path / "run.json", run)
-    fp = runs.run_fingerprint(run)
+    fp = runs.Run(Path('x'), run).fingerprint
     calibrate.write(CEILINGS, fp, tmp_path / "results")
-    loaded = report_data.load_runs([path], tmp_path / "results")
+    loaded = report_data.gather([path], tmp_path / "results")
     [m] = loaded.machines.values()
     assert m.ceilings["cpu"]["copy_gbps"] == 25.0 and m.ceilings["cpu"]["source"].startswith("stored ")
     assert m.ceilings["cuda"]["copy_gbps"] == 4e3 and m.ceilings["cuda"]["source"] == "quick"

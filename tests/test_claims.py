@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nptbench import claims as cl
+from nptbench.analysis import claims as cl
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""A result's conditions are part of its identity (nptbench.record.conditions): a cold-L2 result and a
+"""A result's conditions are part of its identity (nptbench.schema.record.conditions): a cold-L2 result and a
 warm one of the same GPU benchmark, or runs started with different thread variables, are never pooled,
 never judged against each other by compare unless asked to, and never share a report context."""
 from __future__ import annotations
@@ -7,7 +7,11 @@ import json
 
 import numpy as np
 
-from nptbench import compare, record, report, report_data
+from nptbench.schema import runs as runs_model
+from nptbench.analysis import across
+from nptbench.tools import compare, report
+from nptbench.schema import record
+from nptbench.tools.report import data as report_data
 from tests.test_compare import fake_run, rounds, write
 
 
@@ -50,8 +54,8 @@ def test_a_folder_pools_only_runs_under_the_same_conditions(tmp_path):
     for i, (cold, median) in enumerate([(False, 1e-3), (True, 3e-3), (False, 1e-3)]):
         write(tmp_path / "base" / f"{i}.json", gpu_run(median, cold, seed=i, when=f"2026-01-0{i + 1}T00:00:00"))
     write(tmp_path / "new" / "0.json", gpu_run(1e-3, cold=False, seed=9, when="2026-02-01T00:00:00"))
-    base, new = compare.load_runs([tmp_path / "base"]), compare.load_runs([tmp_path / "new"])
-    warm = compare.benches(base)
+    base, new = runs_model.load_runs([tmp_path / "base"]), runs_model.load_runs([tmp_path / "new"])
+    warm = across.benches(base)
     assert sorted(b.runs for b in warm.values()) == [1, 2]  # two warm runs pooled, the cold one apart
     [pairing] = compare.compare_runs(base, new)
     [row] = pairing.rows
@@ -69,7 +73,7 @@ def test_report_keeps_cold_and_warm_apart_and_pools_repeats(tmp_path):
         gpu["extra_info"]["device_time_s"] = float(np.median(gpu["extra_info"]["device_times_s"]))
         run["benchmarks"].append(fake_run({"cpu": ("kernel", rounds(4e-3, seed=10 + i))})["benchmarks"][0])
         paths.append(write(tmp_path / f"{i}.json", run))
-    runs = report.load_runs(paths)
+    runs = report.gather(paths)
     assert sorted({k[0] for k in runs.results}) == ["M1/smoke", "M1/smoke/cold-L2"]
     warm, cold = runs.results[("M1/smoke", "kernel", "k")], runs.results[("M1/smoke/cold-L2", "kernel", "k")]
     assert (warm.runs, warm.rounds, cold.runs, cold.rounds) == (2, 400, 1, 200)
@@ -84,20 +88,9 @@ def test_report_keeps_cold_and_warm_apart_and_pools_repeats(tmp_path):
     assert ("M1/smoke/cold-L2", "kernel", "cpu") not in runs.results
 
 
-def test_runs_without_all_their_rounds_pool_by_weighted_medians():
-    rec = {"experiment": "e", "variant": "v", "device": "cuda", "device_time_s": 1.0, "kernel_time_s": 0.5}
-    # two runs already pooled (host rounds but no per-call device times), then a run saved as statistics
-    a = report_data.Result("M1/x", "e", "v", rec, 2.0, None, None, 10, {}, "median", "a.json", [2.0] * 10, runs=2)
-    b = report_data.Result("M1/x", "e", "v", dict(rec, device_time_s=4.0, kernel_time_s=2.0), 5.0, None, None, 5, {},
-                      "median", "b.json")
-    r = report_data.pool(a, b, {})
-    assert (r.runs, r.rounds, r.host_rounds) == (3, 15, None)
-    assert (r.median, r.record["device_time_s"], r.record["kernel_time_s"]) == (3.0, 2.0, 1.0)  # host and device alike
-
-
 def test_a_refused_row_says_why_instead_of_a_ratio(tmp_path):
     warm = gpu_run(1e-3, cold=False, seed=1)
     cold = gpu_run(1e-3, cold=True, seed=2)
-    [pairing] = compare.compare_runs([compare.Run(tmp_path / "w", warm)], [compare.Run(tmp_path / "c", cold)])
+    [pairing] = compare.compare_runs([runs_model.Run(tmp_path / "w", warm)], [runs_model.Run(tmp_path / "c", cold)])
     [row] = pairing.rows
     assert row.verdict == compare.NOT_COMPARED and row.ratio_text().startswith("measured under different conditions")

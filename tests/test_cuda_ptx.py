@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from nptbench import backends
-from nptbench import cuda_kernels as ck
-from nptbench import matmul as mm
+from nptbench.env import backends
+from nptbench.families import cuda_kernels as ck
+from nptbench.families import matmul as mm
 
 CC = (9, 0)
 ARCH = "sm_90"

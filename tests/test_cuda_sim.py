@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from nptbench.check import RTOL
+from nptbench.measure.check import RTOL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
     from numba import cuda
-    from nptbench import cuda_kernels as ck, matmul as mm
+    from nptbench.families import cuda_kernels as ck, matmul as mm
 
     def launch_seed(a, b, c):
         return mm.matmul_numba_cuda(a, b, c)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from nptbench import backends, doctor
+from nptbench.env import backends
+from nptbench.tools import doctor
 from tests.test_options import numba_cuda_that_cannot_compile  # noqa: F401 (a fixture)
 
 ROW_STACK = "AttributeError: module 'numpy' has no attribute 'row_stack'"
@@ -54,7 +55,7 @@ def test_a_numba_cuda_that_cannot_compile_is_named_with_its_error(numba_cuda_tha
 def test_json_and_baselines_of_this_fingerprint(monkeypatch, capsys, quick_blas, tmp_path):
     import json
 
-    fp = doctor.fingerprint()
+    fp = doctor.machine.fingerprint()
     (tmp_path / fp).mkdir()
     (tmp_path / fp / "default-0001_x.json").write_text("{}")
     (tmp_path / fp / "ceilings.json").write_text("{}")

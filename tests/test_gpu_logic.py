@@ -1,4 +1,4 @@
-"""The GPU measurement logic (nptbench.devicetime and nptbench.gpu, their use in nptbench.harness and
+"""The GPU measurement logic (nptbench.measure.devicetime and nptbench.families.gpu, their use in nptbench.measure.harness and
 nptbench.plugin) checked without a GPU: CUDA events, synchronization and memory statistics are replaced
 by a fake clock that logs what is called when. Seeds 000/001/003/004 time GPU work; this is what makes
 those timings sound.
@@ -19,9 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nptbench.schema import runs as runs_model
 from nptbench import __main__ as cli
-from nptbench import backends, cuda_kernels, devicetime, gpu, harness, plugin
-from nptbench.check import RTOL
+from nptbench.analysis import gpu_records
+from nptbench.tools import fractions
+from nptbench.env import backends
+from nptbench.families import cuda_kernels, gpu
+from nptbench.measure import devicetime, harness
+from nptbench import plugin
+from nptbench.measure.check import RTOL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,7 +104,7 @@ def fake_item(size):
 
 
 class FakeDeviceArray:
-    """Looks like a numba device array to :func:`nptbench.devicetime.device_bytes`."""
+    """Looks like a numba device array to :func:`nptbench.measure.devicetime.device_bytes`."""
 
     def __init__(self, nbytes):
         self.nbytes = nbytes
@@ -581,9 +587,9 @@ def _rec(variant, t, experiment="square-k256", device="cuda"):
 
 def test_cublas_fraction_prefers_kernel_time_when_both_have_it():
     ceiling, kernel = _rec("torch-cublas", 1.0), _rec("numba-cuda-tiled32", 4.0)
-    rows = gpu.cublas_fractions([{**ceiling, "kernel_time_s": 0.8}, {**kernel, "kernel_time_s": 1.6}])
+    rows = fractions.cublas_fractions([{**ceiling, "kernel_time_s": 0.8}, {**kernel, "kernel_time_s": 1.6}])
     assert [(r["time_field"], r["time_s"], r["fraction_of_cublas"]) for r in rows] == [("kernel_time_s", 1.6, 0.5)]
-    rows = gpu.cublas_fractions([{**ceiling, "kernel_time_s": 0.8}, kernel])  # one side only: event time
+    rows = fractions.cublas_fractions([{**ceiling, "kernel_time_s": 0.8}, kernel])  # one side only: event time
     assert [(r["time_field"], r["fraction_of_cublas"]) for r in rows] == [("device_time_s", 0.25)]
 
 
@@ -592,22 +598,22 @@ def test_cublas_fraction_from_records(tmp_path, capsys):
                _rec("numba-cuda", 1.0, experiment="mnist-full"),  # the seed's launch + copy back: not a kernel
                _rec("torch-cublas", 0.5, experiment="mnist-full"),
                {**_rec("numba-cuda-tiled16", None)}]
-    rows = gpu.cublas_fractions(records)
+    rows = fractions.cublas_fractions(records)
     assert [(r["variant"], r["fraction_of_cublas"]) for r in rows] == [
         ("numba-cuda-naive", 0.05), ("numba-cuda-tiled32", 0.25)]
-    def saved(recs):  # a run as pytest-benchmark saves it, read through nptbench.runs
+    def saved(recs):  # a run as pytest-benchmark saves it, read through nptbench.schema.runs
         return json.dumps({"benchmarks": [{"fullname": f"b.py::t[{i}]", "stats": {"median": 1e-3}, "extra_info": r}
                                           for i, r in enumerate(recs)]})
 
     run = tmp_path / "run.json"
     run.write_text(saved(records))
-    assert gpu.main([str(run)]) == 0
+    assert fractions.main([str(run)]) == 0
     assert "25.0 % of cuBLAS" in capsys.readouterr().out
     assert cli.main(["fractions", str(run)]) == 0  # the same, as a listed command of python -m nptbench
     assert "25.0 % of cuBLAS" in capsys.readouterr().out
     empty = tmp_path / "cpu.json"
     empty.write_text(saved([_rec("torch-cublas", 1.0, device="cpu")]))
-    assert gpu.main([str(empty)]) == 1
+    assert fractions.main([str(empty)]) == 1
 
 
 # --- on a real GPU only --------------------------------------------------------------------------------
@@ -657,7 +663,7 @@ def saved_gpu_run(clock, device_s, host_s, when) -> dict:
 
 
 def test_compare_judges_gpu_records_on_device_rounds(fake_cuda):
-    from nptbench import compare
+    from nptbench.tools import compare
 
     rng = np.random.default_rng(0)
     noise = lambda: rng.lognormal(0.0, 0.01, 60)  # noqa: E731
@@ -667,7 +673,7 @@ def test_compare_judges_gpu_records_on_device_rounds(fake_cuda):
     assert len(base["benchmarks"][0]["extra_info"]["device_times_s"]) == 60
 
     def judged():
-        [pairing] = compare.compare_runs([compare.Run(Path("b"), base)], [compare.Run(Path("n"), new)])
+        [pairing] = compare.compare_runs([runs_model.Run(Path("b"), base)], [runs_model.Run(Path("n"), new)])
         [row] = pairing.rows
         return row, compare.render([pairing])
 
@@ -694,9 +700,9 @@ def test_timer_floor_times_an_empty_call_as_the_harness_times_one(fake_cuda):
 
 
 def test_timer_floor_is_recorded_in_machine_info_only_with_a_gpu(fake_cuda, monkeypatch):
-    from nptbench import roofline
+    from nptbench.measure import ceilings
 
-    monkeypatch.setattr(roofline, "session_ceilings", lambda results=None: {"cpu": {}})
+    monkeypatch.setattr(ceilings, "session_ceilings", lambda results=None: {"cpu": {}})
     config = types.SimpleNamespace(_benchmarksession=types.SimpleNamespace(disabled=False, skip=False))
     monkeypatch.setattr(devicetime, "_FLOOR", {})
     info = {}
@@ -704,7 +710,7 @@ def test_timer_floor_is_recorded_in_machine_info_only_with_a_gpu(fake_cuda, monk
     floor = info["nptbench"]["timer_floor"]
     assert floor["calls"] == devicetime.TIMER_FLOOR_CALLS and floor["timer"] == "fake" and floor["host_s"] > 0
     assert fake_cuda.log.count("sync") >= devicetime.TIMER_FLOOR_CALLS
-    assert "timer floor: " in devicetime.describe_timer_floor(floor)
+    assert "timer floor: " in gpu_records.describe_timer_floor(floor)
 
     def no_gpu():
         raise RuntimeError("no CUDA device to time on")
@@ -713,20 +719,20 @@ def test_timer_floor_is_recorded_in_machine_info_only_with_a_gpu(fake_cuda, monk
     monkeypatch.setattr(devicetime, "_FLOOR", {})
     info = {}
     plugin.add_ceilings(config, info)
-    assert "timer_floor" not in info["nptbench"] and devicetime.describe_timer_floor(None) is None
+    assert "timer_floor" not in info["nptbench"] and gpu_records.describe_timer_floor(None) is None
 
 
 # --- the invariant kernel_time_s <= device_time_s --------------------------------------------------------
 
 def test_kernel_time_above_device_time_is_flagged_with_the_spread_it_falls_in():
     rec = record(device_time_s=0.0380, kernel_time_s=0.0370)
-    assert devicetime.kernel_time_excess(rec) is None and devicetime.kernel_time_flag("x", rec) is None  # holds
-    assert devicetime.kernel_time_excess(record(device="cpu", device_time_s=1.0, kernel_time_s=2.0)) is None
+    assert gpu_records.kernel_time_excess(rec) is None and gpu_records.kernel_time_flag("x", rec) is None  # holds
+    assert gpu_records.kernel_time_excess(record(device="cpu", device_time_s=1.0, kernel_time_s=2.0)) is None
     rec = record(device_time_s=0.0380, kernel_time_s=0.0386)
-    assert devicetime.kernel_time_excess(rec) == pytest.approx(0.0386 / 0.0380 - 1)
+    assert gpu_records.kernel_time_excess(rec) == pytest.approx(0.0386 / 0.0380 - 1)
     host = [0.0378, 0.0379, 0.0381, 0.0390, 0.0420, 0.0450]  # a slow spell in the rounds
-    flag = devicetime.kernel_time_flag("x", rec, host)
+    flag = gpu_records.kernel_time_flag("x", rec, host)
     assert flag.startswith("x: kernel_time_s 38.6 ms > device_time_s 38 ms (+1.6 %)")
     assert "within the spread of the 6 host rounds" in flag
     tight = dict(rec, device_times_s=[0.0379, 0.0380, 0.0380, 0.0381])  # device rounds win over host rounds
-    assert "beyond the spread of the 4 device times" in devicetime.kernel_time_flag("x", tight, host)
+    assert "beyond the spread of the 4 device times" in gpu_records.kernel_time_flag("x", tight, host)

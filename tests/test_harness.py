@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nptbench import harness
+from nptbench.measure import harness
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = dict(experiment="toy", variant="v", backend="numpy", device="cpu", dtype="float32",
@@ -78,7 +78,7 @@ def test_extra_check_runs():
 # A plugin loaded before collection swaps one variant's code for a wrong one, as a regression would.
 WRONG_KERNELS = textwrap.dedent('''
     import os
-    import nptbench.matmul as mm
+    import nptbench.families.matmul as mm
 
     honest = mm.matmul_operator
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nptbench import backends
+from nptbench.env import backends
 
 ROOT = Path(__file__).resolve().parents[1]
 no_gpu = pytest.mark.skipif(backends.missing_cuda() is None, reason="a CUDA device is present")

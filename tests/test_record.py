@@ -1,4 +1,4 @@
-"""The shared record schema (nptbench/record.py) and the correctness check (nptbench/check.py)."""
+"""The shared record schema (nptbench/schema/record.py) and the correctness check (nptbench/measure/check.py)."""
 import json
 import math
 import os
@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nptbench import check, record
+from nptbench.measure import check
+from nptbench.schema import record
 
 GOOD = dict(experiment="abt", variant="numpy", backend="numpy", device="cpu", dtype="float32",
             shape=[(4, 3), (2, 3)], flops=48, bytes=104, dataset="random", max_abs_err=0.0, rel_err=0.0)
@@ -111,6 +112,6 @@ def test_an_undeclared_field_is_refused():
 
 
 def test_the_roofline_fields_are_declared_as_roofline_writes_them():
-    from nptbench import roofline
+    from nptbench.analysis import roofline
 
     assert roofline.FIELDS == record.ROOFLINE_FIELDS

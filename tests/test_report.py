@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nptbench.runs import run_fingerprint
-from nptbench import claims as cl
-from nptbench import report
-from nptbench.backends import missing_cuda
+from nptbench.schema.runs import Run
+from nptbench.analysis import claims as cl
+from nptbench.tools import report
+from nptbench.env.backends import missing_cuda
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Two small experiments, a few fast variants (no Python triple loops), and the GPU ones so that a CPU-only
@@ -98,7 +98,7 @@ def test_report_merged_from_two_machines(run, tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(run))
     b.write_text(json.dumps(second_machine(run, slower=4.0)))
-    runs = report.load_runs([a, b])
+    runs = report.gather([a, b])
     assert [m.label for m in runs.machines.values()] == ["M1", "M2"]
     assert report.contexts(runs) == ["M1/smoke", "M2/smoke"]
     written = report.build(runs, tmp_path / "out")
@@ -121,9 +121,9 @@ def test_two_hosts_of_the_same_hardware_are_one_machine(run, tmp_path):
     other_host["datetime"] = "2999-01-01T00:00:00+00:00"
     (tmp_path / "a.json").write_text(json.dumps(run))
     (tmp_path / "b.json").write_text(json.dumps(other_host))
-    runs = report.load_runs([tmp_path])
+    runs = report.gather([tmp_path])
     (m,) = runs.machines.values()
-    assert m.key == run_fingerprint(run) and m.nodes == [run["machine_info"]["node"], "another-vm"]
+    assert m.key == Run(Path('x'), run).fingerprint and m.nodes == [run["machine_info"]["node"], "another-vm"]
     md = report.build(runs, tmp_path / "out")["markdown"].read_text()
     assert f"`{m.key}`" in md and "another-vm" in md
 
@@ -136,7 +136,7 @@ def test_same_machine_twice_pools_both_runs(run, tmp_path):
         bench["stats"]["data"] = [2 * t for t in bench["stats"]["data"]]
     (tmp_path / "early.json").write_text(json.dumps(run))
     (tmp_path / "later.json").write_text(json.dumps(later))
-    runs = report.load_runs([tmp_path])  # a directory of runs
+    runs = report.gather([tmp_path])  # a directory of runs
     assert len(runs.machines) == 1 and runs.pooled == len(run["benchmarks"])
     early = run["benchmarks"][0]
     r = runs.results[next(k for k in runs.results if k[2] == early["extra_info"]["variant"])]
@@ -155,7 +155,7 @@ def test_tables_only_without_matplotlib(run_json, tmp_path, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     with pytest.raises(report.ReportError, match=r"nptbench\[report\]"):
-        report.build(report.load_runs([run_json]), tmp_path / "a")
+        report.build(report.gather([run_json]), tmp_path / "a")
     assert report.main([str(run_json), "--out", str(tmp_path / "b"), "--no-plots"]) == 0
     assert "## Claims ledger" in (tmp_path / "b" / "report.md").read_text()
 
@@ -169,9 +169,9 @@ def test_unreadable_runs_are_refused_clearly(tmp_path, capsys):
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"hello": 1}))
     with pytest.raises(report.ReportError, match="not a pytest-benchmark run"):
-        report.load_runs([other])
+        report.gather([other])
     with pytest.raises(report.ReportError, match="no such file"):
-        report.load_runs([tmp_path / "missing.json"])
+        report.gather([tmp_path / "missing.json"])
 
 
 # --- GPU results: device time first, the timer floor, cold L2, evidence, the kernel-time check ----------
@@ -198,7 +198,7 @@ def test_gpu_results_lead_with_device_time_and_say_what_else_they_show(tmp_path)
     path = tmp_path / "run.json"
     path.write_text(json.dumps({"machine_info": {"nptbench": info}, "datetime": "2026-01-01T00:00:00",
                                 "benchmarks": benches}))
-    runs = report.load_runs([path])
+    runs = report.gather([path])
     assert runs.pooled == 0  # the cold-L2 result is in a context of its own, not pooled with the warm one
     assert {k[0] for k in runs.results} == {"M1/seed", "M1/seed/cold-L2"}
     md = report.build(runs, tmp_path / "out", plots=False)["markdown"].read_text()

@@ -6,7 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from nptbench import plugin, roofline
+from nptbench import plugin
+from nptbench.analysis import roofline
+from nptbench.measure import ceilings as measured
+from nptbench.schema.record import lead_time
 
 CEILINGS = {
     "cpu": {"matmul_gflops": {"float32": 100.0, "float64": 50.0}, "copy_gbps": 10.0},
@@ -49,11 +52,20 @@ def test_bytes_only_record_is_memory_bound():
 
 
 def test_transfer_is_held_against_the_link_not_device_memory():
-    out = roofline.annotate(rec(experiment="h2d", variant="pinned", device="cuda", bytes=1e9), 0.04, CEILINGS)
+    """Transfer-bound is decided from the declared fields ``source`` and ``destination``, never a name."""
+    out = roofline.annotate(rec(experiment="h2d", variant="pinned", device="cuda", bytes=1e9, source="pinned",
+                                destination="device"), 0.04, CEILINGS)
     assert out["bound"] == "transfer"
     assert out["pct_of_ceiling"] == pytest.approx(50.0)  # 1e9 B at 50 GB/s = 20 ms
-    out = roofline.annotate(rec(experiment="interop", variant="d2h", device="cuda", bytes=4e8), 0.02, CEILINGS)
+    out = roofline.annotate(rec(experiment="interop", variant="d2h", device="cuda", bytes=4e8, source="device",
+                                destination="new"), 0.02, CEILINGS)
     assert out["ceiling"].startswith("d2h")
+    named_otherwise = rec(experiment="upload", variant="staged", device="cuda", bytes=1e9, source="pageable",
+                          destination="new")
+    assert roofline.annotate(named_otherwise, 0.04, CEILINGS)["ceiling"].startswith("h2d")
+    # a name alone makes no transfer: held against device memory
+    assert roofline.annotate(rec(experiment="h2d", variant="pinned", device="cuda", bytes=1e9), 0.04,
+                             CEILINGS)["bound"] == "memory"
 
 
 def test_no_honest_percentage_without_a_ceiling():
@@ -65,12 +77,12 @@ def test_no_honest_percentage_without_a_ceiling():
 
 
 def test_device_time_is_used_on_the_gpu():
-    assert roofline.roofline_time(rec(device="cuda", device_time_s=0.5), 0.7) == (0.5, "device median (CUDA events)")
-    assert roofline.roofline_time(rec(device="cpu", device_time_s=0.5), 0.7) == (0.7, "median")
+    assert lead_time(rec(device="cuda", device_time_s=0.5), 0.7) == (0.5, "device median (CUDA events)")
+    assert lead_time(rec(device="cpu", device_time_s=0.5), 0.7) == (0.7, "median")
 
 
 def test_quick_calibration_measures_positive_ceilings():
-    c = roofline.cpu_ceilings(quick=True)
+    c = measured.cpu_ceilings(quick=True)
     assert c["matmul_gflops"]["float32"] > 0 and c["matmul_gflops"]["float64"] > 0
     assert c["copy_gbps"] > 0
     assert "bytes read + written" in c["method"]
@@ -79,9 +91,9 @@ def test_quick_calibration_measures_positive_ceilings():
 def test_ceilings_can_be_read_from_a_saved_run(tmp_path, monkeypatch):
     run = tmp_path / "run.json"
     run.write_text(json.dumps({"machine_info": {"nptbench": {"ceilings": CEILINGS}}, "benchmarks": []}))
-    monkeypatch.setenv(roofline.ENV_FILE, str(run))
-    monkeypatch.setattr(roofline, "_SESSION", {})
-    got = roofline.session_ceilings()
+    monkeypatch.setenv(measured.ENV_FILE, str(run))
+    monkeypatch.setattr(measured, "_SESSION", {})
+    got = measured.session_ceilings()
     assert got["cpu"] == CEILINGS["cpu"] and got["source"] == "file" and got["path"] == str(run)
     assert roofline.source_line(got) == f"ceilings: read from {run}"
 
@@ -90,7 +102,7 @@ def test_nothing_is_calibrated_when_benchmarks_are_disabled(monkeypatch):
     def boom():
         raise AssertionError("calibration ran under --benchmark-disable")
 
-    monkeypatch.setattr(roofline, "session_ceilings", boom)
+    monkeypatch.setattr(measured, "session_ceilings", boom)
     config = SimpleNamespace(_benchmarksession=SimpleNamespace(disabled=True, skip=False, benchmarks=[]))
     info = {}
     plugin.add_ceilings(config, info)
@@ -127,10 +139,10 @@ def test_gpu_rows_lead_with_device_time_and_show_the_host_median():
 def test_ceilings_file_without_ceilings_is_an_error(tmp_path, monkeypatch):
     run = tmp_path / "run.json"
     run.write_text('{"machine_info": {"nptbench": {}}, "benchmarks": []}')
-    monkeypatch.setenv(roofline.ENV_FILE, str(run))
-    monkeypatch.setattr(roofline, "_SESSION", {})
+    monkeypatch.setenv(measured.ENV_FILE, str(run))
+    monkeypatch.setattr(measured, "_SESSION", {})
     with pytest.raises(RuntimeError, match="run.json: holds no ceilings"):
-        roofline.session_ceilings()
+        measured.session_ceilings()
 
 
 def test_ceilings_off_measures_nothing(monkeypatch):
@@ -145,22 +157,22 @@ def test_ceilings_off_measures_nothing(monkeypatch):
     def calibrate(*args, **kwargs):
         raise AssertionError("calibration ran with NPTBENCH_CEILINGS=off")
 
-    monkeypatch.setattr(roofline, "calibrate", calibrate)
-    monkeypatch.setattr(roofline, "_SESSION", {})
-    monkeypatch.setenv(roofline.ENV_FILE, "off")
+    monkeypatch.setattr(measured, "calibrate", calibrate)
+    monkeypatch.setattr(measured, "_SESSION", {})
+    monkeypatch.setenv(measured.ENV_FILE, "off")
     info, run = {}, {"benchmarks": [{"extra_info": {"flops": 10, "device": "cpu"}, "stats": {"median": 1.0}}]}
     plugin.add_ceilings(Config(), info)
     plugin.add_roofline(Config(), run)
     assert info == {} and "pct_of_ceiling" not in run["benchmarks"][0]["extra_info"]
-    monkeypatch.setenv(roofline.ENV_FILE, "")
+    monkeypatch.setenv(measured.ENV_FILE, "")
     assert not plugin.roofline_off(Config())  # the same session without the variable would calibrate
 
 
 def test_terminal_summary_prints_the_timer_floor_and_flags_kernel_time_above_device_time(monkeypatch):
-    from nptbench import devicetime
+    from nptbench.measure import devicetime
 
     floor = {"host_s": 21e-6, "device_s": 3e-6, "calls": 200, "timer": "fake"}
-    monkeypatch.setattr(roofline, "session_ceilings", lambda results=None: {})
+    monkeypatch.setattr(measured, "session_ceilings", lambda results=None: {})
     monkeypatch.setattr(devicetime, "session_timer_floor", lambda: floor)
     stats = SimpleNamespace(median=0.040, rounds=5, data=[0.039, 0.040, 0.040, 0.041, 0.046])
     broken = rec(variant="long", device="cuda", flops=2e9, device_time_s=0.038, kernel_time_s=0.039)
@@ -188,7 +200,7 @@ def test_reduced_precision_ceilings_are_measured_as_the_precision_benchmarks_run
         return 1e-3
 
     before = torch.get_float32_matmul_precision()
-    rates = roofline.reduced_precision_rates(torch, 64, timed, 3, device="cpu")
+    rates = measured.reduced_precision_rates(torch, 64, timed, 3, device="cpu")
     assert rates == pytest.approx({"tf32": 2 * 64**3 / 1e-3 / 1e9, "bfloat16": 2 * 64**3 / 1e-3 / 1e9,
                                    "float16": 2 * 64**3 / 1e-3 / 1e9})
     assert seen == [(torch.float32, "high", 3), (torch.bfloat16, "highest", 3), (torch.float16, "highest", 3)]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from nptbench import memory, ops
+from nptbench.measure import memory
+from nptbench.families import ops
 
 MIB = 2 ** 20
 N = MIB // 4  # float32 elements in 1 MiB

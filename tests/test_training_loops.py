@@ -1,4 +1,4 @@
-"""The training loops of seeds 001 and 002 (nptbench/training.py) at tiny sizes: gradients against finite
+"""The training loops of seeds 001 and 002 (nptbench/families/training.py) at tiny sizes: gradients against finite
 differences, the ReLU mask on the pre-activation, every manual variant on the same trajectory, the nn and
 optim variants against the hand-written float64 references, and the size table's bounds."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fixtures import training as data
-from nptbench import training as tr
+from nptbench.families import training as tr
 
 DIMS = (4, 7, 6, 3)  # N, D_in, H, D_out: tiny, with negative pre-activations among random values
 

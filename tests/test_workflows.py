@@ -70,6 +70,7 @@ def test_gpu_workflow_runs_saves_uploads_and_compares():
     compare_step = next(s for s in steps(wf) if "nptbench compare" in s.get("run", ""))
     assert compare_step.get("shell") == "bash"  # pipefail: a slower verdict fails the job through the tee
     assert "find_baseline(fingerprint(), 'default')" in compare_step["run"]
-    from nptbench.baseline import find_baseline, fingerprint  # what the step calls exists
+    from nptbench.env.machine import fingerprint  # what the step calls exists
+    from nptbench.schema.runs import find_baseline
 
     assert callable(find_baseline) and callable(fingerprint)

@@ -1,6 +1,6 @@
 """``python -m nptbench calibrate``: careful ceilings of this machine, stored per hardware fingerprint.
 
-A timed session measures quick ceilings in a second or two (nptbench/roofline.py), from operands that can
+A timed session measures quick ceilings in a second or two (nptbench.measure.ceilings), from operands that can
 be too small to reach the peak: on a 2-core Xeon they read 34 % (sgemm) and 60 % (copy) below careful
 figures, which inflates every "% of ceiling". This command measures each ceiling with operands large
 enough to reach it and stores the result in ``results/<fingerprint>/ceilings.json`` (committed, like the
@@ -19,7 +19,8 @@ Stopping rule: each figure is the least time of repeated calls, repeated until t
 improved by more than 1 % over the last 3 calls, with at least 5 and at most 30 calls, or until 60 s were
 spent on that figure.
 
-The stored file is read back (and its thread settings checked) by nptbench.ceilings.
+The stored file lies where nptbench.schema.layout.ceilings_path says; it is read back (and its thread
+settings checked) by nptbench.schema.ceilings.
 """
 from __future__ import annotations
 
@@ -31,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import baseline, machine, roofline
-from . import ceilings as stored
-from .runs import fingerprint
+from nptbench.env import machine
+from nptbench.measure import ceilings
+from nptbench.schema import layout
 
 MIN_REPS, MAX_REPS, PATIENCE, TOLERANCE, BUDGET_S = 5, 30, 3, 0.01, 60.0
 STOPPING_RULE = (f"least time of repeated calls, repeated until it improved by no more than {TOLERANCE:.0%} over "
@@ -115,40 +116,40 @@ def measure(size: int = 4096, gib: float = 1.0, gpu: bool = True, log=print) -> 
     log(f"cpu fp32 product: {f32['gflops']:,.1f} GFLOP/s ({f32['how']})")
     f64 = cpu_matmul("float64", size)
     log(f"cpu fp64 product: {f64['gflops']:,.1f} GFLOP/s ({f64['how']})")
-    nbytes = int(min(gib * 2**30, roofline._available_bytes() // 6)) // 4 * 4
+    nbytes = int(min(gib * 2**30, ceilings.available_bytes() // 6)) // 4 * 4
     mem = cpu_memory(nbytes)
     log(f"cpu memory: {mem['gbps']:,.1f} GB/s ({mem['how']})")
     cpu = {
         "matmul_gflops": {"float32": f32["gflops"], "float64": f64["gflops"]},
         "copy_gbps": mem["gbps"],
-        "cache_bytes": roofline._last_level_cache_bytes(),
+        "cache_bytes": ceilings.last_level_cache_bytes(),
         "tried": {"float32": f32["tried"], "float64": f64["tried"], "memory": mem["tried"]},
         "method": (f"calibrate: fp32 {f32['how']}, fp64 {f64['how']} (the faster BLAS of numpy and torch); "
                    f"memory: {mem['how']}, the best of copy and triad, bytes read + written; {STOPPING_RULE}"),
         "seconds": round(time.perf_counter() - t0, 1),
     }
     out = {"cpu": cpu}
-    from .backends import missing_cuda
+    from nptbench.env.backends import missing_cuda
 
     if gpu and missing_cuda() is None:
-        out["cuda"] = roofline.cuda_ceilings(quick=False)
+        out["cuda"] = ceilings.cuda_ceilings(quick=False)
         log(f"cuda: {out['cuda']['method']}")
     return out
 
 
-def write(ceilings: dict, fp: str, results: Path = baseline.RESULTS) -> Path:
+def write(measured: dict, fp: str, results: Path = layout.RESULTS) -> Path:
     info = machine.describe()
     doc = {
-        **ceilings,
+        **measured,
         "fingerprint": fp,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "threads": stored.thread_settings(),
+        "threads": machine.thread_settings(),
         "versions": info["versions"],
         "blas": info["blas"],
         "cpu_model": info["cpu_model"],
         "stopping_rule": STOPPING_RULE,
     }
-    path = stored.stored_path(fp, results)
+    path = layout.ceilings_path(fp, results)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
@@ -165,16 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=4096, help="side of the square products (default 4096)")
     parser.add_argument("--gib", type=float, default=1.0, help="GiB per array of the copy and triad (default 1)")
     parser.add_argument("--no-gpu", action="store_true", help="CPU ceilings only")
-    parser.add_argument("--results", type=Path, default=baseline.RESULTS, help="results folder (default: ./results)")
+    parser.add_argument("--results", type=Path, default=layout.RESULTS, help="results folder (default: ./results)")
     parser.add_argument("--dry-run", action="store_true", help="measure and print, store nothing")
     args = parser.parse_args(argv)
-    fp = fingerprint()
-    print(f"calibrating {fp} with threads {stored.thread_settings()}; {STOPPING_RULE}", flush=True)
-    ceilings = measure(args.size, args.gib, gpu=not args.no_gpu, log=lambda s: print(s, flush=True))
+    fp = machine.fingerprint()
+    print(f"calibrating {fp} with threads {machine.thread_settings()}; {STOPPING_RULE}", flush=True)
+    measured = measure(args.size, args.gib, gpu=not args.no_gpu, log=lambda s: print(s, flush=True))
     if args.dry_run:
-        print(json.dumps(ceilings, indent=1))
+        print(json.dumps(measured, indent=1))
         return 0
-    path = write(ceilings, fp, args.results)
+    path = write(measured, fp, args.results)
     print(f"stored {path}")
     return 0
 

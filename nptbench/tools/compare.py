@@ -3,37 +3,26 @@
 No seed experiment of its own: this judges every seed's benchmarks between two saved runs (or folders of
 runs, from one or many machines). For each benchmark present on both sides, from the raw round times:
 
-- the ratio of medians, NEW / BASE (above 1: NEW is slower), taken over the batch medians below;
-- a 95 % confidence interval of that ratio, from scipy's bootstrap of the median ratio, and a two-sided
-  Mann-Whitney U test. Both work on the medians of consecutive batches of rounds (when there are enough
-  rounds), because noise on a shared machine comes in bursts: rounds next to each other are not
-  independent, and treating thousands of them as such would give intervals far too narrow. With several
-  runs on both sides the interval comes from a two-level bootstrap instead (runs, then batch medians
-  within each run: :func:`hierarchical_verdict`), so that a run that drifted as a whole counts as noise;
-- a verdict that needs both significance and size: ``slower`` when the whole interval lies above 1 + e
-  (e: the minimum effect, 10 % unless pyproject.toml's ``[tool.nptbench.min-effect]`` says otherwise for
-  the experiment) and the test rejects "same distribution"; ``faster`` likewise below 1 / (1 + e);
-  ``same`` when the whole interval lies within [1 / (1 + e), 1 + e]; ``uncertain`` otherwise.
+- the ratio of medians, NEW / BASE (above 1: NEW is slower), an interval, a p-value and a verdict
+  (slower, faster, same, uncertain) that needs both significance and a minimum effect (10 % unless
+  pyproject.toml's ``[tool.nptbench.min-effect]`` says otherwise for the experiment): the statistics are
+  nptbench.analysis.verdict's.
 
 GPU records (``device == "cuda"``) are judged on their per-call device times (CUDA events, record field
 ``device_times_s``) when both sides have them, with the host medians shown beside: the host time of a
 short GPU call also holds the per-call synchronization and event cost. Otherwise the host rounds are
 judged and the row says so.
 
-Benchmarks are matched by their record (experiment, variant, backend, device, dtype, shape), not by test
-name: the same work at the same shape matches across profiles and renamed files. A benchmark without a
-record is matched by its full pytest name. Several runs on one side (a folder) are pooled per benchmark,
-so interleaved repeats (A B B A ..., as ``python -m nptbench ab`` makes them) let the differences between
-runs count as noise. Runs are grouped by
-hardware fingerprint: each machine is judged against its own BASE runs and all machines are laid side by
+Benchmarks are matched, kept apart by their conditions and pooled over several runs of one side (a
+folder) as nptbench.analysis.across says, like everywhere in the suite; interleaved repeats (A B B A ...,
+as ``python -m nptbench ab`` makes them) let the differences between runs count as noise. Runs are
+grouped by hardware fingerprint: each machine is judged against its own BASE runs and all machines are laid side by
 side; comparing across fingerprints prints a loud warning. The exit status is 1 when any benchmark is
 ``slower``, 2 when a run cannot be read, 3 when nothing was compared.
 """
 from __future__ import annotations
 
 import argparse
-import inspect
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,233 +34,11 @@ try:
 except ModuleNotFoundError:  # Python 3.10: tomli is a dependency there (pyproject.toml)
     import tomli as tomllib
 
-from .record import conditions_label
-from .runs import Run, RunError, load_runs
-
-DEFAULT_MIN_EFFECT = 0.10
-CONFIDENCE = 0.95
-#: Rounds are grouped into at most this many consecutive batches (at least MIN_BATCH rounds each).
-BATCHES = 20
-MIN_BATCH = 3
-#: Fewest rounds a side for any verdict but "uncertain" (Mann-Whitney needs 4 vs 4 to reach p < 0.05).
-MIN_ROUNDS = 5
-RESAMPLES = 2000
-
-
-# --- runs and their benchmarks ---------------------------------------------------------------------------
-
-#: Record fields that, besides the shapes, fix how much work one call does (a training run's length).
-WORK_FIELDS = ("iterations", "steps", "epochs", "repetitions")
-
-
-def match_key(bench: dict) -> tuple:
-    rec = bench.get("extra_info") or {}
-    if all(k in rec for k in ("experiment", "variant", "dtype", "shape")):
-        work = json.dumps({k: rec[k] for k in WORK_FIELDS if k in rec}, sort_keys=True)
-        return ("record", rec["experiment"], rec["variant"], rec.get("backend"), rec.get("device"),
-                rec["dtype"], json.dumps(rec["shape"]), work)
-    return ("name", bench["fullname"])
-
-
-@dataclass
-class Times:
-    """One side's round times of a benchmark, pooled over its runs."""
-    rounds: np.ndarray | None  # per-round times (s), None when saved without them
-    median: float
-    run_times: list = field(default_factory=list)  # each pooled run's rounds: the independent units
-
-    @classmethod
-    def of(cls, data, median: float | None = None) -> "Times":
-        rounds = np.asarray(data, dtype=float) if data else None
-        med = float(np.median(rounds)) if rounds is not None else float(median)
-        return cls(rounds, med, [rounds] if rounds is not None else [])
-
-    def pool(self, other: "Times") -> None:
-        self.rounds = np.concatenate([self.rounds, other.rounds])
-        self.median = float(np.median(self.rounds))
-        self.run_times += other.run_times
-
-
-@dataclass
-class Bench:
-    key: tuple
-    name: str
-    experiment: str
-    shape: str
-    host: Times  # pytest-benchmark's rounds: wall time on the host
-    device: Times | None = None  # per-call CUDA-event times (record field device_times_s), GPU records only
-    gpu: bool = False  # the record says device == "cuda"
-    conds: tuple = ()  # nptbench.record.conditions: part of the identity, () for the usual ones
-    runs: int = 1
-
-
-def device_times(rec: dict):
-    """A GPU record's per-call device times (nptbench.record.GPU_FIELDS), or None."""
-    times = rec.get("device_times_s") if rec.get("device") == "cuda" else None
-    return times if times and float(np.median(times)) > 0 else None
-
-
-def benches(runs: list[Run]) -> dict[tuple, Bench]:
-    """Every benchmark of these runs by (match key, conditions). Several runs of one benchmark under the
-    same conditions are pooled: their rounds are joined in the order the runs were made, so that the
-    difference between runs counts as noise. Device rounds are pooled alike, and dropped when one of the
-    runs has none (host rounds remain). Under other conditions (nptbench.record.conditions: a cold L2,
-    thread variables) it is another benchmark."""
-    out: dict[tuple, Bench] = {}
-    for run in sorted(runs, key=lambda r: (r.time, str(r.path))):
-        for b in run.benchmarks:
-            rec = b.get("extra_info") or {}
-            conds = run.conditions(rec)
-            key = (match_key(b), conds)
-            host = Times.of(b["stats"].get("data"), b["stats"]["median"])
-            dev = device_times(rec)
-            device = Times.of(dev) if dev else None
-            if key in out:
-                prev = out[key]
-                if prev.host.rounds is None or host.rounds is None:  # a median alone cannot be pooled with rounds
-                    raise RunError(f"{run.path}: {b['fullname']} is in several runs but not every one "
-                                        "holds raw round times (--benchmark-save-data), so they cannot be pooled")
-                prev.runs += 1
-                prev.host.pool(host)
-                if prev.device is not None and device is not None:
-                    prev.device.pool(device)
-                else:
-                    prev.device = None
-                continue
-            out[key] = Bench(key, b.get("name") or b["fullname"], rec.get("experiment") or b.get("group") or "",
-                             "·".join("x".join(map(str, s)) for s in rec.get("shape") or []), host, device,
-                             rec.get("device") == "cuda", conds)
-    return out
-
-
-# --- the verdict -----------------------------------------------------------------------------------------
-
-def batch_medians(times: np.ndarray) -> np.ndarray:
-    """Medians of consecutive batches of rounds (the rounds themselves when there are too few)."""
-    k = min(BATCHES, len(times) // MIN_BATCH)
-    if k < 5:
-        return times
-    return np.array([np.median(part) for part in np.array_split(times, k)])
-
-
-def _median_ratio(base, new, axis=-1):
-    return np.median(new, axis=axis) / np.median(base, axis=axis)
-
-
-def _bootstrap_ci(base, new, confidence, seed):
-    from scipy import stats
-
-    kwargs = dict(n_resamples=RESAMPLES, confidence_level=confidence, method="percentile", vectorized=True)
-    params = inspect.signature(stats.bootstrap).parameters
-    kwargs["rng" if "rng" in params else "random_state"] = np.random.default_rng(seed)
-    res = stats.bootstrap((base, new), _median_ratio, **kwargs)
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
-@dataclass
-class Verdict:
-    ratio: float
-    low: float | None = None
-    high: float | None = None
-    p: float | None = None
-    verdict: str = "uncertain"
-    note: str = ""
-
-
-def verdict(base: np.ndarray, new: np.ndarray, min_effect: float = DEFAULT_MIN_EFFECT,
-            confidence: float = CONFIDENCE, seed: int = 0) -> Verdict:
-    """Ratio of medians NEW/BASE, its bootstrap interval, the Mann-Whitney p-value and the verdict."""
-    from scipy import stats
-
-    base, new = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
-    if len(base) < MIN_ROUNDS or len(new) < MIN_ROUNDS:
-        # With 4 rounds a side the smallest Mann-Whitney p is 0.03, with 3 it is 0.1: too few to call
-        # slower, and a bootstrap of a median of 3 values is too coarse to call same.
-        return Verdict(float(np.median(new) / np.median(base)),
-                       note=f"fewer than {MIN_ROUNDS} rounds a side: too few to call")
-    xb, xn = batch_medians(base), batch_medians(new)
-    ratio = float(_median_ratio(xb, xn))  # the statistic the interval is about (medians of batch medians)
-    low, high = _bootstrap_ci(xb, xn, confidence, seed)
-    p = float(stats.mannwhitneyu(xn, xb, alternative="two-sided").pvalue)
-    return Verdict(ratio, low, high, p, _word(low, high, p, min_effect, confidence))
-
-
-def _word(low: float, high: float, p: float, min_effect: float, confidence: float) -> str:
-    """slower / faster: the whole interval beyond the minimum effect, and significant; same: the whole
-    interval within it; uncertain otherwise."""
-    alpha, up, down = 1 - confidence, 1 + min_effect, 1 / (1 + min_effect)
-    if low > up and p < alpha:
-        return "slower"
-    if high < down and p < alpha:
-        return "faster"
-    if low >= down and high <= up:
-        return "same"
-    return "uncertain"
-
-
-def _padded(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Ragged groups as one NaN-padded matrix and their lengths."""
-    sizes = np.array([len(g) for g in groups])
-    out = np.full((len(groups), sizes.max()), np.nan)
-    for i, g in enumerate(groups):
-        out[i, :len(g)] = g
-    return out, sizes
-
-
-def _two_level_medians(runs: list[np.ndarray], resamples: int, rng) -> np.ndarray:
-    """``resamples`` bootstrap medians of one side: draw its runs with replacement, then within each drawn
-    run draw its values with replacement, the same number from every run (each run weighs the same)."""
-    values, sizes = _padded(runs)
-    per_run = int(sizes.max())
-    picked = rng.integers(0, len(runs), size=(resamples, len(runs)))
-    within = (rng.random((resamples, len(runs), per_run)) * sizes[picked][:, :, None]).astype(int)
-    drawn = values[picked[:, :, None], within]
-    return np.median(drawn.reshape(resamples, -1), axis=1)
-
-
-def small_sample_widening(n_base: int, n_new: int, confidence: float = CONFIDENCE) -> float:
-    """How much to widen resampled log-ratios drawn from few runs. Resampling n runs spreads their mean by
-    sqrt((n - 1) / n) of its true spread (the plug-in variance), and with a handful of runs the tails are
-    those of Student's t with n_base + n_new - 2 degrees of freedom, not the normal's: widen by both,
-    n being the fewer runs of the two sides (2 and 2: 3.1x; 3 and 3: 1.7x; 5 and 5: 1.3x)."""
-    from scipy import stats
-
-    n, df, q = min(n_base, n_new), n_base + n_new - 2, 1 - (1 - confidence) / 2
-    return float(np.sqrt(n / (n - 1)) * stats.t.ppf(q, df) / stats.norm.ppf(q))
-
-
-def hierarchical_verdict(base_runs: list, new_runs: list, min_effect: float = DEFAULT_MIN_EFFECT,
-                         confidence: float = CONFIDENCE, seed: int = 0) -> Verdict:
-    """The verdict for several runs a side, each a list of round times.
-
-    A whole run can drift (a shared machine slows down for a minute) and its rounds drift with it, so the
-    run, not the round, is the independent unit. A two-level bootstrap keeps both levels of noise: each
-    resample draws the runs of a side with replacement, then the batch medians within each drawn run;
-    the ratio of the two sides' pooled medians over 4000 resamples gives the interval, and the share of
-    resampled ratios on the far side of 1 gives a two-sided p. The verdict rule is that of
-    :func:`verdict`. Unlike a rank test on the run medians, whose p cannot go below 0.1 with 3 runs a
-    side (nor below 0.33 with 2), a large effect that every run shows clearly is called from 2 or 3 runs
-    a side (2.8x, say). A bootstrap of so few runs understates the spread between them, so the resampled
-    log-ratios are widened (:func:`small_sample_widening`): without that, 2 runs a side called A/A pairs
-    slower or faster about 6 % of the time each, in simulation, with it under 1.5 %. The measured false
-    alarms and detections are in results/README.md.
-    """
-    if len(base_runs) < 2 or len(new_runs) < 2:
-        raise ValueError("a two-level bootstrap needs at least 2 runs a side")
-    base = [batch_medians(np.asarray(r, dtype=float)) for r in base_runs]
-    new = [batch_medians(np.asarray(r, dtype=float)) for r in new_runs]
-    ratio = float(np.median(np.concatenate(new)) / np.median(np.concatenate(base)))
-    if min(map(len, base + new)) < MIN_BATCH:
-        return Verdict(ratio, note=f"a run with fewer than {MIN_BATCH} rounds: too few to call")
-    rng = np.random.default_rng(seed)
-    resamples = 2 * RESAMPLES
-    ratios = _two_level_medians(new, resamples, rng) / _two_level_medians(base, resamples, rng)
-    ratios = ratio * (ratios / ratio) ** small_sample_widening(len(base), len(new), confidence)
-    alpha = 1 - confidence
-    low, high = (float(q) for q in np.quantile(ratios, [alpha / 2, 1 - alpha / 2]))
-    p = float(min(1.0, max(2 * min(np.mean(ratios <= 1), np.mean(ratios >= 1)), 1 / resamples)))
-    return Verdict(ratio, low, high, p, _word(low, high, p, min_effect, confidence),
-                   note=f"{len(base_runs)} and {len(new_runs)} runs, two-level bootstrap")
+from nptbench.analysis.across import Bench, Times, benches
+from nptbench.analysis.verdict import (CONFIDENCE, DEFAULT_MIN_EFFECT, Verdict, hierarchical_verdict,
+                                       verdict)
+from nptbench.schema.record import conditions_label
+from nptbench.schema.runs import Run, RunError, load_runs
 
 
 # --- configuration ---------------------------------------------------------------------------------------
@@ -350,12 +117,15 @@ def _by_fingerprint(runs: list[Run]) -> dict[str, list[Run]]:
 
 
 def judged_times(b: Bench, n: Bench) -> tuple[Times, Times, str, str]:
-    """What a pair is judged on: per-round device times when both sides have them (a GPU record's host
+    """What a pair is judged on: per-call device times when both sides saved them (a GPU record's host
     time also holds the per-call synchronization and event cost), else host rounds, with a note when a
     GPU record lacked them. Returns (BASE times, NEW times, "device" or "host", note)."""
-    if b.device is not None and n.device is not None:
+    def raw_device(x: Bench) -> bool:
+        return x.device is not None and x.device.rounds is not None
+
+    if raw_device(b) and raw_device(n):
         return b.device, n.device, "device", ""
-    missing = [side for side, x in (("BASE", b), ("NEW", n)) if x.device is None]
+    missing = [side for side, x in (("BASE", b), ("NEW", n)) if not raw_device(x)]
     note = f"host rounds: no per-call device times in {' and '.join(missing)}" if b.gpu or n.gpu else ""
     return b.host, n.host, "host", note
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import devicetime
-from .backends import synced
-from .check import assert_close, errors, tolerance
-from .record import make_record, write
+from nptbench.measure import devicetime
+from nptbench.env.backends import synced
+from nptbench.measure.check import assert_close, errors, tolerance
+from nptbench.schema.record import make_record, write
 
 
 def measure(
@@ -32,7 +32,7 @@ def measure(
 ):
     """Time ``fn(*args)`` and check what it returns against ``reference``.
 
-    - The callable is wrapped with :func:`~nptbench.backends.synced`, so CUDA work is waited for inside
+    - The callable is wrapped with :func:`~nptbench.env.backends.synced`, so CUDA work is waited for inside
       the timed region.
     - ``warmup`` untimed calls come first: numba compilation, CUDA context and cuBLAS handles are made
       there, never inside a timed round.
@@ -40,21 +40,21 @@ def measure(
       otherwise pytest-benchmark calibrates rounds and iterations itself.
     - ``setup()`` (for calls that change their inputs) returns fresh ``args`` before every round, outside
       the timed region; it implies pedantic rounds (``rounds`` or 5).
-    - The record (shared schema, see :mod:`nptbench.record`) gets ``max_abs_err`` and ``rel_err`` and is
+    - The record (shared schema, see :mod:`nptbench.schema.record`) gets ``max_abs_err`` and ``rel_err`` and is
       written to ``benchmark.extra_info`` *before* the assertion, so a failing result is still recorded.
     - ``also_against`` (name -> array) records ``rel_err_vs_<name>`` beside ``rel_err``, for information
       only (e.g. a reduced-precision result against the unrounded inputs' product).
-    - ``rtol`` defaults to the dtype's tolerance (:data:`nptbench.check.RTOL`); ``extra_check(out)`` may
+    - ``rtol`` defaults to the dtype's tolerance (:data:`nptbench.measure.check.RTOL`); ``extra_check(out)`` may
       add a check of its own (e.g. fastcore's ``test_close`` with a seed's eps).
     - ``sync=False`` times the call *without* waiting for the device, only to reproduce a seed that
       measured that way; the record then says ``synchronized: false``.
     - On ``device == "cuda"`` CUDA events bracket every timed call: the record gets ``device_time_s``
       (median) beside the host time, and ``peak_device_bytes`` (with ``setup``, from one more untimed call
-      on fresh inputs, see :meth:`nptbench.devicetime.DeviceRun.peak_of_one_call`); ``cold_l2``
+      on fresh inputs, see :meth:`nptbench.measure.devicetime.DeviceRun.peak_of_one_call`); ``cold_l2``
       (``--gpu-cold-l2``) flushes the L2 cache before each one-call round, outside the timed region (see
-      :class:`nptbench.devicetime.DeviceRun`); ``kernel_time`` (calls of one or a few launches) adds
+      :class:`nptbench.measure.devicetime.DeviceRun`); ``kernel_time`` (calls of one or a few launches) adds
       ``kernel_time_s``, device time without the launch's host cost, from untimed calls after the rounds
-      (:meth:`nptbench.devicetime.DeviceRun.kernel_times`).
+      (:meth:`nptbench.measure.devicetime.DeviceRun.kernel_times`).
     """
     timed = synced(fn, record["device"]) if sync else fn
     benchmark.group = record["experiment"]

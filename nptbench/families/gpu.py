@@ -4,7 +4,7 @@ Seeds: 000 times ``(a @ b.T).cpu()`` on the GPU (a product plus a copy back), 00
 10000x10000 tensors to ``cuda`` and time products there (003 with ``torch.cuda.synchronize()``), and 004
 ends with a naive numba CUDA kernel against torch. This module holds the family's own work (see
 bench/test_gpu.py); how every GPU benchmark is timed (CUDA events, cold L2, peak device memory, the timer
-floor, out of memory) is infrastructure, in nptbench.devicetime:
+floor, out of memory) is infrastructure, in nptbench.measure.devicetime:
 
 - transfers (host<->device, pageable and pinned);
 - precision modes (fp32 with TF32 off, tf32, bf16, fp16), their settings and their float64 reference;
@@ -15,13 +15,11 @@ torch and numba are imported lazily: importing this module needs neither, nor a 
 """
 from __future__ import annotations
 
-import sys
-
-from . import cuda_kernels
-from .backends import PRECISIONS, cast_operand, matmul_precision  # noqa: F401 (the family's modes)
+from nptbench.families import cuda_kernels
+from nptbench.env.backends import PRECISIONS, cast_operand, matmul_precision  # noqa: F401 (the family's modes)
 
 #: Shapes per profile. ``transfer``: one float32 (rows, cols) buffer moved each call. ``square-k256``,
-#: ``cube`` and ``precision``: (M, K, N) products. The kernels' ``mnist-full`` rows are nptbench.matmul's,
+#: ``cube`` and ``precision``: (M, K, N) products. The kernels' ``mnist-full`` rows are nptbench.families.matmul's,
 #: so its table lines up with the seed's own GPU variants.
 SIZES = {
     "smoke": {
@@ -71,11 +69,11 @@ def to_cpu(dev):
 # --- the family's variants: precision modes ----------------------------------------------------------
 
 # The precision modes (PRECISIONS, matmul_precision, cast_operand, precision_flags) are torch settings
-# the ceilings also use: they live in nptbench.backends.
+# the ceilings also use: they live in nptbench.env.backends.
 
 
 #: Modes whose product is handed inputs already rounded to a narrower type. Their result is checked
-#: against the float64 product of those rounded inputs, so the tolerance (nptbench.check.RTOL) has to
+#: against the float64 product of those rounded inputs, so the tolerance (nptbench.measure.check.RTOL) has to
 #: cover only the product's own error, and a wrong kernel cannot hide inside the inputs' rounding. tf32
 #: rounds inside the tensor cores, the hardware's own way: it is checked against the fp32 inputs.
 ROUNDED_INPUTS = ("bf16", "fp16")
@@ -100,68 +98,7 @@ def precision_reference(x, w, mode: str, device: str = "cpu"):
     return (xt @ wt.T).cpu().numpy()
 
 
-# --- derived: the hand-written kernels' share of cuBLAS ------------------------------------------------
-
+#: The cuBLAS row of the kernel experiments, and the hand-written kernels held against it
+#: (``python -m nptbench fractions``).
 CEILING = "torch-cublas"
-KERNELS = tuple(cuda_kernels.KERNELS)  # the hand-written kernels compared with the ceiling
-
-
-def cublas_fractions(records) -> list[dict]:
-    """For each experiment with a cuBLAS record: each numba kernel's device time as a fraction of it.
-
-    ``records`` are record dicts (a saved run's ``extra_info``); a fraction of 0.5 means the kernel reaches
-    half of cuBLAS's speed. Kernel time (no launch cost) is used when both records have it, else the
-    event time of the timed rounds. Records without device time (CPU, or failed) are ignored.
-    """
-    by_exp = {}
-    for r in records:
-        if r.get("device") == "cuda" and r.get("device_time_s"):
-            by_exp.setdefault((r["experiment"], tuple(map(tuple, r["shape"]))), {})[r["variant"]] = r
-    rows = []
-    for (experiment, shape), variants in sorted(by_exp.items()):
-        ceiling = variants.get(CEILING)
-        if ceiling is None:
-            continue
-        for variant, r in sorted(variants.items()):
-            if variant in KERNELS:
-                field = "kernel_time_s" if r.get("kernel_time_s") and ceiling.get("kernel_time_s") else "device_time_s"
-                rows.append({
-                    "experiment": experiment, "variant": variant, "shape": [list(s) for s in shape],
-                    "time_field": field, "time_s": r[field], "cublas_time_s": ceiling[field],
-                    "fraction_of_cublas": ceiling[field] / r[field],
-                })
-    return rows
-
-
-def main(argv=None) -> int:
-    """``python -m nptbench fractions RUN.json ...`` (also ``python -m nptbench.gpu``): print the kernels'
-    fractions of cuBLAS in saved runs."""
-    import argparse
-
-    from .runs import RunError, load_run
-
-    parser = argparse.ArgumentParser(prog="python -m nptbench fractions",
-                                     description="The hand-written numba CUDA kernels' fractions of cuBLAS "
-                                                 "(kernel time where recorded, else device time) in saved runs.")
-    parser.add_argument("runs", nargs="+", help="saved runs (.json) holding kernel and torch-cublas records")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    records = []
-    for path in args.runs:
-        try:
-            records += [b.get("extra_info", {}) for b in load_run(path)["benchmarks"]]
-        except RunError as exc:
-            print(f"nptbench fractions: {exc}", file=sys.stderr)
-            return 2
-    rows = cublas_fractions(records)
-    if not rows:
-        print("no experiment has both a numba-cuda kernel and a torch-cublas record with device time")
-        return 1
-    for r in rows:
-        print(f"{r['experiment']:<12} {r['variant']:<22} {r['time_s'] * 1e3:9.3f} ms  "
-              f"cuBLAS {r['cublas_time_s'] * 1e3:9.3f} ms  {100 * r['fraction_of_cublas']:6.1f} % of cuBLAS"
-              f"  ({r['time_field']})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+KERNELS = tuple(cuda_kernels.KERNELS)

@@ -180,7 +180,7 @@ def to_numpy(value) -> np.ndarray:
 
 # --- precision modes of a torch product ------------------------------------------------------------------
 
-#: variant id -> dtype name, which picks the tolerance in nptbench.check.RTOL.
+#: variant id -> dtype name, which picks the tolerance in nptbench.measure.check.RTOL.
 PRECISIONS = {"fp32": "float32", "tf32": "tf32", "bf16": "bfloat16", "fp16": "float16"}
 
 

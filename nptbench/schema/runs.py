@@ -3,8 +3,8 @@
 A run is the JSON file pytest-benchmark saves (``--benchmark-autosave``, with raw round times by default,
 see pyproject.toml), with what the suite's plugin (nptbench.plugin) adds: ``machine_info["nptbench"]``
 (the machine, its profile, versions, thread settings, ceilings), the skipped benchmarks, and each
-benchmark's record in its ``extra_info`` (nptbench.record). ``compare``, ``report``, ``promote`` and the
-baseline lookup all read runs through :func:`load_run`, so a corrupt file is refused the same way
+benchmark's record in its ``extra_info`` (nptbench.schema.record). ``compare``, ``report``, ``promote`` and the
+baseline lookup all read runs through :func:`load`, so a corrupt file is refused the same way
 everywhere, and they all name the machine that measured a run by its hardware fingerprint
 (:func:`make_fingerprint`).
 
@@ -19,13 +19,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import machine
-from .record import conditions
+from nptbench.schema import layout
+from nptbench.schema.record import conditions
 
 
 class RunError(ValueError):
-    """A saved run cannot be read or used; the message names the file and why (``BaselineError`` in
-    nptbench.baseline is this class)."""
+    """A saved run cannot be read or used; the message names the file and why."""
 
 
 # --- fingerprint ---------------------------------------------------------------------------------------
@@ -46,55 +45,9 @@ def make_fingerprint(cpu_model: str, cores: int, gpu_names: list[str]) -> str:
     return f"{slug(cpu_model)[:60]}_{int(cores)}cores_{gpus[:60]}"
 
 
-def fingerprint() -> str:
-    """This machine's fingerprint (the GPU part asks torch, like the rest of the suite)."""
-    return make_fingerprint(machine.cpu_model(), machine.usable_cores(), [g["name"] for g in machine.gpu_info()])
-
-
-# --- what a saved run says about itself ------------------------------------------------------------------
-
-def nptbench_info(run: dict) -> dict:
-    """What the plugin (nptbench.plugin) saved about the machine (``machine_info["nptbench"]``), or {} for a
-    foreign run."""
-    info = (run.get("machine_info") or {}).get("nptbench")
-    return info if isinstance(info, dict) else {}
-
-
-def run_fingerprint(run: dict) -> str:
-    """The fingerprint of the machine that measured a saved run ("unknown" when it was not recorded)."""
-    info = nptbench_info(run)
-    if "cpu_model" not in info or "cpu_cores" not in info:
-        return "unknown"
-    return make_fingerprint(info["cpu_model"], info["cpu_cores"], [g.get("name", "?") for g in info.get("gpus") or []])
-
-
-def run_profile(run: dict, default: str = "unknown") -> str:
-    return nptbench_info(run).get("profile", default)
-
-
-def run_time(run: dict) -> str:
-    return str(run.get("datetime", ""))
-
-
-def has_raw_data(run: dict) -> bool:
-    return bool(run["benchmarks"]) and all(b["stats"].get("data") for b in run["benchmarks"])
-
-
-def commit_label(run: dict) -> str:
-    """The commit a run names, short, as the report prints it: ``(set at promote)`` when promote set it
-    (nptbench.baseline.set_commit)."""
-    info = run.get("commit_info") or {}
-    label = (info.get("id") or "?")[:10]
-    if info.get("dirty"):
-        label += " (dirty)"
-    if info.get("set_by"):
-        label += " (set at promote; saved: " + ((info.get("as_saved") or {}).get("id") or "?")[:10] + ")"
-    return label
-
-
 # --- reading runs ----------------------------------------------------------------------------------------
 
-def load_run(path) -> dict:
+def read_run(path) -> dict:
     """A saved pytest-benchmark run, checked enough to be compared; :class:`RunError` names a bad file."""
     path = Path(path)
     try:
@@ -128,20 +81,11 @@ def _is_time(t, zero_ok: bool = False) -> bool:
             and (t > 0 or (zero_ok and t == 0)))
 
 
-#: JSON files a baseline folder holds beside its runs (python -m nptbench calibrate writes it).
-CEILINGS_FILE = "ceilings.json"
-
-
-def is_run_file(path: Path) -> bool:
-    """A saved run, by its name: any .json but a baseline folder's stored ceilings."""
-    return path.suffix == ".json" and path.name != CEILINGS_FILE
-
-
 def run_files(path) -> list[Path]:
     """The saved runs at ``path``: the file itself, or every run file under a folder (sorted, maybe none)."""
     path = Path(path)
     if path.is_dir():
-        return sorted(p for p in path.rglob("*.json") if is_run_file(p))
+        return sorted(p for p in path.rglob("*.json") if layout.is_run_file(p))
     if path.is_file():
         return [path]
     raise RunError(f"{path}: no such file or folder")
@@ -149,7 +93,7 @@ def run_files(path) -> list[Path]:
 
 @dataclass
 class Run:
-    """A saved run and where it was read from; what it says about itself, by the functions above."""
+    """A saved run and where it was read from: the one model of a run every tool reads."""
     path: Path
     data: dict
 
@@ -159,20 +103,27 @@ class Run:
 
     @property
     def info(self) -> dict:
-        """``machine_info["nptbench"]``, {} for a foreign run."""
-        return nptbench_info(self.data)
+        """What the plugin (nptbench.plugin) saved about the machine (``machine_info["nptbench"]``), {} for
+        a foreign run."""
+        info = self.machine_info.get("nptbench")
+        return info if isinstance(info, dict) else {}
 
     @property
     def fingerprint(self) -> str:
-        return run_fingerprint(self.data)
+        """The fingerprint of the machine that measured it ("unknown" when it was not recorded)."""
+        info = self.info
+        if "cpu_model" not in info or "cpu_cores" not in info:
+            return "unknown"
+        return make_fingerprint(info["cpu_model"], info["cpu_cores"],
+                                [g.get("name", "?") for g in info.get("gpus") or []])
 
     @property
     def profile(self) -> str:
-        return run_profile(self.data)
+        return self.info.get("profile", "unknown")
 
     @property
     def time(self) -> str:
-        return run_time(self.data)
+        return str(self.data.get("datetime", ""))
 
     @property
     def versions(self) -> dict:
@@ -180,7 +131,15 @@ class Run:
 
     @property
     def commit(self) -> str:
-        return commit_label(self.data)
+        """The commit it names, short, as the report prints it: ``(set at promote)`` when promote set it
+        (nptbench.tools.promote.set_commit)."""
+        info = self.data.get("commit_info") or {}
+        label = (info.get("id") or "?")[:10]
+        if info.get("dirty"):
+            label += " (dirty)"
+        if info.get("set_by"):
+            label += " (set at promote; saved: " + ((info.get("as_saved") or {}).get("id") or "?")[:10] + ")"
+        return label
 
     @property
     def benchmarks(self) -> list:
@@ -188,7 +147,7 @@ class Run:
 
     @property
     def has_raw_data(self) -> bool:
-        return has_raw_data(self.data)
+        return bool(self.benchmarks) and all(b["stats"].get("data") for b in self.benchmarks)
 
     @property
     def cpu(self) -> str:
@@ -212,8 +171,8 @@ class Run:
         return fp if fp != "unknown" else f"{self.node} / {self.cpu}"
 
     def conditions(self, record: dict | None = None) -> tuple:
-        """The conditions (nptbench.record.conditions) of one of its records, or with none those of the
-        run itself (its thread variables)."""
+        """The conditions (nptbench.schema.record.conditions) of one of its records, or with none those of
+        the run itself (its thread variables)."""
         return conditions(record or {}, self.info)
 
     @property
@@ -223,7 +182,8 @@ class Run:
 
 
 def load(path) -> Run:
-    return Run(Path(path), load_run(path))
+    """The saved run at ``path``; :class:`RunError` names a bad file."""
+    return Run(Path(path), read_run(path))
 
 
 def load_runs(paths) -> list[Run]:
@@ -232,3 +192,27 @@ def load_runs(paths) -> list[Run]:
     if not runs:
         raise RunError(f"no saved run (*.json) in {', '.join(map(str, paths))}")
     return runs
+
+
+def find_baseline(fp: str, profile: str, results: Path = layout.RESULTS, select: str | None = None,
+                  conditions: tuple | None = None, cold_l2: bool | None = None) -> Path | None:
+    """The newest baseline of this machine and profile (every file is read: a corrupt one is an error).
+
+    ``select`` (the value given to ``--benchmark-compare``) keeps only files whose name contains it.
+    ``conditions`` (the run's thread variables, as nptbench.schema.record.conditions gives them) and
+    ``cold_l2`` keep only baselines measured under the same conditions, when given: a result's conditions
+    are part of its identity, and compare would refuse every pair of a baseline measured under others.
+    """
+    found = []
+    for path in layout.baseline_files(fp, results):
+        if select and select not in path.name:
+            continue
+        run = load(path)
+        if run.profile != profile:
+            continue
+        if conditions is not None and run.conditions() != tuple(conditions):
+            continue
+        if cold_l2 is not None and run.cold_l2 != cold_l2:
+            continue
+        found.append((run.time, path.name, path))
+    return max(found)[2] if found else None

@@ -5,7 +5,7 @@ pytest-benchmark runs (CPU-only, GPU-only, or merged from several machines) and 
 its plots in ``DIR/img``) and a self-contained ``report.html`` (plots embedded) holding:
 
 - the machines and versions each run measured, and their roofline ceilings;
-- the claims ledger: every claim of nptbench/claims.toml with the seed's ratio, ours, a verdict and,
+- the claims ledger: every claim of nptbench/analysis/claims.toml with the seed's ratio, ours, a verdict and,
   where the seed's comparison was unfair, the fair ratio and why;
 - one table and one bar chart per experiment: time, ratio to the slowest and the fastest variant,
   achieved rates and % of the ceiling that bounds each;
@@ -13,14 +13,14 @@ its plots in ``DIR/img``) and a self-contained ``report.html`` (plots embedded) 
 - the benchmarks that were skipped, with their reasons.
 
 Results are grouped by *context*: one machine at one size profile, and results under other conditions
-(nptbench.record.conditions: a cold L2, the run's thread variables) in a context of their own
+(nptbench.schema.record.conditions: a cold L2, the run's thread variables) in a context of their own
 (``M1/default/cold-L2``). Ratios are only taken within a context. Several runs of one benchmark in one
-context are pooled (nptbench.report_data.pool), never replaced, and each row says how many runs and
+context are pooled as compare pools them (nptbench.analysis.across), never replaced, and each row says how many runs and
 rounds it rests on.
 
 Here: each section of the report as one function, in the order :func:`build` calls them. The results
-and their contexts are nptbench.report_data's, the document (Markdown and HTML) nptbench.report_md's,
-the charts nptbench.report_plots'.
+and their contexts are nptbench.tools.report.data's, the document (Markdown and HTML) nptbench.tools.report.md's,
+the charts nptbench.tools.report.plots'.
 """
 from __future__ import annotations
 
@@ -29,13 +29,14 @@ import json
 import sys
 from pathlib import Path
 
-from . import claims as claims_mod
-from . import devicetime
-from .fmt import fmt_num, fmt_pct, fmt_time
-from .record import per_second
-from .report_data import ReportError, Result, Runs, contexts, load_runs, skip_reasons, times_by_context
-from .report_md import Doc
-from .report_plots import plot_claims, plot_experiment, plot_roofline
+from nptbench.analysis import claims as claims_mod
+from nptbench.analysis import gpu_records
+from nptbench.analysis.fmt import fmt_num, fmt_pct, fmt_time
+from nptbench.schema import layout
+from nptbench.schema.record import per_second
+from nptbench.tools.report.data import ReportError, Result, Runs, contexts, gather, skip_reasons, times_by_context
+from nptbench.tools.report.md import Doc
+from nptbench.tools.report.plots import plot_claims, plot_experiment, plot_roofline
 
 
 # --- plots --------------------------------------------------------------------------------------------
@@ -137,7 +138,7 @@ def machines(doc: Doc, runs: Runs) -> None:
                       _v(npt, "threads", "torch"), _floor(npt.get("timer_floor"))])
     doc.table(["id", "fingerprint", "hosts", "CPU", "cores", "GPU", "python", "numpy", "torch", "numba", "BLAS",
                "torch threads", "timer floor (host / device)"], mrows)
-    floors = [f"{m.label}: {devicetime.describe_timer_floor(m.info.get('nptbench', {}).get('timer_floor'))}."
+    floors = [f"{m.label}: {gpu_records.describe_timer_floor(m.info.get('nptbench', {}).get('timer_floor'))}."
               for m in runs.machines.values() if m.info.get("nptbench", {}).get("timer_floor")]
     if floors:
         doc.p(" ".join(floors))
@@ -204,7 +205,7 @@ def _ledger_row(runs: Runs, r) -> list:
 
 def claims_ledger(doc: Doc, runs: Runs, rows: list, tolerance: float, plt, img: Path) -> None:
     doc.h(2, "Claims ledger")
-    doc.p(f"Each claim of the seed documents (nptbench/claims.toml) against the pair of benchmarks that tests "
+    doc.p(f"Each claim of the seed documents (nptbench/analysis/claims.toml) against the pair of benchmarks that tests "
           f"it. A ratio is time(baseline) / time(contender): how many times faster the contender is. "
           f"Verdict: **reproduced** within a factor {tolerance:g} of the seed's ratio (or range), else "
           f"**larger** or **smaller**; **not measurable here** when a benchmark of the pair did not run. "
@@ -285,7 +286,7 @@ def experiments(doc: Doc, runs: Runs, plt, img: Path) -> None:
 
 def checks(doc: Doc, runs: Runs) -> None:
     doc.h(2, "Checks")
-    flags = [devicetime.kernel_time_flag(f"{r.context} `{r.experiment}/{r.variant}`", r.record, r.host_rounds)
+    flags = [gpu_records.kernel_time_flag(f"{r.context} `{r.experiment}/{r.variant}`", r.record, r.host_rounds)
              for r in runs.results.values()]
     flags = [f for f in flags if f]
     checked = sum(bool(r.record.get("kernel_time_s") and r.record.get("device_time_s")) for r in runs.results.values())
@@ -354,13 +355,13 @@ def main(argv=None) -> int:
     parser.add_argument("runs", nargs="+", help="saved runs (--benchmark-json files, or directories of them)")
     parser.add_argument("--out", required=True, type=Path, help="directory for report.md, report.html, img/")
     parser.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib needed)")
-    parser.add_argument("--results", type=Path, default=Path("results"),
+    parser.add_argument("--results", type=Path, default=layout.RESULTS,
                         help="where stored ceilings are looked up per fingerprint (default: ./results)")
     parser.add_argument("--run-ceilings", action="store_true",
                         help="hold each run against the ceilings it measured, even where stored ones exist")
     args = parser.parse_args(argv)
     try:
-        written = build(load_runs(args.runs, None if args.run_ceilings else args.results), args.out,
+        written = build(gather(args.runs, None if args.run_ceilings else args.results), args.out,
                         plots=not args.no_plots)
     except (ReportError, RuntimeError) as exc:
         print(f"nptbench report: {exc}", file=sys.stderr)

@@ -2,37 +2,16 @@
 (``results/<fingerprint>/ceilings.json``), read back, and whether this process may use it.
 
 A CPU ceiling holds only for the thread settings it was measured with, so the file keeps them and a
-session (nptbench.roofline.session_ceilings) or a report uses it only where they match. Measuring and
-writing is nptbench.calibrate's; this module only reads, so that the roofline, which measures quick
-ceilings itself, can prefer stored ones without importing the command that measures careful ones.
+session (nptbench.measure.ceilings.session_ceilings) or a report uses it only where they match (the
+settings are given: this module reads files and never asks the machine). Measuring is
+nptbench.measure.ceilings', writing nptbench.tools.calibrate's; where the file lies,
+nptbench.schema.layout.ceilings_path.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-from . import baseline
-from .record import THREAD_VARIABLES
-from .runs import CEILINGS_FILE as FILE
-
-THREAD_VARS = THREAD_VARIABLES  # the variables the conditions of a result name too
-
-
-def thread_settings() -> dict:
-    """The settings a CPU ceiling depends on: the thread variables and torch's thread count."""
-    out = {"env": {k: os.environ[k] for k in THREAD_VARS if k in os.environ}}
-    try:
-        import torch
-
-        out["torch"] = torch.get_num_threads()
-    except Exception:
-        out["torch"] = None
-    return out
-
-
-def stored_path(fp: str, results: Path = baseline.RESULTS) -> Path:
-    return baseline.baseline_dir(fp, results) / FILE
 
 
 def read(path: Path) -> dict | None:
@@ -65,15 +44,3 @@ def usable(doc: dict, threads: dict) -> str | None:
     if mine.get("env", {}) != threads.get("env", {}) or mine.get("torch") != threads.get("torch"):
         return f"the stored ceilings of {doc.get('path')} were measured with threads {mine}, not {threads}"
     return None
-
-
-def load(fp: str, results: Path = baseline.RESULTS) -> tuple[dict | None, str]:
-    """The stored ceilings of fingerprint ``fp`` if this process may use them, and why (not)."""
-    path = stored_path(fp, results)
-    doc = read(path)
-    if doc is None:
-        return None, f"no stored ceilings for {fp} ({path})"
-    why = usable(doc, thread_settings())
-    if why:
-        return None, why
-    return doc, f"stored {doc.get('date', '?')} ({path})"

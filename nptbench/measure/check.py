@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends import to_numpy
+from nptbench.env.backends import to_numpy
 
 #: Norm-wise relative error ||out - ref|| / ||ref|| allowed per dtype. Unit roundoff of fp32 is 6e-8 and
 #: blocked sums on random data stay near sqrt(K)*u (about 6e-6 at K = 10^4), so 1e-4 leaves a wide margin,
@@ -11,7 +11,7 @@ from .backends import to_numpy
 RTOL = {
     "float64": 1e-10,
     "float32": 1e-4,
-    # Reduced precision (nptbench.gpu's precision variants). tf32 is checked against the product of the
+    # Reduced precision (nptbench.families.gpu's precision variants). tf32 is checked against the product of the
     # fp32 inputs: tensor cores round those to 10 mantissa bits themselves (2.9e-4 rounding to nearest,
     # 7.7e-4 truncating, emulated at K = 10^4). fp16 and bf16 are handed inputs already rounded, and are
     # checked against the float64 product of those rounded inputs, so only the product's own error
@@ -29,7 +29,7 @@ def tolerance(dtype: str) -> float:
     try:
         return RTOL[str(dtype).replace("torch.", "")]
     except KeyError:
-        raise KeyError(f"no tolerance defined for dtype {dtype!r}; add it to nptbench.check.RTOL") from None
+        raise KeyError(f"no tolerance defined for dtype {dtype!r}; add it to nptbench.measure.check.RTOL") from None
 
 
 def errors(out, ref) -> dict:

@@ -27,11 +27,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import compare
-from .record import THREAD_VARIABLES
+from nptbench.schema import layout
+from nptbench.schema.record import THREAD_VARIABLES
+from nptbench.tools import compare
 
-#: Thread variables pinned on both sides unless told otherwise (one thread: see results/README.md).
-THREAD_VARS = THREAD_VARIABLES
 #: Runs a side by default: with threads pinned, 3 interleaved runs a side gave no false alarm in the
 #: A/A comparisons of results/README.md and called the SSE-only slowdown every time.
 DEFAULT_REPEATS = 3
@@ -67,7 +66,7 @@ def run_env(side: Side, threads: int | None, ceilings: bool) -> dict:
     arguments), with pinned threads unless ``threads`` is None, and the side's own variables (which win)."""
     env = {k: v for k, v in os.environ.items() if k != "BENCH_SIZE"}
     if threads is not None:
-        env.update({k: str(threads) for k in THREAD_VARS})
+        env.update({k: str(threads) for k in THREAD_VARIABLES})
     env["NPTBENCH_OFFLINE"] = env.get("NPTBENCH_OFFLINE") or "1"
     if env.get("MNIST_DIR"):  # a revision runs from another folder: the same data for both sides
         env["MNIST_DIR"] = str(Path(env["MNIST_DIR"]).expanduser().resolve())
@@ -133,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     pytest_args = pytest_args or ["bench"]
-    out = (args.out or Path("results") / "runs" / time.strftime("ab-%Y%m%d_%H%M%S")).resolve()
+    out = (args.out or layout.ab_dir()).resolve()
     if out.exists() and any(out.iterdir()):
         parser.error(f"{out} is not empty: its runs would be pooled with the new ones (choose another --out)")
     sides = [Side("A", args.a_python, parse_env(args.a_env, "--a-env"), args.a_rev),
@@ -178,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"nptbench ab: compare {out / 'A'} (BASE) {out / 'B'} (NEW)", file=sys.stderr)
     cmp_args = [str(out / "A"), str(out / "B"), "--config", str(args.config)]
-    differ = sorted(k for k in THREAD_VARS if sides[0].env.get(k) != sides[1].env.get(k))
+    differ = sorted(k for k in THREAD_VARIABLES if sides[0].env.get(k) != sides[1].env.get(k))
     if differ or args.across_conditions:
         # compare keeps results of other thread settings apart; here that difference is what was asked for
         print(f"nptbench ab: the sides differ in {', '.join(differ) or 'conditions'}: compared across conditions",

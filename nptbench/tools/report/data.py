@@ -1,10 +1,11 @@
 """What a report is made of: the results of saved runs, grouped by context, with their machines and skips.
 
 Results are grouped by *context*: one machine at one size profile, and results under other conditions
-(nptbench.record.conditions: a cold L2, the run's thread variables) in a context of their own
+(nptbench.schema.record.conditions: a cold L2, the run's thread variables) in a context of their own
 (``M1/default/cold-L2``). Ratios are only taken within a context. Several runs of one benchmark in one
-context are pooled (:func:`pool`), never replaced, and each row says how many runs and rounds it rests on.
-Runs are read by nptbench.runs, as compare and promote read them.
+context are pooled as compare and the gate pool them (nptbench.analysis.across), never replaced, and each
+row says how many runs and rounds it rests on. Runs are read by nptbench.schema.runs, as compare and
+promote read them.
 """
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import roofline
-from .record import DEVICE_TIME_LABEL, conditions_label, lead_time
-from .runs import RunError, load, run_files, run_profile
+from nptbench.analysis import across, roofline
+from nptbench.schema import ceilings as stored
+from nptbench.schema import layout
+from nptbench.schema.record import DEVICE_TIME_LABEL, conditions_label, lead_time
+from nptbench.schema.runs import RunError, load, run_files
 
 
 class ReportError(Exception):
@@ -24,7 +27,7 @@ class ReportError(Exception):
 
 @dataclass
 class Machine:
-    key: str  # the hardware fingerprint (nptbench.runs.Run.machine_key)
+    key: str  # the hardware fingerprint (nptbench.schema.runs.Run.machine_key)
     label: str  # M1, M2 ...
     nodes: list  # host names of the runs from this hardware
     cpu: str
@@ -90,10 +93,8 @@ class Runs:
 
 
 def _use_stored_ceilings(runs: Runs, results: Path) -> None:
-    from . import ceilings as stored
-
     for m in runs.machines.values():
-        doc = stored.read(stored.stored_path(m.key, results))
+        doc = stored.read(layout.ceilings_path(m.key, results))
         threads = m.info.get("nptbench", {}).get("threads", {})
         if doc is None or stored.usable(doc, {"env": threads.get("env", {}), "torch": threads.get("torch")}):
             continue
@@ -106,12 +107,12 @@ def _use_stored_ceilings(runs: Runs, results: Path) -> None:
                 m.ceilings[dev] = {**m.ceilings[dev], "source": m.ceilings[dev].get("source") or "quick"}
         for r in runs.results.values():
             if r.context.startswith(m.label + "/"):
-                seconds, r.roof_time = roofline.roofline_time(r.record, r.median)
+                seconds, r.roof_time = lead_time(r.record, r.median)
                 r.roof = roofline.annotate(r.record, seconds, m.ceilings)
 
 
 def expand(paths) -> list[Path]:
-    """Run files: each path itself, or the run files under a directory (sorted; nptbench.runs.run_files)."""
+    """Run files: each path itself, or the run files under a directory (sorted; nptbench.schema.runs.run_files)."""
     out = []
     for p in map(Path, paths):
         if not (p.is_dir() or p.is_file()):
@@ -123,10 +124,12 @@ def expand(paths) -> list[Path]:
     return out
 
 
-def load_runs(paths, results: Path | None = None) -> Runs:
-    """The runs at ``paths``. With ``results``, a machine whose fingerprint has stored ceilings there
-    (``python -m nptbench calibrate``) measured with the runs' thread settings is held against those, and
-    its roofline columns are computed again from them."""
+def gather(paths, results: Path | None = None) -> Runs:
+    """The runs at ``paths``. Runs of one machine and profile are taken together: each benchmark pooled
+    over them as nptbench.analysis.across says (the same model as compare and the gate). With
+    ``results``, a machine whose fingerprint has stored ceilings there (``python -m nptbench calibrate``)
+    measured with the runs' thread settings is held against those, and its roofline columns are computed
+    again from them."""
     raw = []
     for path in expand(paths):
         try:
@@ -136,8 +139,11 @@ def load_runs(paths, results: Path | None = None) -> Runs:
         if not isinstance(run.data.get("machine_info"), dict):
             raise ReportError(f"{path}: not a run of this suite (no 'machine_info')")
         raw.append(run)
-    raw.sort(key=lambda r: r.time)  # later runs replace earlier results of the same benchmark
+    raw.sort(key=lambda r: r.time)
     runs = Runs()
+    groups: dict[tuple, list] = {}  # (machine key, profile) -> its runs
+    order: dict[tuple, int] = {}  # (context, experiment, variant) -> when first seen
+    held: dict[str, dict] = {}  # run path -> the ceilings its results are held against: its machine's so far
     for run in raw:
         mi, path = run.machine_info, str(run.path)
         key = run.machine_key
@@ -149,42 +155,35 @@ def load_runs(paths, results: Path | None = None) -> Runs:
             m.nodes.append(run.node)
         m.info = mi
         m.ceilings = run.info.get("ceilings") or m.ceilings
-        profile = run_profile(run.data, "?")
+        held[path] = m.ceilings
+        profile = run.info.get("profile", "?")
         context = f"{m.label}/{profile}"
         run_label = conditions_label(run.conditions())  # the run's thread variables
         context += f"/{run_label}" if run_label else ""
         runs.files.append((path, run.time, m.label, profile, run.commit))
+        groups.setdefault((key, profile), []).append(run)
         for b in run.benchmarks:
             rec = b.get("extra_info", {}) or {}
-            stats = b.get("stats", {}) or {}
-            if not rec.get("experiment") or not rec.get("variant") or not stats.get("median"):
+            if not _reportable(b):
                 runs.ignored.append(b.get("fullname", b.get("name", "?")))
                 continue
-            if "pct_of_ceiling" in rec:
-                roof = {k: rec.get(k) for k in roofline.FIELDS}
-                roof_time = rec.get("roofline_time", "median")
-                if roof["bound"] == "memory" and (roof["pct_of_ceiling"] or 0) > 100 and not roof["ceiling_note"]:
-                    # saved before records explained this: the reason from the run's own ceilings
-                    dev = m.ceilings.get(rec.get("device")) or {}
-                    roof["ceiling_note"] = roofline.above_memory_ceiling(rec.get("bytes") or 0, dev.get("cache_bytes"),
-                                                                         m.ceilings.get("source"))
-            else:  # a run saved without the roofline hook: derive from its ceilings, if any
-                seconds, roof_time = roofline.roofline_time(rec, stats["median"])
-                roof = roofline.annotate(rec, seconds, m.ceilings)
-            # Other conditions (a cold L2) time other work: a context of their own, never a replacement.
-            label = conditions_label(run.conditions(rec))
-            where = f"{m.label}/{profile}" + (f"/{label}" if label else "")
-            result = Result(where, rec["experiment"], rec["variant"], rec, stats["median"], stats.get("q1"),
-                            stats.get("q3"), stats.get("rounds") or len(stats.get("data") or []), roof, roof_time,
-                            path, stats.get("data"))
-            k = (where, rec["experiment"], rec["variant"])
-            if k in runs.results:
-                runs.pooled += runs.results[k].runs == 1
-                result = pool(runs.results[k], result, m.ceilings)
-            runs.results[k] = result
+            order.setdefault((_context(m.label, profile, run.conditions(rec)), rec["experiment"], rec["variant"]),
+                             len(order))
         for s in run.data.get("nptbench_skipped", []) or []:
             runs.skips.append(Skip(context, s.get("nodeid", "?"), s.get("experiment"), s.get("variant"),
                                    s.get("reason", "")))
+    found = {}
+    for (key, profile), group in groups.items():
+        m = runs.machines[key]
+        for bench in across.benches(group).values():
+            if not _reportable({"extra_info": bench.record, "stats": bench.stats}):
+                continue
+            # the ceilings of the latest run it rests on (a run saved without ceilings: its machine's before)
+            result = _result(bench, _context(m.label, profile, bench.conds), held[str(bench.paths[-1])])
+            found[(result.context, result.experiment, result.variant)] = result
+    for k in sorted(found, key=order.__getitem__):
+        runs.results[k] = found[k]
+    runs.pooled = sum(r.runs > 1 for r in runs.results.values())
     if not runs.results and not runs.skips:
         raise ReportError("the runs hold no nptbench benchmarks (no records in extra_info)")
     if results is not None:
@@ -192,37 +191,46 @@ def load_runs(paths, results: Path | None = None) -> Runs:
     return runs
 
 
-def pool(a: Result, b: Result, ceilings: dict) -> Result:
-    """One result from two runs of the same benchmark under the same conditions, neither dropped: their
-    rounds joined (host rounds and, for a GPU record, per-call device times) where both runs saved all of
-    them, else every time the mean of the two medians, weighted by how many runs each rests on. The record
-    is the later run's, with the pooled device and kernel times; the roofline columns are taken again."""
-    runs = a.runs + b.runs
-    gpu = b.record.get("device") == "cuda"
-    raw = all(r.host_rounds and (not gpu or r.record.get("device_times_s")) for r in (a, b))
+def _reportable(bench: dict) -> bool:
+    rec = bench.get("extra_info", {}) or {}
+    return bool(rec.get("experiment") and rec.get("variant") and (bench.get("stats", {}) or {}).get("median"))
 
-    def weighted(name):
-        x, y = a.record.get(name), b.record.get(name)
-        return (x * a.runs + y * b.runs) / runs if x and y else None
 
-    rec = dict(b.record)
-    if raw:
-        rounds = a.host_rounds + b.host_rounds
-        median, (q1, q3) = float(np.median(rounds)), map(float, np.percentile(rounds, [25, 75]))
-        device = a.record.get("device_times_s", []) + b.record.get("device_times_s", [])
-        pooled = {"device_times_s": device or None, "device_time_s": float(np.median(device)) if device else None}
-    else:
-        rounds, median, q1, q3 = None, (a.median * a.runs + b.median * b.runs) / runs, None, None
-        pooled = {"device_times_s": None, "device_time_s": weighted("device_time_s")}
-    pooled["kernel_time_s"] = weighted("kernel_time_s")
-    for name, value in pooled.items():
-        if value is None:
-            rec.pop(name, None)
-        else:
-            rec[name] = value
-    seconds, roof_time = roofline.roofline_time(rec, median)
-    return Result(b.context, b.experiment, b.variant, rec, median, q1, q3, a.rounds + b.rounds,
-                  roofline.annotate(rec, seconds, ceilings), roof_time, f"{a.run}; {b.run}", rounds, runs)
+def _context(label: str, profile: str, conds: tuple) -> str:
+    """``M1/default``, with the conditions where there are any (``M1/default/cold-L2``): other conditions
+    time other work, so they are a context of their own, never a replacement."""
+    conditions = conditions_label(conds)
+    return f"{label}/{profile}" + (f"/{conditions}" if conditions else "")
+
+
+def _result(bench: across.Bench, context: str, ceilings: dict) -> Result:
+    """A report row from one benchmark pooled over its runs (nptbench.analysis.across). One run keeps the
+    roofline columns it saved; pooled runs have them taken again from the pooled time."""
+    rec, stats = bench.record, bench.stats
+    if bench.runs == 1:
+        if "pct_of_ceiling" in rec:
+            roof = {k: rec.get(k) for k in roofline.FIELDS}
+            roof_time = rec.get("roofline_time", "median")
+            if roof["bound"] == "memory" and (roof["pct_of_ceiling"] or 0) > 100 and not roof["ceiling_note"]:
+                # saved before records explained this: the reason from the run's own ceilings
+                dev = ceilings.get(rec.get("device")) or {}
+                roof["ceiling_note"] = roofline.above_memory_ceiling(rec.get("bytes") or 0, dev.get("cache_bytes"),
+                                                                     ceilings.get("source"))
+        else:  # a run saved without the roofline hook: derive from its ceilings, if any
+            seconds, roof_time = lead_time(rec, stats["median"])
+            roof = roofline.annotate(rec, seconds, ceilings)
+        return Result(context, rec["experiment"], rec["variant"], rec, stats["median"], stats.get("q1"),
+                      stats.get("q3"), stats.get("rounds") or len(stats.get("data") or []), roof, roof_time,
+                      str(bench.paths[0]), stats.get("data"))
+    rec = bench.pooled_record()
+    host = bench.host
+    q1 = q3 = None
+    if host.rounds is not None:
+        q1, q3 = map(float, np.percentile(host.rounds, [25, 75]))
+    seconds, roof_time = lead_time(rec, host.median)
+    return Result(context, rec["experiment"], rec["variant"], rec, host.median, q1, q3, host.count,
+                  roofline.annotate(rec, seconds, ceilings), roof_time, "; ".join(map(str, bench.paths)),
+                  [float(t) for t in host.rounds] if host.rounds is not None else None, bench.runs)
 
 
 def contexts(runs: Runs) -> list[str]:

@@ -1,13 +1,10 @@
-"""Baselines: saved runs promoted into ``results/<fingerprint>/``, named by the hardware that measured them.
+"""``python -m nptbench promote RUN.json``: a saved run becomes a baseline of the machine that measured it.
 
-No seed experiment of its own: this is how the suite keeps the numbers of every seed comparable over time.
 A run saved by ``pytest bench`` (with raw per-round data, see pyproject.toml) lands in ``results/runs/``,
-which is never committed; ``python -m nptbench promote RUN.json`` copies it into the baseline folder of
-the machine that measured it, which is committed. The fingerprint names the hardware only
-(nptbench.runs.make_fingerprint). Nothing here overwrites a file. Runs are read by nptbench.runs.
-
-The suite's pytest plugin (nptbench.plugin.PytestBaseline) makes ``pytest --benchmark-compare`` use this
-machine's baseline and turns ``--benchmark-compare-fail`` into a readable summary.
+which is never committed; promote copies it into the folder of the machine that measured it
+(``results/<fingerprint>/``, nptbench.schema.layout), which is committed. The fingerprint names the
+hardware only (nptbench.schema.runs.make_fingerprint). Nothing here overwrites a file. Runs are read by
+nptbench.schema.runs, which also finds a machine's baseline for ``--benchmark-compare``.
 """
 from __future__ import annotations
 
@@ -17,52 +14,10 @@ import re
 import sys
 from pathlib import Path
 
-from . import record as schema
-from .runs import RunError, fingerprint, is_run_file, load, load_run
-
-#: Where baselines live, relative to the checkout's root (the CLI's working directory).
-RESULTS = Path("results")
-#: Raw runs, ignored by git (results/.gitignore).
-RUNS = "runs"
-
-
-#: The error of promote and the baseline lookup: a saved run or baseline cannot be used (nptbench.runs).
-BaselineError = RunError
-
-
-# --- the baseline lookup -----------------------------------------------------------------------------------
-
-def baseline_dir(fp: str, results: Path = RESULTS) -> Path:
-    return Path(results) / fp
-
-
-def baselines(fp: str, results: Path = RESULTS) -> list[Path]:
-    folder = baseline_dir(fp, results)
-    return sorted(p for p in folder.glob("*.json") if is_run_file(p)) if folder.is_dir() else []
-
-
-def find_baseline(fp: str, profile: str, results: Path = RESULTS, select: str | None = None,
-                  conditions: tuple | None = None, cold_l2: bool | None = None) -> Path | None:
-    """The newest baseline of this machine and profile (every file is read: a corrupt one is an error).
-
-    ``select`` (the value given to ``--benchmark-compare``) keeps only files whose name contains it.
-    ``conditions`` (the run's thread variables, as nptbench.record.conditions gives them) and ``cold_l2``
-    keep only baselines measured under the same conditions, when given: a result's conditions are part of
-    its identity, and compare would refuse every pair of a baseline measured under others.
-    """
-    found = []
-    for path in baselines(fp, results):
-        if select and select not in path.name:
-            continue
-        run = load(path)
-        if run.profile != profile:
-            continue
-        if conditions is not None and run.conditions() != tuple(conditions):
-            continue
-        if cold_l2 is not None and run.cold_l2 != cold_l2:
-            continue
-        found.append((run.time, path.name, path))
-    return max(found)[2] if found else None
+from nptbench.env import machine
+from nptbench.schema import layout
+from nptbench.schema import record as schema
+from nptbench.schema.runs import RunError, load
 
 
 # --- promote -------------------------------------------------------------------------------------------
@@ -83,12 +38,6 @@ def thin_rounds(run: dict, keep: int = MAX_ROUNDS) -> None:
             schema.write(bench.setdefault("extra_info", {}), raw_rounds_kept=f"{keep} of {len(data)}")
 
 
-#: Where ``--report-only`` puts a run: a subfolder, so ``--benchmark-compare`` (which reads only the
-#: fingerprint folder's own *.json) never takes it as a baseline. For runs the report needs that must not
-#: be a baseline: one saved without raw round times, or a partial run (a ``-k`` subset, a cold-L2 pass)
-#: that would otherwise be the newest of its profile and shadow the whole-suite baseline.
-REPORT_ONLY = "report-inputs"
-
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
@@ -100,44 +49,43 @@ def set_commit(run: dict, commit: str, note: str) -> None:
     who set it and why (``note``); the saved ``commit_info`` stays in ``commit_info["as_saved"]``.
     """
     if not _COMMIT.fullmatch(commit or ""):
-        raise BaselineError(f"--commit must be a full 40-character lower-case commit hash, got {commit!r}")
+        raise RunError(f"--commit must be a full 40-character lower-case commit hash, got {commit!r}")
     if not (note or "").strip():
-        raise BaselineError("--commit needs --note saying why the saved commit is not the one that measured")
+        raise RunError("--commit needs --note saying why the saved commit is not the one that measured")
     run["commit_info"] = {"id": commit, "project": "nptbench", "set_by": "nptbench promote --commit",
                           "note": note.strip(), "as_saved": run.get("commit_info")}
 
 
-def promote(run_path, results: Path = RESULTS, commit: str | None = None, note: str = "",
+def promote(run_path, results: Path = layout.RESULTS, commit: str | None = None, note: str = "",
             report_only: bool = False) -> Path:
     """Copy a saved run into the baseline folder of the machine that measured it; never overwrite.
 
     The copy is named ``<profile>-<original name>`` so one folder can hold the smoke, default and seed
     baselines; the newest of a profile is the one ``--benchmark-compare`` uses. ``commit`` (with ``note``)
     names the project commit that measured the run (:func:`set_commit`). ``report_only`` puts the run in
-    the :data:`REPORT_ONLY` subfolder, where ``--benchmark-compare`` never looks, and accepts one saved
+    the report-only subfolder (nptbench.schema.layout.REPORT_ONLY), where ``--benchmark-compare`` never looks, and accepts one saved
     without raw round times.
     """
     src = Path(run_path)
     run = load(src)
     if not run.benchmarks:
-        raise BaselineError(f"{src}: holds no benchmark (was it run with --benchmark-disable?)")
+        raise RunError(f"{src}: holds no benchmark (was it run with --benchmark-disable?)")
     if not report_only and not run.has_raw_data:
-        raise BaselineError(f"{src}: saved without raw round times; re-run with --benchmark-save-data "
+        raise RunError(f"{src}: saved without raw round times; re-run with --benchmark-save-data "
                             "(on by default in pyproject.toml) so compare can judge noise")
     fp = run.fingerprint
     if fp == "unknown":
-        raise BaselineError(f"{src}: says nothing about its machine (no machine_info.nptbench): not a run of this suite")
+        raise RunError(f"{src}: says nothing about its machine (no machine_info.nptbench): not a run of this suite")
     if commit is not None:
         set_commit(run.data, commit, note)
-    folder = baseline_dir(fp, results) / (REPORT_ONLY if report_only else "")
-    dest = folder / f"{run.profile}-{src.name}"
+    dest = layout.promoted_path(fp, run.profile, src.name, results, report_only)
     dest.parent.mkdir(parents=True, exist_ok=True)
     thin_rounds(run.data)
     try:
         with open(dest, "x") as f:  # "x": fail rather than overwrite
             json.dump(run.data, f, indent=1)
     except FileExistsError:
-        raise BaselineError(f"{dest} already exists; baselines are never overwritten") from None
+        raise RunError(f"{dest} already exists; baselines are never overwritten") from None
     return dest
 
 
@@ -148,22 +96,22 @@ def main(argv: list[str] | None = None) -> int:
                     "folder of the machine that measured it. Existing files are never overwritten.",
     )
     parser.add_argument("run", help="a run saved by pytest bench (with raw data)")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="results folder (default: ./results)")
+    parser.add_argument("--results", type=Path, default=layout.RESULTS, help="results folder (default: ./results)")
     parser.add_argument("--commit", help="the project commit (full hash) that measured the run, when the "
                                          "run's own commit_info names another repository; needs --note")
     parser.add_argument("--note", default="", help="why --commit replaces the saved commit (kept in the run)")
     parser.add_argument("--report-only", action="store_true",
-                        help=f"the run goes to <fingerprint>/{REPORT_ONLY}/, read by the report, never a baseline "
+                        help=f"the run goes to <fingerprint>/{layout.REPORT_ONLY}/, read by the report, never a baseline "
                              "for --benchmark-compare (a partial run; raw round times not required)")
     args = parser.parse_args(argv)
     if args.note and args.commit is None:
         parser.error("--note goes with --commit")
     try:
         dest = promote(args.run, args.results, args.commit, args.note, args.report_only)
-    except BaselineError as exc:
+    except RunError as exc:
         print(f"nptbench promote: {exc}", file=sys.stderr)
         return 1
-    here = fingerprint()
+    here = machine.fingerprint()
     print(f"promoted {args.run} -> {dest}")
     measured_on = (dest.parent.parent if args.report_only else dest.parent).name
     if measured_on != here:

@@ -1,6 +1,6 @@
 """Device time: how every benchmark on ``device == "cuda"`` is timed, whatever its family.
 
-Infrastructure the harness (nptbench.harness) uses for each GPU record, and the plugin (nptbench.plugin)
+Infrastructure the harness (nptbench.measure.harness) uses for each GPU record, and the plugin (nptbench.plugin)
 for the session; it knows no family. torch and numba are imported lazily: importing this module needs
 neither, nor a GPU.
 
@@ -12,7 +12,8 @@ neither, nor a GPU.
 - **cold L2** (``--gpu-cold-l2``): the L2 cache is flushed before every round, outside the timed region;
 - **peak device memory** per benchmark (``peak_device_bytes``);
 - **the timer floor**: what timing an empty call costs by itself (:func:`timer_floor`), once a session;
-- **the invariant** ``kernel_time_s <= device_time_s``, flagged where it breaks (:func:`kernel_time_flag`);
+- **the invariant** ``kernel_time_s <= device_time_s``: checked in the records it writes by
+  nptbench.analysis.gpu_records, which reads them;
 - **out of memory**: :func:`oom_skip_reason` and :func:`release_after_oom` turn a CUDA OOM into a skip
   with a reason and free what the failed benchmark held (used by the plugin's ``pytest_pyfunc_call``).
 """
@@ -24,8 +25,8 @@ import sys
 import time
 import traceback
 
-from .backends import cudasim_enabled
-from .record import per_second
+from nptbench.env.backends import cudasim_enabled
+from nptbench.schema.record import per_second
 
 #: Device time comes from the first this-many timed calls of a benchmark (events are made beforehand,
 #: so making them never lands in a timed call; later calls record into a spare pair at the same cost).
@@ -139,7 +140,7 @@ def make_clock():
     """The session's clock: torch's when torch sees a GPU, else numba's."""
     global _CLOCK
     if _CLOCK is None:
-        from .backends import missing_cuda, missing_numba_cuda
+        from nptbench.env.backends import missing_cuda, missing_numba_cuda
 
         if missing_cuda() is None:
             _CLOCK = TorchClock()
@@ -170,7 +171,7 @@ def device_bytes(values) -> int:
 class DeviceRun:
     """Device time, peak device memory and the cold-L2 flush of one benchmark on ``device == "cuda"``.
 
-    The harness (nptbench.harness.measure) uses it so:
+    The harness (nptbench.measure.harness.measure) uses it so:
     ``start()`` after the warm-up; the timed callable is ``synced(run.wrap(fn))``, so each call is
     ``start.record(); fn(); end.record(); synchronize()`` -- the events bracket exactly the queued work and
     the host time still includes the wait; with ``cold_l2`` every round gets ``run.cold_setup(...)``, which
@@ -288,7 +289,7 @@ class DeviceRun:
         return device_bytes(self._first_args or []) + extra
 
     def fields(self, record: dict) -> dict:
-        """Record fields (nptbench.record.GPU_FIELDS): device time (median, min, every call's), L2 mode,
+        """Record fields (nptbench.schema.record.GPU_FIELDS): device time (median, min, every call's), L2 mode,
         peak memory, rates."""
         times = self.device_times()
         med = statistics.median(times) if times else None
@@ -338,7 +339,7 @@ def timer_floor(clock=None, calls: int = TIMER_FLOOR_CALLS, now=time.perf_counte
     tens of microseconds, a real share of it); the device time its events read is the floor under
     ``device_time_s``. ``now`` is the host clock (a fake one in the tests).
     """
-    from .backends import synced
+    from nptbench.env.backends import synced
 
     run = DeviceRun(clock=clock, max_samples=calls)
     run.start()
@@ -372,51 +373,6 @@ def session_timer_floor() -> dict | None:
         else:
             _FLOOR["floor"] = timer_floor(clock)
     return _FLOOR["floor"]
-
-
-def describe_timer_floor(floor: dict | None) -> str | None:
-    """One line for the terminal summary and the report."""
-    if not floor:
-        return None
-    return (f"timer floor: {floor['host_s'] * 1e6:.1f} µs host, {floor['device_s'] * 1e6:.1f} µs device "
-            f"per empty synchronized call with its events (median of {floor['calls']}, {floor['timer']}): "
-            "that much of a short GPU call's host median is the timing itself")
-
-
-# --- the invariant kernel_time_s <= device_time_s -------------------------------------------------------
-
-def kernel_time_excess(record: dict) -> float | None:
-    """How far ``kernel_time_s`` lies above ``device_time_s``, as a fraction of the latter, when it does.
-
-    The kernel time leaves out the launch's host cost, so it should not exceed the device time of the same
-    call; where it does, the two medians differ by more than that cost and the check flags it (see
-    results/GPU.md for the one case measured, and why). None where both fields do not exist or it holds.
-    """
-    k, d = record.get("kernel_time_s"), record.get("device_time_s")
-    if record.get("device") != "cuda" or not k or not d or k <= d:
-        return None
-    return k / d - 1
-
-
-def kernel_time_flag(name: str, record: dict, host_rounds=None) -> str | None:
-    """One line saying where ``kernel_time_s`` exceeds ``device_time_s`` and whether the excess lies within
-    the rounds' own spread: above the median but not above the upper quartile of the per-call device times
-    (``device_times_s``), or of the host rounds where those were not saved. Within the spread, the GPU's
-    clock moved between the timed rounds and the kernel-time calls that follow them; beyond it, something
-    else is wrong."""
-    excess = kernel_time_excess(record)
-    if excess is None:
-        return None
-    spread, which = record.get("device_times_s"), "device times"
-    if not spread:
-        spread, which = host_rounds, "host rounds"
-    line = (f"{name}: kernel_time_s {record['kernel_time_s'] * 1e3:.4g} ms > device_time_s "
-            f"{record['device_time_s'] * 1e3:.4g} ms (+{100 * excess:.1f} %)")
-    if spread and len(spread) >= 4:
-        q3 = statistics.quantiles(spread, n=4)[2]
-        where = "within" if record["kernel_time_s"] <= q3 else "beyond"
-        line += f", {where} the spread of the {len(spread)} {which} (upper quartile {q3 * 1e3:.4g} ms)"
-    return line
 
 
 # --- CUDA out of memory -------------------------------------------------------------------------------

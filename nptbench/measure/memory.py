@@ -21,7 +21,7 @@ from __future__ import annotations
 import tracemalloc
 from typing import Callable
 
-from .backends import missing_package, sync
+from nptbench.env.backends import missing_package, sync
 
 
 def _walk(events):

@@ -16,8 +16,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from . import backends, baseline, machine
-from .runs import CEILINGS_FILE, fingerprint
+from nptbench.env import backends, machine, mnist_source
+from nptbench.schema import layout
 
 #: The suite checks its kernels for the H100/H200 where no GPU says otherwise (tests/test_cuda_ptx.py).
 DEFAULT_CC = (9, 0)
@@ -33,8 +33,8 @@ def _version(dist: str) -> str | None:
 
 
 def _blas() -> dict:
-    """Each library's BLAS and kernels, asked of a fresh process (nptbench.blas), and the thread pools."""
-    from . import blas
+    """Each library's BLAS and kernels, asked of a fresh process (nptbench.env.blas), and the thread pools."""
+    from nptbench.env import blas
 
     try:
         kernels = blas.probe()
@@ -45,29 +45,25 @@ def _blas() -> dict:
 
 def _mnist() -> str:
     offline = os.environ.get("NPTBENCH_OFFLINE", "0") not in ("", "0")
-    try:
-        from fixtures.mnist import describe_source
-    except ImportError:
-        return "unknown: run the doctor from the checkout's root, where fixtures/ is"
-    return describe_source(download_ok=not offline) + (" (NPTBENCH_OFFLINE=1)" if offline else "")
+    return mnist_source.describe_source(download_ok=not offline) + (" (NPTBENCH_OFFLINE=1)" if offline else "")
 
 
 def _results(fp: str, results: Path) -> dict:
-    folder = baseline.baseline_dir(fp, results)
-    ceilings = folder / CEILINGS_FILE
-    runs = [p.name for p in baseline.baselines(fp, results)]
+    folder = layout.machine_dir(fp, results)
+    ceilings = layout.ceilings_path(fp, results)
+    runs = [p.name for p in layout.baseline_files(fp, results)]
     return {"folder": str(folder), "baselines": runs,
             "ceilings": str(ceilings) if ceilings.is_file() else None}
 
 
-def examine(results: Path = baseline.RESULTS) -> dict:
+def examine(results: Path = layout.RESULTS) -> dict:
     """Everything the doctor reports, as data."""
     info = machine.describe()
     gpus = info["gpus"]
     cc = tuple(int(x) for x in gpus[0]["capability"].split(".")) if gpus else DEFAULT_CC
     compile_problem = backends.numba_cuda_compile_problem(cc) if not backends.missing_package("numba") else \
         ("numba", backends.missing_package("numba"))
-    fp = fingerprint()
+    fp = machine.fingerprint()
     paths = {
         "cpu": None,
         "numba-njit": backends.missing_package("numba"),
@@ -147,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--require-gpu", action="store_true",
                         help="exit 1 when any GPU path is broken (as the GPU benchmarks would fail)")
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
-    parser.add_argument("--results", type=Path, default=baseline.RESULTS, help="results folder (default: ./results)")
+    parser.add_argument("--results", type=Path, default=layout.RESULTS, help="results folder (default: ./results)")
     args = parser.parse_args(argv)
     report = examine(args.results)
     broken = broken_gpu_paths(report)

@@ -8,7 +8,8 @@ import re
 import shutil
 import subprocess
 
-from .record import THREAD_VARIABLES
+from nptbench.schema.record import THREAD_VARIABLES
+from nptbench.schema.runs import make_fingerprint
 
 
 def _version(name: str) -> str | None:
@@ -131,3 +132,21 @@ def describe() -> dict:
     except Exception:
         pass
     return info
+
+
+def fingerprint() -> str:
+    """This machine's hardware fingerprint (nptbench.schema.runs.make_fingerprint; the GPU part asks torch,
+    like the rest of the suite)."""
+    return make_fingerprint(cpu_model(), usable_cores(), [g["name"] for g in gpu_info()])
+
+
+def thread_settings() -> dict:
+    """The settings a CPU ceiling depends on: the thread variables and torch's thread count."""
+    out = {"env": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ}}
+    try:
+        import torch
+
+        out["torch"] = torch.get_num_threads()
+    except Exception:
+        out["torch"] = None
+    return out

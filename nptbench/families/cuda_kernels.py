@@ -3,7 +3,7 @@ kernel (tile 16 and 32) and two register-blocked tiled kernels, to show how far 
 towards cuBLAS.
 
 Seed 004 ends its matmul notebook with a one-thread-per-output ``@cuda.jit`` kernel (kept, unchanged, in
-:mod:`nptbench.matmul`); the GPU lecture that continues that notebook times it against torch on a
+:mod:`nptbench.families.matmul`); the GPU lecture that continues that notebook times it against torch on a
 5120x256 @ 256x5120 product. The tiled kernel here is the textbook next step: each block stages a
 ``tile x tile`` slab of ``a`` and of ``b`` in shared memory, so every element fetched from global memory
 is used ``tile`` times instead of once. The register-blocked kernel adds the step after that: each thread
@@ -25,8 +25,8 @@ import math
 
 import numpy as np
 
-from . import matmul as mm
-from .backends import cudasim_enabled
+from nptbench.families import matmul as mm
+from nptbench.env.backends import cudasim_enabled
 
 #: ``numba.cuda``, bound on first use. A module global on purpose: numba's CUDA simulator swaps in its
 #: per-launch fake of the module only where a kernel reads it as a global, never through a closure.
@@ -362,7 +362,7 @@ def matmul_numba_cuda_regtiled128(a_dev, b_dev, c_dev):
 
 
 def matmul_numba_cuda_naive(a_dev, b_dev, c_dev):
-    """Seed 004's naive kernel (:func:`nptbench.matmul.numba_cuda_kernel`) launched alone: no copy back,
+    """Seed 004's naive kernel (:func:`nptbench.families.matmul.numba_cuda_kernel`) launched alone: no copy back,
     so it compares with the tiled kernels and cuBLAS on kernel time. ``c_dev`` is float64, as the seed's."""
     blocks, threads = mm.cuda_grid(c_dev.shape, mm.TPB)
     mm.numba_cuda_kernel()[blocks, threads](a_dev, b_dev, c_dev)

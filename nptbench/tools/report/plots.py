@@ -1,13 +1,13 @@
 """The report's charts (matplotlib): time by variant per experiment, a roofline per context, and the
-seeds' claimed speed-ups against ours. Each takes pyplot as ``plt`` (nptbench.report loads it only when
+seeds' claimed speed-ups against ours. Each takes pyplot as ``plt`` (nptbench.tools.report loads it only when
 plots are asked for) and writes one PNG.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from . import claims as claims_mod
-from .fmt import fmt_time
+from nptbench.analysis import claims as claims_mod
+from nptbench.analysis.fmt import fmt_time
 
 BACKEND_COLORS = {"python": "#8c564b", "numpy": "#1f77b4", "torch": "#ff7f0e", "numba": "#2ca02c"}
 VERDICT_COLORS = {

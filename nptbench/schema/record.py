@@ -31,13 +31,13 @@ FIELDS = {
 }
 
 
-#: Fields a record on ``device == "cuda"`` adds (nptbench.devicetime.DeviceRun.fields; ``kernel_*`` only for
+#: Fields a record on ``device == "cuda"`` adds (nptbench.measure.devicetime.DeviceRun.fields; ``kernel_*`` only for
 #: the kernel and precision benchmarks where torch sees the GPU). Tools read GPU times only through these.
 GPU_FIELDS = {
     "device_time_s": "median device time of one call: CUDA events around each timed call (seconds)",
     "device_time_min_s": "the least of those device times",
     "device_time_rounds": "how many timed calls were event-timed "
-                          "(the first nptbench.devicetime.MAX_EVENT_SAMPLES)",
+                          "(the first nptbench.measure.devicetime.MAX_EVENT_SAMPLES)",
     "device_times_s": "every event-timed call's device time in call order (seconds, 6 significant digits): "
                       "pytest-benchmark's calibration calls first where it calibrated, then one per round "
                       "(rounds are one call each on a GPU); compare judges GPU records on these",
@@ -45,7 +45,7 @@ GPU_FIELDS = {
     "gpu_cold_l2": "true when the L2 cache was flushed before every round (--gpu-cold-l2)",
     "peak_device_bytes": "the call's device operands plus the most it allocated on top",
     "kernel_time_s": "median device time without the launch's host cost (a spin kernel queued before each "
-                     "of nptbench.devicetime.KERNEL_TIME_SAMPLES untimed calls); at most device_time_s, "
+                     "of nptbench.measure.devicetime.KERNEL_TIME_SAMPLES untimed calls); at most device_time_s, "
                      "up to noise",
     "kernel_time_min_s": "the least of those kernel times",
     "kernel_time_rounds": "how many untimed calls the kernel times come from",
@@ -56,7 +56,7 @@ GPU_FIELDS = {
     "peak_device_note": "what peak_device_bytes counts and where it was read, in words",
 }
 
-#: Fields the harness (nptbench.harness.measure) adds to every record, or where it says so.
+#: Fields the harness (nptbench.measure.harness.measure) adds to every record, or where it says so.
 HARNESS_FIELDS = {
     "rtol": "the relative tolerance rel_err was held to (unitless)",
     "synchronized": "false when the timed call did not wait for the device (absent: it did)",
@@ -97,7 +97,7 @@ FAMILY_FIELDS = {
     "inductor_fx_graph_cache": "whether inductor's FX graph cache was on",
 }
 
-#: Fields the roofline adds when a run is saved (nptbench.roofline.annotate; roofline.FIELDS holds the same,
+#: Fields the roofline adds when a run is saved (nptbench.analysis.roofline.annotate; roofline.FIELDS holds the same,
 #: tests/test_record.py checks they agree).
 ROOFLINE_FIELDS = {
     "achieved_gflops": "flops / median time, in GFLOP/s (null without flops)",
@@ -108,8 +108,8 @@ ROOFLINE_FIELDS = {
     "ceiling_note": "why a memory-bound record reads above 100 % (operands within the cache, or a low ceiling)",
 }
 
-#: Fields added when a run is saved (nptbench.roofline.annotate_run, from the plugin) or promoted
-#: (nptbench.baseline).
+#: Fields added when a run is saved (nptbench.analysis.roofline.annotate_run, from the plugin) or promoted
+#: (nptbench.tools.promote).
 SAVED_FIELDS = {
     "roofline_time": "which time the roofline fields divide by: median, or the device median (CUDA events)",
     "raw_rounds_kept": "N of M: a promoted baseline keeps N evenly spaced raw rounds of the M measured",
@@ -200,7 +200,7 @@ def _number_or_none(name, value):
 def _undeclared(fields) -> None:
     unknown = [f for f in fields if not declared(f)]
     if unknown:
-        raise RecordError(f"undeclared record field {', '.join(unknown)}: declare it in nptbench/record.py")
+        raise RecordError(f"undeclared record field {', '.join(unknown)}: declare it in nptbench/schema/record.py")
 
 
 def make_record(**fields) -> dict:

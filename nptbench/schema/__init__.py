@@ -1,0 +1,3 @@
+"""The bottom layer: what a record and a saved run are, and where results live (imports nothing else of
+nptbench). The record schema (:mod:`.record`), the run model and its reader (:mod:`.runs`), the results/
+folder layout (:mod:`.layout`) and the stored ceilings file (:mod:`.ceilings`)."""
