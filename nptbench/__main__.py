@@ -13,6 +13,7 @@ COMMANDS = {
     "ab": ("nptbench.tools.ab", "the same benchmarks under two setups, interleaved A B B A, then compare's verdict"),
     "calibrate": ("nptbench.tools.calibrate", "measure this machine's ceilings carefully into results/<fingerprint>/"),
     "compare": ("nptbench.tools.compare", "compare saved runs: ratio of medians, CI, verdict per benchmark"),
+    "baseline": ("nptbench.tools.baseline", "build this machine's baseline set: N separate runs with pauses, each promoted to results/<fingerprint>/"),
     "promote": ("nptbench.tools.promote", "promote a saved run to this machine's baseline in results/"),
     "report": ("nptbench.tools.report", "Markdown/HTML report with roofline and claims ledger from saved runs"),
     "fractions": ("nptbench.tools.fractions", "the hand-written CUDA kernels' share of cuBLAS (device time), from saved runs"),

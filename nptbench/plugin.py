@@ -26,7 +26,7 @@ import pytest
 
 from nptbench.analysis import gpu_records, roofline
 from nptbench.env import backends, machine
-from nptbench.measure import ceilings, devicetime, harness
+from nptbench.measure import ceilings, devicetime, harness, yardsticks
 from nptbench.schema import layout, runs
 from nptbench.schema.record import THREAD_VARIABLES, conditions_label
 
@@ -49,6 +49,8 @@ class Profile:
 
     size: str  #: the size profile, one of :data:`PROFILES`
     notices: list[str] = field(default_factory=list)  #: one-line notices printed after the run
+    yardsticks: dict = field(default_factory=dict)  #: the machine's state at the start and end (timed runs)
+    saved: dict | None = None  #: the run as saved (pytest-benchmark's JSON), for the gate
 
 
 #: Where the session's :class:`Profile` is kept (``config.stash``).
@@ -151,11 +153,58 @@ def pytest_pyfunc_call(pyfuncitem):
 def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["nptbench"] = {**machine.describe(), "profile": profile(config).size}
     add_ceilings(config, machine_info)
+    add_yardsticks(config, machine_info["nptbench"])
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     add_roofline(config, output_json)  # achieved GFLOP/s, GB/s and % of ceiling per benchmark
     add_skips(config, output_json)  # skipped benchmarks and their reasons, for the report
+    add_session(config, output_json)  # how the session ended: a partial run says so
+    profile(config).saved = output_json
+
+
+# --- the machine's state: yardsticks at the start and the end of a timed session ----------------------
+
+def timed_session(session) -> bool:
+    """Whether this session times benchmarks: pytest-benchmark active and timing, and a benchmark collected."""
+    bs = benchmark_session(session.config)
+    return (bs is not None and not bs.disabled and not bs.skip
+            and any("benchmark" in getattr(item, "fixturenames", ()) for item in session.items))
+
+
+def pytest_collection_finish(session):
+    if timed_session(session):
+        profile(session.config).yardsticks["start"] = yardsticks.measure()
+
+
+def add_yardsticks(config, info: dict) -> None:
+    """The session's yardsticks (nptbench.schema.record.YARDSTICK_FIELDS), the end taken now, once."""
+    taken = profile(config).yardsticks
+    if "start" not in taken:
+        return
+    if "end" not in taken:
+        taken["end"] = yardsticks.measure()
+    info["yardsticks"] = dict(taken)
+
+
+def add_session(config, output_json: dict) -> None:
+    """How the session ended (nptbench.schema.record.SESSION_FIELDS, key ``nptbench_session``): its exit
+    status, the benchmarks that failed, and those collected but never run (an interrupted session)."""
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    session = config.pluginmanager.get_plugin("session")
+    benches = [item.nodeid for item in getattr(session, "items", []) if "benchmark" in getattr(item, "fixturenames", ())]
+    reported: dict = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for rep in (tr.stats.get(outcome, []) if tr else []):
+            if getattr(rep, "nodeid", None) and (outcome != "passed" or rep.when == "call"):
+                reported.setdefault(rep.nodeid, set()).add(outcome)
+    failed = [n for n in benches if reported.get(n, set()) & {"failed", "error"}]
+    not_run = [n for n in benches if n not in reported]
+    status = int(getattr(session, "exitstatus", 0) or 0)
+    output_json["nptbench_session"] = {
+        "exitstatus": status, "collected": len(benches), "failed": failed, "not_run": not_run,
+        "complete": not failed and not not_run and status in (0, 1),
+    }
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -271,16 +320,20 @@ def session_conditions() -> tuple:
 
 
 class PytestBaseline:
-    """Registered in ``pytest_configure``, before pytest-benchmark builds its session.
+    """Registered in ``pytest_configure``, before pytest-benchmark builds its session: the gate.
 
-    pytest-benchmark would compare against the newest file of its own storage (results/runs) and stop
-    with a usage error when there is none. Instead: the ``--benchmark-compare`` value is taken here, the
-    newest baseline of this machine's fingerprint and this profile is loaded (nptbench.schema.runs), and
-    pytest-benchmark is handed that one file to show next to the current numbers, with a table of
-    ``nptbench compare`` verdicts computed from the raw rounds. Without a baseline one line of the summary
-    says so and the run goes on. ``--benchmark-compare-fail`` (which implies ``--benchmark-compare``) fails
-    the session with one line per regression (the check's numbers and the statistical verdict) instead of
-    pytest-benchmark's traceback.
+    pytest-benchmark would compare against the newest file of its own storage (results/runs) and judge
+    each benchmark from that one run. Instead: the ``--benchmark-compare`` value is taken here, and the
+    baseline SET of this machine's fingerprint, this profile and this session's conditions is found
+    (nptbench.schema.runs.baseline_set: every baseline run in ``results/<fingerprint>/``). pytest-benchmark
+    is handed its newest file to show next to the current numbers, and the verdicts are ``nptbench
+    compare``'s on the same runs (nptbench.tools.compare, baseline mode: the spread between the set's
+    runs, Holm over the session's benchmarks), so the gate and ``compare BASE NEW`` always agree. Without a
+    baseline one line of the summary says so and the run goes on. ``--benchmark-compare-fail`` (which
+    implies ``--benchmark-compare``) fails the session when compare calls a benchmark slower, with one line
+    per regression; its percentage (``median:10%``) is the minimum effect. A baseline too thin to judge
+    between-run noise, or a machine whose drift could explain every slower row, never fails it: it says
+    it cannot judge, and why.
     """
 
     def __init__(self, config, profile: str):
@@ -289,9 +342,11 @@ class PytestBaseline:
         self.profile = profile
         self.checks = getattr(opt, "benchmark_compare_fail", None) or []
         self.requested = getattr(opt, "benchmark_compare", None) or (True if self.checks else None)
-        self.fp = self.path = self.run = self.header = None
+        self.fp = self.header = None
+        self.paths: list = []
         self.lines: list[str] = []
         self.table = ""
+        self.status = None
         if not self.requested:
             return
         opt.benchmark_compare = []  # pytest-benchmark must not load results/runs: the baseline is ours
@@ -302,23 +357,30 @@ class PytestBaseline:
         # The run's thread variables are part of each result's identity: a baseline made under others would
         # have every pair refused. (A cold L2 is a condition of GPU records alone: compare judges it per record.)
         conds = session_conditions()
-        self.path = runs.find_baseline(self.fp, profile, results, select, conds)
-        if self.path is None:
-            other = runs.find_baseline(self.fp, profile, results, select)
-            where = f"{results / self.fp}/{' matching ' + repr(select) if select else ''}"
-            if other is not None:
+        self.paths = runs.baseline_set(self.fp, profile, results, select, conds)
+        where = f"{results / self.fp}/{' matching ' + repr(select) if select else ''}"
+        if not self.paths:
+            other = runs.baseline_set(self.fp, profile, results, select)
+            if other:
                 under = conditions_label(conds) or "no thread variables set"
                 missing = (f"no {profile} baseline in {where} measured under this session's conditions ({under}); "
-                           f"{other.name} was measured under others")
+                           f"{other[-1].name} was measured under others")
                 if self.checks:  # a gate that would compare nothing must not pass quietly
                     raise runs.RunError(f"--benchmark-compare-fail: {missing}: promote a run made under "
-                                                 "these conditions, or run under the baseline's")
+                                        "these conditions, or run under the baseline's")
                 self.header = f"nptbench: {missing}: running without comparison"
             else:
                 self.header = f"nptbench: no {profile} baseline for this machine in {where}: running without comparison"
         else:
-            self.run = runs.load(self.path).data
-            self.header = f"nptbench: comparing with baseline {self.path}"
+            k = len(self.paths)
+            self.header = (f"nptbench: comparing with the baseline set of {where} ({k} run{'s' if k != 1 else ''}; "
+                           f"newest {self.paths[-1].name})")
+
+    def min_effect(self) -> float | None:
+        """The minimum effect the ``--benchmark-compare-fail`` checks ask for (their largest percentage),
+        or None (pyproject.toml's, as compare takes it)."""
+        percents = [c.threshold / 100 for c in self.checks if type(c).__name__.startswith("Percentage")]
+        return max(percents) if percents else None
 
     def pytest_collection_finish(self, session):
         # --benchmark-autosave is on in pyproject.toml; a session without any benchmark (pytest tests)
@@ -329,69 +391,65 @@ class PytestBaseline:
 
     def pytest_sessionstart(self, session):
         bs = benchmark_session(self.config)
-        if bs is None or self.run is None:
+        if bs is None or not self.paths:
             return
         from pytest_benchmark.stats import normalize_stats
 
-        for bench in self.run["benchmarks"]:
+        newest = runs.load(self.paths[-1]).data
+        for bench in newest["benchmarks"]:
             normalize_stats(bench["stats"])
         bs.compare = self.requested
-        bs.compared_mapping = {self.path: {b["fullname"]: b for b in self.run["benchmarks"]}}
+        bs.compared_mapping = {self.paths[-1]: {b["fullname"]: b for b in newest["benchmarks"]}}
 
     def pytest_sessionfinish(self, session, exitstatus):
-        # pytest-benchmark's own sessionfinish (a hook wrapper) has already matched the runs by now.
+        # pytest-benchmark's own sessionfinish (a hook wrapper) has already saved the run by now.
         bs = benchmark_session(self.config)
         if bs is None or not self.requested:
             return
-        bs.performance_regressions.clear()  # reported below, readably, instead of raised
-        if self.run is None:
+        bs.performance_regressions.clear()  # judged below, by compare, instead of by one run's rounds
+        if not self.paths:
             bs.compare_fail = None  # no baseline: not a usage error, the header said so
             return
         from nptbench.tools import compare
 
-        current = {"machine_info": {"nptbench": {**machine.describe(), "profile": self.profile}},
-                   "datetime": datetime.now().isoformat(),
-                   "benchmarks": [b.as_dict(include_data=True) for b in bs.benchmarks if b]}
+        current = profile(self.config).saved or self.current_run(bs)
         if not current["benchmarks"]:
             return
-        pairing = compare.compare_runs([runs.Run(self.path, self.run)], [runs.Run(Path("now"), current)])
+        effects = compare.Effects.from_pyproject(Path(self.config.rootpath) / "pyproject.toml", self.min_effect())
+        baseline = [runs.load(path) for path in self.paths]
+        pairing = compare.compare_runs(baseline, [runs.Run(Path("this session"), current)], effects)
         self.table = compare.render(pairing, "baseline", "now")
-        verdicts = {row.name: row for pair in pairing for row in pair.rows}
-        saved = {b["fullname"]: b["stats"] for b in self.run["benchmarks"]}
-        for bench in bs.benchmarks:
-            if not bench or bench.fullname not in saved:
-                continue
-            old = saved[bench.fullname]
-            for check in self.checks:
-                value = check.compute(bench, old)
-                if value > check.threshold:
-                    self.lines.append(self._regression_line(bench, old, check, value, verdicts.get(bench.name)))
-        if self.lines and session.exitstatus == 0:
-            session.exitstatus = 1  # as a failed test would
+        self.status, self.lines = compare.outcome(pairing)
+        if self.status == compare.SLOWER:
+            self.lines += [f"{row.name}: {row.verdict}, {row.ratio_text()}, detects >= {row.min_detectable:.2f}x"
+                           + (f" (the machine? {row.explained})" if row.explained else "")
+                           for p in pairing for row in p.rows if row.verdict == "slower"]
+            if self.checks and session.exitstatus == 0:
+                session.exitstatus = 1  # as a failed test would
 
-    @staticmethod
-    def _regression_line(bench, old, check, value, row) -> str:
-        field = check.field
-        change = (f"+{value:.1f} % (limit {check.threshold} %)" if type(check).__name__.startswith("Percentage")
-                  else f"+{value * 1e6:.1f} us (limit {check.threshold * 1e6:.1f} us)")
-        line = (f"{bench.name}: {field} {old[field] * 1e6:.1f} us -> {bench[field] * 1e6:.1f} us, {change}")
-        if row is not None:
-            line += f"; nptbench compare: {row.verdict} ({row.ratio_text()})"
-        return line
+    def current_run(self, bs) -> dict:
+        """This session's run as it would be saved (when it is not: --benchmark-autosave off)."""
+        info = {**machine.describe(), "profile": self.profile}
+        add_yardsticks(self.config, info)
+        return {"machine_info": {"nptbench": info}, "datetime": datetime.now().isoformat(),
+                "benchmarks": [b.as_dict(include_data=True) for b in bs.benchmarks if b]}
 
     def pytest_terminal_summary(self, terminalreporter):
         tr = terminalreporter
         if self.header:  # also under -q, where pytest shows no header
-            tr.write_line(self.header, yellow=self.run is None)
+            tr.write_line(self.header, yellow=not self.paths)
         if self.table:
-            tr.section("nptbench compare: this run against the baseline")
-            tr.write_line(f"baseline: {self.path}")
+            tr.section("nptbench compare: this run against the baseline set")
+            for path in self.paths:
+                tr.write_line(f"baseline: {path}")
             for line in self.table.splitlines():
                 tr.write_line(line)
-        if self.lines:
+        if not self.lines:
+            return
+        if self.status == 1 and self.checks:
             tr.section("performance regressed (--benchmark-compare-fail)", red=True, bold=True)
-            for line in self.lines:
-                tr.write_line(line, red=True)
+        for line in self.lines:
+            tr.write_line(f"nptbench: {line}", red=self.status == 1, yellow=self.status != 1)
 
 
 # --- session fixtures -----------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def test_compare_and_the_report_pool_alike(tmp_path, base_raw):
     write(tmp_path / "base" / "1.json", first)
     write(tmp_path / "base" / "2.json", second if base_raw else stats_only(second))
     write(tmp_path / "new" / "1.json", new)
-    [pairing] = compare.compare_runs(load_runs([tmp_path / "base"]), load_runs([tmp_path / "new"]))
+    [pairing] = compare.compare_runs(load_runs([tmp_path / "base"]), load_runs([tmp_path / "new"]), mode="session")
     [row] = pairing.rows
     report = report_data.gather([tmp_path / "base", tmp_path / "new"])
     base_result = report.results[("M1/smoke", "e", "k")]

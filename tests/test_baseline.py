@@ -83,7 +83,7 @@ def test_corrupt_files_are_named(tmp_path):
     with pytest.raises(RunError, match=re.escape(str(bad)) + ".*not valid JSON"):
         runs.load(bad)
     with pytest.raises(RunError, match=re.escape(str(bad))):
-        runs.find_baseline("fp", "smoke", tmp_path)
+        runs.baseline_set("fp", "smoke", tmp_path)
     bad.write_text('{"benchmarks": [{"fullname": "x", "stats": {"median": 1, "data": ["a"]}}]}')
     with pytest.raises(RunError, match="raw round times of x are not positive finite numbers"):
         runs.load(bad)
@@ -93,17 +93,17 @@ def test_corrupt_files_are_named(tmp_path):
         runs.load(bad)
 
 
-def test_find_baseline_takes_the_newest_of_the_profile(tmp_path):
+def test_the_baseline_set_is_every_run_of_the_profile_oldest_first(tmp_path):
     folder = tmp_path / "test-cpu_2cores_nogpu"
-    saved_run(folder / "smoke-old.json", when="2026-01-01T00:00:00")
+    old = saved_run(folder / "smoke-old.json", when="2026-01-01T00:00:00")
     new = saved_run(folder / "smoke-new.json", when="2026-02-01T00:00:00")
     default = saved_run(folder / "default-x.json", profile="default", when="2026-03-01T00:00:00")
     fp = "test-cpu_2cores_nogpu"
-    assert runs.find_baseline(fp, "smoke", tmp_path) == new
-    assert runs.find_baseline(fp, "default", tmp_path) == default
-    assert runs.find_baseline(fp, "smoke", tmp_path, select="old") == folder / "smoke-old.json"
-    assert runs.find_baseline(fp, "seed", tmp_path) is None
-    assert runs.find_baseline("other", "smoke", tmp_path) is None
+    assert runs.baseline_set(fp, "smoke", tmp_path) == [old, new]
+    assert runs.baseline_set(fp, "default", tmp_path) == [default]
+    assert runs.baseline_set(fp, "smoke", tmp_path, select="old") == [folder / "smoke-old.json"]
+    assert runs.baseline_set(fp, "seed", tmp_path) == []
+    assert runs.baseline_set("other", "smoke", tmp_path) == []
 
 
 def test_promote_command_line(tmp_path, capsys):
@@ -130,7 +130,21 @@ def pytest_run(results: Path, *args, env_extra: dict | None = None) -> tuple[int
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def test_benchmark_compare_uses_this_machines_baseline(tmp_path):
+def faster_copy(promoted: Path, factor: float, when: str) -> Path:
+    """A copy of a promoted baseline run with every time scaled by ``factor``, made at ``when``."""
+    run = json.loads(promoted.read_text())
+    for bench in run["benchmarks"]:
+        stats = bench["stats"]
+        for key in ("min", "max", "mean", "median", "q1", "q3"):
+            stats[key] *= factor
+        stats["data"] = [t * factor for t in stats["data"]]
+    run["datetime"] = when
+    fake = promoted.with_name(f"smoke-{when[:4]}_x{factor}.json")
+    fake.write_text(json.dumps(run))
+    return fake
+
+
+def test_benchmark_compare_judges_against_the_baseline_set_as_compare_does(tmp_path):
     fp = machine.fingerprint()
     rc, out = pytest_run(tmp_path, "--benchmark-compare", "--benchmark-compare-fail=median:5%")
     assert rc == 0, out
@@ -138,27 +152,38 @@ def test_benchmark_compare_uses_this_machines_baseline(tmp_path):
     [saved] = list((tmp_path / "runs").rglob("*.json"))
     assert runs.load(saved).has_raw_data  # --benchmark-save-data is on by default
 
-    # a baseline twice as fast as anything this machine does: the check must fail, readably
+    # one run is no baseline to judge between-run noise by: the gate says so and never fails on it
     promoted = promote.promote(saved, tmp_path)
-    run = json.loads(promoted.read_text())
-    stats = run["benchmarks"][0]["stats"]
-    for key in ("min", "max", "mean", "median", "q1", "q3"):
-        stats[key] /= 2
-    stats["data"] = [t / 2 for t in stats["data"]]
-    run["datetime"] = "9999-01-01T00:00:00"  # the newest: the one compared with
-    fake = promoted.with_name("smoke-9999_halved.json")
-    fake.write_text(json.dumps(run))
+    halved = faster_copy(promoted, 0.5, "9000-01-01T00:00:00")
+    rc, out = pytest_run(tmp_path, "--benchmark-compare-fail=median:5%")
+    assert rc == 0, out
+    assert "the baseline set of" in out and "(2 runs;" in out
+    assert "cannot judge" in out and "python -m nptbench baseline" in out
+
+    # a set of baselines all about twice as fast as anything this machine does: slower, readably
+    promoted.unlink()
+    for factor, year in ((0.52, "9001"), (0.48, "9002")):
+        faster_copy(halved, factor / 0.5, f"{year}-01-01T00:00:00")
     rc, out = pytest_run(tmp_path, "--benchmark-compare-fail=median:5%")
     assert rc == 1, out
-    assert f"nptbench: comparing with baseline {fake}" in out
-    assert "performance regressed (--benchmark-compare-fail)" in out
-    assert re.search(r"test_matmul\[numpy-mnist5-float32\]: median [\d.]+ us -> [\d.]+ us, \+[\d.]+ % "
-                     r"\(limit 5 %\); nptbench compare: slower \(ratio", out), out
+    assert "(3 runs; newest smoke-9002" in out and "performance regressed (--benchmark-compare-fail)" in out
+    line = re.search(r"nptbench: test_matmul\[numpy-mnist5-float32\]: slower, ratio ([\d.]+) \[[\d.]+, [\d.]+\], "
+                     r"detects >= [\d.]+x", out)
+    assert line, out
     assert "Traceback" not in out and "PerformanceRegression" not in out
 
-    fake.write_text('{"benchmarks": ')
+    # compare on the same runs says the same: the gate is compare
+    [now] = sorted((tmp_path / "runs").rglob("*.json"))[-1:]
+    proc = subprocess.run([sys.executable, "-m", "nptbench", "compare", str(tmp_path / fp), str(now), "--json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    [row] = json.loads(proc.stdout)["pairings"][0]["verdicts"]
+    assert row["verdict"] == "slower" and f"{row['ratio']:.3f}" == line.group(1)
+    assert row["basis"] == "between runs: 3 BASE runs, 1 NEW" and row["min_detectable"] > 1
+
+    halved.write_text('{"benchmarks": ')
     rc, out = pytest_run(tmp_path, "--benchmark-compare")
-    assert rc == 4 and f"{fake}: corrupt, not valid JSON" in out, out
+    assert rc == 4 and f"{halved}: corrupt, not valid JSON" in out, out
 
 
 def test_promote_thins_raw_rounds_evenly():
@@ -202,7 +227,7 @@ def test_report_only_runs_go_where_no_comparison_looks(tmp_path):
     fp = "test-cpu_2cores_nogpu"
     assert dest == tmp_path / "res" / fp / layout.REPORT_ONLY / "smoke-0001_x.json"
     assert layout.baseline_files(fp, tmp_path / "res") == []
-    assert runs.find_baseline(fp, "smoke", tmp_path / "res") is None
+    assert runs.baseline_set(fp, "smoke", tmp_path / "res") == []
 
 
 def test_the_baseline_lookup_keeps_to_the_same_conditions(tmp_path):
@@ -219,12 +244,12 @@ def test_the_baseline_lookup_keeps_to_the_same_conditions(tmp_path):
     cold["datetime"] = "2099-02-01T00:00:00"
     cold["benchmarks"][0]["extra_info"] = {"device": "cuda", "gpu_cold_l2": True}
     (folder / "smoke-0003_cold.json").write_text(json.dumps(cold))
-    find = lambda **kw: runs.find_baseline(fp, "smoke", tmp_path, **kw)  # noqa: E731
-    assert find().name == "smoke-0003_cold.json"  # no conditions asked: the newest
-    assert find(conditions=(), cold_l2=False) == usual
-    assert find(conditions=(("OMP_NUM_THREADS", "1"),), cold_l2=False).name == "smoke-0002_pinned.json"
-    assert find(conditions=(), cold_l2=True).name == "smoke-0003_cold.json"
-    assert find(conditions=(("OMP_NUM_THREADS", "2"),)) is None
+    find = lambda **kw: [p.name for p in runs.baseline_set(fp, "smoke", tmp_path, **kw)]  # noqa: E731
+    assert len(find()) == 3  # no conditions asked: all of them
+    assert find(conditions=(), cold_l2=False) == [usual.name]
+    assert find(conditions=(("OMP_NUM_THREADS", "1"),), cold_l2=False) == ["smoke-0002_pinned.json"]
+    assert find(conditions=(), cold_l2=True) == ["smoke-0003_cold.json"]
+    assert find(conditions=(("OMP_NUM_THREADS", "2"),)) == []
 
 
 def test_a_gate_without_a_baseline_of_these_conditions_fails_loudly(tmp_path):

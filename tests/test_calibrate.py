@@ -123,7 +123,7 @@ def test_stored_ceilings_are_not_mistaken_for_a_run(tmp_path, monkeypatch):
     run = write(folder / "smoke-0001_x.json", fake_run({"a": ("exp", rounds(1e-3))}))
     calibrate.write(CEILINGS, "fp-x", tmp_path)
     assert layout.baseline_files("fp-x", tmp_path) == [run]
-    assert runs.find_baseline("fp-x", "smoke", tmp_path) == run
+    assert runs.baseline_set("fp-x", "smoke", tmp_path) == [run]
     assert [r.path for r in runs_model.load_runs([folder])] == [run]
     assert report_data.expand([folder]) == [run]
 

@@ -139,13 +139,13 @@ def test_cli_table_sides_and_exit_status(tmp_path, capsys):
         "a": ("exp", rounds(1e-3, seed=1)), "b": ("exp", rounds(2e-3, seed=2)), "gone": ("exp", rounds(1e-3))}))
     new = write(tmp_path / "new.json", fake_run({
         "a": ("exp", rounds(2e-3, seed=3)), "b": ("exp", rounds(2e-3, seed=4)), "added": ("exp", rounds(1e-3))}))
-    assert compare.main([str(base), str(new)]) == 1
+    assert compare.main([str(base), str(new), "--same-session"]) == 1
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("| test_x[")]
     assert [line.split(" | ")[0] for line in lines] == ["| test_x[a]", "| test_x[b]"]  # sorted by ratio, slowest first
     assert "**slower**" in lines[0] and lines[1].endswith("| same |")
     assert "Only in BASE: test_x[gone]." in out and "Only in NEW: test_x[added]." in out
-    assert compare.main([str(base), str(base)]) == 0
+    assert compare.main([str(base), str(base), "--same-session"]) == 0
 
 
 def test_a_long_list_of_unmatched_benchmarks_is_counted(tmp_path, capsys):
@@ -154,7 +154,7 @@ def test_a_long_list_of_unmatched_benchmarks_is_counted(tmp_path, capsys):
     base = write(tmp_path / "base.json", fake_run({"a": ("exp", rounds(1e-3, seed=1)),
                                                    **{n: ("exp", rounds(1e-3)) for n in names}}))
     new = write(tmp_path / "new.json", fake_run({"a": ("exp", rounds(1e-3, seed=2))}))
-    compare.main([str(base), str(new)])
+    compare.main([str(base), str(new), "--same-session"])
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("Only in BASE:"))
     assert line.startswith(f"Only in BASE: {len(names)} benchmarks, test_x[v00], ")
@@ -165,10 +165,10 @@ def test_runs_are_matched_by_record_not_name(tmp_path):
     base = fake_run({"a": ("exp", rounds(1e-3))})
     new = fake_run({"a": ("exp", rounds(1e-3))})
     new["benchmarks"][0]["name"] = new["benchmarks"][0]["fullname"] = "bench/renamed.py::test_y[a]"
-    [pairing] = compare.compare_runs([runs_model.Run(Path("b"), base)], [runs_model.Run(Path("n"), new)])
+    [pairing] = compare.compare_runs([runs_model.Run(Path("b"), base)], [runs_model.Run(Path("n"), new)], mode="session")
     assert len(pairing.rows) == 1 and not pairing.only_base and not pairing.only_new
     new["benchmarks"][0]["extra_info"]["shape"] = [[8, 8], [8, 8]]  # other work: no longer the same benchmark
-    [pairing] = compare.compare_runs([runs_model.Run(Path("b"), base)], [runs_model.Run(Path("n"), new)])
+    [pairing] = compare.compare_runs([runs_model.Run(Path("b"), base)], [runs_model.Run(Path("n"), new)], mode="session")
     assert not pairing.rows and pairing.only_base and pairing.only_new
 
 
@@ -179,11 +179,11 @@ def test_folders_pool_runs_and_machines_sit_side_by_side(tmp_path, capsys):
                                                           when="2026-01-02T00:00:00"))
         write(tmp_path / "new" / f"{i}.json", fake_run({"a": ("exp", rounds(1e-3 * (1 + i), seed=20 + i))}, cpu=cpu,
                                                         torch="2.12.1"))
-    pairings = compare.compare_runs(runs_model.load_runs([tmp_path / "base"]), runs_model.load_runs([tmp_path / "new"]))
+    pairings = compare.compare_runs(runs_model.load_runs([tmp_path / "base"]), runs_model.load_runs([tmp_path / "new"]), mode="session")
     assert sorted(p.label for p in pairings) == sorted(make_fingerprint(c, 2, []) for c in ["CPU One", "CPU Two"])
     assert all(p.same_hardware and len(p.base_runs) == 2 for p in pairings)
     assert {p.label.split("_")[0]: p.rows[0].verdict for p in pairings} == {"cpu-one": "same", "cpu-two": "slower"}
-    rc = compare.main([str(tmp_path / "base"), str(tmp_path / "new")])
+    rc = compare.main([str(tmp_path / "base"), str(tmp_path / "new"), "--same-session"])
     out = capsys.readouterr().out
     assert rc == 1 and "All machines side by side" in out and "torch 2.12.1" in out
     assert "WARNING" not in out
@@ -192,7 +192,7 @@ def test_folders_pool_runs_and_machines_sit_side_by_side(tmp_path, capsys):
 def test_different_hardware_warns_loudly(tmp_path, capsys):
     base = write(tmp_path / "a.json", fake_run({"a": ("exp", rounds(1e-3))}, cpu="CPU One"))
     new = write(tmp_path / "b.json", fake_run({"a": ("exp", rounds(1e-3))}, cpu="CPU Two"))
-    assert compare.main([str(base), str(new)]) == 0
+    assert compare.main([str(base), str(new), "--same-session"]) == 0
     captured = capsys.readouterr()
     assert "WARNING: different hardware" in captured.out and "WARNING" in captured.err
 
@@ -200,9 +200,9 @@ def test_different_hardware_warns_loudly(tmp_path, capsys):
 def test_corrupt_or_missing_run_is_named(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    assert compare.main([str(bad), str(bad)]) == 2
+    assert compare.main([str(bad), str(bad), "--same-session"]) == 2
     assert str(bad) in capsys.readouterr().err
-    assert compare.main([str(tmp_path / "nope"), str(bad)]) == 2
+    assert compare.main([str(tmp_path / "nope"), str(bad), "--same-session"]) == 2
 
 
 def test_min_effect_per_experiment_from_pyproject(tmp_path):
@@ -280,7 +280,7 @@ def proof_runs(tmp_path_factory, narrowed):
 
 
 def verdicts(base, new) -> tuple[dict, str]:
-    pairings = compare.compare_runs(base, new)
+    pairings = compare.compare_runs(base, new, mode="session")
     return {r.name: r.verdict for p in pairings for r in p.rows}, compare.render(pairings)
 
 
@@ -382,7 +382,7 @@ def test_a_run_without_raw_rounds_among_pooled_ones_pools_by_medians_and_says_so
     del bare["benchmarks"][0]["stats"]["data"]
     write(tmp_path / "base" / "2.json", bare)
     new = write(tmp_path / "new.json", fake_run({"a": ("exp", rounds(1e-3, seed=3))}))
-    assert compare.main([str(tmp_path / "base"), str(new)]) == 0
+    assert compare.main([str(tmp_path / "base"), str(new), "--same-session"]) == 0
     captured = capsys.readouterr()
     row = next(line for line in captured.out.splitlines() if line.startswith("| test_x[a]"))
     assert "uncertain (saved without raw round times)" in row and "Traceback" not in captured.err

@@ -33,12 +33,12 @@ def test_conditions_come_from_the_record_and_the_run():
 def test_compare_refuses_cold_against_warm_unless_asked(tmp_path, capsys):
     warm = write(tmp_path / "warm.json", gpu_run(1e-3, cold=False, seed=1))
     cold = write(tmp_path / "cold.json", gpu_run(1.5e-3, cold=True, seed=2))
-    assert compare.main([str(warm), str(cold)]) == 3  # nothing was judged: not a pass
+    assert compare.main([str(warm), str(cold), "--same-session"]) == 3  # nothing was judged: not a pass
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| test_x[k] [cold-L2]"))
     assert "| - |" in row and "not compared (measured under different conditions: BASE usual conditions, " \
                                "NEW cold-L2 (--across-conditions judges them anyway))" in row
-    assert compare.main([str(warm), str(cold), "--across-conditions"]) == 1  # judged, and marked
+    assert compare.main([str(warm), str(cold), "--across-conditions", "--same-session"]) == 1  # judged, and marked
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| test_x[k] [cold-L2]"))
     assert "**slower**" in row and "**measured under different conditions" in row
 
@@ -46,7 +46,7 @@ def test_compare_refuses_cold_against_warm_unless_asked(tmp_path, capsys):
 def test_thread_variables_are_a_condition_too(tmp_path, capsys):
     one = write(tmp_path / "one.json", gpu_run(1e-3, cold=False, seed=1, env={"OMP_NUM_THREADS": "1"}))
     two = write(tmp_path / "two.json", gpu_run(1e-3, cold=False, seed=2))
-    assert compare.main([str(two), str(one)]) == 3
+    assert compare.main([str(two), str(one), "--same-session"]) == 3
     assert "NEW OMP_NUM_THREADS=1" in capsys.readouterr().out
 
 
@@ -57,7 +57,7 @@ def test_a_folder_pools_only_runs_under_the_same_conditions(tmp_path):
     base, new = runs_model.load_runs([tmp_path / "base"]), runs_model.load_runs([tmp_path / "new"])
     warm = across.benches(base)
     assert sorted(b.runs for b in warm.values()) == [1, 2]  # two warm runs pooled, the cold one apart
-    [pairing] = compare.compare_runs(base, new)
+    [pairing] = compare.compare_runs(base, new, mode="session")
     [row] = pairing.rows
     assert row.verdict == "same" and row.result.ratio == np.float64(row.result.ratio)  # the warm pair only
     assert pairing.only_base == ["test_x[k] [cold-L2]"]
@@ -91,6 +91,6 @@ def test_report_keeps_cold_and_warm_apart_and_pools_repeats(tmp_path):
 def test_a_refused_row_says_why_instead_of_a_ratio(tmp_path):
     warm = gpu_run(1e-3, cold=False, seed=1)
     cold = gpu_run(1e-3, cold=True, seed=2)
-    [pairing] = compare.compare_runs([runs_model.Run(tmp_path / "w", warm)], [runs_model.Run(tmp_path / "c", cold)])
+    [pairing] = compare.compare_runs([runs_model.Run(tmp_path / "w", warm)], [runs_model.Run(tmp_path / "c", cold)], mode="session")
     [row] = pairing.rows
     assert row.verdict == compare.NOT_COMPARED and row.ratio_text().startswith("measured under different conditions")

@@ -673,7 +673,7 @@ def test_compare_judges_gpu_records_on_device_rounds(fake_cuda):
     assert len(base["benchmarks"][0]["extra_info"]["device_times_s"]) == 60
 
     def judged():
-        [pairing] = compare.compare_runs([runs_model.Run(Path("b"), base)], [runs_model.Run(Path("n"), new)])
+        [pairing] = compare.compare_runs([runs_model.Run(Path("b"), base)], [runs_model.Run(Path("n"), new)], mode="session")
         [row] = pairing.rows
         return row, compare.render([pairing])
 

@@ -115,3 +115,14 @@ def test_the_roofline_fields_are_declared_as_roofline_writes_them():
     from nptbench.analysis import roofline
 
     assert roofline.FIELDS == record.ROOFLINE_FIELDS
+
+
+def test_a_complex_result_is_checked_as_complex():
+    """Both parts count: a result right in its real part and wrong in its imaginary one fails."""
+    from nptbench.measure import check as chk
+
+    ref = np.array([1 + 2j, 3 - 4j])
+    assert chk.errors(ref.astype(np.complex64), ref)["rel_err"] < 1e-6
+    wrong = chk.errors(np.array([1 - 2j, 3 + 4j]), ref)  # conjugated: the same real parts
+    assert wrong["rel_err"] > 1 and wrong["max_abs_err"] == 8  # |(3+4j) - (3-4j)|
+    assert chk.errors(np.array([1.0, 3.0]), ref)["rel_err"] > 0.5  # a real result against a complex reference

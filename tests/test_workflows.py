@@ -69,8 +69,9 @@ def test_gpu_workflow_runs_saves_uploads_and_compares():
     assert uploads and uploads[0]["with"]["path"].startswith("results/runs")
     compare_step = next(s for s in steps(wf) if "nptbench compare" in s.get("run", ""))
     assert compare_step.get("shell") == "bash"  # pipefail: a slower verdict fails the job through the tee
-    assert "find_baseline(fingerprint(), 'default')" in compare_step["run"]
+    assert "baseline_set(fingerprint(), 'default')" in compare_step["run"]
+    assert "PIPESTATUS[0]" in compare_step["run"] and '"$status" -eq 4' in compare_step["run"]  # 4 warns, 1 fails
     from nptbench.env.machine import fingerprint  # what the step calls exists
-    from nptbench.schema.runs import find_baseline
+    from nptbench.schema.runs import baseline_set
 
-    assert callable(find_baseline) and callable(fingerprint)
+    assert callable(baseline_set) and callable(fingerprint)

@@ -33,9 +33,11 @@ def tolerance(dtype: str) -> float:
 
 
 def errors(out, ref) -> dict:
-    """``max_abs_err`` and ``rel_err`` of ``out`` against ``ref`` (both taken as float64)."""
-    got = np.asarray(to_numpy(out), dtype=np.float64)
-    want = np.asarray(to_numpy(ref), dtype=np.float64)
+    """``max_abs_err`` and ``rel_err`` of ``out`` against ``ref``, both taken as float64, or as complex128
+    where either is complex (a complex result is never cut to its real part)."""
+    got, want = np.asarray(to_numpy(out)), np.asarray(to_numpy(ref))
+    wide = np.complex128 if np.iscomplexobj(got) or np.iscomplexobj(want) else np.float64
+    got, want = got.astype(wide, copy=False), want.astype(wide, copy=False)
     if got.shape != want.shape:
         raise AssertionError(f"result has shape {got.shape}, reference has {want.shape}")
     if not np.all(np.isfinite(got)):

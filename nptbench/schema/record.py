@@ -115,6 +115,38 @@ SAVED_FIELDS = {
     "raw_rounds_kept": "N of M: a promoted baseline keeps N evenly spaced raw rounds of the M measured",
 }
 
+#: The machine's state, taken at the start and at the end of every timed session by
+#: nptbench.measure.yardsticks and saved in the run's machine info as
+#: ``machine_info["nptbench"]["yardsticks"] = {"start": {...}, "end": {...}}``; field -> what, with its unit.
+YARDSTICK_FIELDS = {
+    "copy_gbps": "memory copy bandwidth: ctypes.memmove of 64 MiB into another 64 MiB buffer, "
+                 "bytes read + written per second, in GB/s (1e9 B/s); best of 10 copies",
+    "python_mips": "pure-Python interpreter speed: million iterations per second of a fixed loop of "
+                   "int/float arithmetic and dict/list operations, one thread; best of 30",
+    "hash_mbps": "in-core scalar compute: hashlib.blake2b over a 256 KiB (L2-resident) buffer, "
+                 "MB/s (1e6 B/s) hashed, one thread; best of 30",
+    "other_cpus_busy": "average number of CPUs busy with anything but this process while the yardsticks "
+                       "ran (from /proc/stat, 10 ms ticks; null off Linux): above ~0.3 a neighbour was running",
+    "yardstick_seconds": "wall time one measure() took, in seconds (allocation included)",
+    "yardstick_method": "how the yardsticks were taken, in one line of words",
+}
+
+#: The yardsticks that are rates (higher is faster), in the order they are reported.
+YARDSTICK_RATES = ("copy_gbps", "python_mips", "hash_mbps")
+
+#: What a saved run says about the session that saved it, under ``nptbench_session`` at the top of the
+#: run file (written by nptbench.plugin): field -> what. A run whose session did not end with every
+#: collected benchmark run and passed is partial: promote refuses it as a baseline unless told, and
+#: compare and the gate say so.
+SESSION_FIELDS = {
+    "exitstatus": "pytest's exit status when the run was saved: 0 every test passed, 1 some failed, "
+                  "2 interrupted (Ctrl-C), other values as pytest defines them",
+    "collected": "how many benchmarks the session collected",
+    "failed": "node ids of the benchmarks that failed or errored (a wrong result still has its times)",
+    "not_run": "node ids of the benchmarks collected but never run (the session stopped before them)",
+    "complete": "true when every collected benchmark ran (or skipped with its reason) and none failed",
+}
+
 #: Fields named by a prefix: prefix -> what the rest of the name says.
 FIELD_PREFIXES = {
     "rel_err_vs_": "rel_err against another reference, named by the suffix (information only, unchecked)",

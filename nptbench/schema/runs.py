@@ -176,6 +176,28 @@ class Run:
         return conditions(record or {}, self.info)
 
     @property
+    def session(self) -> dict:
+        """What the run says about its session (nptbench.schema.record.SESSION_FIELDS), {} for a run saved
+        before runs recorded it."""
+        session = self.data.get("nptbench_session")
+        return session if isinstance(session, dict) else {}
+
+    @property
+    def partial(self) -> str | None:
+        """Why the run is not a whole session, in words (interrupted, failed benchmarks), else None."""
+        s = self.session
+        if not s or s.get("complete", True):
+            return None
+        why = []
+        if s.get("not_run"):
+            why.append(f"{len(s['not_run'])} of {s.get('collected', '?')} benchmarks did not run")
+        if s.get("failed"):
+            why.append(f"{len(s['failed'])} failed ({', '.join(s['failed'][:3])}{' ...' if len(s['failed']) > 3 else ''})")
+        status = s.get("exitstatus")
+        return (f"session ended with exit status {status}" + (" (interrupted)" if status == 2 else "") +
+                (": " + "; ".join(why) if why else ""))
+
+    @property
     def cold_l2(self) -> bool:
         """Whether its GPU benchmarks flushed the L2 before every round (``--gpu-cold-l2``)."""
         return any((b.get("extra_info") or {}).get("gpu_cold_l2") for b in self.benchmarks)
@@ -194,14 +216,16 @@ def load_runs(paths) -> list[Run]:
     return runs
 
 
-def find_baseline(fp: str, profile: str, results: Path = layout.RESULTS, select: str | None = None,
-                  conditions: tuple | None = None, cold_l2: bool | None = None) -> Path | None:
-    """The newest baseline of this machine and profile (every file is read: a corrupt one is an error).
+def baseline_set(fp: str, profile: str, results: Path = layout.RESULTS, select: str | None = None,
+                 conditions: tuple | None = None, cold_l2: bool | None = None) -> list[Path]:
+    """The baseline set of this machine and profile: every baseline run in its folder (``promote`` adds
+    one; ``python -m nptbench baseline`` makes several at different times), oldest first. Every file is
+    read: a corrupt one is an error.
 
     ``select`` (the value given to ``--benchmark-compare``) keeps only files whose name contains it.
     ``conditions`` (the run's thread variables, as nptbench.schema.record.conditions gives them) and
-    ``cold_l2`` keep only baselines measured under the same conditions, when given: a result's conditions
-    are part of its identity, and compare would refuse every pair of a baseline measured under others.
+    ``cold_l2`` keep only runs measured under the same conditions, when given: a result's conditions are
+    part of its identity, and a set never mixes them.
     """
     found = []
     for path in layout.baseline_files(fp, results):
@@ -215,4 +239,4 @@ def find_baseline(fp: str, profile: str, results: Path = layout.RESULTS, select:
         if cold_l2 is not None and run.cold_l2 != cold_l2:
             continue
         found.append((run.time, path.name, path))
-    return max(found)[2] if found else None
+    return [path for _, _, path in sorted(found)]

@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             remove_worktree(repo, path)
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"nptbench ab: compare {out / 'A'} (BASE) {out / 'B'} (NEW)", file=sys.stderr)
-    cmp_args = [str(out / "A"), str(out / "B"), "--config", str(args.config)]
+    # the two sides ran side by side in this session: judged within it, not against a saved baseline's spread
+    cmp_args = [str(out / "A"), str(out / "B"), "--config", str(args.config), "--same-session"]
     differ = sorted(k for k in THREAD_VARIABLES if sides[0].env.get(k) != sides[1].env.get(k))
     if differ or args.across_conditions:
         # compare keeps results of other thread settings apart; here that difference is what was asked for

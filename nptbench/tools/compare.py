@@ -23,6 +23,8 @@ side; comparing across fingerprints prints a loud warning. The exit status is 1 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: tomli is a dependency there (pyproject.toml)
     import tomli as tomllib
 
+from nptbench.analysis import drift, gate
 from nptbench.analysis.across import Bench, Times, benches
 from nptbench.analysis.verdict import (CONFIDENCE, DEFAULT_MIN_EFFECT, Verdict, hierarchical_verdict,
                                        verdict)
@@ -76,6 +79,11 @@ class Row:
     timer: str = "host"  # "device" (CUDA events) or "host" (pytest-benchmark's wall time)
     base_host: float | None = None  # host medians, shown beside device medians
     new_host: float | None = None
+    min_detectable: float | None = None  # the smallest ratio this baseline could call slower (between runs)
+    basis: str = ""  # what the verdict rests on, in words
+    runs: tuple = (0, 0)  # runs a side
+    record: dict = field(default_factory=dict)  # NEW's record (its roofline bound: which drift explains it)
+    explained: str | None = None  # the machine drift that could explain this row, in words
 
     @property
     def verdict(self) -> str:
@@ -99,6 +107,15 @@ class Pairing:
     rows: list = field(default_factory=list)
     only_base: list = field(default_factory=list)
     only_new: list = field(default_factory=list)
+    mode: str = "baseline"  # see MODES
+    drifts: list = field(default_factory=list)  # nptbench.analysis.drift.compare of the two sides' yardsticks
+    notes: list = field(default_factory=list)  # what the comparison lacks or how it was made, in words
+    machine_drift: float | None = None  # median ratio over the benchmarks judged between runs
+
+    @property
+    def thin(self) -> bool:
+        """A baseline too thin to judge between-run noise (its rows say "cannot judge")."""
+        return any(r.verdict == gate.CANNOT_JUDGE for r in self.rows)
 
     @property
     def same_hardware(self) -> bool:
@@ -158,11 +175,40 @@ def judge(b: Bench, n: Bench, effect: float) -> tuple[Verdict, str]:
     return result, timer
 
 
-def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, across: bool = False) -> Pairing:
-    """Judge each benchmark of NEW against the same benchmark of BASE under the same conditions. One found
-    in BASE only under other conditions is refused (verdict "not compared", with the reason), or with
-    ``across`` judged and marked."""
-    pairing = Pairing(base_runs[0].fingerprint, new_runs[0].fingerprint, base_runs, new_runs)
+#: How a comparison is judged. "baseline" (the default, and the gate): NEW against a saved baseline made at
+#: other times, on the spread between the baseline's runs (nptbench.analysis.gate). "session": runs made
+#: side by side in one session, interleaved (``ab``), where the spread within and between those runs is
+#: the right noise (nptbench.analysis.verdict).
+MODES = ("baseline", "session")
+#: The chance that a session in which nothing changed fails the gate, at most (Holm over its benchmarks).
+ALPHA = 0.05
+
+
+def _between_runs(pairs: list, alpha: float) -> list:
+    """The gate's judgements (nptbench.analysis.gate) of ``pairs`` (BASE times, NEW times, effect), on the
+    medians of each side's runs."""
+    judged = gate.judge_session({i: (bt.run_medians, nt.run_medians) for i, (bt, nt, _) in enumerate(pairs)},
+                                min_effect={i: e for i, (_, _, e) in enumerate(pairs)}, alpha=alpha)
+    out = []
+    for j in judged:
+        ok = j.verdict != gate.CANNOT_JUDGE or j.k > 1
+        result = Verdict(j.ratio, j.low if ok else None, j.high if ok else None, j.p_slower if ok else None,
+                         j.verdict)  # a thin baseline is explained once, for the pairing (describe_pairing)
+        out.append((result, j))
+    return out
+
+
+def _medians(x: Bench, timer: str) -> Times:
+    return x.device if timer == "device" else x.host
+
+
+def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, across: bool = False,
+                 mode: str = "baseline", alpha: float = ALPHA) -> Pairing:
+    """Judge each benchmark of NEW against the same benchmark of BASE under the same conditions (matched
+    and pooled as nptbench.analysis.across says). One found in BASE only under other conditions is refused
+    (verdict "not compared", with the reason), or with ``across`` judged and marked. ``mode``: see
+    :data:`MODES`."""
+    pairing = Pairing(base_runs[0].fingerprint, new_runs[0].fingerprint, base_runs, new_runs, mode=mode)
     old, new = benches(base_runs), benches(new_runs)
     # a side holding one benchmark under several conditions names each with them
     mixed_old, mixed_new = (len({x.conds for x in side.values()}) > 1 for side in (old, new))
@@ -170,6 +216,7 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
     for key in sorted(old, key=str):
         old_by_work.setdefault(key[0], []).append(key)
     used_old, used_new = set(), set()
+    pending = []  # (row, BASE times, NEW times): judged together between runs
     for key, n in new.items():
         if key in old:
             b, differ = old[key], ""
@@ -187,32 +234,96 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
             pairing.rows.append(Row(name, n.experiment, n.shape, b.host.median, n.host.median, effect,
                                     Verdict(float("nan"), verdict=NOT_COMPARED,
                                             note=differ + " (--across-conditions judges them anyway)"),
-                                    "host", b.host.median, n.host.median))
+                                    "host", b.host.median, n.host.median, record=n.record))
             continue
-        result, timer = judge(b, n, effect)
+        if mode == "session":
+            result, timer = judge(b, n, effect)
+        else:
+            # between runs every run counts by its median: device medians where both sides have them
+            timer = "device" if b.device is not None and n.device is not None else "host"
+            result = Verdict(float("nan"))
+        bt, nt = _medians(b, timer), _medians(n, timer)
         if differ:
             result.note = "; ".join(x for x in (result.note, f"**{differ}**") if x)
-        pairing.rows.append(Row(name, n.experiment, n.shape, *(
-            (b.device.median, n.device.median) if timer == "device" else (b.host.median, n.host.median)),
-            effect, result, timer, b.host.median, n.host.median))
+        row = Row(name, n.experiment, n.shape, bt.median, nt.median, effect, result, timer, b.host.median,
+                  n.host.median, runs=(bt.runs, nt.runs), record=n.record)
+        if mode == "session":
+            row.basis = "within the session: rounds of " + (
+                f"{bt.runs} and {nt.runs} runs, two-level bootstrap" if len(bt.run_times) > 1 and len(nt.run_times) > 1
+                else "one run a side")
+        else:
+            pending.append((row, bt, nt))
+        pairing.rows.append(row)
+    judged = _between_runs([(bt, nt, row.min_effect) for row, bt, nt in pending], alpha) if pending else []
+    for (row, _, _), (result, j) in zip(pending, judged):
+        result.note = "; ".join(x for x in (result.note, row.result.note) if x)
+        row.result, row.min_detectable = result, j.min_detectable if j.verdict != gate.CANNOT_JUDGE else None
+        row.basis = (f"between runs: {j.k} BASE runs, {j.n} NEW" if j.verdict != gate.CANNOT_JUDGE
+                     else f"thin baseline: {j.k} BASE run{'s' if j.k != 1 else ''}")
+    if judged:
+        pairing.machine_drift = gate.session_drift([j for _, j in judged])
+    _machine_state(pairing)
     pairing.rows.sort(key=lambda r: (r.verdict == NOT_COMPARED, -np.nan_to_num(r.result.ratio), r.name))
     pairing.only_base = sorted(_named(b, mixed_old) for k, b in old.items() if k not in used_old)
     pairing.only_new = sorted(_named(n, mixed_new) for k, n in new.items() if k not in used_new)
     return pairing
 
 
+def _machine_state(pairing: Pairing) -> None:
+    """How the machine's yardsticks differ between the sides (nptbench.analysis.drift), and which rows
+    that could explain; what a side lacks is said in the pairing's notes."""
+    states = {side: [drift.run_state(r.info) for r in runs]
+              for side, runs in (("BASE", pairing.base_runs), ("NEW", pairing.new_runs))}
+    for side, runs in (("BASE", pairing.base_runs), ("NEW", pairing.new_runs)):
+        for run in runs:
+            if run.partial:
+                pairing.notes.append(f"**{side} run {run.path} is partial**: {run.partial}")
+    lacking = [f"{side} ({sum(s is None for s in st)} of {len(st)} runs)" for side, st in states.items()
+               if any(s is None for s in st)]
+    if lacking:
+        pairing.notes.append("machine state: no yardsticks in " + " and ".join(lacking) +
+                             " (saved before runs recorded them): drift of the machine cannot be named")
+    base, new = drift.side_state(states["BASE"]), drift.side_state(states["NEW"])
+    if base is None or new is None:
+        return
+    pairing.drifts = drift.compare(base, new)
+    for row in pairing.rows:
+        seen = {**row.record, "median": row.new_median}
+        row.explained = drift.explains(seen, pairing.drifts)
+
+
+def check_set(runs: list[Run], side: str) -> None:
+    """A side's runs of one machine must be one set: one profile and the same run conditions (thread
+    variables); else :class:`RunError` naming the files of each."""
+    for what, of in (("profiles", lambda r: r.profile), ("conditions", lambda r: conditions_label(r.conditions())
+                                                            or "usual conditions")):
+        groups: dict = {}
+        for r in runs:
+            groups.setdefault(of(r), []).append(str(r.path))
+        if len(groups) > 1:
+            listed = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(groups.items()))
+            hint = " (--profile keeps one)" if what == "profiles" else ""
+            raise RunError(f"{side} mixes {what} of one machine ({runs[0].fingerprint}), which a set of runs "
+                           f"must not{hint}: {listed}")
+
+
 def compare_runs(base: list[Run], new: list[Run], effects: Effects | None = None,
-                 across: bool = False) -> list[Pairing]:
+                 across: bool = False, mode: str = "baseline", alpha: float = ALPHA) -> list[Pairing]:
     """Pair runs by hardware fingerprint; a lone BASE machine is paired with every NEW machine. ``across``:
-    also judge benchmarks measured under different conditions (marked), instead of refusing them."""
+    also judge benchmarks measured under different conditions (marked), instead of refusing them.
+    ``mode``: see :data:`MODES`; a side of one machine that mixes profiles or run conditions is refused
+    (:func:`check_set`)."""
     effects = effects or Effects()
     base_fp, new_fp = _by_fingerprint(base), _by_fingerprint(new)
+    for side, groups in (("BASE", base_fp), ("NEW", new_fp)):
+        for runs in groups.values():
+            check_set(runs, side)
     pairings = []
     for fp, runs in new_fp.items():
         if fp in base_fp:
-            pairings.append(compare_pair(base_fp[fp], runs, effects, across))
+            pairings.append(compare_pair(base_fp[fp], runs, effects, across, mode, alpha))
         elif len(base_fp) == 1:
-            pairings.append(compare_pair(next(iter(base_fp.values())), runs, effects, across))
+            pairings.append(compare_pair(next(iter(base_fp.values())), runs, effects, across, mode, alpha))
         else:
             pairings.append(Pairing("none", fp, [], runs))
     return pairings
@@ -239,6 +350,55 @@ def _versions(runs: list[Run]) -> str:
     return "; ".join(s for s in seen if s) or "versions not recorded"
 
 
+#: The verdict words, in the order a summary counts them.
+WORDS = ("slower", "faster", "same", "uncertain", gate.CANNOT_JUDGE, NOT_COMPARED)
+#: How to build a baseline that can judge between-run noise (nptbench.tools.baseline).
+BUILD_HINT = ("build one of at least 3 runs made at different times: python -m nptbench baseline --runs 5 "
+              "(results/README.md: a trustworthy baseline)")
+
+
+def _ratio(x: float | None) -> str:
+    return f"{x:.2f}x" if x is not None and math.isfinite(x) else "-"
+
+
+def describe_pairing(p: Pairing, base_label: str = "BASE", new_label: str = "NEW") -> list[str]:
+    """The lines a pairing prints besides its table: how it was judged, the machine's state, what it lacks."""
+    out = []
+    if p.mode == "baseline":
+        judged = [r for r in p.rows if r.basis.startswith("between runs")]
+        if judged:
+            out.append(f"Judged on the spread between runs (the medians of {judged[0].runs[0]} {base_label} and "
+                       f"{judged[0].runs[1]} {new_label} runs; Holm over {len(judged)} benchmarks: a session in "
+                       f"which nothing changed fails with a chance of at most {ALPHA:.0%}). 'interval' is the "
+                       "prediction interval of the ratio; 'detects' the smallest slowdown this baseline can call "
+                       "on this machine.")
+        if p.thin:
+            k = len(p.base_runs)
+            out.append(f"**cannot judge**: {base_label} holds {k} run{'s' if k != 1 else ''} of this machine and "
+                       "profile, too few to know how much a benchmark moves between runs (within one run it "
+                       "cannot be seen); no row is called slower or faster. To " + BUILD_HINT + ".")
+    else:
+        out.append("Judged within the session (runs made side by side: rounds and runs, nptbench.analysis.verdict).")
+    if p.machine_drift is not None and math.isfinite(p.machine_drift):
+        out.append(f"Whole-machine drift of {new_label}: {_ratio(p.machine_drift)} (the median ratio over the "
+                   "benchmarks; reported, not removed).")
+    for d in p.drifts:
+        moved = [r.name for r in p.rows if r.explained and d["yardstick"] in r.explained]
+        state = (f"machine state: {d['yardstick']} {d['ratio']:.2f}x of {base_label}'s "
+                 f"({d['base']:.3g} -> {d['new']:.3g})")
+        if d["beyond_noise"]:
+            called = [r.name for r in p.rows if r.explained and d["yardstick"] in r.explained
+                      and r.verdict == "slower"]
+            state += (f", beyond its own noise ({math.exp(d['threshold']):.2f}x): it could explain the "
+                      f"{d['explains']} rows ({len(moved)})" + (f", of which called slower: {_names(called)}"
+                                                                  if called else ""))
+        else:
+            state += ", within its own noise"
+        out.append(state)
+    out += p.notes
+    return out
+
+
 def render(pairings: list[Pairing], base_label: str = "BASE", new_label: str = "NEW") -> str:
     out = []
     for p in pairings:
@@ -257,26 +417,29 @@ def render(pairings: list[Pairing], base_label: str = "BASE", new_label: str = "
         out.append(f"{new_label}: {len(p.new_runs)} run(s), {_versions(p.new_runs)}, profile "
                    f"{', '.join(sorted({r.profile for r in p.new_runs}))}")
         out.append("")
+        interval = "interval" if p.mode == "baseline" else f"{CONFIDENCE:.0%} CI"
         out.append(f"| benchmark | shape | timed by | {base_label} median (us) | {new_label} median (us) | "
-                   f"host medians (us) | ratio | {CONFIDENCE:.0%} CI | p | min effect | verdict |")
-        out.append("|---|---|---|---:|---:|---:|---:|---|---:|---:|---|")
+                   f"host medians (us) | ratio | {interval} | p | min effect | detects | verdict |")
+        out.append("|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|")
         for r in p.rows:
             v = r.result
             ci = f"{v.low:.3f}-{v.high:.3f}" if v.low is not None else "-"
             pv = f"{v.p:.2g}" if v.p is not None else "-"
             word = f"**{v.verdict}**" if v.verdict in ("slower", "faster") else v.verdict
-            if v.note:
-                word += f" ({v.note})"
+            notes = [x for x in (v.note, f"the machine? {r.explained}" if r.explained else "") if x]
+            if notes:
+                word += f" ({'; '.join(notes)})"
             timer, host = "host", "-"
             if r.timer == "device":
                 timer, host = "device (CUDA events)", f"{_us(r.base_host)} → {_us(r.new_host)}"
             ratio = "-" if r.verdict == NOT_COMPARED else f"{v.ratio:.2f}"
+            detects = f"≥ {r.min_detectable:.2f}x" if r.min_detectable else "-"
             out.append(f"| {r.name} | {r.shape} | {timer} | {_us(r.base_median)} | {_us(r.new_median)} | {host} | "
-                       f"{ratio} | {ci} | {pv} | {r.min_effect:.0%} | {word} |")
-        counts = {w: sum(r.verdict == w for r in p.rows) for w in ("slower", "faster", "same", "uncertain",
-                                                                     NOT_COMPARED)}
+                       f"{ratio} | {ci} | {pv} | {r.min_effect:.0%} | {detects} | {word} |")
+        counts = {w: sum(r.verdict == w for r in p.rows) for w in WORDS}
         out.append("")
         out.append("Verdicts: " + ", ".join(f"{n} {w}" for w, n in counts.items()) + ".")
+        out += describe_pairing(p, base_label, new_label)
         if p.only_base:
             out.append(f"Only in {base_label}: {_names(p.only_base)}.")
         if p.only_new:
@@ -301,45 +464,105 @@ def side_by_side(pairings: list[Pairing]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Exit statuses of compare (and what the gate reports): nothing slower; slower; a run cannot be read or a
+#: set is refused; nothing compared; cannot judge (a thin baseline, or every row called slower could be the
+#: machine's drift).
+PASSED, SLOWER, UNREADABLE, NOTHING, CANNOT_JUDGE = 0, 1, 2, 3, 4
+
+
+def outcome(pairings: list[Pairing]) -> tuple[int, list[str]]:
+    """The exit status of a comparison and the lines that say why (:data:`PASSED` ... :data:`CANNOT_JUDGE`).
+
+    Rows called slower fail it (1), unless the machine's state drifted beyond its noise in a way that
+    could explain every one of them (4: the run cannot tell the code from the machine; run again).
+    """
+    slower = [r for p in pairings for r in p.rows if r.verdict == "slower"]
+    unexplained = [r for r in slower if not r.explained]
+    if unexplained:
+        return SLOWER, [f"{len(slower)} benchmark(s) slower: {', '.join(r.name for r in slower)}"]
+    if slower:
+        return CANNOT_JUDGE, [f"cannot judge: {len(slower)} benchmark(s) read slower, and the machine's own "
+                              f"state drifted in a way that could explain each: {', '.join(r.name for r in slower)} "
+                              "(see the machine state lines); run again when the machine is quieter"]
+    empty = [p.label for p in pairings if all(r.verdict == NOT_COMPARED for r in p.rows)]
+    if empty:  # a gate that compared nothing must not pass quietly
+        return NOTHING, [f"nothing was compared for {', '.join(empty)} (no benchmark on both sides)"]
+    thin = [p.label for p in pairings if p.thin]
+    if thin:
+        return CANNOT_JUDGE, [f"cannot judge between-run noise for {', '.join(thin)}: the baseline is too thin; "
+                              + BUILD_HINT]
+    return PASSED, []
+
+
+def as_json(pairings: list[Pairing], status: int) -> dict:
+    """Every verdict as data (``--json``)."""
+    out = {"status": status, "pairings": []}
+    for p in pairings:
+        out["pairings"].append({
+            "base_fingerprint": p.base_fp, "new_fingerprint": p.new_fp, "mode": p.mode,
+            "base_runs": [str(r.path) for r in p.base_runs], "new_runs": [str(r.path) for r in p.new_runs],
+            "machine_drift": p.machine_drift, "machine_state": p.drifts, "notes": p.notes,
+            "only_base": p.only_base, "only_new": p.only_new,
+            "verdicts": [{
+                "benchmark": r.name, "experiment": r.experiment, "verdict": r.verdict,
+                "ratio": None if not math.isfinite(r.result.ratio) else r.result.ratio,
+                "low": r.result.low, "high": r.result.high, "p": r.result.p,
+                "min_effect": r.min_effect, "min_detectable": r.min_detectable,
+                "basis": r.basis, "runs": {"base": r.runs[0], "new": r.runs[1]},
+                "timed_by": r.timer, "base_median_s": r.base_median, "new_median_s": r.new_median,
+                "note": r.result.note, "machine_could_explain": r.explained,
+            } for r in p.rows],
+        })
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m nptbench compare",
-        description="Compare saved runs (files or folders, from one or many machines): ratio of medians with a "
-                    "confidence interval and a verdict per benchmark. Exit status 1 when anything is slower, "
-                    "2 when a run cannot be read, 3 when nothing was compared.",
+        description="Compare saved runs (files or folders, from one or many machines): ratio of medians, an "
+                    "interval and a verdict per benchmark. By default NEW is judged against BASE as against a "
+                    "saved baseline, on the spread between BASE's runs (several runs made at different times; "
+                    "results/README.md). Exit status: 0 nothing slower, 1 slower, 2 a run cannot be read or a "
+                    "set is refused, 3 nothing compared, 4 cannot judge (a baseline of fewer than 3 runs, or a "
+                    "machine whose drift could explain every slower row).",
     )
     parser.add_argument("base", type=Path, help="saved run(s): a .json file or a folder of them")
     parser.add_argument("new", type=Path, help="saved run(s) to judge against BASE")
     parser.add_argument("--min-effect", type=float, default=None,
                         help="smallest ratio change that counts, as a fraction (default: pyproject.toml "
                              f"[tool.nptbench.min-effect] default, else {DEFAULT_MIN_EFFECT})")
+    parser.add_argument("--same-session", action="store_true",
+                        help="BASE and NEW were run side by side in one session (as ab runs them): judge on the "
+                             "rounds and runs themselves instead of a saved baseline's between-run spread")
     parser.add_argument("--across-conditions", action="store_true",
                         help="also judge benchmarks measured under different conditions (a cold L2, thread "
                              "variables), marking each such row; by default they are not compared")
     parser.add_argument("--config", type=Path, default=Path("pyproject.toml"),
                         help="where [tool.nptbench.min-effect] is read (default: ./pyproject.toml)")
+    parser.add_argument("--profile", default=None,
+                        help="keep only the runs of this size profile on both sides (a machine's folder holds "
+                             "the baselines of several profiles)")
+    parser.add_argument("--json", action="store_true", help="print every verdict as JSON instead of the tables")
     args = parser.parse_args(argv)
     try:
         base, new = load_runs([args.base]), load_runs([args.new])
+        if args.profile:
+            base, new = ([r for r in side if r.profile == args.profile] for side in (base, new))
+            if not base or not new:
+                raise RunError(f"no {'BASE' if not base else 'NEW'} run of profile {args.profile!r}")
+        pairings = compare_runs(base, new, Effects.from_pyproject(args.config, args.min_effect),
+                                args.across_conditions, "session" if args.same_session else "baseline")
     except RunError as exc:
         print(f"nptbench compare: {exc}", file=sys.stderr)
-        return 2
-    try:  # pooling runs can find one saved without raw rounds: a reason, not a traceback
-        pairings = compare_runs(base, new, Effects.from_pyproject(args.config, args.min_effect), args.across_conditions)
-    except RunError as exc:
-        print(f"nptbench compare: {exc}", file=sys.stderr)
-        return 2
+        return UNREADABLE
     for p in pairings:
         if p.base_runs and not p.same_hardware:
             print(f"WARNING: comparing different hardware: {p.base_fp} vs {p.new_fp}", file=sys.stderr)
-    print(render(pairings))
-    slower = [r.name for p in pairings for r in p.rows if r.verdict == "slower"]
-    if slower:
-        print(f"nptbench compare: {len(slower)} benchmark(s) slower: {', '.join(slower)}", file=sys.stderr)
-        return 1
-    empty = [p.label for p in pairings if all(r.verdict == NOT_COMPARED for r in p.rows)]
-    if empty:  # a gate that compared nothing must not pass quietly
-        print(f"nptbench compare: nothing was compared for {', '.join(empty)} (no benchmark on both sides)",
-              file=sys.stderr)
-        return 3
-    return 0
+    status, lines = outcome(pairings)
+    if args.json:
+        print(json.dumps(as_json(pairings, status), indent=1))
+    else:
+        print(render(pairings))
+    for line in lines:
+        print(f"nptbench compare: {line}", file=sys.stderr)
+    return status

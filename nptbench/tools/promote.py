@@ -57,11 +57,13 @@ def set_commit(run: dict, commit: str, note: str) -> None:
 
 
 def promote(run_path, results: Path = layout.RESULTS, commit: str | None = None, note: str = "",
-            report_only: bool = False) -> Path:
+            report_only: bool = False, allow_partial: bool = False) -> Path:
     """Copy a saved run into the baseline folder of the machine that measured it; never overwrite.
 
     The copy is named ``<profile>-<original name>`` so one folder can hold the smoke, default and seed
-    baselines; the newest of a profile is the one ``--benchmark-compare`` uses. ``commit`` (with ``note``)
+    baselines; the runs of a profile form its baseline set (nptbench.schema.runs.baseline_set), which
+    ``--benchmark-compare`` judges against. A partial run (an interrupted session, failed benchmarks:
+    nptbench.schema.runs.Run.partial) is refused unless ``allow_partial``. ``commit`` (with ``note``)
     names the project commit that measured the run (:func:`set_commit`). ``report_only`` puts the run in
     the report-only subfolder (nptbench.schema.layout.REPORT_ONLY), where ``--benchmark-compare`` never looks, and accepts one saved
     without raw round times.
@@ -73,6 +75,9 @@ def promote(run_path, results: Path = layout.RESULTS, commit: str | None = None,
     if not report_only and not run.has_raw_data:
         raise RunError(f"{src}: saved without raw round times; re-run with --benchmark-save-data "
                             "(on by default in pyproject.toml) so compare can judge noise")
+    if run.partial and not allow_partial and not report_only:
+        raise RunError(f"{src}: a partial run ({run.partial}), no baseline: re-run the session, or promote it "
+                       "anyway with --allow-partial")
     fp = run.fingerprint
     if fp == "unknown":
         raise RunError(f"{src}: says nothing about its machine (no machine_info.nptbench): not a run of this suite")
@@ -100,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commit", help="the project commit (full hash) that measured the run, when the "
                                          "run's own commit_info names another repository; needs --note")
     parser.add_argument("--note", default="", help="why --commit replaces the saved commit (kept in the run)")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="promote a run whose session was interrupted or had failed benchmarks (refused "
+                             "otherwise: such a run is no baseline)")
     parser.add_argument("--report-only", action="store_true",
                         help=f"the run goes to <fingerprint>/{layout.REPORT_ONLY}/, read by the report, never a baseline "
                              "for --benchmark-compare (a partial run; raw round times not required)")
@@ -107,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.note and args.commit is None:
         parser.error("--note goes with --commit")
     try:
-        dest = promote(args.run, args.results, args.commit, args.note, args.report_only)
+        dest = promote(args.run, args.results, args.commit, args.note, args.report_only, args.allow_partial)
     except RunError as exc:
         print(f"nptbench promote: {exc}", file=sys.stderr)
         return 1

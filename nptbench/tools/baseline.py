@@ -1,0 +1,210 @@
+"""``python -m nptbench baseline``: a baseline SET for this machine, several runs of the suite at different times.
+
+The gate (``pytest bench --benchmark-compare-fail=median:10%``, nptbench.plugin.PytestBaseline) judges a
+new run against every baseline run of this machine, profile and conditions in ``results/<fingerprint>/``
+(nptbench.schema.runs.baseline_set), and what it measures noise by is the spread BETWEEN those runs. The
+rounds of one run all sit within the same few seconds: they share the machine's state of that moment
+(a neighbour on a core, the clock, the caches, what the OS is doing), so their scatter is far smaller than
+the difference between two runs made minutes apart, and one run, or one long run, says nothing about how
+much a whole run drifts. A new run judged against such a baseline is called slower for drift the
+baseline never saw. So the set is made of separate sessions (each its own ``python -m pytest``
+process) with pauses between them, each promoted (nptbench.tools.promote) into ``results/<fingerprint>/``.
+
+Each run is saved with its raw rounds under ``results/runs/baseline-<time>/`` under a name of its own
+(``baseline-<time>-<i>``), so the file of each run is found unambiguously and the promoted copies
+(``<profile>-NNNN_baseline-<time>-<i>.json``) never collide with those of another invocation. The runs are
+made in this process's environment as it is: threads are not pinned, because a thread variable is part of
+a result's conditions and the gate compares only runs made under the session's own; run the gate in the
+same environment. Exit status: 0, or 2 when a run fails or cannot be promoted (the runs promoted before
+it stay, and are named), 130 when interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nptbench.schema import layout
+from nptbench.schema.runs import RunError, load
+from nptbench.tools import promote as promoting
+
+#: Runs in a set by default: enough for compare's between-run spread to mean something.
+DEFAULT_RUNS = 5
+#: Runs the gate needs to judge between-run noise (nptbench.tools.compare.BUILD_HINT); fewer: "cannot judge".
+MIN_SET = 3
+#: Seconds between two runs by default: long enough for the machine's state to move on.
+DEFAULT_PAUSE = 60.0
+#: The gate's command, as printed at the end (with the run's pytest arguments, --bench-size and storage).
+GATE = ["python", "-m", "pytest", "bench", "--benchmark-compare-fail=median:10%"]
+
+
+def pause(seconds: float) -> None:
+    """Wait between two runs (a function of its own so that tests can watch it)."""
+    if seconds > 0:
+        time.sleep(seconds)
+
+
+def command(python: str, storage: Path, name: str, pytest_args: list[str], bench_size: str | None) -> list[str]:
+    """One run of the set: its own pytest process, saved with raw rounds as ``storage/*/NNNN_<name>.json``."""
+    size = [f"--bench-size={bench_size}"] if bench_size else []
+    return [python, "-m", "pytest", *pytest_args, *size, "-q", "-p", "no:cacheprovider",
+            f"--benchmark-storage=file://{storage}", f"--benchmark-save={name}", "--benchmark-save-data"]
+
+
+def saved_run(storage: Path, name: str) -> Path:
+    """The file the run named ``name`` saved under ``storage``; :class:`RunError` unless exactly one."""
+    found = sorted(storage.rglob(f"[0-9][0-9][0-9][0-9]_{name}.json")) if storage.is_dir() else []
+    if len(found) != 1:
+        raise RunError(f"run {name!r} saved {len(found)} files under {storage}, not one"
+                       + (" (did it collect any benchmark?)" if not found else ""))
+    return found[0]
+
+
+def fmt_s(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds:.0f} s (~{seconds / 60:.0f} min)"
+
+
+def gate_command(bench_size: str | None, results: Path, pytest_args: list[str] | None = None) -> str:
+    """The gate's command line for the set just made: its pytest arguments, profile and results folder."""
+    storage = []
+    if Path(results) != layout.RESULTS:  # the plugin finds baselines beside the storage's runs/ folder
+        storage = [f"--benchmark-storage=file://{layout.runs_dir(Path(results).resolve())}"]
+    size = [f"--bench-size={bench_size}"] if bench_size else []
+    return shlex.join([*GATE[:3], *(pytest_args or GATE[3:4]), *storage, *size, GATE[4]])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    pytest_args = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, pytest_args = argv[:at], argv[at + 1:]
+    parser = argparse.ArgumentParser(
+        prog="python -m nptbench baseline",
+        description="Build this machine's baseline set: N separate runs of the suite with pauses between them, "
+                    "each promoted into results/<fingerprint>/. The gate (--benchmark-compare-fail) judges a new "
+                    "run against the spread between these runs; a run's own rounds all sit in the same few "
+                    "seconds and cannot show it. Pytest arguments follow '--' (default: bench).",
+        epilog="example: python -m nptbench baseline --runs 5 --pause 120 --bench-size smoke -- bench -k numpy",
+    )
+    parser.add_argument("--runs", "-n", type=int, default=DEFAULT_RUNS, help=f"runs in the set (default {DEFAULT_RUNS})")
+    parser.add_argument("--pause", type=float, default=DEFAULT_PAUSE,
+                        help=f"seconds to wait between two runs, not after the last (default {DEFAULT_PAUSE:g})")
+    parser.add_argument("--bench-size", default=None, metavar="PROFILE",
+                        help="the profile of the runs (passed to pytest as --bench-size; default: BENCH_SIZE or "
+                             "the suite's default)")
+    parser.add_argument("--results", type=Path, default=layout.RESULTS, help="results folder (default: ./results)")
+    parser.add_argument("--python", default=sys.executable, help="the Python that runs pytest (default: this one)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the saved runs (default: RESULTS/runs/baseline-<time>); must be new or empty")
+    parser.add_argument("--no-promote", action="store_true", help="save the runs only; promote none")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands it would run, and stop")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    if args.pause < 0:
+        parser.error("--pause cannot be negative")
+    pytest_args = args.pytest_args = pytest_args or ["bench"]
+    now = time.time()  # to the millisecond: the run names (and so the promoted names) of two sets never meet
+    stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(now)) + f"_{int(now * 1000) % 1000:03d}"
+    out = (args.out or layout.runs_dir(args.results) / ("baseline-" + stamp)).resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        parser.error(f"{out} is not empty: a run found there could be promoted by mistake (choose another --out)")
+    names = [f"baseline-{stamp}-{i}" for i in range(1, args.runs + 1)]
+    cmds = [command(args.python, out, name, pytest_args, args.bench_size) for name in names]
+    if args.dry_run:
+        for i, cmd in enumerate(cmds, 1):
+            print(shlex.join(cmd))
+            if not args.no_promote:
+                print(f"# promote {out}/*/NNNN_{names[i - 1]}.json into {args.results}/<fingerprint>/")
+            if i < args.runs and args.pause > 0:
+                print(f"sleep {args.pause:g}")
+        return 0
+
+    log = lambda msg: print(f"nptbench baseline: {msg}", file=sys.stderr, flush=True)
+    n = args.runs
+    log(f"{n} run{'s' if n != 1 else ''} of pytest {shlex.join(pytest_args)}"
+        f"{' --bench-size=' + args.bench_size if args.bench_size else ''}, {args.pause:g} s apart; saved in {out}"
+        f"{'' if args.no_promote else f', promoted into {args.results}/<fingerprint>/'}")
+    log(f"pauses alone take {fmt_s(args.pause * (n - 1))}; the time estimate follows the first run")
+    promoted: list[Path] = []
+    last_run = None
+    t0, run_time = time.perf_counter(), 0.0
+    try:
+        for i, (name, cmd) in enumerate(zip(names, cmds), 1):
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            took = time.perf_counter() - start
+            run_time += took
+            if proc.returncode != 0:
+                tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
+                print("\n".join(tail), file=sys.stderr)
+                log(f"run {i}/{n} failed with exit status {proc.returncode}; not promoted, stopping")
+                return stop(promoted, args.no_promote, log)
+            try:
+                path = saved_run(out, name)
+                last_run = load(path)
+                if not args.no_promote:
+                    dest = promoting.promote(path, args.results)
+                    promoted.append(dest)
+            except RunError as exc:
+                log(f"run {i}/{n}: {exc}; stopping")
+                return stop(promoted, args.no_promote, log)
+            left = run_time / i * (n - i) + args.pause * (n - i)
+            log(f"[{i}/{n}] run {i} done in {took:.1f} s; about {fmt_s(left)} left (runs and pauses)")
+            if i == 1 and n > 1:
+                log(f"estimate: the whole set takes about {fmt_s(took * n + args.pause * (n - 1))}")
+            log(f"  saved {path}" + ("" if args.no_promote else f"; promoted -> {dest}"))
+            if i < n:
+                pause(args.pause)
+    except KeyboardInterrupt:
+        log("interrupted")
+        stop(promoted, args.no_promote, log)
+        return 130
+    log(f"{n} run{'s' if n != 1 else ''} done in {fmt_s(time.perf_counter() - t0)}")
+    summary(last_run, args, promoted)
+    return 0
+
+
+def stop(promoted: list[Path], no_promote: bool, log) -> int:
+    """Say what stays after a stop; exit status 2."""
+    if no_promote:
+        log("nothing was promoted (--no-promote)")
+    elif promoted:
+        log(f"the {len(promoted)} run{'s' if len(promoted) != 1 else ''} promoted before it stay:")
+        for dest in promoted:
+            log(f"  {dest}")
+    else:
+        log("no run was promoted")
+    return 2
+
+
+def summary(run, args, promoted: list[Path]) -> None:
+    """How many runs the set of this fingerprint and profile holds now, and how to check the gate."""
+    fp, profile = run.fingerprint, run.profile
+    if args.no_promote:
+        print(f"saved {args.runs} runs, none promoted (--no-promote); promote each with "
+              f"python -m nptbench promote PATH")
+    else:
+        print(f"promoted {len(promoted)} runs into {layout.machine_dir(fp, args.results)}/")
+    held, same_conditions = 0, 0
+    for path in layout.baseline_files(fp, args.results):
+        try:
+            other = load(path)
+        except RunError as exc:
+            print(f"note: {exc}")
+            continue
+        if other.profile == profile:
+            held += 1
+            same_conditions += other.conditions() == run.conditions()
+    print(f"the {profile} baseline set of {fp} now holds {held} run{'s' if held != 1 else ''}"
+          + (f" ({same_conditions} under these runs' conditions)" if same_conditions != held else ""))
+    if same_conditions < MIN_SET:
+        print(f"note: the gate cannot judge between-run noise with fewer than {MIN_SET} runs; make more")
+    print(f"check the gate with: {gate_command(args.bench_size, args.results, args.pytest_args)}")
