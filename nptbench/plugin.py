@@ -3,9 +3,11 @@
 The root conftest.py only registers this module (``pytest_plugins``); nothing else in ``nptbench/``
 defines a pytest hook. What the hooks do is library code elsewhere, which imports no pytest:
 
-- options ``--bench-size`` (the :class:`Profile`, read through :func:`profile`), ``--require-gpu`` and
-  ``--gpu-cold-l2``; the markers (strict); skips for missing packages and GPUs, failures under
-  ``--require-gpu``;
+- options ``--bench-size`` (the :class:`Profile`, read through :func:`profile`), ``--require-gpu``,
+  ``--gpu-cold-l2`` and ``--gpu-throttle-threshold``; the markers (strict); skips for missing packages and
+  GPUs, failures under ``--require-gpu``;
+- the GPU's state (nptbench.measure.gpustate): its settings in the machine info, and the benchmarks whose
+  rounds ran throttled after the tables (:func:`gpu_state_summary`);
 - a CUDA out-of-memory becomes a skip with its reason after the memory is freed (nptbench.measure.devicetime);
 - the machine info of a saved run (nptbench.env.machine) with the session's ceilings, the roofline fields of
   every saved benchmark and a table of them after pytest-benchmark's own (nptbench.analysis.roofline);
@@ -26,9 +28,9 @@ import pytest
 
 from nptbench.analysis import gpu_records, roofline
 from nptbench.env import backends, machine
-from nptbench.measure import ceilings, devicetime, harness, yardsticks
+from nptbench.measure import ceilings, devicetime, gpustate, harness, yardsticks
 from nptbench.schema import layout, runs
-from nptbench.schema.record import THREAD_VARIABLES, conditions_label
+from nptbench.schema.record import DEFAULT_GPU_THROTTLE_THRESHOLD, THREAD_VARIABLES, conditions_label
 
 PROFILES = ("smoke", "default", "seed")
 
@@ -96,6 +98,26 @@ def pytest_addoption(parser):
         "--gpu-cold-l2", action="store_true", default=False,
         help="GPU benchmarks flush the L2 cache before every (one-call) round, outside the timed region",
     )
+    group.addoption(
+        "--gpu-throttle-threshold", type=throttle_threshold, default=DEFAULT_GPU_THROTTLE_THRESHOLD,
+        metavar="FRACTION",
+        help="a GPU benchmark whose SM clock fell below this fraction of the application clock (read through "
+             "NVML while its rounds ran) is flagged as throttled, as is one that saw a power or thermal throttle "
+             f"reason (default {DEFAULT_GPU_THROTTLE_THRESHOLD}, as nvbench's --throttle-threshold)",
+    )
+
+
+def throttle_threshold(text: str) -> float:
+    """``--gpu-throttle-threshold``: a fraction in (0, 1]."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"a fraction of the application clock in (0, 1], got {text}")
+    return value
 
 
 def pytest_configure(config):
@@ -154,6 +176,14 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["nptbench"] = {**machine.describe(), "profile": profile(config).size}
     add_ceilings(config, machine_info)
     add_yardsticks(config, machine_info["nptbench"])
+    add_gpu_state(machine_info["nptbench"])
+
+
+def add_gpu_state(info: dict) -> None:
+    """The GPU's settings through NVML (nptbench.schema.record.GPU_MACHINE_FIELDS, key ``gpu_state``): clocks,
+    persistence mode, power limit, driver; or the one-line reason NVML gave none. Only where torch sees a GPU."""
+    if info.get("gpus"):
+        info["gpu_state"] = gpustate.static_info()
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
@@ -211,6 +241,21 @@ def pytest_terminal_summary(terminalreporter, config):
     for notice in dict.fromkeys(profile(config).notices):
         terminalreporter.write_line(f"nptbench: {notice}", yellow=True)
     roofline_summary(terminalreporter, config)
+    gpu_state_summary(terminalreporter, config)
+
+
+def gpu_state_summary(terminalreporter, config) -> None:
+    """One line per GPU benchmark whose rounds ran throttled (nptbench.analysis.gpu_records.throttle_flag),
+    and once why the GPU's state was not recorded where NVML gave none."""
+    bs = benchmark_session(config)
+    if bs is None:
+        return
+    benches = [b for b in bs.benchmarks if b and (getattr(b, "extra_info", None) or {}).get("device") == "cuda"]
+    flags = [gpu_records.throttle_flag(b.name, b.extra_info) for b in benches]
+    for flag in filter(None, flags):
+        terminalreporter.write_line(f"nptbench: GPU throttled: {flag} (README: GPU state)", yellow=True)
+    for note in dict.fromkeys(filter(None, (gpu_records.state_missing(b.extra_info) for b in benches))):
+        terminalreporter.write_line(f"nptbench: GPU state not recorded: {note}", yellow=True)
 
 
 def add_skips(config, output_json: dict) -> None:
@@ -423,6 +468,7 @@ class PytestBaseline:
         if self.status == compare.SLOWER:
             self.lines += [f"{row.name}: {row.verdict}, {row.ratio_text()}, detects >= {row.min_detectable:.2f}x"
                            + (f" (the machine? {row.explained})" if row.explained else "")
+                           + (f" ({row.throttled})" if row.throttled else "")
                            for p in pairing for row in p.rows if row.verdict == "slower"]
             if self.checks and session.exitstatus == 0:
                 session.exitstatus = 1  # as a failed test would
@@ -463,4 +509,5 @@ def size(pytestconfig) -> str:
 @pytest.fixture
 def measure(benchmark, pytestconfig):
     """``measure(fn, args, record=..., reference=...)``: warm up, time, check, record (nptbench.measure.harness)."""
-    return functools.partial(harness.measure, benchmark, cold_l2=pytestconfig.getoption("--gpu-cold-l2"))
+    return functools.partial(harness.measure, benchmark, cold_l2=pytestconfig.getoption("--gpu-cold-l2"),
+                             throttle_threshold=pytestconfig.getoption("--gpu-throttle-threshold"))

@@ -16,8 +16,11 @@ everywhere.
   made (so that the difference between runs counts as noise) and the median is taken over them; where
   one did not, the pooled time is the mean of the runs' medians weighted by how many runs each rests on,
   and there are no raw times to judge noise by. Host rounds and device times pool separately. Each run's
-  own median is kept too (:attr:`Times.run_medians`): the between-run spread a saved baseline is judged on.
+  own median and fastest time are kept too (:attr:`Times.run_medians`, :attr:`Times.run_mins`): the
+  between-run spread a saved baseline is judged on.
 - ``kernel_time_s`` is the run-weighted mean of the runs' kernel times, where every run has one.
+- A GPU record whose rounds ran throttled in any run (``gpu_throttled``) keeps that run's GPU state in the
+  pooled record, so that the flag is not lost to a later, steady run.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nptbench.schema.record import GPU_STATE_FIELDS
 from nptbench.schema.runs import Run
 
 #: Record fields that, besides the shapes, fix how much work one call does (a training run's length).
@@ -50,14 +54,22 @@ class Times:
     run_times: list = field(default_factory=list)  # each pooled run's raw times (empty without them)
     run_medians: list = field(default_factory=list)  # each pooled run's own median, in run order
     count: int = 0  # times measured in all (a baseline may keep fewer raw rounds than it measured)
+    run_mins: list = field(default_factory=list)  # each pooled run's fastest time, in run order
 
     @classmethod
-    def of(cls, data, median: float | None = None, count: int | None = None) -> "Times":
-        """One run's times: its raw ``data`` (maybe None) and the ``median`` it saved (else of ``data``)."""
+    def of(cls, data, median: float | None = None, count: int | None = None,
+           minimum: float | None = None) -> "Times":
+        """One run's times: its raw ``data`` (maybe None), the ``median`` it saved (else of ``data``) and its
+        fastest time ``minimum`` (else of ``data``, else the median)."""
         rounds = np.asarray(data, dtype=float) if data else None
         med = float(median) if median is not None else float(np.median(rounds))
         n = count if count is not None else (len(rounds) if rounds is not None else 0)
-        return cls(rounds, med, [rounds] if rounds is not None else [], [med], n)
+        low = float(minimum) if minimum is not None else float(rounds.min()) if rounds is not None else med
+        return cls(rounds, med, [rounds] if rounds is not None else [], [med], n, [low])
+
+    def per_run(self, statistic: str) -> list:
+        """Each run's time by ``statistic``: ``min`` (its fastest) or ``median``."""
+        return self.run_mins if statistic == "min" else self.run_medians
 
     @property
     def runs(self) -> int:
@@ -73,6 +85,7 @@ class Times:
             self.median = (self.median * self.runs + other.median * other.runs) / (self.runs + other.runs)
             self.rounds, self.run_times = None, []
         self.run_medians += other.run_medians
+        self.run_mins += other.run_mins
         self.count += other.count
 
 
@@ -89,7 +102,8 @@ def device_times(rec: dict) -> Times | None:
         median = float(np.median(data)) if data else None
     if not median:
         return None
-    return Times.of(data, median, len(data) if data else rec.get("device_time_rounds") or 0)
+    return Times.of(data, median, len(data) if data else rec.get("device_time_rounds") or 0,
+                    rec.get("device_time_min_s") or None)
 
 
 @dataclass
@@ -108,6 +122,7 @@ class Bench:
     stats: dict = field(default_factory=dict)  # the latest run's pytest-benchmark stats
     paths: list = field(default_factory=list)  # the runs it rests on, in run order
     kernel_times: list = field(default_factory=list)  # each run's kernel_time_s (None where it has none)
+    records: list = field(default_factory=list)  # each run's record, in run order
 
     @property
     def runs(self) -> int:
@@ -132,6 +147,10 @@ class Bench:
                 rec.pop(name, None)
             else:
                 rec[name] = value
+        # rounds that ran throttled in any run stay visible: that run's GPU state stands for the pool
+        throttled = [r for r in self.records if r.get("gpu_throttled")]
+        if throttled and not rec.get("gpu_throttled"):
+            rec.update({k: v for k, v in throttled[-1].items() if k in GPU_STATE_FIELDS})
         return rec
 
 
@@ -149,7 +168,8 @@ def benches(runs: list[Run]) -> dict[tuple, Bench]:
             stats = b["stats"]
             conds = run.conditions(rec)
             key = (match_key(b), conds)
-            host = Times.of(stats.get("data"), stats["median"], stats.get("rounds") or len(stats.get("data") or []))
+            host = Times.of(stats.get("data"), stats["median"], stats.get("rounds") or len(stats.get("data") or []),
+                            stats.get("min"))
             device = device_times(rec)
             kernel = rec.get("kernel_time_s") or None
             if key in out:
@@ -162,8 +182,9 @@ def benches(runs: list[Run]) -> dict[tuple, Bench]:
                 prev.record, prev.stats = rec, stats
                 prev.paths.append(run.path)
                 prev.kernel_times.append(kernel)
+                prev.records.append(rec)
                 continue
             out[key] = Bench(key, b.get("name") or b["fullname"], rec.get("experiment") or b.get("group") or "",
                              rec.get("variant"), _shape(rec), host, device, rec.get("device") == "cuda", conds,
-                             rec, stats, [run.path], [kernel])
+                             rec, stats, [run.path], [kernel], [rec])
     return out

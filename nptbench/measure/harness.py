@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from nptbench.measure import devicetime
+from nptbench.measure import devicetime, gpustate
 from nptbench.env.backends import synced
 from nptbench.measure.check import assert_close, errors, tolerance
 from nptbench.schema.record import make_record, write
@@ -29,6 +29,7 @@ def measure(
     cold_l2: bool = False,
     kernel_time: bool = False,
     also_against: dict | None = None,
+    throttle_threshold: float | None = None,
 ):
     """Time ``fn(*args)`` and check what it returns against ``reference``.
 
@@ -55,23 +56,34 @@ def measure(
       :class:`nptbench.measure.devicetime.DeviceRun`); ``kernel_time`` (calls of one or a few launches) adds
       ``kernel_time_s``, device time without the launch's host cost, from untimed calls after the rounds
       (:meth:`nptbench.measure.devicetime.DeviceRun.kernel_times`).
+    - On ``device == "cuda"`` the GPU's clocks, temperature, power and throttle reasons are read through
+      NVML before and after the rounds and sampled while they run (:class:`nptbench.measure.gpustate.Sampler`):
+      the record gets ``gpu_*`` state fields, and ``gpu_throttled`` where the SM clock fell below
+      ``throttle_threshold`` (``--gpu-throttle-threshold``, default 0.75) of the application clock or a power
+      or thermal reason was seen; without NVML, ``gpu_state_note`` says why.
     """
     timed = synced(fn, record["device"]) if sync else fn
     benchmark.group = record["experiment"]
     for _ in range(warmup):
         timed(*(setup() if setup else args))
-    run, make_args = None, setup
+    run, make_args, state = None, setup, None
     if record["device"] == "cuda":
         run = devicetime.DeviceRun(cold_l2=cold_l2)
         timed = synced(run.wrap(fn), "cuda") if sync else run.wrap(fn)
         setup = run.cold_setup(setup, args) if cold_l2 else setup
         run.start()
-    if setup is not None:
-        out = benchmark.pedantic(timed, setup=lambda: (setup(), {}), rounds=rounds or 5, iterations=1)
-    elif rounds is not None:
-        out = benchmark.pedantic(timed, args=args, rounds=rounds, iterations=1)
-    else:
-        out = benchmark(timed, *args)
+        state = gpustate.Sampler(throttle_threshold)
+        state.start()
+    try:
+        if setup is not None:
+            out = benchmark.pedantic(timed, setup=lambda: (setup(), {}), rounds=rounds or 5, iterations=1)
+        elif rounds is not None:
+            out = benchmark.pedantic(timed, args=args, rounds=rounds, iterations=1)
+        else:
+            out = benchmark(timed, *args)
+    finally:
+        if state is not None:
+            state.stop()
     if run is not None:
         if make_args is not None:  # fresh inputs every round: the peak comes from one more, untimed call
             run.peak_of_one_call(fn, make_args)
@@ -86,6 +98,7 @@ def measure(
     write(info, **{f"rel_err_vs_{name}": errors(out, other)["rel_err"] for name, other in (also_against or {}).items()})
     if run is not None:
         write(info, **run.fields(record))
+        write(info, **state.fields())
     tol = tolerance(record["dtype"]) if rtol is None else rtol
     write(info, rtol=tol, **({} if sync else {"synchronized": False}))
     assert_close(err, tol, what=f"{record['experiment']}/{record['variant']}")

@@ -1,11 +1,11 @@
 """The one record schema every benchmark writes into ``benchmark.extra_info``.
 
 Report and compare tools read only these fields, so they are declared here, with their meaning and unit,
-and nowhere else: :data:`FIELDS` are in every record; :data:`GPU_FIELDS` every ``device == "cuda"`` record
-adds; :data:`HARNESS_FIELDS`, :data:`FAMILY_FIELDS`, :data:`ROOFLINE_FIELDS` and :data:`SAVED_FIELDS` the
-harness, a family, the roofline or saving and promoting add where they apply; :data:`FIELD_PREFIXES`
-fields named by a prefix. Every field reaches ``benchmark.extra_info`` through :func:`write`, which refuses
-an undeclared one: a new field is declared here first.
+and nowhere else: :data:`FIELDS` are in every record; :data:`GPU_FIELDS` and :data:`GPU_STATE_FIELDS`
+every ``device == "cuda"`` record adds; :data:`HARNESS_FIELDS`, :data:`FAMILY_FIELDS`, :data:`ROOFLINE_FIELDS`
+and :data:`SAVED_FIELDS` the harness, a family, the roofline or saving and promoting add where they apply;
+:data:`FIELD_PREFIXES` fields named by a prefix. Every field reaches ``benchmark.extra_info`` through
+:func:`write`, which refuses an undeclared one: a new field is declared here first.
 """
 from __future__ import annotations
 
@@ -55,6 +55,90 @@ GPU_FIELDS = {
     "device_tflops": "flops / device_time_s, in TFLOP/s",
     "peak_device_note": "what peak_device_bytes counts and where it was read, in words",
 }
+
+#: The GPU's state around a benchmark's rounds, read through NVML (nvidia-ml-py's ``pynvml``) by
+#: nptbench.measure.gpustate: what every ``device == "cuda"`` record adds besides :data:`GPU_FIELDS`. Where
+#: NVML is missing or refuses (no pynvml, a container without the driver's library, a MIG instance, an old
+#: driver) the record holds only ``gpu_state_note``, saying why in one line. Read by
+#: nptbench.analysis.gpu_records (the throttle flag of the terminal summary, the report and compare).
+GPU_STATE_FIELDS = {
+    "gpu_state_before": "one GPU state sample (GPU_SAMPLE_FIELDS) taken after the warm-up, just before the rounds",
+    "gpu_state_after": "one GPU state sample (GPU_SAMPLE_FIELDS) taken just after the rounds",
+    "gpu_state_samples": "how many samples a background thread took while the rounds ran (one every "
+                         "gpu_state_interval_s; 0 for rounds shorter than that)",
+    "gpu_state_interval_s": "seconds between two samples taken while the rounds ran",
+    "gpu_sm_clock_ref_mhz": "the SM clock the rounds are held to (MHz): the application clock, else the default "
+                            "application clock, else the maximum clock (gpu_sm_clock_ref names which)",
+    "gpu_sm_clock_ref": "which clock gpu_sm_clock_ref_mhz is: application, default application or max",
+    "gpu_sm_clock_min_mhz": "least SM clock of the samples (before, during, after) in which the GPU was not idle "
+                            "(MHz); null when every sample found it idle",
+    "gpu_sm_clock_ratio_min": "gpu_sm_clock_min_mhz / gpu_sm_clock_ref_mhz (unitless, 1.0 = at the reference clock)",
+    "gpu_temperature_max_c": "highest GPU temperature of the samples (degrees Celsius)",
+    "gpu_power_max_w": "highest power draw of the samples (watts; NVML's own averaging window)",
+    "gpu_throttle_reasons_seen": "every clock throttle (event) reason NVML reported in any sample, by name "
+                                 "(GPU_THROTTLE_REASONS), in bit order",
+    "gpu_throttle_threshold": "the fraction of gpu_sm_clock_ref_mhz below which the rounds count as throttled "
+                              "(--gpu-throttle-threshold; default 0.75, as nvbench's --throttle-threshold)",
+    "gpu_throttled": "true when gpu_sm_clock_ratio_min < gpu_throttle_threshold or a sample saw a power or "
+                     "thermal reason (GPU_THROTTLE_FLAGGED): the rounds ran under a lowered clock",
+    "gpu_state_note": "why the GPU's state is missing or partial, in one line (absent when it is whole)",
+}
+
+#: One GPU state sample (the values of ``gpu_state_before`` and ``gpu_state_after``, and what the sampler
+#: reads while the rounds run): field -> what, with its unit. A value NVML refuses is null.
+GPU_SAMPLE_FIELDS = {
+    "sm_clock_mhz": "current SM clock (MHz)",
+    "mem_clock_mhz": "current memory clock (MHz)",
+    "temperature_c": "GPU temperature (degrees Celsius)",
+    "power_w": "power draw of the board (watts)",
+    "throttle_reasons": "the clock throttle (event) reasons active now, by name (GPU_THROTTLE_REASONS)",
+}
+
+#: The GPU's fixed settings, read once through NVML and saved in the run's machine info as
+#: ``machine_info["nptbench"]["gpu_state"]`` where a GPU is present (nptbench.measure.gpustate.static_info);
+#: where NVML is missing or refuses it holds only ``note``.
+GPU_MACHINE_FIELDS = {
+    "nvml_device": "which NVML device was read: its UUID, or its NVML index",
+    "name": "the GPU's name as NVML gives it",
+    "driver": "the NVIDIA driver version",
+    "nvml_version": "the NVML library's version",
+    "sm_clock_app_mhz": "application SM clock: the clock the GPU runs work at (MHz)",
+    "mem_clock_app_mhz": "application memory clock (MHz)",
+    "sm_clock_default_app_mhz": "default application SM clock, before any nvidia-smi -ac (MHz)",
+    "sm_clock_max_mhz": "maximum SM clock (MHz)",
+    "mem_clock_max_mhz": "maximum memory clock (MHz)",
+    "persistence_mode": "true when the driver stays loaded between processes (nvidia-smi -pm 1)",
+    "power_limit_w": "the power limit the driver enforces (watts)",
+    "power_default_limit_w": "the board's default power limit (watts)",
+    "mig_mode": "true when MIG is on: clocks and power are the whole GPU's, shared with other instances",
+    "throttle_reasons_supported": "the throttle reasons this GPU can report, by name",
+    "refused": "the settings NVML refused to give, by field name",
+    "note": "why NVML gave nothing, or what is partial, in one line",
+}
+
+#: NVML's clock throttle reasons (``nvmlClocksThrottleReason*``, renamed ``nvmlClocksEventReason*`` in
+#: newer NVML): name -> (bit, what it means). nptbench.measure.gpustate takes the bits from pynvml where it
+#: has them and from here otherwise.
+GPU_THROTTLE_REASONS = {
+    "GpuIdle": (0x1, "nothing is running: the clocks are idle (not a throttle)"),
+    "ApplicationsClocksSetting": (0x2, "clocks held at the application clock setting (nvidia-smi -ac)"),
+    "SwPowerCap": (0x4, "software power cap: the board draws its power limit and the driver lowered the clocks"),
+    "HwSlowdown": (0x8, "hardware slowdown, clocks cut by half or more: too hot, an external power brake, or "
+                        "too much power"),
+    "SyncBoost": (0x10, "clocks held to those of the other GPUs of a sync-boost group"),
+    "SwThermalSlowdown": (0x20, "software thermal slowdown: the GPU or its memory is above its temperature limit"),
+    "HwThermalSlowdown": (0x40, "hardware thermal slowdown: the GPU is too hot"),
+    "HwPowerBrakeSlowdown": (0x80, "hardware power brake: the system's power supply asserted it"),
+    "DisplayClockSetting": (0x100, "clocks held by the display clock setting"),
+    "BoardLimit": (0x200, "a board limit"),
+    "Reliability": (0x400, "a reliability limit"),
+}
+
+#: The reasons that flag a record (``gpu_throttled``) wherever they appear: power and thermal limits.
+GPU_THROTTLE_FLAGGED = ("SwPowerCap", "HwSlowdown", "SwThermalSlowdown", "HwThermalSlowdown", "HwPowerBrakeSlowdown")
+
+#: Below this fraction of the reference SM clock the rounds count as throttled (nvbench's default).
+DEFAULT_GPU_THROTTLE_THRESHOLD = 0.75
 
 #: Fields the harness (nptbench.measure.harness.measure) adds to every record, or where it says so.
 HARNESS_FIELDS = {
@@ -154,7 +238,8 @@ FIELD_PREFIXES = {
 }
 
 #: Every declared field with a fixed name.
-DECLARED = {**FIELDS, **GPU_FIELDS, **HARNESS_FIELDS, **FAMILY_FIELDS, **ROOFLINE_FIELDS, **SAVED_FIELDS}
+DECLARED = {**FIELDS, **GPU_FIELDS, **GPU_STATE_FIELDS, **HARNESS_FIELDS, **FAMILY_FIELDS, **ROOFLINE_FIELDS,
+            **SAVED_FIELDS}
 
 
 def declared(name: str) -> bool:

@@ -11,7 +11,9 @@ runs, from one or many machines). For each benchmark present on both sides, from
 GPU records (``device == "cuda"``) are judged on their per-call device times (CUDA events, record field
 ``device_times_s``) when both sides have them, with the host medians shown beside: the host time of a
 short GPU call also holds the per-call synchronization and event cost. Otherwise the host rounds are
-judged and the row says so.
+judged and the row says so. A row whose BASE or NEW rounds ran on a throttled GPU (record field
+``gpu_throttled``: the SM clock fell, or a power or thermal limit held it) says so in its verdict
+(nptbench.analysis.gpu_records.throttle_note): its ratio may be the clock's, not the code's.
 
 Benchmarks are matched, kept apart by their conditions and pooled over several runs of one side (a
 folder) as nptbench.analysis.across says, like everywhere in the suite; interleaved repeats (A B B A ...,
@@ -36,12 +38,16 @@ try:
 except ModuleNotFoundError:  # Python 3.10: tomli is a dependency there (pyproject.toml)
     import tomli as tomllib
 
-from nptbench.analysis import drift, gate
+from nptbench.analysis import drift, gate, gpu_records
 from nptbench.analysis.across import Bench, Times, benches
 from nptbench.analysis.verdict import (CONFIDENCE, DEFAULT_MIN_EFFECT, Verdict, hierarchical_verdict,
                                        verdict)
 from nptbench.schema.record import conditions_label
 from nptbench.schema.runs import Run, RunError, load_runs
+
+#: Which time of each run a saved baseline is judged on: its median round, or its fastest (``min``).
+STATISTICS = ("median", "min")
+STATISTIC = "min"
 
 
 # --- configuration ---------------------------------------------------------------------------------------
@@ -84,6 +90,7 @@ class Row:
     runs: tuple = (0, 0)  # runs a side
     record: dict = field(default_factory=dict)  # NEW's record (its roofline bound: which drift explains it)
     explained: str | None = None  # the machine drift that could explain this row, in words
+    throttled: str | None = None  # BASE or NEW rounds ran on a throttled GPU, in words (analysis.gpu_records)
 
     @property
     def verdict(self) -> str:
@@ -111,6 +118,7 @@ class Pairing:
     drifts: list = field(default_factory=list)  # nptbench.analysis.drift.compare of the two sides' yardsticks
     notes: list = field(default_factory=list)  # what the comparison lacks or how it was made, in words
     machine_drift: float | None = None  # median ratio over the benchmarks judged between runs
+    statistic: str = STATISTIC  # which time of each run the between-run verdict rests on
 
     @property
     def thin(self) -> bool:
@@ -184,10 +192,11 @@ MODES = ("baseline", "session")
 ALPHA = 0.05
 
 
-def _between_runs(pairs: list, alpha: float) -> list:
-    """The gate's judgements (nptbench.analysis.gate) of ``pairs`` (BASE times, NEW times, effect), on the
-    medians of each side's runs."""
-    judged = gate.judge_session({i: (bt.run_medians, nt.run_medians) for i, (bt, nt, _) in enumerate(pairs)},
+def _between_runs(pairs: list, alpha: float, statistic: str = STATISTIC) -> list:
+    """The gate's judgements (nptbench.analysis.gate) of ``pairs`` (BASE times, NEW times, effect), on each
+    side's runs, one time a run by ``statistic``."""
+    judged = gate.judge_session({i: (bt.per_run(statistic), nt.per_run(statistic))
+                                 for i, (bt, nt, _) in enumerate(pairs)},
                                 min_effect={i: e for i, (_, _, e) in enumerate(pairs)}, alpha=alpha)
     out = []
     for j in judged:
@@ -203,7 +212,7 @@ def _medians(x: Bench, timer: str) -> Times:
 
 
 def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, across: bool = False,
-                 mode: str = "baseline", alpha: float = ALPHA) -> Pairing:
+                 mode: str = "baseline", alpha: float = ALPHA, statistic: str = STATISTIC) -> Pairing:
     """Judge each benchmark of NEW against the same benchmark of BASE under the same conditions (matched
     and pooled as nptbench.analysis.across says). One found in BASE only under other conditions is refused
     (verdict "not compared", with the reason), or with ``across`` judged and marked. ``mode``: see
@@ -217,6 +226,7 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
         old_by_work.setdefault(key[0], []).append(key)
     used_old, used_new = set(), set()
     pending = []  # (row, BASE times, NEW times): judged together between runs
+    throttle_sides = []  # (row, BASE, NEW): whether either side's GPU rounds ran throttled
     for key, n in new.items():
         if key in old:
             b, differ = old[key], ""
@@ -235,6 +245,7 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
                                     Verdict(float("nan"), verdict=NOT_COMPARED,
                                             note=differ + " (--across-conditions judges them anyway)"),
                                     "host", b.host.median, n.host.median, record=n.record))
+            throttle_sides.append((pairing.rows[-1], b, n))
             continue
         if mode == "session":
             result, timer = judge(b, n, effect)
@@ -254,7 +265,9 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
         else:
             pending.append((row, bt, nt))
         pairing.rows.append(row)
-    judged = _between_runs([(bt, nt, row.min_effect) for row, bt, nt in pending], alpha) if pending else []
+        throttle_sides.append((row, b, n))
+    pairing.statistic = statistic
+    judged = _between_runs([(bt, nt, row.min_effect) for row, bt, nt in pending], alpha, statistic) if pending else []
     for (row, _, _), (result, j) in zip(pending, judged):
         result.note = "; ".join(x for x in (result.note, row.result.note) if x)
         row.result, row.min_detectable = result, j.min_detectable if j.verdict != gate.CANNOT_JUDGE else None
@@ -262,6 +275,8 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
                      else f"thin baseline: {j.k} BASE run{'s' if j.k != 1 else ''}")
     if judged:
         pairing.machine_drift = gate.session_drift([j for _, j in judged])
+    for row, b, n in throttle_sides:
+        row.throttled = gpu_records.throttle_note(b.records, n.records)
     _machine_state(pairing)
     pairing.rows.sort(key=lambda r: (r.verdict == NOT_COMPARED, -np.nan_to_num(r.result.ratio), r.name))
     pairing.only_base = sorted(_named(b, mixed_old) for k, b in old.items() if k not in used_old)
@@ -308,7 +323,8 @@ def check_set(runs: list[Run], side: str) -> None:
 
 
 def compare_runs(base: list[Run], new: list[Run], effects: Effects | None = None,
-                 across: bool = False, mode: str = "baseline", alpha: float = ALPHA) -> list[Pairing]:
+                 across: bool = False, mode: str = "baseline", alpha: float = ALPHA,
+                 statistic: str = STATISTIC) -> list[Pairing]:
     """Pair runs by hardware fingerprint; a lone BASE machine is paired with every NEW machine. ``across``:
     also judge benchmarks measured under different conditions (marked), instead of refusing them.
     ``mode``: see :data:`MODES`; a side of one machine that mixes profiles or run conditions is refused
@@ -321,9 +337,9 @@ def compare_runs(base: list[Run], new: list[Run], effects: Effects | None = None
     pairings = []
     for fp, runs in new_fp.items():
         if fp in base_fp:
-            pairings.append(compare_pair(base_fp[fp], runs, effects, across, mode, alpha))
+            pairings.append(compare_pair(base_fp[fp], runs, effects, across, mode, alpha, statistic))
         elif len(base_fp) == 1:
-            pairings.append(compare_pair(next(iter(base_fp.values())), runs, effects, across, mode, alpha))
+            pairings.append(compare_pair(next(iter(base_fp.values())), runs, effects, across, mode, alpha, statistic))
         else:
             pairings.append(Pairing("none", fp, [], runs))
     return pairings
@@ -367,7 +383,8 @@ def describe_pairing(p: Pairing, base_label: str = "BASE", new_label: str = "NEW
     if p.mode == "baseline":
         judged = [r for r in p.rows if r.basis.startswith("between runs")]
         if judged:
-            out.append(f"Judged on the spread between runs (the medians of {judged[0].runs[0]} {base_label} and "
+            which = "fastest rounds" if p.statistic == "min" else "medians"
+            out.append(f"Judged on the spread between runs (the {which} of {judged[0].runs[0]} {base_label} and "
                        f"{judged[0].runs[1]} {new_label} runs; Holm over {len(judged)} benchmarks: a session in "
                        f"which nothing changed fails with a chance of at most {ALPHA:.0%}). 'interval' is the "
                        "prediction interval of the ratio; 'detects' the smallest slowdown this baseline can call "
@@ -426,7 +443,8 @@ def render(pairings: list[Pairing], base_label: str = "BASE", new_label: str = "
             ci = f"{v.low:.3f}-{v.high:.3f}" if v.low is not None else "-"
             pv = f"{v.p:.2g}" if v.p is not None else "-"
             word = f"**{v.verdict}**" if v.verdict in ("slower", "faster") else v.verdict
-            notes = [x for x in (v.note, f"the machine? {r.explained}" if r.explained else "") if x]
+            notes = [x for x in (v.note, f"the machine? {r.explained}" if r.explained else "",
+                                 f"**{r.throttled}**" if r.throttled else "") if x]
             if notes:
                 word += f" ({'; '.join(notes)})"
             timer, host = "host", "-"
@@ -502,6 +520,7 @@ def as_json(pairings: list[Pairing], status: int) -> dict:
             "base_fingerprint": p.base_fp, "new_fingerprint": p.new_fp, "mode": p.mode,
             "base_runs": [str(r.path) for r in p.base_runs], "new_runs": [str(r.path) for r in p.new_runs],
             "machine_drift": p.machine_drift, "machine_state": p.drifts, "notes": p.notes,
+            "statistic": p.statistic if p.mode == "baseline" else None,
             "only_base": p.only_base, "only_new": p.only_new,
             "verdicts": [{
                 "benchmark": r.name, "experiment": r.experiment, "verdict": r.verdict,
@@ -510,7 +529,7 @@ def as_json(pairings: list[Pairing], status: int) -> dict:
                 "min_effect": r.min_effect, "min_detectable": r.min_detectable,
                 "basis": r.basis, "runs": {"base": r.runs[0], "new": r.runs[1]},
                 "timed_by": r.timer, "base_median_s": r.base_median, "new_median_s": r.new_median,
-                "note": r.result.note, "machine_could_explain": r.explained,
+                "note": r.result.note, "machine_could_explain": r.explained, "gpu_throttled": r.throttled,
             } for r in p.rows],
         })
     return out
@@ -539,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
                              "variables), marking each such row; by default they are not compared")
     parser.add_argument("--config", type=Path, default=Path("pyproject.toml"),
                         help="where [tool.nptbench.min-effect] is read (default: ./pyproject.toml)")
+    parser.add_argument("--statistic", choices=STATISTICS, default=STATISTIC,
+                        help=f"which time of each run a saved baseline is judged on (default {STATISTIC})")
     parser.add_argument("--profile", default=None,
                         help="keep only the runs of this size profile on both sides (a machine's folder holds "
                              "the baselines of several profiles)")
@@ -551,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
             if not base or not new:
                 raise RunError(f"no {'BASE' if not base else 'NEW'} run of profile {args.profile!r}")
         pairings = compare_runs(base, new, Effects.from_pyproject(args.config, args.min_effect),
-                                args.across_conditions, "session" if args.same_session else "baseline")
+                                args.across_conditions, "session" if args.same_session else "baseline",
+                                statistic=args.statistic)
     except RunError as exc:
         print(f"nptbench compare: {exc}", file=sys.stderr)
         return UNREADABLE

@@ -2,7 +2,8 @@
 
 It asks the same questions the suite asks before it runs a benchmark (the same functions, so the doctor and
 the skips never disagree) and adds what a reader needs to trust the numbers: the versions, the BLAS
-libraries and the kernels they run, thread counts, the GPU, whether the numba CUDA kernels compile for it,
+libraries and the kernels they run, thread counts, the GPU and its state through NVML (clocks, persistence
+mode, power limit, whether it is throttling now), whether the numba CUDA kernels compile for it,
 where MNIST would come from, and whether this machine has a baseline. With ``--require-gpu`` the exit
 status is 1 when any GPU path is broken, as the benchmarks would fail under that option.
 """
@@ -17,7 +18,9 @@ from importlib import metadata
 from pathlib import Path
 
 from nptbench.env import backends, machine, mnist_source
+from nptbench.measure import gpustate
 from nptbench.schema import layout
+from nptbench.schema.record import GPU_THROTTLE_FLAGGED
 
 #: The suite checks its kernels for the H100/H200 where no GPU says otherwise (tests/test_cuda_ptx.py).
 DEFAULT_CC = (9, 0)
@@ -56,6 +59,12 @@ def _results(fp: str, results: Path) -> dict:
             "ceilings": str(ceilings) if ceilings.is_file() else None}
 
 
+def gpu_state() -> dict:
+    """The GPU's settings and one reading now, through NVML (nptbench.measure.gpustate): ``{"settings": ...,
+    "now": ...}``, each ``{"note": why not}`` where NVML gives nothing."""
+    return {"settings": gpustate.static_info(), "now": gpustate.sample()}
+
+
 def examine(results: Path = layout.RESULTS) -> dict:
     """Everything the doctor reports, as data."""
     info = machine.describe()
@@ -81,6 +90,7 @@ def examine(results: Path = layout.RESULTS) -> dict:
         "threads": info["threads"],
         "blas": _blas(),
         "gpus": gpus,
+        "gpu_state": gpu_state(),
         "paths": paths,
         "mnist": _mnist(),
         "results": _results(fp, results),
@@ -125,6 +135,7 @@ def render(report: dict) -> list[str]:
         lines.append("GPU       none seen by torch" if g is None else
                      f"GPU       {g['name']}, sm {g['capability']}, {g['memory_gib']} GiB, {g['multiprocessors']} SMs, "
                      f"driver {g['driver'] or '?'}, CUDA runtime {g['cuda_runtime']}")
+    lines += render_gpu_state(report.get("gpu_state") or {}, bool(report["gpus"]))
     lines.append(f"MNIST     {report['mnist']}")
     r = report["results"]
     lines.append(f"baseline  {', '.join(r['baselines']) or 'none'} in {r['folder']}/")
@@ -134,6 +145,43 @@ def render(report: dict) -> list[str]:
     for path, why in report["paths"].items():
         what = RUNS.get(path) or f"numba CUDA kernels compiled for {path.split('-', 1)[1]} (no GPU needed)"
         lines.append(f"  {'yes' if why is None else 'no ':<4} {what}" + (f": {why}" if why else ""))
+    return lines
+
+
+def _mhz(value) -> str:
+    return f"{value:.0f} MHz" if value is not None else "?"
+
+
+def render_gpu_state(state: dict, gpu_seen: bool) -> list[str]:
+    """The GPU state lines: clocks, persistence mode, power limit, driver, and whether it throttles now.
+    Where NVML gives nothing, one line says why, but only where a GPU is seen (a CPU machine's screen is
+    unchanged)."""
+    settings, now = state.get("settings") or {}, state.get("now") or {}
+    if "nvml_device" not in settings:
+        why = settings.get("note") or now.get("note")
+        return [f"GPU state {why}"] if gpu_seen and why else []
+    s, n = settings, now
+    onoff = {True: "on", False: "off", None: "?"}
+    lines = [f"GPU state {s.get('name') or '?'} ({s['nvml_device']}), driver {s.get('driver') or '?'}: "
+             f"SM clock {_mhz(n.get('sm_clock_mhz'))} now, application {_mhz(s.get('sm_clock_app_mhz'))}, "
+             f"max {_mhz(s.get('sm_clock_max_mhz'))}; memory clock {_mhz(n.get('mem_clock_mhz'))} now, application "
+             f"{_mhz(s.get('mem_clock_app_mhz'))}, max {_mhz(s.get('mem_clock_max_mhz'))}",
+             f"GPU state persistence mode {onoff[s.get('persistence_mode')]}, power "
+             + (f"{n['power_w']:.0f} W" if n.get("power_w") is not None else "?") + " of a "
+             + (f"{s['power_limit_w']:.0f} W" if s.get("power_limit_w") is not None else "?") + " limit, "
+             + (f"{n['temperature_c']} °C" if n.get("temperature_c") is not None else "? °C")
+             + (", MIG on" if s.get("mig_mode") else "")]
+    reasons = n.get("throttle_reasons")
+    hit = [r for r in reasons or () if r in GPU_THROTTLE_FLAGGED]
+    if reasons is None:
+        lines.append("throttle  cannot tell: NVML refused the throttle reasons")
+    elif hit:
+        lines.append(f"throttle  THROTTLING NOW: {', '.join(hit)}"
+                     + (f" (also {', '.join(r for r in reasons if r not in hit)})" if len(reasons) > len(hit) else ""))
+    else:
+        lines.append("throttle  no power or thermal throttling now" + (f" ({', '.join(reasons)})" if reasons else ""))
+    if s.get("note"):
+        lines.append(f"GPU state {s['note']}")
     return lines
 
 

@@ -294,6 +294,29 @@ def checks(doc: Doc, runs: Runs) -> None:
           f"{checked} result(s) that have both, broken by {len(flags)}"
           + (". **Flagged:** " + "; ".join(flags) + ". Within the rounds' spread, the GPU's clock moved between "
              "the timed rounds and the kernel-time calls after them (results/GPU.md)." if flags else "."))
+    gpu_state(doc, runs)
+
+
+def gpu_state(doc: Doc, runs: Runs) -> None:
+    """The GPU results whose rounds ran throttled (nptbench.analysis.gpu_records), in the Checks section."""
+    gpu = [r for r in runs.results.values() if r.record.get("device") == "cuda"]
+    if not gpu:
+        return
+    sampled = [r for r in gpu if "gpu_state_before" in r.record]
+    flags = [gpu_records.throttle_flag(f"{r.context} `{r.experiment}/{r.variant}`", r.record) for r in sampled]
+    flags = [f for f in flags if f]
+    thresholds = sorted({r.record.get("gpu_throttle_threshold") for r in sampled} - {None})
+    line = (f"GPU clocks (the SM clock at least {' / '.join(f'{t:.0%}' for t in thresholds) or 'the threshold'} "
+            "of the application clock while the rounds ran, and no power or thermal throttle reason): checked on "
+            f"{len(sampled)} of {len(gpu)} GPU result(s), throttled in {len(flags)}")
+    line += (". **Throttled:** " + "; ".join(flags) + ". Their times hold a lowered clock: compare them only "
+             "with results that ran under the same state, or run again once the GPU is cool and below its power "
+             "limit (README: GPU state)." if flags else ".")
+    unsampled = [r for r in gpu if "gpu_state_before" not in r.record]
+    if unsampled:
+        notes = sorted({gpu_records.state_missing(r.record) or "saved before runs recorded it" for r in unsampled})
+        line += f" Not recorded for {len(unsampled)} result(s): " + "; ".join(notes) + "."
+    doc.p(line)
 
 
 def roofline_charts(doc: Doc, runs: Runs, plt, img: Path) -> None:
