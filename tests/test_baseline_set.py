@@ -163,3 +163,14 @@ def test_a_set_too_thin_for_the_gate_says_so(fake, tmp_path, capsys):
                           "--python", python]) == 0
     out = capsys.readouterr().out
     assert "now holds 2 runs" in out and "fewer than 3 runs" in out
+
+
+def test_threads_are_pinned_in_every_run_and_in_the_gate_command(capsys):
+    """--threads N sets the thread-count variables for every run and prints the gate's command with them."""
+    from nptbench.tools import baseline
+
+    assert baseline.main(["--runs", "2", "--pause", "0", "--threads", "1", "--dry-run", "--", "bench", "-k", "x"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 ") == 2
+    line = baseline.gate_command(None, baseline.layout.RESULTS, ["bench", "-k", "x"], threads=1)
+    assert line.startswith("OMP_NUM_THREADS=1 ") and line.endswith("--benchmark-compare-fail=median:10%")

@@ -13,14 +13,17 @@ process) with pauses between them, each promoted (nptbench.tools.promote) into `
 Each run is saved with its raw rounds under ``results/runs/baseline-<time>/`` under a name of its own
 (``baseline-<time>-<i>``), so the file of each run is found unambiguously and the promoted copies
 (``<profile>-NNNN_baseline-<time>-<i>.json``) never collide with those of another invocation. The runs are
-made in this process's environment as it is: threads are not pinned, because a thread variable is part of
-a result's conditions and the gate compares only runs made under the session's own; run the gate in the
-same environment. Exit status: 0, or 2 when a run fails or cannot be promoted (the runs promoted before
+made in this process's environment as it is, or with ``--threads N`` pinning the thread-count variables
+(OMP, MKL, OpenBLAS, numba) to N, which results/README.md measured to be what makes a gate hold on a
+shared 2-core VM (a neighbour preempting one of two busy threads stalls the other). A thread variable is
+part of a result's conditions and the gate compares only runs made under the session's own, so the gate
+must run with the same variables: the command printed at the end has them. Exit status: 0, or 2 when a run fails or cannot be promoted (the runs promoted before
 it stay, and are named), 130 when interrupted.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -28,6 +31,7 @@ import time
 from pathlib import Path
 
 from nptbench.schema import layout
+from nptbench.schema.record import THREAD_VARIABLES
 from nptbench.schema.runs import RunError, load
 from nptbench.tools import promote as promoting
 
@@ -70,13 +74,21 @@ def fmt_s(seconds: float) -> str:
     return f"{seconds:.0f} s (~{seconds / 60:.0f} min)"
 
 
-def gate_command(bench_size: str | None, results: Path, pytest_args: list[str] | None = None) -> str:
-    """The gate's command line for the set just made: its pytest arguments, profile and results folder."""
+def thread_env(threads: int | None) -> dict:
+    """The thread-count variables pinned to ``threads`` (none when None)."""
+    return {} if threads is None else {k: str(threads) for k in THREAD_VARIABLES}
+
+
+def gate_command(bench_size: str | None, results: Path, pytest_args: list[str] | None = None,
+                 threads: int | None = None) -> str:
+    """The gate's command line for the set just made: its thread variables, pytest arguments, profile and
+    results folder."""
+    pinned = [f"{k}={v}" for k, v in thread_env(threads).items()]
     storage = []
     if Path(results) != layout.RESULTS:  # the plugin finds baselines beside the storage's runs/ folder
         storage = [f"--benchmark-storage=file://{layout.runs_dir(Path(results).resolve())}"]
     size = [f"--bench-size={bench_size}"] if bench_size else []
-    return shlex.join([*GATE[:3], *(pytest_args or GATE[3:4]), *storage, *size, GATE[4]])
+    return " ".join([*pinned, shlex.join([*GATE[:3], *(pytest_args or GATE[3:4]), *storage, *size, GATE[4]])])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="the Python that runs pytest (default: this one)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the saved runs (default: RESULTS/runs/baseline-<time>); must be new or empty")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="pin OMP/MKL/OPENBLAS/NUMBA_NUM_THREADS to this for every run (recommended on a shared "
+                             "machine: 1); the gate must then run with the same (the command printed at the end)")
     parser.add_argument("--no-promote", action="store_true", help="save the runs only; promote none")
     parser.add_argument("--dry-run", action="store_true", help="print the commands it would run, and stop")
     args = parser.parse_args(argv)
@@ -119,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     names = [f"baseline-{stamp}-{i}" for i in range(1, args.runs + 1)]
     cmds = [command(args.python, out, name, pytest_args, args.bench_size) for name in names]
     if args.dry_run:
+        pinned = " ".join(f"{k}={v}" for k, v in thread_env(args.threads).items())
         for i, cmd in enumerate(cmds, 1):
-            print(shlex.join(cmd))
+            print((pinned + " " if pinned else "") + shlex.join(cmd))
             if not args.no_promote:
                 print(f"# promote {out}/*/NNNN_{names[i - 1]}.json into {args.results}/<fingerprint>/")
             if i < args.runs and args.pause > 0:
@@ -139,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for i, (name, cmd) in enumerate(zip(names, cmds), 1):
             start = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True,
+                                  env={**os.environ, **thread_env(args.threads)})
             took = time.perf_counter() - start
             run_time += took
             if proc.returncode != 0:
@@ -207,4 +224,4 @@ def summary(run, args, promoted: list[Path]) -> None:
           + (f" ({same_conditions} under these runs' conditions)" if same_conditions != held else ""))
     if same_conditions < MIN_SET:
         print(f"note: the gate cannot judge between-run noise with fewer than {MIN_SET} runs; make more")
-    print(f"check the gate with: {gate_command(args.bench_size, args.results, args.pytest_args)}")
+    print(f"check the gate with: {gate_command(args.bench_size, args.results, args.pytest_args, args.threads)}")

@@ -25,6 +25,7 @@ side; comparing across fingerprints prints a loud warning. The exit status is 1 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -45,9 +46,11 @@ from nptbench.analysis.verdict import (CONFIDENCE, DEFAULT_MIN_EFFECT, Verdict, 
 from nptbench.schema.record import conditions_label
 from nptbench.schema.runs import Run, RunError, load_runs
 
-#: Which time of each run a saved baseline is judged on: its median round, or its fastest (``min``).
-STATISTICS = ("median", "min")
-STATISTIC = "min"
+#: Which time of each run a saved baseline is judged on: its median round, its fastest (``min``), or both,
+#: when a benchmark is called slower (or faster, or the same) only where both say so (results/README.md:
+#: the gate on a shared machine, measured).
+STATISTICS = ("both", "median", "min")
+STATISTIC = "both"
 
 
 # --- configuration ---------------------------------------------------------------------------------------
@@ -194,7 +197,18 @@ ALPHA = 0.05
 
 def _between_runs(pairs: list, alpha: float, statistic: str = STATISTIC) -> list:
     """The gate's judgements (nptbench.analysis.gate) of ``pairs`` (BASE times, NEW times, effect), on each
-    side's runs, one time a run by ``statistic``."""
+    side's runs, one time a run by ``statistic``; with ``both``, on the medians and on the fastest rounds,
+    a verdict only where the two agree (the interval and ratio are the medians', p and the smallest
+    detectable slowdown the larger of the two)."""
+    if statistic == "both":
+        out = []
+        for (med, jm), (low, jl) in zip(_between_runs(pairs, alpha, "median"), _between_runs(pairs, alpha, "min")):
+            agreed = med.verdict if med.verdict == low.verdict else "uncertain"
+            p = None if med.p is None or low.p is None else max(med.p, low.p)
+            result = Verdict(med.ratio, med.low, med.high, p, agreed)
+            detect = max(jm.min_detectable, jl.min_detectable)
+            out.append((result, dataclasses.replace(jm, min_detectable=detect, verdict=agreed)))
+        return out
     judged = gate.judge_session({i: (bt.per_run(statistic), nt.per_run(statistic))
                                  for i, (bt, nt, _) in enumerate(pairs)},
                                 min_effect={i: e for i, (_, _, e) in enumerate(pairs)}, alpha=alpha)
@@ -383,7 +397,8 @@ def describe_pairing(p: Pairing, base_label: str = "BASE", new_label: str = "NEW
     if p.mode == "baseline":
         judged = [r for r in p.rows if r.basis.startswith("between runs")]
         if judged:
-            which = "fastest rounds" if p.statistic == "min" else "medians"
+            which = {"min": "fastest rounds", "median": "medians",
+                     "both": "medians and, in agreement, the fastest rounds"}[p.statistic]
             out.append(f"Judged on the spread between runs (the {which} of {judged[0].runs[0]} {base_label} and "
                        f"{judged[0].runs[1]} {new_label} runs; Holm over {len(judged)} benchmarks: a session in "
                        f"which nothing changed fails with a chance of at most {ALPHA:.0%}). 'interval' is the "

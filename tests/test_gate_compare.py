@@ -1,0 +1,112 @@
+"""compare against a saved baseline set (the gate): between-run verdicts, the thin-baseline answer, a set
+that mixes profiles or conditions refused, the machine's drift named, partial runs and runs without
+yardsticks said, every verdict as JSON."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from nptbench.tools import compare
+from tests.test_compare import fake_run, rounds, write
+
+STATE = {"copy_gbps": 14.0, "python_mips": 2.8, "hash_mbps": 790.0}
+
+
+def run(level: float, i: int, profile: str = "smoke", state: dict | None = STATE, env: dict | None = None,
+        bound: str = "compute") -> dict:
+    """A saved run of two benchmarks at ``level`` times their usual speed, made at minute ``i``."""
+    r = fake_run({"mem": ("exp", rounds(1e-3 * level, seed=i)), "cpu": ("exp", rounds(2e-3 * level, seed=100 + i))},
+                 when=f"2026-01-01T00:{i:02d}:00", profile=profile)
+    for b in r["benchmarks"]:
+        b["stats"]["min"] = float(np.min(b["stats"]["data"]))
+        b["extra_info"]["bound"] = "memory" if b["extra_info"]["variant"] == "mem" else bound
+    if state is not None:
+        r["machine_info"]["nptbench"]["yardsticks"] = {"start": dict(state), "end": dict(state)}
+    if env:
+        r["machine_info"]["nptbench"]["threads"] = {"env": env}
+    return r
+
+
+def baseline_set(folder, k: int = 5) -> None:
+    for i in range(k):  # the machine moves a little from run to run
+        write(folder / f"{i}.json", run(1.0 + 0.03 * np.sin(i), i))
+
+
+def test_a_thin_baseline_cannot_judge_and_says_how_to_build_one(tmp_path, capsys):
+    baseline_set(tmp_path / "base", k=2)
+    new = write(tmp_path / "new.json", run(3.0, 30))
+    assert compare.main([str(tmp_path / "base"), str(new)]) == compare.CANNOT_JUDGE
+    out, err = capsys.readouterr()
+    assert "**cannot judge**: BASE holds 2 runs" in out and "python -m nptbench baseline" in out
+    assert "slower" not in [line.split(" | ")[-2] for line in out.splitlines() if line.startswith("| test_x")]
+    assert "cannot judge between-run noise" in err
+    assert compare.main([str(tmp_path / "base"), str(new), "--json"]) == compare.CANNOT_JUDGE
+    verdicts = json.loads(capsys.readouterr().out)["pairings"][0]["verdicts"]
+    assert {v["verdict"] for v in verdicts} == {"cannot judge"} and all(v["min_detectable"] is None for v in verdicts)
+    assert verdicts[0]["ratio"] > 2.5 and verdicts[0]["basis"] == "thin baseline: 2 BASE runs"
+
+
+def test_a_set_judges_between_runs_and_says_what_it_could_detect(tmp_path, capsys):
+    baseline_set(tmp_path / "base")
+    same = write(tmp_path / "same.json", run(1.01, 30))
+    assert compare.main([str(tmp_path / "base"), str(same)]) == compare.PASSED
+    capsys.readouterr()
+    slower = write(tmp_path / "slower.json", run(1.6, 31))
+    assert compare.main([str(tmp_path / "base"), str(slower), "--json"]) == compare.SLOWER
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["status"] == 1 and doc["pairings"][0]["statistic"] == "both"
+    rows = {v["benchmark"]: v for v in doc["pairings"][0]["verdicts"]}
+    row = rows["test_x[cpu]"]
+    assert row["verdict"] == "slower" and 1.5 < row["ratio"] < 1.7 and row["low"] < row["ratio"] < row["high"]
+    assert row["basis"] == "between runs: 5 BASE runs, 1 NEW" and row["runs"] == {"base": 5, "new": 1}
+    assert 1.1 <= row["min_detectable"] < 1.5 and row["p"] < 0.01 and row["min_effect"] == 0.1
+
+
+def test_a_set_that_mixes_profiles_or_conditions_is_refused_naming_the_files(tmp_path, capsys):
+    baseline_set(tmp_path / "base", k=3)
+    odd = write(tmp_path / "base" / "odd.json", run(1.0, 9, profile="default"))
+    new = write(tmp_path / "new.json", run(1.0, 30))
+    assert compare.main([str(tmp_path / "base"), str(new)]) == compare.UNREADABLE
+    err = capsys.readouterr().err
+    assert "BASE mixes profiles" in err and str(odd) in err and str(tmp_path / "base" / "0.json") in err
+    assert "--profile keeps one" in err
+    assert compare.main([str(tmp_path / "base"), str(new), "--profile", "smoke"]) == compare.PASSED
+    odd.unlink()
+    write(tmp_path / "base" / "pinned.json", run(1.0, 9, env={"OMP_NUM_THREADS": "1"}))
+    assert compare.main([str(tmp_path / "base"), str(new)]) == compare.UNREADABLE
+    assert "BASE mixes conditions" in capsys.readouterr().err
+
+
+def test_the_machine_drift_is_named_with_the_rows_it_could_explain(tmp_path, capsys):
+    baseline_set(tmp_path / "base")
+    # the copy bandwidth halved, and only the memory-bound row is slower: it could be the machine
+    slow_memory = run(1.0, 30, state={**STATE, "copy_gbps": 7.0})
+    slow_memory["benchmarks"][0]["stats"].update(
+        {k: v * 2 for k, v in slow_memory["benchmarks"][0]["stats"].items() if k in ("min", "median")})
+    slow_memory["benchmarks"][0]["stats"]["data"] = [t * 2 for t in slow_memory["benchmarks"][0]["stats"]["data"]]
+    new = write(tmp_path / "new.json", slow_memory)
+    assert compare.main([str(tmp_path / "base"), str(new)]) == compare.CANNOT_JUDGE
+    out, err = capsys.readouterr()
+    assert "machine state: copy_gbps 0.50x of BASE's (14 -> 7), beyond its own noise" in out
+    assert "the memory-bound rows (1), of which called slower: test_x[mem]" in out
+    assert "the machine? copy_gbps slower" in out and "could be explained" not in err
+    assert "cannot judge: 1 benchmark(s) read slower, and the machine's own state drifted" in err
+    # the compute-bound row slower too: no yardstick explains it, the gate fails
+    both = run(2.0, 31, state={**STATE, "copy_gbps": 7.0})
+    new = write(tmp_path / "both.json", both)
+    assert compare.main([str(tmp_path / "base"), str(new)]) == compare.SLOWER
+
+
+def test_runs_without_yardsticks_or_cut_short_say_so(tmp_path, capsys):
+    baseline_set(tmp_path / "base")
+    partial = run(1.0, 30, state=None)
+    partial["nptbench_session"] = {"exitstatus": 2, "collected": 5, "failed": [], "not_run": ["a", "b", "c"],
+                                   "complete": False}
+    del partial["benchmarks"][0]["stats"]["data"]  # and one benchmark saved without raw rounds
+    new = write(tmp_path / "new.json", partial)
+    assert compare.main([str(tmp_path / "base"), str(new)]) == compare.PASSED
+    out = capsys.readouterr().out
+    assert f"**NEW run {new} is partial**: session ended with exit status 2 (interrupted): 3 of 5 benchmarks did not run" in out
+    assert "machine state: no yardsticks in NEW (1 of 1 runs)" in out
+    assert "test_x[mem]" in out  # still judged, on its saved times
