@@ -9,14 +9,18 @@ import sys
 
 #: command -> (module, one-line help). A module is imported only when its command runs.
 COMMANDS = {
-    "doctor": ("nptbench.tools.doctor", "what this machine can run (BLAS kernels, GPU, numba CUDA, MNIST), and why not"),
+    "doctor": ("nptbench.tools.doctor",
+               "what this machine can run (BLAS kernels, GPU, numba CUDA, MNIST), and why not"),
     "ab": ("nptbench.tools.ab", "the same benchmarks under two setups, interleaved A B B A, then compare's verdict"),
     "calibrate": ("nptbench.tools.calibrate", "measure this machine's ceilings carefully into results/<fingerprint>/"),
-    "compare": ("nptbench.tools.compare", "compare saved runs: ratio of medians, CI, verdict per benchmark"),
-    "baseline": ("nptbench.tools.baseline", "build this machine's baseline set: N separate runs with pauses, each promoted to results/<fingerprint>/"),
-    "promote": ("nptbench.tools.promote", "promote a saved run to this machine's baseline in results/"),
+    "compare": ("nptbench.tools.compare",
+                "judge saved runs against a baseline set (between-run spread) or side by side: verdict per benchmark"),
+    "baseline": ("nptbench.tools.baseline",
+                 "build this machine's baseline set: N separate runs with pauses, each promoted to results/<fingerprint>/"),
+    "promote": ("nptbench.tools.promote", "add a saved run to this machine's baseline set in results/"),
     "report": ("nptbench.tools.report", "Markdown/HTML report with roofline and claims ledger from saved runs"),
-    "fractions": ("nptbench.tools.fractions", "the hand-written CUDA kernels' share of cuBLAS (device time), from saved runs"),
+    "fractions": ("nptbench.tools.fractions",
+                  "the hand-written CUDA kernels' share of cuBLAS (device time), from saved runs"),
 }
 
 

@@ -202,8 +202,12 @@ def timed_session(session) -> bool:
             and any("benchmark" in getattr(item, "fixturenames", ()) for item in session.items))
 
 
+#: Environment: ``off`` takes no yardsticks (runs of the tests that need their times only).
+YARDSTICKS_ENV = "NPTBENCH_YARDSTICKS"
+
+
 def pytest_collection_finish(session):
-    if timed_session(session):
+    if timed_session(session) and os.environ.get(YARDSTICKS_ENV, "").strip().lower() != "off":
         profile(session.config).yardsticks["start"] = yardsticks.measure()
 
 

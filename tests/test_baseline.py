@@ -118,7 +118,8 @@ def test_promote_command_line(tmp_path, capsys):
 
 def pytest_run(results: Path, *args, env_extra: dict | None = None) -> tuple[int, str]:
     """The mnist5 numpy product, timed briefly, saving into ``results/runs`` (baselines: ``results/<fp>``)."""
-    env = {**os.environ, "NPTBENCH_OFFLINE": "1", "NPTBENCH_CEILINGS": "off"}  # compare needs no ceilings
+    env = {**os.environ, "NPTBENCH_OFFLINE": "1", "NPTBENCH_CEILINGS": "off",  # compare needs no ceilings
+           "NPTBENCH_YARDSTICKS": "off"}  # nor the machine's state
     env.pop("BENCH_SIZE", None)
     for var in THREAD_VARIABLES:
         env.pop(var, None)
@@ -152,15 +153,10 @@ def test_benchmark_compare_judges_against_the_baseline_set_as_compare_does(tmp_p
     [saved] = list((tmp_path / "runs").rglob("*.json"))
     assert runs.load(saved).has_raw_data  # --benchmark-save-data is on by default
 
-    # one run is no baseline to judge between-run noise by: the gate says so and never fails on it
+    # a set of baselines all about twice as fast as anything this machine does: slower, readably
+    # (a set of fewer than 3 runs cannot judge: tests/test_gate_compare.py)
     promoted = promote.promote(saved, tmp_path)
     halved = faster_copy(promoted, 0.5, "9000-01-01T00:00:00")
-    rc, out = pytest_run(tmp_path, "--benchmark-compare-fail=median:5%")
-    assert rc == 0, out
-    assert "the baseline set of" in out and "(2 runs;" in out
-    assert "cannot judge" in out and "python -m nptbench baseline" in out
-
-    # a set of baselines all about twice as fast as anything this machine does: slower, readably
     promoted.unlink()
     for factor, year in ((0.52, "9001"), (0.48, "9002")):
         faster_copy(halved, factor / 0.5, f"{year}-01-01T00:00:00")

@@ -243,7 +243,7 @@ def proof_env(extra: dict | None) -> dict:
     compare times, and calibrating in every run would cost more than the runs themselves)."""
     drop = THREAD_VARS + ("BENCH_SIZE", *blas.NARROW_KNOBS)
     env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update(NPTBENCH_OFFLINE="1", NPTBENCH_CEILINGS="off", **(extra or {}))
+    env.update(NPTBENCH_OFFLINE="1", NPTBENCH_CEILINGS="off", NPTBENCH_YARDSTICKS="off", **(extra or {}))
     return env
 
 
@@ -265,15 +265,15 @@ def narrowed():
 
 @pytest.fixture(scope="module")
 def proof_runs(tmp_path_factory, narrowed):
-    """A and B: the same code at one thread, four runs each (the more runs, the less one drifted run
-    weighs: see compare.hierarchical_verdict); SSE: BLAS without its wide kernels,
-    run only where a knob took effect. Interleaved A SSE B A B A B A B, so that what the machine does
+    """A and B: the same code at one thread, three runs each, as ab makes them by default (the more runs,
+    the less one drifted run weighs: see nptbench.analysis.verdict.hierarchical_verdict); SSE: BLAS without
+    its wide kernels, run only where a knob took effect. Interleaved A SSE B A B A B, so that what the machine does
     meanwhile falls on every side alike; compare pools each side's runs, so one quiet or one busy run moves
     a side's median less and widens its interval."""
     root = tmp_path_factory.mktemp("proof")
     sse = [("SSE", SSE_ONLY)] if any(switched for switched, _ in narrowed.values()) else []
     order = [("A", ONE_THREAD), *sse, ("B", ONE_THREAD), ("A", ONE_THREAD)]
-    order += [("B", ONE_THREAD), ("A", ONE_THREAD), ("B", ONE_THREAD), ("A", ONE_THREAD), ("B", ONE_THREAD)]
+    order += [("B", ONE_THREAD), ("A", ONE_THREAD), ("B", ONE_THREAD)]
     for i, (side, env) in enumerate(order):
         bench_run(root / side, f"{side.lower()}{i}", env)
     return {side: runs_model.load_runs([root / side]) for side, _ in order}

@@ -98,6 +98,12 @@ def test_a_timed_run_holds_only_declared_fields(tmp_path):
     run = json.loads(out.read_text())
     assert len(run["benchmarks"]) >= 6 and all("pct_of_ceiling" in b["extra_info"] for b in run["benchmarks"])
     assert _undeclared_in(run) == {}
+    # the machine's state at the start and the end, and how the session ended: declared, as saved
+    taken = run["machine_info"]["nptbench"]["yardsticks"]
+    assert set(taken) == {"start", "end"}
+    assert all(set(taken[k]) == set(record.YARDSTICK_FIELDS) for k in taken)
+    assert all(taken[k][name] > 0 for k in taken for name in record.YARDSTICK_RATES)
+    assert set(run["nptbench_session"]) == set(record.SESSION_FIELDS) and run["nptbench_session"]["complete"]
 
 
 def test_an_undeclared_field_is_refused():

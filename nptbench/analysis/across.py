@@ -139,7 +139,8 @@ class Bench:
         """The latest record with the pooled device and kernel times in place of that run's own."""
         rec = dict(self.record)
         dev = self.device
-        pooled = {"device_times_s": [float(t) for t in dev.rounds] if dev is not None and dev.rounds is not None else None,
+        joined = dev is not None and dev.rounds is not None
+        pooled = {"device_times_s": [float(t) for t in dev.rounds] if joined else None,
                   "device_time_s": dev.median if dev is not None else None,
                   "kernel_time_s": self.kernel_time}
         for name, value in pooled.items():

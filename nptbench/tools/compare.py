@@ -1,26 +1,32 @@
 """``python -m nptbench compare BASE NEW``: did NEW get slower than BASE, beyond noise and beyond a minimum effect?
 
-No seed experiment of its own: this judges every seed's benchmarks between two saved runs (or folders of
-runs, from one or many machines). For each benchmark present on both sides, from the raw round times:
+No seed experiment of its own: this judges every seed's benchmarks between saved runs (files or folders of
+runs, from one or many machines), in one of two ways (:data:`MODES`):
 
-- the ratio of medians, NEW / BASE (above 1: NEW is slower), an interval, a p-value and a verdict
-  (slower, faster, same, uncertain) that needs both significance and a minimum effect (10 % unless
-  pyproject.toml's ``[tool.nptbench.min-effect]`` says otherwise for the experiment): the statistics are
-  nptbench.analysis.verdict's.
+- **against a saved baseline** (the default, and the ``--benchmark-compare`` gate, which is this function):
+  BASE is a set of runs made at other times, and each benchmark is judged on the spread between them
+  (nptbench.analysis.gate: a prediction interval on the runs' times, Holm over the session's benchmarks,
+  the smallest slowdown the set could detect; by default a row is called only where the runs' medians and
+  their fastest rounds agree, :data:`STATISTIC`). A set of fewer than 3 runs cannot judge (exit status 4);
+- **side by side in one session** (``--same-session``, as ``ab`` runs them): on the rounds and runs
+  themselves (nptbench.analysis.verdict).
 
-GPU records (``device == "cuda"``) are judged on their per-call device times (CUDA events, record field
-``device_times_s``) when both sides have them, with the host medians shown beside: the host time of a
-short GPU call also holds the per-call synchronization and event cost. Otherwise the host rounds are
-judged and the row says so. A row whose BASE or NEW rounds ran on a throttled GPU (record field
-``gpu_throttled``: the SM clock fell, or a power or thermal limit held it) says so in its verdict
-(nptbench.analysis.gpu_records.throttle_note): its ratio may be the clock's, not the code's.
+Either way a verdict needs both significance and a minimum effect (10 % unless pyproject.toml's
+``[tool.nptbench.min-effect]`` says otherwise for the experiment). Beside the verdicts: how the machine's
+yardsticks differ between the sides and which rows that could explain (nptbench.analysis.drift), partial
+runs, and runs that lack raw rounds or yardsticks.
 
-Benchmarks are matched, kept apart by their conditions and pooled over several runs of one side (a
-folder) as nptbench.analysis.across says, like everywhere in the suite; interleaved repeats (A B B A ...,
-as ``python -m nptbench ab`` makes them) let the differences between runs count as noise. Runs are
-grouped by hardware fingerprint: each machine is judged against its own BASE runs and all machines are laid side by
-side; comparing across fingerprints prints a loud warning. The exit status is 1 when any benchmark is
-``slower``, 2 when a run cannot be read, 3 when nothing was compared.
+GPU records (``device == "cuda"``) are judged on their device times (CUDA events) when both sides have
+them, with the host medians shown beside: the host time of a short GPU call also holds the per-call
+synchronization and event cost. Otherwise the host rounds are judged and the row says so. A row whose
+BASE or NEW rounds ran on a throttled GPU (record field ``gpu_throttled``: the SM clock fell, or a power
+or thermal limit held it) says so in its verdict (nptbench.analysis.gpu_records.throttle_note): its ratio
+may be the clock's, not the code's.
+
+Benchmarks are matched, kept apart by their conditions and pooled over several runs of one side as
+nptbench.analysis.across says, like everywhere in the suite. Runs are grouped by hardware fingerprint:
+each machine is judged against its own BASE runs and all machines are laid side by side; comparing across
+fingerprints prints a loud warning. Exit statuses: :data:`PASSED` ... :data:`CANNOT_JUDGE`.
 """
 from __future__ import annotations
 
