@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nptbench.schema import layout
+from nptbench.tools import split_pytest_args
 from nptbench.schema.record import THREAD_VARIABLES
 from nptbench.tools import compare
 
@@ -96,11 +97,7 @@ def remove_worktree(repo: Path, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    pytest_args = []
-    if "--" in argv:
-        at = argv.index("--")
-        argv, pytest_args = argv[:at], argv[at + 1:]
+    argv, pytest_args = split_pytest_args(argv)
     parser = argparse.ArgumentParser(
         prog="python -m nptbench ab",
         description="Run the same benchmarks under two setups A and B, interleaved A B B A ..., with pinned "

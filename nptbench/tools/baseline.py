@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from nptbench.schema import layout
+from nptbench.tools import split_pytest_args
 from nptbench.schema.record import THREAD_VARIABLES
 from nptbench.schema.runs import RunError, load
 from nptbench.tools import promote as promoting
@@ -92,11 +93,7 @@ def gate_command(bench_size: str | None, results: Path, pytest_args: list[str] |
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    pytest_args = []
-    if "--" in argv:
-        at = argv.index("--")
-        argv, pytest_args = argv[:at], argv[at + 1:]
+    argv, pytest_args = split_pytest_args(argv)
     parser = argparse.ArgumentParser(
         prog="python -m nptbench baseline",
         description="Build this machine's baseline set: N separate runs of the suite with pauses between them, "
