@@ -121,7 +121,6 @@ class Bench:
     record: dict = field(default_factory=dict)  # the latest run's record
     stats: dict = field(default_factory=dict)  # the latest run's pytest-benchmark stats
     paths: list = field(default_factory=list)  # the runs it rests on, in run order
-    kernel_times: list = field(default_factory=list)  # each run's kernel_time_s (None where it has none)
     records: list = field(default_factory=list)  # each run's record, in run order
 
     @property
@@ -131,9 +130,10 @@ class Bench:
     @property
     def kernel_time(self) -> float | None:
         """The run-weighted mean of the runs' kernel times, where every run has one."""
-        if not self.kernel_times or not all(self.kernel_times):
+        times = [r.get("kernel_time_s") for r in self.records]
+        if not times or not all(times):
             return None
-        return float(sum(self.kernel_times) / len(self.kernel_times))
+        return float(sum(times) / len(times))
 
     def pooled_record(self) -> dict:
         """The latest record with the pooled device and kernel times in place of that run's own."""
@@ -172,7 +172,6 @@ def benches(runs: list[Run]) -> dict[tuple, Bench]:
             host = Times.of(stats.get("data"), stats["median"], stats.get("rounds") or len(stats.get("data") or []),
                             stats.get("min"))
             device = device_times(rec)
-            kernel = rec.get("kernel_time_s") or None
             if key in out:
                 prev = out[key]
                 prev.host.pool(host)
@@ -182,10 +181,9 @@ def benches(runs: list[Run]) -> dict[tuple, Bench]:
                     prev.device = None
                 prev.record, prev.stats = rec, stats
                 prev.paths.append(run.path)
-                prev.kernel_times.append(kernel)
                 prev.records.append(rec)
                 continue
             out[key] = Bench(key, b.get("name") or b["fullname"], rec.get("experiment") or b.get("group") or "",
                              rec.get("variant"), _shape(rec), host, device, rec.get("device") == "cuda", conds,
-                             rec, stats, [run.path], [kernel], [rec])
+                             rec, stats, [run.path], [rec])
     return out

@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import math
 import os
 import time
 
