@@ -19,6 +19,10 @@ COMMANDS = {
                  "build this machine's baseline set: N separate runs with pauses, each promoted to results/<fingerprint>/"),
     "promote": ("nptbench.tools.promote", "add a saved run to this machine's baseline set in results/"),
     "report": ("nptbench.tools.report", "Markdown/HTML report with roofline and claims ledger from saved runs"),
+    "history": ("nptbench.tools.history",
+                "every saved run as a series per benchmark: steps found and explained, a dashboard, --json"),
+    "bisect": ("nptbench.tools.bisect",
+               "which release, commit or interpreter made benchmarks slower: interleaved probes over a ladder"),
     "fractions": ("nptbench.tools.fractions",
                   "the hand-written CUDA kernels' share of cuBLAS (device time), from saved runs"),
 }

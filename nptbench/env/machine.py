@@ -110,6 +110,18 @@ def gpu_info() -> list[dict]:
     return gpus
 
 
+def blas_kernels() -> dict | None:
+    """The kernel set each loaded BLAS runs (threadpoolctl's ``architecture``, e.g. OpenBLAS's "Haswell",
+    or "Prescott" when held to its SSE kernels by OPENBLAS_CORETYPE), by library file; None without
+    threadpoolctl. It changes a BLAS's speed without changing its version."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return {os.path.basename(p.get("filepath", "")): p.get("architecture")
+            for p in threadpool_info() if p.get("user_api") == "blas"}
+
+
 def describe() -> dict:
     """Everything a reader needs to know where a number came from."""
     info = {
@@ -118,6 +130,7 @@ def describe() -> dict:
         "cpu_model": cpu_model(),
         "cpu_cores": usable_cores(),
         "blas": {"numpy": numpy_blas(), "torch": torch_blas()},
+        "blas_kernels": blas_kernels(),
         "threads": {
             "env": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
             "blas_pools": blas_threads(),

@@ -215,6 +215,18 @@ YARDSTICK_FIELDS = {
     "yardstick_method": "how the yardsticks were taken, in one line of words",
 }
 
+#: What a run's machine info (``machine_info["nptbench"]``, written by nptbench.env.machine.describe) says
+#: about its software and machine besides its conditions; the history (nptbench.analysis.history) annotates
+#: a series at the run where one of them changed. field -> what.
+ENVIRONMENT_FIELDS = {
+    "python": "the Python version",
+    "versions": "{package: version} of numpy, torch, numba, fastcore and pytest-benchmark",
+    "blas": "{numpy, torch: the BLAS each was built with}",
+    "blas_kernels": "{BLAS library file: the kernel set it runs, threadpoolctl's architecture: Haswell, "
+                    "SkylakeX ...; Prescott or Katmai when held to its SSE kernels}",
+    "gpus": "[{name, driver, ...}] the GPUs torch sees: a driver change annotates the series",
+}
+
 #: The yardsticks that are rates (higher is faster), in the order they are reported.
 YARDSTICK_RATES = ("copy_gbps", "python_mips", "hash_mbps")
 

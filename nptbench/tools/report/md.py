@@ -1,6 +1,6 @@
 """The report's document: headings, paragraphs, tables and images, rendered to Markdown and to HTML.
 
-The Markdown keeps images as files beside it; the HTML is self-contained (images embedded). The only
+The Markdown keeps images as files beside it; the HTML is self-contained (PNG images embedded, SVG inline). The only
 inline Markdown the report writes is `code` and **bold**, and the HTML renders just those.
 """
 from __future__ import annotations
@@ -57,6 +57,8 @@ class Doc:
                 out.append("<table><tr>" + "".join(f"<th>{_inline_html(str(c))}</th>" for c in b[1]) + "</tr>")
                 out += ["<tr>" + "".join(f"<td>{_inline_html(str(c))}</td>" for c in r) + "</tr>" for r in b[2]]
                 out.append("</table>")
+            elif b[0] == "img" and b[1].suffix == ".svg":  # inline, so that its tooltips work
+                out.append(f"<figure>{b[1].read_text(encoding='utf-8')}</figure>")
             elif b[0] == "img":
                 data = base64.b64encode(b[1].read_bytes()).decode()
                 out.append(f"<p><img alt='{html.escape(b[2])}' src='data:image/png;base64,{data}'></p>")

@@ -1,0 +1,203 @@
+"""Change points in one benchmark's series of runs: where its level stepped, by how much, and how sure.
+
+The series is one time per run (a run's median; for a GPU row its device median), in the order the runs
+were made. On a shared machine those times scatter from run to run by 4-29 % (σ of log median 0.04-0.29
+on a 2-core VM), with now and then a run far off (a neighbour's spell), so the detector works from that
+scatter between runs and from nothing inside one run:
+
+- **Statistic**: for every split of a segment into a left part and a right part of at least
+  ``min_size`` runs each, the rank-sum (Mann-Whitney) statistic of the right part, standardized
+  (:func:`scan`). The largest |z| over the splits is the segment's statistic, its split the candidate
+  change point. Ranks make it blind to how far off one run is: a single wild run is one rank, never a
+  step, and a step must hold for ``min_size`` runs in a row.
+- **Significance**: the statistic's distribution with no change point, from random orders of the same
+  ranks (:func:`null_max`): the p-value is exact whatever the scatter's shape, as long as the runs
+  without a step are exchangeable. A segment whose p-value is at most ``alpha`` is split there, and each
+  side is searched again (binary segmentation), so ``alpha`` is the chance that a series with no step
+  gets one (each deeper search happens only after a step was found).
+- **Size**: each step's ratio of levels (right / left) is the Hodges-Lehmann estimate over the two
+  neighbouring segments (the median of every right/left ratio of a run on each side), with its
+  distribution-free 95 % interval from the same rank statistic (:func:`shift`). Steps whose ratio lies
+  within ``min_step`` of 1 are not reported (asv leaves out steps under 5 % likewise) and their segments
+  merge.
+
+What a rate of false alarms and a rate of detection this gives on real runs of a shared machine is
+measured in results/README.md ("History on a shared machine, measured"), with the commands.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy import stats as sps
+
+#: Defaults: the chance that a series with no step gets one; the fewest runs on either side of a step;
+#: the smallest step reported (|ratio - 1|); random orders drawn for the null distribution.
+ALPHA = 0.002
+MIN_SIZE = 3
+MIN_STEP = 0.05
+DRAWS = 5000
+#: The share of ``alpha`` spent on single splits; the rest goes to stretches inside a segment (:func:`split`).
+EDGE_SHARE = 0.75
+#: Robust z-scores are clipped to this many (:func:`scores`).
+CLIP = 5.0
+#: Degrees of freedom of the scatter the null distribution is drawn from (:func:`null_max`).
+NULL_DF = 3.0
+#: Seed of the random orders: the same series always gets the same answer.
+SEED = 20261203
+
+
+@dataclass
+class Step:
+    """A change point: runs from ``index`` on (0-based, in the series' order) sit at a new level."""
+    index: int
+    ratio: float  # new level / old level (Hodges-Lehmann), > 1 slower for times
+    low: float  # the ratio's 95 % interval
+    high: float
+    p: float  # the p-value of the split when it was found (random orders of its segment)
+    before: int  # runs at the old level used for the ratio (back to the previous step)
+    after: int  # runs at the new level (up to the next step)
+
+    @property
+    def slower(self) -> bool:
+        return self.ratio > 1
+
+
+def scores(x: np.ndarray, clip: float = CLIP) -> np.ndarray:
+    """Robust z-scores of a series of logs (1-D, or many series as rows), clipped to ±``clip``: centred on
+    its median and scaled by the scatter from one run to the next (1.4826 x the median absolute successive
+    difference / √2, which a step does not inflate). A run far off counts as ``clip``, never more."""
+    x = np.asarray(x, dtype=float)
+    scale = 1.4826 * np.median(np.abs(np.diff(x, axis=-1)), axis=-1, keepdims=True) / math.sqrt(2)
+    # constant, or nearly: any positive scale keeps the order
+    scale = np.where(scale > 0, scale, np.where(np.std(x, axis=-1, keepdims=True) > 0,
+                                                np.std(x, axis=-1, keepdims=True), 1.0))
+    return np.clip((x - np.median(x, axis=-1, keepdims=True)) / scale, -clip, clip)
+
+
+@lru_cache(maxsize=512)
+def pairs(n: int, min_size: int = MIN_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Every stretch ``[i, j)`` a segment of ``n`` runs can hold as a level of its own: at least
+    ``min_size`` runs inside, and outside either nothing or at least ``min_size`` runs on each side."""
+    i, j = np.triu_indices(n + 1, k=min_size)
+    ok = ((i == 0) | (i >= min_size)) & ((j == n) | (n - j >= min_size)) & ~((i == 0) & (j == n))
+    return i[ok], j[ok]
+
+
+def scan(u: np.ndarray, min_size: int = MIN_SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two-sample t statistic (pooled variance), inside minus outside, of every stretch of
+    :func:`pairs` in the scores ``u`` (one series, 1-D, or many of the same length, 2-D); returns the
+    statistics (last axis: the stretches) and the stretches' ``i`` and ``j``."""
+    n = u.shape[-1]
+    i, j = pairs(n, min_size)
+    zero = np.zeros(u.shape[:-1] + (1,))
+    s1 = np.concatenate([zero, np.cumsum(u, axis=-1)], axis=-1)
+    s2 = np.concatenate([zero, np.cumsum(u * u, axis=-1)], axis=-1)
+    m = j - i
+    in1, in2 = s1[..., j] - s1[..., i], s2[..., j] - s2[..., i]
+    out1, out2 = s1[..., -1:] - in1, s2[..., -1:] - in2
+    within = (in2 - in1 * in1 / m) + (out2 - out1 * out1 / (n - m))
+    sd = np.sqrt(np.maximum(within, 0) / (n - 2) * (1 / m + 1 / (n - m)))
+    diff = in1 / m - out1 / (n - m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(sd > 1e-12, diff / np.where(sd > 1e-12, sd, 1.0),
+                     # two levels without any scatter: an infinite t where they differ, none where not
+                     np.where(np.abs(diff) > 1e-12, np.sign(diff) * np.inf, 0.0))
+    return t, i, j
+
+
+def split(x: np.ndarray, min_size: int = MIN_SIZE, draws: int = DRAWS,
+          clip: float = CLIP) -> tuple[int, int, float] | None:
+    """The stretch ``[i, j)`` of a segment of logs most unlike the rest, and its p-value; None when the
+    segment is too short to hold a step.
+
+    Two families are searched, each against its own null distribution (:func:`null_max`): single splits
+    (the stretch reaches an end of the segment: one step) and stretches inside it (a level that came and
+    went: two steps). The p-value is each family's own, divided by its share of the test
+    (:data:`EDGE_SHARE`; Bonferroni), and the smaller one wins: a step at the end of a history is found as
+    readily as without the second family, and a short-lived level is found at all."""
+    n = len(x)
+    if n < 2 * min_size:
+        return None
+    t, i, j = scan(scores(x, clip), min_size)
+    t = np.abs(t)
+    edge = (i == 0) | (j == n)
+    null_edge, null_inside = null_max(n, min_size, draws, clip)
+    best = None
+    for family, null, share in ((edge, null_edge, EDGE_SHARE), (~edge, null_inside, 1 - EDGE_SHARE)):
+        if not family.any() or null is None:
+            continue
+        k = int(np.flatnonzero(family)[np.argmax(t[family])])
+        exceed = len(null) - int(np.searchsorted(null, t[k] - 1e-9, side="left"))
+        p = min(1.0, (1 + exceed) / (1 + len(null)) / share)
+        if best is None or p < best[2]:
+            best = (int(i[k]), int(j[k]), p)
+    return best
+
+
+@lru_cache(maxsize=512)
+def null_max(n: int, min_size: int = MIN_SIZE, draws: int = DRAWS, clip: float = CLIP,
+             df: float = NULL_DF) -> tuple[np.ndarray, np.ndarray | None]:
+    """The sorted max |t| of :func:`scan` over ``draws`` series of ``n`` runs with no change point, whose
+    logs scatter as Student's t with ``df`` degrees of freedom (heavier-tailed than normal, as a shared
+    machine's runs are), scored like a real series (:func:`scores`): over single splits, and over stretches
+    inside (None where a segment this short holds none)."""
+    rng = np.random.default_rng(SEED + 1000 * n + min_size)
+    i, j = pairs(n, min_size)
+    edge = (i == 0) | (j == n)
+    chunk = max(1, 2_000_000 // max(1, len(i)))
+    maxima = []
+    for start in range(0, draws, chunk):
+        t = np.abs(scan(scores(rng.standard_t(df, size=(min(chunk, draws - start), n)), clip), min_size)[0])
+        maxima.append((t[:, edge].max(axis=1), t[:, ~edge].max(axis=1) if (~edge).any() else None))
+    inside = np.sort(np.concatenate([m[1] for m in maxima])) if (~edge).any() else None
+    return np.sort(np.concatenate([m[0] for m in maxima])), inside
+
+
+def shift(left: np.ndarray, right: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Hodges-Lehmann shift of ``right`` over ``left`` (logs in, logs out) and its distribution-free
+    interval (the Mann-Whitney confidence interval: order statistics of the pairwise differences)."""
+    diffs = np.sort(np.subtract.outer(right, left).ravel())
+    m, n_l, n_r = len(diffs), len(left), len(right)
+    z = sps.norm.ppf(0.5 + level / 2)
+    c = int(math.floor(m / 2 - z * math.sqrt(n_l * n_r * (n_l + n_r + 1) / 12)))
+    c = max(0, min(c, m - 1))
+    return float(np.median(diffs)), float(diffs[c]), float(diffs[m - 1 - c])
+
+
+def detect(values, alpha: float = ALPHA, min_size: int = MIN_SIZE, min_step: float = MIN_STEP,
+           draws: int = DRAWS, clip: float = CLIP) -> list[Step]:
+    """The steps of a series of positive times (module docstring), oldest first."""
+    x = np.log(np.asarray(values, dtype=float))
+    found: dict[int, float] = {}
+    todo = [(0, len(x))]
+    while todo:
+        lo, hi = todo.pop()
+        best = split(x[lo:hi], min_size, draws, clip)
+        if best is None or best[2] > alpha:
+            continue
+        i, j, p = best
+        cuts = [c for c in (i, j) if 0 < c < hi - lo]
+        found.update({lo + c: p for c in cuts})
+        edges = [0, *cuts, hi - lo]
+        todo += [(lo + a, lo + b) for a, b in zip(edges, edges[1:])]
+    cuts = sorted(found)
+    while True:
+        steps = _sized(x, cuts, found)
+        small = [s for s in steps if abs(s.ratio - 1) < min_step]
+        if not small:
+            return steps
+        cuts.remove(min(small, key=lambda s: abs(math.log(s.ratio))).index)
+
+
+def _sized(x: np.ndarray, cuts: list[int], p: dict[int, float]) -> list[Step]:
+    """Each cut sized against its neighbouring segments."""
+    bounds = [0, *cuts, len(x)]
+    out = []
+    for i, cut in enumerate(cuts):
+        left, right = x[bounds[i]:cut], x[cut:bounds[i + 2]]
+        est, lo, hi = shift(left, right)
+        out.append(Step(cut, math.exp(est), math.exp(lo), math.exp(hi), p[cut], len(left), len(right)))
+    return out

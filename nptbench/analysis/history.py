@@ -1,0 +1,171 @@
+"""A machine's saved runs as series: one benchmark's time, run after run, with what changed around it.
+
+A series is one benchmark (nptbench.analysis.across.match_key: the same work at the same shape) on one
+machine (its hardware fingerprint), of one profile and under one set of conditions (a cold L2, the thread
+variables: nptbench.schema.record.conditions). Those never mix in a series: under other conditions it is
+another series. Its points are the runs in the order they were made (their saved time, then their file),
+each with the run's time of that benchmark (a GPU row's device median first, as everywhere:
+nptbench.schema.record.lead_time), its file, date, commit, environment (:func:`environment`) and the
+machine's state (its yardsticks, nptbench.analysis.drift.run_state).
+
+Everything that changes between two runs without being a condition (a package version, Python, the
+BLAS build or the kernels it runs, the GPU driver) annotates the series at the first run where it
+changed (:func:`changes`); a step (nptbench.analysis.changepoints) is explained by what changed at its
+first run or next to it, by the commits between its two sides, and by the machine's yardsticks of the two
+levels where they differ beyond their noise (nptbench.analysis.drift).
+
+A run read twice (a run in ``results/runs/`` and its promoted copy in ``results/<fingerprint>/``) is one
+point: runs are the same when their machine, saved time and every benchmark's median are.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nptbench.analysis import changepoints, drift
+from nptbench.analysis.across import match_key
+from nptbench.schema.record import ENVIRONMENT_FIELDS, conditions_label, lead_time
+from nptbench.schema.runs import Run
+
+#: Changes between the runs on either side of a step that name it: at its first run, or this many runs
+#: before or after (a step is located to within a run or two).
+NEAR = 1
+
+
+def environment(run: Run) -> dict:
+    """What a run says about its software and machine besides its conditions (nptbench.schema.record.
+    ENVIRONMENT_FIELDS), flat: label -> value (python, each package's version, each BLAS's build and
+    kernels, each GPU's driver)."""
+    info = {k: run.info.get(k) for k in ENVIRONMENT_FIELDS}  # only what the schema declares
+    env = {"python": info.get("python")}
+    env.update({name: v for name, v in (info.get("versions") or {}).items()})
+    env.update({f"BLAS of {lib}": v for lib, v in (info.get("blas") or {}).items()})
+    env.update({f"BLAS kernels ({lib})": v for lib, v in (info.get("blas_kernels") or {}).items()})
+    for i, gpu in enumerate(info.get("gpus") or []):
+        if isinstance(gpu, dict) and gpu.get("driver"):
+            env[f"GPU {i} driver"] = gpu["driver"]
+    return {k: str(v) for k, v in env.items() if v is not None}
+
+
+def commit(run: Run) -> str:
+    """The commit a run names (full id, "" when it names none)."""
+    return str((run.data.get("commit_info") or {}).get("id") or "")
+
+
+def same_run_key(run: Run) -> tuple:
+    """What makes two files the same run (module docstring)."""
+    return (run.machine_key, run.time,
+            tuple(sorted((b["fullname"], b["stats"]["median"]) for b in run.benchmarks)))
+
+
+def unique(runs: list[Run]) -> tuple[list[Run], list[Path]]:
+    """The runs with copies of one run read once (the first file read is kept), and the copies left out."""
+    seen, kept, copies = set(), [], []
+    for run in runs:
+        key = same_run_key(run)
+        if key in seen:
+            copies.append(run.path)
+            continue
+        seen.add(key)
+        kept.append(run)
+    return kept, copies
+
+
+@dataclass
+class Point:
+    """One run of a series."""
+    run: Run
+    value: float  # seconds: the run's lead time of this benchmark
+    record: dict
+
+    @property
+    def file(self) -> str:
+        return self.run.path.name
+
+    @property
+    def date(self) -> str:
+        return self.run.time[:19].replace("T", " ")
+
+
+@dataclass
+class Series:
+    """One benchmark's runs on one machine, profile and set of conditions (module docstring)."""
+    fingerprint: str
+    profile: str
+    conditions: tuple
+    key: tuple  # nptbench.analysis.across.match_key
+    name: str  # pytest's name of the benchmark (in the newest run)
+    experiment: str
+    time_kind: str  # which time the points are: the host median, or the device median (CUDA events)
+    points: list = field(default_factory=list)
+    steps: list = field(default_factory=list)  # changepoints.Step, oldest first, once found
+
+    @property
+    def values(self) -> list[float]:
+        return [p.value for p in self.points]
+
+    @property
+    def label(self) -> str:
+        conds = conditions_label(self.conditions)
+        return f"{self.name} [{self.fingerprint}, {self.profile}{', ' + conds if conds else ''}]"
+
+    def changes(self) -> list[tuple[int, list[str]]]:
+        """(index, ["numpy 2.4.6 -> 2.5.0", ...]) at every run whose environment differs from the run
+        before it in this series."""
+        out = []
+        for i in range(1, len(self.points)):
+            words = env_changes(environment(self.points[i - 1].run), environment(self.points[i].run))
+            if words:
+                out.append((i, words))
+        return out
+
+    def detect(self, **options) -> list:
+        self.steps = changepoints.detect(self.values, **options)
+        return self.steps
+
+    def explain(self, step) -> dict:
+        """What changed at a step: the environment at its first run (or :data:`NEAR` runs around it), the
+        commits between its two sides, and the yardsticks of the two levels beyond their noise."""
+        i = step.index
+        near = [(j, words) for j, words in self.changes() if abs(j - i) <= NEAR]
+        before, after = self.points[i - step.before:i], self.points[i:i + step.after]
+        commits = []
+        for p in [self.points[i - 1], *after[:1]]:
+            c = commit(p.run)[:10]
+            if c and c not in commits:
+                commits.append(c)
+        base = drift.side_state([drift.run_state(p.run.info) for p in before])
+        new = drift.side_state([drift.run_state(p.run.info) for p in after])
+        machine = [d for d in drift.compare(base, new) if d["beyond_noise"]] if base and new else []
+        return {
+            "environment": [w if j == i else f"{w} (at run {j + 1}, {j - i:+d})" for j, ws in near for w in ws],
+            "commits": commits,
+            "machine": [f"{d['yardstick']} {d['ratio']:.2f}x ({d['explains']} rows)" for d in machine],
+        }
+
+
+def env_changes(old: dict, new: dict) -> list[str]:
+    """``name old -> new`` for every label that differs (``absent`` where one side lacks it)."""
+    return [f"{k} {old.get(k, 'absent')} -> {new.get(k, 'absent')}"
+            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
+def series(runs: list[Run]) -> list[Series]:
+    """Every benchmark's series of these runs (module docstring), in a stable order: machine, profile,
+    conditions, then the benchmark's name."""
+    out: dict[tuple, Series] = {}
+    for run in sorted(runs, key=lambda r: (r.time, str(r.path))):
+        for b in run.benchmarks:
+            rec = b.get("extra_info") or {}
+            value, kind = lead_time(rec, b["stats"]["median"])
+            if not value:
+                continue
+            conds = run.conditions(rec)
+            key = (run.machine_key, run.profile, conds, match_key(b))
+            s = out.get(key)
+            if s is None:
+                s = out[key] = Series(run.machine_key, run.profile, conds, key[3], b.get("name") or b["fullname"],
+                                      rec.get("experiment") or b.get("group") or "", kind)
+            s.name = b.get("name") or b["fullname"]
+            s.points.append(Point(run, float(value), rec))
+    return sorted(out.values(), key=lambda s: (s.fingerprint, s.profile, s.conditions, s.name))

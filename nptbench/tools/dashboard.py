@@ -1,0 +1,139 @@
+"""The history's dashboard (``python -m nptbench history --out DIR``): ``history.md``, ``history.html`` and
+``img/*.svg``, one plot per series.
+
+The plots are SVG written here, with no plotting library: the dashboard works after the README's first
+command, which installs none. Each plot shows a series' runs in the order they were made (time on a log
+scale), the level of each stretch between steps, every step (red: slower, green: faster, with its ratio)
+and every run where the environment changed (grey dotted line, the change in its tooltip). The HTML page
+holds the plots inline (hovering a run shows its file, date, commit and time); the Markdown links them.
+"""
+from __future__ import annotations
+
+import html
+import math
+import re
+from pathlib import Path
+
+from nptbench.analysis.fmt import fmt_time
+from nptbench.analysis.history import Series, commit
+from nptbench.schema.record import conditions_label
+from nptbench.tools.report.md import Doc
+
+W, H = 760, 230
+LEFT, RIGHT, TOP, BOTTOM = 70, 20, 26, 34
+SLOWER, FASTER, LEVEL, POINT, CHANGE = "#d62728", "#2ca02c", "#1f77b4", "#555", "#999"
+
+
+def _ticks(lo: float, hi: float) -> list[float]:
+    """Three to six round times between lo and hi (seconds), for a log axis: the roundest that give at
+    least three."""
+    for mantissas in ((1,), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9),
+                      tuple(round(1 + 0.1 * k, 1) for k in range(90))):
+        out = [m * 10 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+               for m in mantissas if lo <= m * 10 ** e <= hi]
+        if len(out) >= 3:
+            return out[::math.ceil(len(out) / 6)]
+    return out or [lo, hi]
+
+
+def svg(s: Series) -> str:
+    """One series as an SVG plot (module docstring)."""
+    values = s.values
+    n = len(values)
+    lo, hi = min(values) / 1.15, max(values) * 1.15
+    span_x, span_y = W - LEFT - RIGHT, H - TOP - BOTTOM
+
+    def x(i: float) -> float:
+        return LEFT + (span_x * (i / (n - 1)) if n > 1 else span_x / 2)
+
+    def y(v: float) -> float:
+        return TOP + span_y * (1 - (math.log(v) - math.log(lo)) / (math.log(hi) - math.log(lo)))
+
+    e = html.escape
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{W}' height='{H}' viewBox='0 0 {W} {H}' "
+           f"font-family='sans-serif' font-size='11'>",
+           f"<rect x='0' y='0' width='{W}' height='{H}' fill='white'/>",
+           f"<text x='{LEFT}' y='15' font-size='12' font-weight='bold'>{e(s.name)}</text>",
+           f"<text x='{W - RIGHT}' y='15' text-anchor='end' fill='#555'>{e(s.time_kind)}, log scale</text>",
+           f"<line x1='{LEFT}' y1='{TOP + span_y}' x2='{W - RIGHT}' y2='{TOP + span_y}' stroke='#333'/>",
+           f"<line x1='{LEFT}' y1='{TOP}' x2='{LEFT}' y2='{TOP + span_y}' stroke='#333'/>"]
+    for v in _ticks(lo, hi):
+        out.append(f"<line x1='{LEFT - 4}' y1='{y(v):.1f}' x2='{W - RIGHT}' y2='{y(v):.1f}' stroke='#eee'/>"
+                   f"<text x='{LEFT - 6}' y='{y(v) + 4:.1f}' text-anchor='end'>{e(fmt_time(v))}</text>")
+    step_every = max(1, math.ceil(n / 12))
+    for i in range(0, n, step_every):
+        out.append(f"<text x='{x(i):.1f}' y='{H - 18}' text-anchor='middle'>{i + 1}</text>")
+    out.append(f"<text x='{LEFT}' y='{H - 4}' fill='#555'>run 1: {e(s.points[0].date)}</text>"
+               f"<text x='{W - RIGHT}' y='{H - 4}' text-anchor='end' fill='#555'>run {n}: "
+               f"{e(s.points[-1].date)}</text>")
+    for i, words in s.changes():
+        xc = (x(i - 1) + x(i)) / 2
+        out.append(f"<g><title>{e('; '.join(words))}</title><line x1='{xc:.1f}' y1='{TOP}' x2='{xc:.1f}' "
+                   f"y2='{TOP + span_y}' stroke='{CHANGE}' stroke-dasharray='2,3' stroke-width='1.5'/>"
+                   f"<text x='{xc:.1f}' y='{TOP + span_y - 3}' text-anchor='middle' fill='{CHANGE}'>env</text></g>")
+    bounds = [0, *(st.index for st in s.steps), n]
+    for a, b in zip(bounds, bounds[1:]):
+        level = sorted(values[a:b])[(b - a) // 2] if (b - a) % 2 else math.sqrt(
+            sorted(values[a:b])[(b - a) // 2 - 1] * sorted(values[a:b])[(b - a) // 2])
+        out.append(f"<line x1='{x(a) - 3:.1f}' y1='{y(level):.1f}' x2='{x(b - 1) + 3:.1f}' y2='{y(level):.1f}' "
+                   f"stroke='{LEVEL}' stroke-width='2' opacity='0.6'/>")
+    for st in s.steps:
+        xs, color = (x(st.index - 1) + x(st.index)) / 2, SLOWER if st.slower else FASTER
+        out.append(f"<g><title>{e(f'x{st.ratio:.2f} ({st.low:.2f}-{st.high:.2f}) from run {st.index + 1}')}</title>"
+                   f"<line x1='{xs:.1f}' y1='{TOP}' x2='{xs:.1f}' y2='{TOP + span_y}' stroke='{color}' "
+                   f"stroke-dasharray='5,3' stroke-width='1.5'/><text x='{xs + 3:.1f}' y='{TOP + 10}' "
+                   f"fill='{color}' font-weight='bold'>x{st.ratio:.2f}</text></g>")
+    for i, p in enumerate(s.points):
+        tip = f"run {i + 1}: {p.file}, {p.date}, commit {commit(p.run)[:10] or '?'}: {fmt_time(p.value)}"
+        out.append(f"<circle cx='{x(i):.1f}' cy='{y(p.value):.1f}' r='3' fill='{POINT}'><title>{e(tip)}</title>"
+                   "</circle>")
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def slug(s: Series) -> str:
+    conds = conditions_label(s.conditions)
+    text = "_".join(filter(None, [s.fingerprint, s.profile, conds, s.name]))
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")[:180]
+
+
+def write(all_series: list[Series], out: Path) -> dict:
+    """Write history.md, history.html and img/<series>.svg into ``out``; returns the paths written."""
+    out = Path(out)
+    img = out / "img"
+    img.mkdir(parents=True, exist_ok=True)
+    for old in img.glob("*.svg"):
+        old.unlink()
+    doc = Doc()
+    runs = {p.run.path for s in all_series for p in s.points}
+    doc.h(1, "nptbench history")
+    doc.p(f"{len(runs)} runs, {len(all_series)} series (one per benchmark, machine, profile and conditions). "
+          "Steps are found from the scatter between runs (nptbench.analysis.changepoints); each is the ratio "
+          "of the new level to the old, with its 95 % interval, from its first run at the new level.")
+    steps = sorted(((s, st) for s in all_series for st in s.steps),
+                   key=lambda p: (p[0].points[p[1].index].run.time, p[0].name), reverse=True)
+    doc.h(2, "Steps, newest first")
+    if steps:
+        rows = []
+        for s, st in steps:
+            why = s.explain(st)
+            said = [*why["environment"], *(f"machine: {m}" for m in why["machine"])]
+            rows.append([f"`{s.name}`", s.fingerprint, "slower" if st.slower else "faster",
+                         f"x{st.ratio:.2f} ({st.low:.2f}-{st.high:.2f})",
+                         f"{st.index + 1} of {len(s.points)}: `{s.points[st.index].file}` ({s.points[st.index].date})",
+                         "; ".join(said) or "nothing recorded", " -> ".join(why["commits"])])
+        doc.table(["benchmark", "machine", "", "ratio (95 %)", "first run at the new level", "changed there",
+                   "commits"], rows)
+    else:
+        doc.p("No steps.")
+    for group in sorted({(s.fingerprint, s.profile, s.conditions) for s in all_series}):
+        conds = conditions_label(group[2])
+        doc.h(2, f"{group[0]}, {group[1]}" + (f", {conds}" if conds else ""))
+        for s in (s for s in all_series if (s.fingerprint, s.profile, s.conditions) == group):
+            path = img / f"{slug(s)}.svg"
+            path.write_text(svg(s), encoding="utf-8")
+            doc.img(path, s.name)
+    md, page = out / "history.md", out / "history.html"
+    md.write_text(doc.markdown(out), encoding="utf-8")
+    page.write_text(doc.html("nptbench history"), encoding="utf-8")
+    return {"markdown": md, "html": page, "images": sorted(img.glob("*.svg"))}

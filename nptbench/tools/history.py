@@ -1,0 +1,184 @@
+"""``python -m nptbench history [PATH ...]``: every saved run of a machine as a series, its steps found and
+explained.
+
+Reads saved runs (by default ``results/``: the committed baselines of every machine and the runs in
+``results/runs/``; or any files and folders given), builds each benchmark's series per machine, profile
+and conditions (nptbench.analysis.history: runs of other machines never mix into a series), finds its
+steps (nptbench.analysis.changepoints: from the scatter between runs, with a stated false-alarm rate) and
+prints them newest first, each with its size and interval, the first run at the new level and what
+changed there. ``--json`` prints every series as data, ``--out DIR`` writes a dashboard (history.md,
+history.html with its plots inline, img/*.svg; nptbench.tools.dashboard), and ``--fail-on-new-step`` makes
+it a CI check.
+
+Exit statuses: :data:`PASSED` (no new slowdown step, or not asked), :data:`NEW_STEP` (with
+``--fail-on-new-step``: the newest runs begin a slowdown step, one line per step), :data:`BAD_INPUT` (a
+run cannot be read: named in one line; bad arguments), :data:`NOTHING` (no series to look at).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from nptbench.analysis import changepoints
+from nptbench.analysis.history import Series, series, unique
+from nptbench.schema import layout
+from nptbench.schema.record import conditions_label
+from nptbench.schema.runs import RunError, load, run_files
+
+PASSED, NEW_STEP, BAD_INPUT, NOTHING = 0, 1, 2, 3
+#: A step is new when its first run is among the series' newest this many runs (a step shows once
+#: ``min_size`` runs sit after it, and may need a couple more on a noisy machine).
+NEW_RUNS = 5
+#: Seconds between two progress lines while reading runs.
+PROGRESS_EVERY = 2.0
+
+
+def read(paths: list[Path], progress=None) -> tuple[list, list[Path]]:
+    """Every run at ``paths`` (files, folders of them), copies of one run read once; ``progress(done,
+    total)`` is called now and then on long reads. :class:`RunError` names a corrupt file."""
+    files = [f for p in paths for f in run_files(p)]
+    if not files:
+        raise RunError(f"no saved run (*.json) in {', '.join(map(str, paths))}")
+    runs, last = [], time.monotonic()
+    for i, f in enumerate(files, 1):
+        runs.append(load(f))
+        if progress and time.monotonic() - last > PROGRESS_EVERY:
+            progress(i, len(files))
+            last = time.monotonic()
+    return unique(runs)
+
+
+def step_data(s: Series, step) -> dict:
+    first = s.points[step.index]
+    return {"index": step.index, "first_run": first.file, "first_run_path": str(first.run.path),
+            "date": first.date, "ratio": step.ratio, "interval": [step.low, step.high], "p": step.p,
+            "runs_before": step.before, "runs_after": step.after, "slower": step.slower,
+            "changed": s.explain(step)}
+
+
+def series_data(s: Series) -> dict:
+    return {"name": s.name, "experiment": s.experiment, "fingerprint": s.fingerprint, "profile": s.profile,
+            "conditions": dict(s.conditions), "time": s.time_kind, "runs": len(s.points),
+            "first": s.points[0].date, "last": s.points[-1].date,
+            "steps": [step_data(s, st) for st in s.steps],
+            "environment_changes": [{"index": i, "run": s.points[i].file, "changes": w} for i, w in s.changes()]}
+
+
+def new_steps(all_series: list[Series], new_runs: int) -> list[tuple[Series, object]]:
+    """Slowdown steps whose first run is among their series' newest ``new_runs`` runs."""
+    return [(s, st) for s in all_series for st in s.steps
+            if st.slower and st.index >= len(s.points) - new_runs]
+
+
+def fmt_step(s: Series, step) -> str:
+    why = s.explain(step)
+    said = [*why["environment"], *(f"machine: {m}" for m in why["machine"])]
+    commits = " -> ".join(why["commits"])
+    return (f"{s.label}: x{step.ratio:.2f} ({step.low:.2f}-{step.high:.2f}) from run {step.index + 1} of "
+            f"{len(s.points)} ({s.points[step.index].file}, {s.points[step.index].date})"
+            + (f"; commits {commits}" if commits else "")
+            + (f"; changed there: {'; '.join(said)}" if said else "; nothing recorded changed there"))
+
+
+def print_text(all_series: list[Series], copies: list[Path], runs: int, short: list[Series], out=None) -> None:
+    out = out or sys.stdout
+    machines = sorted({s.fingerprint for s in all_series})
+    print(f"{runs} runs of {len(machines)} machine(s) ({', '.join(machines)}), {len(all_series)} series"
+          + (f"; {len(copies)} copies of a run read once" if copies else ""), file=out)
+    for group in sorted({(s.fingerprint, s.profile, s.conditions) for s in all_series}):
+        members = [s for s in all_series if (s.fingerprint, s.profile, s.conditions) == group]
+        conds = conditions_label(group[2])
+        lengths = sorted(len(s.points) for s in members)
+        print(f"  {group[0]}, {group[1]}{', ' + conds if conds else ''}: {len(members)} benchmarks, "
+              f"{lengths[0]}-{lengths[-1]} runs each", file=out)
+    if short:
+        print(f"{len(short)} series too short to hold a step (fewer than {2 * changepoints.MIN_SIZE} runs)", file=out)
+    steps = sorted(((s, st) for s in all_series for st in s.steps),
+                   key=lambda p: (p[0].points[p[1].index].run.time, p[0].name), reverse=True)
+    if not steps:
+        print("no steps", file=out)
+        return
+    print(f"\n{len(steps)} step(s), newest first:", file=out)
+    for s, st in steps:
+        print(("  slower " if st.slower else "  faster ") + fmt_step(s, st), file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m nptbench history",
+        description="Every saved run of a machine as a series per benchmark, profile and conditions; steps found "
+                    "from the scatter between runs and explained by what changed there. Exit status: 0, 1 a new "
+                    "slowdown step (--fail-on-new-step), 2 a run cannot be read, 3 no series.")
+    parser.add_argument("paths", nargs="*", type=Path,
+                        help=f"saved runs: files or folders (default: {layout.RESULTS}/, baselines and runs)")
+    parser.add_argument("-k", dest="keyword", default=None, help="only benchmarks whose name contains this")
+    parser.add_argument("--fingerprint", default=None, help="only this machine")
+    parser.add_argument("--profile", default=None, help="only this size profile")
+    parser.add_argument("--json", action="store_true", help="print every series and its steps as JSON")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write the dashboard there: history.md, history.html (plots inline), img/*.svg")
+    parser.add_argument("--fail-on-new-step", action="store_true",
+                        help="exit 1 when the newest runs of a series begin a slowdown step (one line per step)")
+    parser.add_argument("--new", type=int, default=NEW_RUNS,
+                        help=f"with --fail-on-new-step: a step is new when it begins among the newest N runs "
+                             f"(default {NEW_RUNS})")
+    parser.add_argument("--alpha", type=float, default=changepoints.ALPHA,
+                        help=f"chance that a series with no step gets one (default {changepoints.ALPHA})")
+    parser.add_argument("--min-step", type=float, default=changepoints.MIN_STEP,
+                        help=f"smallest step reported, as a fraction (default {changepoints.MIN_STEP})")
+    parser.add_argument("--min-runs", type=int, default=changepoints.MIN_SIZE,
+                        help=f"fewest runs on either side of a step (default {changepoints.MIN_SIZE})")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    args = parser.parse_args(argv)
+    if not 0 < args.alpha < 1 or args.min_step < 0 or args.min_runs < 1 or args.new < 1:
+        parser.error("--alpha must lie in (0, 1), --min-step >= 0, --min-runs and --new >= 1")
+    paths = args.paths or [layout.RESULTS]
+
+    def progress(done: int, total: int) -> None:
+        print(f"history: read {done} of {total} runs", file=sys.stderr, flush=True)
+
+    try:
+        runs, copies = read(paths, None if args.quiet else progress)
+    except RunError as exc:
+        print(f"nptbench history: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    found = [s for s in series(runs)
+             if (not args.keyword or args.keyword in s.name)
+             and (not args.fingerprint or s.fingerprint == args.fingerprint)
+             and (not args.profile or s.profile == args.profile)]
+    if not found:
+        print("nptbench history: no series in these runs" + (" with these filters" if args.keyword or
+              args.fingerprint or args.profile else ""), file=sys.stderr)
+        return NOTHING
+    short = [s for s in found if len(s.points) < 2 * args.min_runs]
+    started = time.monotonic()
+    for i, s in enumerate(found, 1):
+        s.detect(alpha=args.alpha, min_size=args.min_runs, min_step=args.min_step)
+        if not args.quiet and time.monotonic() - started > PROGRESS_EVERY and i % 25 == 0:
+            print(f"history: searched {i} of {len(found)} series", file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps({"runs": len(runs), "copies_read_once": [str(p) for p in copies],
+                          "detector": {"alpha": args.alpha, "min_step": args.min_step, "min_runs": args.min_runs},
+                          "series": [series_data(s) for s in found]}, indent=1))
+    else:
+        print_text(found, copies, len(runs), short)
+    if args.out:
+        from nptbench.tools import dashboard
+
+        written = dashboard.write(found, args.out)
+        print(f"wrote {written['markdown']} and {written['html']} ({len(written['images'])} plots)",
+              file=sys.stderr if args.json else sys.stdout)
+    if args.fail_on_new_step:
+        fresh = new_steps(found, args.new)
+        for s, st in fresh:
+            print(f"NEW SLOWDOWN STEP: {fmt_step(s, st)}", file=sys.stderr)
+        if fresh:
+            return NEW_STEP
+    return PASSED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

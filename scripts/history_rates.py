@@ -1,0 +1,187 @@
+"""False alarms and detections of `python -m nptbench history` on a real history made by
+scripts/history-measure.sh (results/README.md, "History on a shared machine, measured"):
+
+    .venv/bin/python scripts/history_rates.py RUNS_FOLDER [--otava-python OTAVA_VENV/bin/python] [--json OUT]
+
+The runs are told apart by name: ``hist-aa-*`` (nothing changed), ``hist-sse-*`` (OpenBLAS held to its
+SSE kernels: numpy's products slower), ``hist-back-*`` (back to normal). Every benchmark's series is
+built by nptbench.analysis.history like the command builds it. Trials:
+
+- **A/A**: the A/A runs in their real order; then every rotation of that order (run r first, the runs
+  before it moved to the end): each keeps the runs' neighbours, and so the machine's drift, but for one
+  seam; then every window of 20 consecutive runs. The figure: the share of series with any step.
+- **Steps**: for every rotation of the A/A runs, followed by ``m`` consecutive SSE runs (every start
+  among the SSE runs, m = 1 ... 6): is a slower step found (within m runs of its start), and is its first
+  run the first SSE run? Affected rows: numpy's products (:data:`AFFECTED`); on every other row any step
+  is a false alarm.
+- **The real history**: A/A, SSE, back, in the order they were made.
+- **Apache Otava 0.8.0** at its defaults (window 50, p 0.001), on the same series, through
+  scripts/otava_points.py in a venv of its own (``--otava-python``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nptbench.analysis import changepoints
+from nptbench.analysis.history import series
+from nptbench.schema.runs import load_runs
+
+#: Rows whose time is numpy's matrix product through OpenBLAS: what the SSE kernels slow.
+AFFECTED = ("numpy-square-float32", "numpy-abt-float32", "numpy-mnist5-float32")
+WINDOW = 20
+MAX_AFTER = 6
+
+
+def kind(path: Path) -> str | None:
+    m = re.search(r"hist-(aa|sse|back)-\d+", path.name)
+    return m.group(1) if m else None
+
+
+def affected(name: str) -> bool:
+    return any(f"[{a}]" in name for a in AFFECTED)
+
+
+def detects(values) -> list[int]:
+    return [s.index for s in changepoints.detect(values)]
+
+
+def slower_at(values, start: int) -> list:
+    return [s for s in changepoints.detect(values) if s.slower and s.index >= start - 1]
+
+
+def otava(python: str, batch: dict) -> dict:
+    done = subprocess.run([python, str(Path(__file__).with_name("otava_points.py"))], input=json.dumps(batch),
+                          capture_output=True, text=True, check=True)
+    return {k: v for k, v in json.loads(done.stdout).items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path)
+    parser.add_argument("--otava-python", default=None)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    runs = [r for r in load_runs([args.runs]) if kind(r.path)]
+    by_kind = {k: sorted((r for r in runs if kind(r.path) == k), key=lambda r: r.time) for k in ("aa", "sse", "back")}
+    print(f"runs: {', '.join(f'{k} {len(v)}' for k, v in by_kind.items())}")
+    table = {}
+    for k, rs in by_kind.items():
+        for s in series(rs):
+            table.setdefault(s.name, {})[k] = np.array(s.values)
+    names = sorted(n for n in table if all(k in table[n] for k in ("aa", "sse")))
+    aa_n = len(by_kind["aa"])
+    result = {"runs": {k: len(v) for k, v in by_kind.items()}, "benchmarks": len(names)}
+    print(f"{len(names)} benchmarks; affected: {', '.join(n for n in names if affected(n))}")
+    print("\nrun-to-run σ of log median (A/A) and SSE/A-A ratio of medians per row:")
+    for n in names:
+        x = np.log(table[n]["aa"])
+        print(f"  {n:58s} σ {np.std(x, ddof=1):.3f}  sse/aa {np.median(table[n]['sse']) / np.median(table[n]['aa']):.2f}"
+              + ("  (affected)" if affected(n) else ""))
+
+    started = time.monotonic()
+    # A/A
+    real = {n: detects(table[n]["aa"]) for n in names}
+    rot = {(n, r): detects(np.roll(table[n]["aa"], -r)) for n in names for r in range(aa_n)}
+    win = {(n, s): detects(table[n]["aa"][s:s + WINDOW]) for n in names for s in range(aa_n - WINDOW + 1)}
+    aa = {"real_order": [sum(bool(v) for v in real.values()), len(real)],
+          "rotations": [sum(bool(v) for v in rot.values()), len(rot)],
+          f"windows_of_{WINDOW}": [sum(bool(v) for v in win.values()), len(win)],
+          "series_with_steps_real_order": {n: v for n, v in real.items() if v}}
+    result["aa"] = aa
+    print(f"\nA/A, series with any step: real order {aa['real_order'][0]}/{aa['real_order'][1]}, "
+          f"rotations {aa['rotations'][0]}/{aa['rotations'][1]} ({aa['rotations'][0] / aa['rotations'][1]:.2%}), "
+          f"windows {aa[f'windows_of_{WINDOW}'][0]}/{aa[f'windows_of_{WINDOW}'][1]}")
+    for n, v in aa["series_with_steps_real_order"].items():
+        print(f"  real order: {n} steps at {v}")
+
+    # steps: rotations of A/A, then m SSE runs
+    sse_n = len(by_kind["sse"])
+    found = {m: [0, 0, 0] for m in range(1, MAX_AFTER + 1)}  # found, located, trials (affected rows)
+    unaffected = {m: [0, 0] for m in range(1, MAX_AFTER + 1)}  # any step, trials
+    otava_batch = {}
+    for n in names:
+        for r in range(aa_n):
+            pre = np.roll(table[n]["aa"], -r)
+            for j in range(sse_n - MAX_AFTER + 1):
+                for m in range(1, MAX_AFTER + 1):
+                    values = np.concatenate([pre, table[n]["sse"][j:j + m]])
+                    if affected(n):
+                        hit = slower_at(values, aa_n)
+                        found[m][0] += bool(hit)
+                        found[m][1] += any(s.index == aa_n for s in hit)
+                        found[m][2] += 1
+                        if r % 4 == 0:
+                            otava_batch[f"step|{n}|{r}|{j}|{m}"] = values.tolist()
+                    else:
+                        unaffected[m][0] += bool(detects(values))
+                        unaffected[m][1] += 1
+    result["steps"] = {"affected": {m: dict(zip(("found", "located", "trials"), v)) for m, v in found.items()},
+                       "unaffected_any_step": {m: dict(zip(("any_step", "trials"), v)) for m, v in unaffected.items()}}
+    print("\nA/A rotations + m SSE runs, affected rows: found (a slower step) / at the first SSE run / trials;"
+          " unaffected rows: any step / trials")
+    for m in range(1, MAX_AFTER + 1):
+        f, loc, t = found[m]
+        u, ut = unaffected[m]
+        print(f"  m={m}: affected found {f}/{t} ({f / t:.1%}), located {loc}/{t} ({loc / t:.1%});"
+              f" unaffected {u}/{ut} ({u / ut:.2%})")
+
+    # the real history, in order
+    full = {n: np.concatenate([table[n][k] for k in ("aa", "sse", "back") if k in table[n]]) for n in names}
+    real_steps = {n: [(s.index, round(s.ratio, 2)) for s in changepoints.detect(v)] for n, v in full.items()}
+    result["real_history"] = {"boundaries": [aa_n, aa_n + sse_n], "steps": real_steps}
+    print(f"\nthe real history (A/A, SSE from run {aa_n + 1}, back from run {aa_n + sse_n + 1}): steps (index, ratio)")
+    for n, v in real_steps.items():
+        print(f"  {n:58s} {v}")
+    result["seconds"] = round(time.monotonic() - started, 1)
+
+    if args.otava_python:
+        batch = {f"rot|{n}|{r}": np.roll(table[n]["aa"], -r).tolist() for n in names for r in range(aa_n)}
+        batch.update({f"real|{n}": v.tolist() for n, v in full.items()})
+        batch.update(otava_batch)
+        t0 = time.monotonic()
+        got = otava(args.otava_python, batch)
+        o_rot = [bool(got[k]) for k in got if k.startswith("rot|")]
+        o_found = {m: [0, 0, 0] for m in range(1, MAX_AFTER + 1)}
+        for k, idx in got.items():
+            if k.startswith("step|"):
+                m = int(k.split("|")[-1])
+                o_found[m][0] += any(i >= aa_n - 1 for i in idx)
+                o_found[m][1] += aa_n in idx
+                o_found[m][2] += 1
+        result["otava"] = {"aa_rotations": [sum(o_rot), len(o_rot)],
+                           "steps": {m: dict(zip(("found", "located", "trials"), v)) for m, v in o_found.items()},
+                           "real_history": {k[5:]: v for k, v in got.items() if k.startswith("real|")},
+                           "seconds": round(time.monotonic() - t0, 1)}
+        # ours on exactly the trials Otava saw
+        ours = {m: [0, 0, 0] for m in range(1, MAX_AFTER + 1)}
+        for k, values in otava_batch.items():
+            m = int(k.split("|")[-1])
+            hit = slower_at(values, aa_n)
+            ours[m][0] += bool(hit)
+            ours[m][1] += any(s.index == aa_n for s in hit)
+            ours[m][2] += 1
+        print(f"\nApache Otava 0.8.0 (defaults), {result['otava']['seconds']} s: A/A rotations with any change point "
+              f"{sum(o_rot)}/{len(o_rot)} ({sum(o_rot) / len(o_rot):.2%})")
+        for m in range(1, MAX_AFTER + 1):
+            f, loc, t = o_found[m]
+            f2, loc2, _ = ours[m]
+            print(f"  m={m}: Otava found {f}/{t} ({f / t:.1%}) located {loc}/{t};  nptbench found {f2}/{t} "
+                  f"({f2 / t:.1%}) located {loc2}/{t}")
+        print("  Otava on the real history (indices):")
+        for n, v in result["otava"]["real_history"].items():
+            print(f"    {n:56s} {v}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""``python -m nptbench history``: series from saved runs (grouping, order, environment changes), the
+change-point detector on synthetic series, --json, --fail-on-new-step, the dashboard."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nptbench.analysis import changepoints as cp
+from nptbench.analysis.history import series
+from nptbench.schema.runs import load_runs
+from nptbench.tools import history
+
+
+# --- the detector on synthetic series ---------------------------------------------------------------------
+
+def noisy(levels, sigma=0.05, seed=0):
+    """Times around the given levels (one per run), with log-normal scatter ``sigma``."""
+    rng = np.random.default_rng(seed)
+    return list(np.asarray(levels, float) * np.exp(rng.normal(0, sigma, len(levels))))
+
+
+def test_no_step_in_a_flat_series():
+    assert cp.detect(noisy([1e-3] * 40, 0.15)) == []
+
+
+def test_one_step_found_at_its_first_run_with_its_size():
+    steps = cp.detect(noisy([1e-3] * 30 + [1.5e-3] * 10))
+    assert [s.index for s in steps] == [30]
+    s = steps[0]
+    assert s.slower and s.low < 1.5 < s.high and s.ratio == pytest.approx(1.5, rel=0.05)
+    assert (s.before, s.after) == (30, 10) and s.p <= cp.ALPHA
+
+
+def test_a_step_shows_after_three_runs_at_the_new_level():
+    base = [1e-3] * 30
+    assert cp.detect(noisy(base + [2e-3] * 2, seed=3)) == []  # two runs are not yet a level
+    assert [s.index for s in cp.detect(noisy(base + [2e-3] * 3, seed=3))] == [30]
+
+
+def test_two_steps_both_found():
+    steps = cp.detect(noisy([1e-3] * 20 + [1.6e-3] * 15 + [1e-3] * 15, seed=1))
+    assert [(s.index, s.slower) for s in steps] == [(20, True), (35, False)]
+
+
+@pytest.mark.parametrize("where", [17, 39])
+def test_an_outlier_is_not_a_step(where):
+    values = noisy([1e-3] * 40, seed=2)
+    values[where] *= 5
+    assert cp.detect(values) == []
+
+
+def test_small_steps_are_left_out_unless_asked():
+    values = noisy([1e-3] * 20 + [1.03e-3] * 20, sigma=0.002, seed=4)
+    assert cp.detect(values) == []
+    assert [s.index for s in cp.detect(values, min_step=0)] == [20]
+
+
+@pytest.mark.parametrize("draw", ["normal", "t3", "spells"])
+def test_false_alarms_near_alpha_on_series_without_a_step(draw):
+    # The rate on real runs is measured in results/README.md; this checks the logic is calibrated.
+    rng = np.random.default_rng(7)
+    alarms = 0
+    for _ in range(400):
+        if draw == "normal":
+            x = rng.normal(0, 0.2, 40)
+        elif draw == "t3":
+            x = 0.1 * rng.standard_t(3, 40)
+        else:  # one run in ten far off: a neighbour's spell
+            x = rng.normal(0, 0.05, 40) + (rng.random(40) < 0.1) * 0.7
+        alarms += bool(cp.detect(np.exp(x)))
+    assert alarms <= 4  # alpha 0.002: 0.8 expected in 400, 1 % at most
+
+
+# --- series from runs -----------------------------------------------------------------------------------
+
+def run(when: str, medians: dict, cpu="Test CPU", profile="smoke", numpy_version="2.4.6", threads=None,
+        commit="c0ffee"):
+    benches = [{"name": f"test_x[{n}]", "fullname": f"bench/test_x.py::test_x[{n}]", "group": "exp",
+                "extra_info": {"experiment": "exp", "variant": n, "backend": "numpy", "device": "cpu",
+                               "dtype": "float32", "shape": [[4, 4]]},
+                "stats": {"median": m, "min": m * 0.9, "mean": m}} for n, m in medians.items()]
+    info = {"cpu_model": cpu, "cpu_cores": 2, "gpus": [], "profile": profile, "python": "3.11.7",
+            "versions": {"numpy": numpy_version, "torch": "2.13.0"}, "blas": {"numpy": "openblas"},
+            "blas_kernels": {"libopenblas.so": "Haswell"}, "threads": {"env": threads or {}}}
+    return {"machine_info": {"nptbench": info}, "datetime": when, "benchmarks": benches,
+            "commit_info": {"id": commit * 4}}
+
+
+def save(folder: Path, name: str, data: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def day(i: int) -> str:
+    return f"2026-01-{i + 1:02d}T00:00:00"
+
+
+def test_series_grouped_by_machine_profile_and_conditions_ordered_in_time(tmp_path):
+    # file names in the opposite order of time: time orders the series
+    for i in range(4):
+        save(tmp_path, f"{9 - i}_a.json", run(day(i), {"a": 1e-3 * (i + 1), "b": 2e-3}))
+    save(tmp_path, "x_other_machine.json", run(day(5), {"a": 5.0}, cpu="Other CPU"))
+    save(tmp_path, "x_seed.json", run(day(6), {"a": 6.0}, profile="seed"))
+    save(tmp_path, "x_pinned.json", run(day(7), {"a": 7.0}, threads={"OMP_NUM_THREADS": "1"}))
+    got = {(s.fingerprint.split("_")[0], s.profile, s.conditions, s.name): s.values
+           for s in series(load_runs([tmp_path]))}
+    assert got == {
+        ("test-cpu", "smoke", (), "test_x[a]"): [1e-3, 2e-3, 3e-3, 4e-3],
+        ("test-cpu", "smoke", (), "test_x[b]"): [2e-3] * 4,
+        ("other-cpu", "smoke", (), "test_x[a]"): [5.0],
+        ("test-cpu", "seed", (), "test_x[a]"): [6.0],
+        ("test-cpu", "smoke", (("OMP_NUM_THREADS", "1"),), "test_x[a]"): [7.0],
+    }
+
+
+def test_environment_changes_annotate_the_run_where_they_changed(tmp_path):
+    for i in range(5):
+        save(tmp_path, f"{i}.json", run(day(i), {"a": 1e-3}, numpy_version="2.4.6" if i < 3 else "2.5.0"))
+    (s,) = series(load_runs([tmp_path]))
+    assert s.changes() == [(3, ["numpy 2.4.6 -> 2.5.0"])]
+
+
+def test_a_copy_of_a_run_is_read_once(tmp_path):
+    data = run(day(0), {"a": 1e-3})
+    save(tmp_path / "runs", "0001_x.json", data)
+    save(tmp_path / "test-cpu_2cores_nogpu", "smoke-0001_x.json", data)
+    runs, copies = history.read([tmp_path / "runs", tmp_path / "test-cpu_2cores_nogpu"])
+    assert len(runs) == 1 and [p.name for p in copies] == ["smoke-0001_x.json"]
+
+
+# --- the command ----------------------------------------------------------------------------------------
+
+def stepped_history(folder: Path, before=20, after=4, numpy_change_at=None) -> Path:
+    """Runs of two benchmarks: ``slow`` steps up 1.8x at run ``before``, ``flat`` never moves."""
+    slow = noisy([1e-3] * before + [1.8e-3] * after, seed=5)
+    flat = noisy([2e-3] * (before + after), seed=6)
+    for i in range(before + after):
+        version = "2.5.0" if numpy_change_at is not None and i >= numpy_change_at else "2.4.6"
+        save(folder, f"{i:04d}_run.json", run(day(i) if i < 28 else f"2026-02-{i - 27:02d}T00:00:00",
+                                             {"slow": slow[i], "flat": flat[i]}, numpy_version=version,
+                                             commit=f"{i:06x}"[-6:]))
+    return folder
+
+
+def test_json_names_each_series_and_its_steps(tmp_path, capsys):
+    stepped_history(tmp_path, numpy_change_at=20)
+    assert history.main([str(tmp_path), "--json", "--quiet"]) == history.PASSED
+    out = json.loads(capsys.readouterr().out)
+    by_name = {s["name"]: s for s in out["series"]}
+    assert set(by_name) == {"test_x[slow]", "test_x[flat]"}
+    flat, slow = by_name["test_x[flat]"], by_name["test_x[slow]"]
+    assert flat["steps"] == [] and flat["fingerprint"] == "test-cpu_2cores_nogpu" and flat["profile"] == "smoke"
+    assert flat["conditions"] == {} and flat["runs"] == 24
+    (step,) = slow["steps"]
+    assert step["first_run"] == "0020_run.json" and step["index"] == 20
+    assert step["ratio"] == pytest.approx(1.8, rel=0.08) and step["interval"][0] < step["ratio"] < step["interval"][1]
+    assert step["changed"]["environment"] == ["numpy 2.4.6 -> 2.5.0"]
+    assert step["changed"]["commits"] == ["0000130000", "0000140000"]  # the last run before, the first after
+
+
+def test_fail_on_new_step_exits_1_with_one_line_per_step(tmp_path, capsys):
+    stepped_history(tmp_path)
+    assert history.main([str(tmp_path), "--fail-on-new-step", "--quiet"]) == history.NEW_STEP
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("NEW SLOWDOWN STEP: test_x[slow]") and "x1.8" in err[0]
+    # the same step, once ten more runs sit after it, is no longer new
+    shutil.rmtree(tmp_path)
+    stepped_history(tmp_path, after=14)
+    assert history.main([str(tmp_path), "--fail-on-new-step", "--quiet"]) == history.PASSED
+    assert "x1.8" in capsys.readouterr().out
+
+
+def test_text_lists_steps_newest_first_with_what_changed(tmp_path, capsys):
+    stepped_history(tmp_path, numpy_change_at=20)
+    assert history.main([str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "24 runs of 1 machine(s)" in out and "1 step(s), newest first" in out
+    assert "slower test_x[slow]" in out and "changed there: numpy 2.4.6 -> 2.5.0" in out
+
+
+def test_a_corrupt_run_is_named_in_one_line(tmp_path, capsys):
+    stepped_history(tmp_path)
+    (tmp_path / "0007_run.json").write_text("{not json")
+    assert history.main([str(tmp_path)]) == history.BAD_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "0007_run.json" in err[0] and "corrupt" in err[0]
+
+
+def test_nothing_to_read_and_bad_options(tmp_path, capsys):
+    assert history.main([str(tmp_path)]) == history.BAD_INPUT
+    stepped_history(tmp_path)
+    assert history.main([str(tmp_path), "-k", "nosuch"]) == history.NOTHING
+    with pytest.raises(SystemExit):
+        history.main([str(tmp_path), "--alpha", "2"])
+
+
+def test_dashboard_pages_and_plots(tmp_path):
+    stepped_history(tmp_path / "runs", numpy_change_at=20)
+    assert history.main([str(tmp_path / "runs"), "--out", str(tmp_path / "dash"), "--quiet"]) == 0
+    md = (tmp_path / "dash" / "history.md").read_text()
+    page = (tmp_path / "dash" / "history.html").read_text()
+    svgs = sorted((tmp_path / "dash" / "img").glob("*.svg"))
+    assert len(svgs) == 2 and all(f"img/{p.name}" in md for p in svgs)
+    for p in svgs:
+        ET.fromstring(p.read_text())  # well-formed
+    assert page.count("<svg") == 2 and "x1.8" in page and "numpy 2.4.6 -&gt; 2.5.0" in page
+    assert "| `test_x[slow]` |" in md
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="no Chromium on this machine (Debian: apt-get install chromium)")
+def test_dashboard_renders_in_headless_chromium(tmp_path):
+    stepped_history(tmp_path / "runs")
+    history.main([str(tmp_path / "runs"), "--out", str(tmp_path / "dash"), "--quiet"])
+    shot = tmp_path / "shot.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+             "--window-size=1200,1600", f"--screenshot={shot}", f"--dump-dom"]
+    done = subprocess.run([CHROMIUM, *flags, (tmp_path / "dash" / "history.html").as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert "<svg" in done.stdout and "x1.8" in done.stdout  # the DOM Chromium built holds the plots
+
+
+def test_machine_info_carries_the_declared_environment():
+    from nptbench.env.machine import describe
+    from nptbench.schema.record import ENVIRONMENT_FIELDS
+
+    info = describe()
+    assert set(ENVIRONMENT_FIELDS) <= set(info)
+    assert info["blas_kernels"] is None or all(isinstance(k, str) for k in info["blas_kernels"])
