@@ -1,0 +1,357 @@
+"""``python -m nptbench bisect``: which release or which commit made a benchmark slower.
+
+A ladder of rungs, oldest (good) first, is searched by nptbench.analysis.bisect; every probe compares two
+rungs the way ``ab`` does (separate pytest sessions, interleaved A B B A, threads pinned, the run as the
+unit, compare's same-session verdict) and answers slower, same or ambiguous per benchmark. Rungs are
+
+- **package versions** (``--package torch --good 2.12.1 --bad 2.15.0``): every release between on the
+  package index (``pip index versions``), each installed once into a cached venv beside the suite
+  (``--cache``, default ``.nptbench-cache/``: ``venvs/<package>-<version>``) with the suite itself, and
+  reused by later bisections;
+- **git revisions** (``--revs GOOD BAD``): the first-parent commits from GOOD to BAD, each checked out
+  once into a cached worktree (``revs/<commit>``) and run with this Python from there;
+- **an explicit list** (``--envs PY1 PY2 ...``): interpreters (venvs, tox envs), in order.
+
+A rung that will not install, check out or run (its pytest fails) is named and skipped, like
+``git bisect skip``. Output: per benchmark the culprit pair with its effect and interval, or "no
+regression", or the range an ambiguous probe or broken rungs left; every probe with its answers and time;
+``--json FILE`` keeps it all as data. Exit statuses: 0 no regression, 1 a culprit found, 2 bad input,
+4 undecided (ambiguous or broken rungs).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from nptbench.analysis import bisect as search_mod
+from nptbench.schema.runs import RunError, load_runs
+from nptbench.tools import ab, compare, split_pytest_args
+
+NONE_FOUND, FOUND, BAD_INPUT, UNDECIDED = 0, 1, 2, 4
+CACHE = Path(".nptbench-cache")
+
+
+class BisectError(Exception):
+    """Bad input, said in one line."""
+
+
+@dataclass
+class Rung:
+    name: str
+    python: str = sys.executable
+    cwd: Path | None = None
+    prepare: object = None  # a callable that makes the rung runnable (install, check out); raises BisectError
+    ready: bool = False
+    broken: str | None = None
+
+    def make_ready(self) -> None:
+        if self.ready or self.broken:
+            return
+        try:
+            if self.prepare:
+                self.prepare(self)
+            self.ready = True
+        except BisectError as exc:
+            self.broken = str(exc)
+
+
+# --- ladders --------------------------------------------------------------------------------------------
+
+def _version_key(v: str):
+    from packaging.version import Version
+
+    return Version(v)
+
+
+def index_versions(package: str, python: str = sys.executable) -> list[str]:
+    """The released versions of ``package`` on the package index, oldest first (local builds such as
+    ``2.13.0+cpu`` folded into their release)."""
+    proc = subprocess.run([python, "-m", "pip", "index", "versions", package], capture_output=True, text=True)
+    m = re.search(r"Available versions:\s*(.+)", proc.stdout)
+    if proc.returncode != 0 or not m:
+        raise BisectError(f"cannot list the versions of {package!r} on the package index: "
+                          f"{(proc.stderr.strip().splitlines() or ['no answer'])[-1]}")
+    versions = {v.strip().split("+")[0] for v in m.group(1).split(",") if v.strip()}
+    return sorted(versions, key=_version_key)
+
+
+def version_ladder(package: str, good: str, bad: str, versions: list[str]) -> list[str]:
+    for v, end in ((good, "--good"), (bad, "--bad")):
+        if v not in versions:
+            raise BisectError(f"{package} {v} ({end}) is not a release on the package index "
+                              f"(nearest: {', '.join(_nearest(v, versions))})")
+    lo, hi = versions.index(good), versions.index(bad)
+    if hi <= lo:
+        raise BisectError(f"{package} {bad} (--bad) is not newer than {good} (--good)")
+    return versions[lo:hi + 1]
+
+
+def _nearest(v: str, versions: list[str]) -> list[str]:
+    prefix = ".".join(v.split(".")[:2])
+    return [x for x in versions if x.startswith(prefix)][:6] or versions[-6:]
+
+
+def venv_rung(package: str, version: str, cache: Path, checkout: Path, python: str = sys.executable) -> Rung:
+    """A rung that installs ``package==version`` and the suite into ``cache/venvs/<package>-<version>``
+    the first time it is probed."""
+    home = cache / "venvs" / f"{package}-{version}"
+    bin_python = home / "bin" / "python"
+
+    def prepare(rung: Rung) -> None:
+        if (home / ".nptbench-ready").is_file():
+            return
+        steps = [[python, "-m", "venv", str(home)],
+                 [str(bin_python), "-m", "pip", "install", "-q", f"{package}=={version}", "-e", str(checkout)]]
+        for cmd in steps:
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+            except OSError as exc:
+                raise BisectError(f"{package} {version} would not install: {exc}") from None
+            if proc.returncode != 0:
+                last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["?"])[-1]
+                raise BisectError(f"{package} {version} would not install: {last}")
+        (home / ".nptbench-ready").write_text(version)
+
+    return Rung(version, str(bin_python), checkout, prepare)
+
+
+def rev_ladder(repo: Path, good: str, bad: str) -> list[str]:
+    """GOOD, then the first-parent commits after it up to BAD (full ids)."""
+    def git(*args):
+        proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BisectError(f"git {' '.join(args)}: {proc.stderr.strip() or 'failed'}")
+        return proc.stdout.split()
+
+    good_id, bad_id = git("rev-parse", "--verify", f"{good}^{{commit}}")[0], git("rev-parse", "--verify", f"{bad}^{{commit}}")[0]
+    between = git("rev-list", "--first-parent", "--reverse", f"{good_id}..{bad_id}")
+    if not between:
+        raise BisectError(f"{bad} is not a descendant of {good}: no commits between them")
+    return [good_id, *between]
+
+
+def rev_rung(repo: Path, commit: str, cache: Path) -> Rung:
+    """A rung that checks ``commit`` out once into ``cache/revs/<commit>`` and runs from there."""
+    where = (cache / "revs" / commit[:12]).resolve()
+
+    def prepare(rung: Rung) -> None:
+        if (where / "pyproject.toml").is_file():
+            return
+        proc = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(where), commit],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BisectError(f"cannot check out {commit[:12]}: {proc.stderr.strip()}")
+        # does it build: the package must import from its own tree
+        proc = subprocess.run([sys.executable, "-c", "import nptbench.plugin"], cwd=where, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BisectError(f"{commit[:12]} does not build: "
+                              f"{(proc.stderr.strip().splitlines() or ['import failed'])[-1]}")
+
+    return Rung(commit[:12], sys.executable, where, prepare)
+
+
+# --- probes ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Prober:
+    rungs: list
+    pytest_args: list
+    out: Path
+    runs_per_probe: list = field(default_factory=list)
+    threads: int | None = 1
+    effects: compare.Effects = field(default_factory=compare.Effects)
+    log: object = print
+    faster: bool = False  # look for the rung that made it faster: "faster" is the change searched for
+
+    def __call__(self, first: int, second: int, runs: int) -> search_mod.Probe:
+        probe = search_mod.Probe(first, second, runs)
+        t0 = time.perf_counter()
+        for i in (first, second):
+            self.rungs[i].make_ready()
+            if self.rungs[i].broken:
+                probe.broken, probe.broken_rung = self.rungs[i].broken, i
+                return probe
+        folder = self.out / f"probe-{len(self.runs_per_probe) + 1:02d}_{first}-{second}_x{runs}"
+        self.runs_per_probe.append(str(folder))
+        sides = [("A", self.rungs[first], first), ("B", self.rungs[second], second)]
+        for k in range(runs):
+            for label, rung, index in (sides if k % 2 == 0 else sides[::-1]):
+                side = ab.Side(label, rung.python, {}, None, rung.cwd)
+                try:
+                    proc = subprocess.run(ab.command(side, folder / label, f"{label.lower()}{k + 1}", self.pytest_args),
+                                          cwd=rung.cwd, env=ab.run_env(side, self.threads, False),
+                                          capture_output=True, text=True)
+                except OSError as exc:
+                    probe.broken, probe.broken_rung = f"cannot run it: {exc}", index
+                    return probe
+                if proc.returncode != 0:
+                    tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["?"]
+                    probe.broken, probe.broken_rung = f"its benchmarks failed (pytest exit {proc.returncode}: {tail[0]})", index
+                    probe.seconds = time.perf_counter() - t0
+                    return probe
+        try:
+            pairings = compare.compare_runs(load_runs([folder / "A"]), load_runs([folder / "B"]), self.effects,
+                                            mode="session")
+        except RunError as exc:
+            probe.broken, probe.broken_rung = str(exc), second
+            return probe
+        for p in pairings:
+            for row in p.rows:
+                r = row.result
+                changed, other = ("faster", "slower") if self.faster else ("slower", "faster")
+                word = {changed: search_mod.SLOWER, "same": search_mod.SAME, other: search_mod.SAME}.get(
+                    r.verdict, search_mod.AMBIGUOUS)
+                probe.answers[row.name] = search_mod.Answer(word, r.ratio, r.low, r.high)
+        probe.seconds = time.perf_counter() - t0
+        return probe
+
+
+# --- output ---------------------------------------------------------------------------------------------
+
+def fmt_answer(a) -> str:
+    if a is None or a == search_mod.BROKEN:
+        return "broken"
+    ci = f" [{a.low:.3f}, {a.high:.3f}]" if a.low is not None else ""
+    return f"{a.word}, ratio {a.ratio:.3f}{ci}" if a.ratio is not None else a.word
+
+
+def report(search: search_mod.Search, outcomes: list, seconds: float, faster: bool = False) -> list[str]:
+    names = search.rungs
+    change = "faster" if faster else "slower"
+    lines = [f"{len(search.probes)} probes over {len(names)} rungs ({names[0]} .. {names[-1]}) in {seconds:.0f} s"]
+    for o in outcomes:
+        if o.status == search_mod.NO_REGRESSION:
+            lines.append(f"  {o.benchmark}: {'no speed-up' if faster else 'no regression'} from {names[0]} to {names[-1]}")
+        for c in o.culprits:
+            lines.append(f"  {o.benchmark}: {'culprit' if c.confirmed else 'AMBIGUOUS culprit'} ({change}) "
+                         f"{names[c.before]} -> {names[c.rung]} ({fmt_answer(c.answer)})")
+        if o.status == search_mod.UNDECIDED:
+            lines.append(f"  {o.benchmark}: AMBIGUOUS: {o.note}")
+    if search.broken:
+        lines.append("  broken rungs (skipped): " + "; ".join(f"{names[k]}: {why}" for k, why in sorted(search.broken.items())))
+    return lines
+
+
+def as_json(search: search_mod.Search, outcomes: list, seconds: float, ladder: dict) -> dict:
+    names = search.rungs
+    return {
+        "ladder": ladder, "rungs": names, "seconds": seconds, "searched_for": ladder.get("searched_for", "slower"),
+        "outcomes": [{"benchmark": o.benchmark, "status": o.status, "note": o.note,
+                      "range": [names[k] for k in o.range] if o.range else None,
+                      "culprits": [{"before": names[c.before], "culprit": names[c.rung], "confirmed": c.confirmed,
+                                    "answer": asdict(c.answer) if c.answer else None} for c in o.culprits]}
+                     for o in outcomes],
+        "probes": [{"first": names[p.first], "second": names[p.second], "runs_a_side": p.runs,
+                    "seconds": p.seconds, "broken": p.broken,
+                    "broken_rung": names[p.broken_rung] if p.broken_rung is not None else None,
+                    "answers": {b: asdict(a) for b, a in p.answers.items()}} for p in search.probes],
+        "broken": {names[k]: why for k, why in search.broken.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv, pytest_args = split_pytest_args(argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m nptbench bisect",
+        description="Find the release or commit that made benchmarks slower: a ladder of rungs (package versions, "
+                    "git revisions or interpreters) searched with interleaved probes (as ab runs them). Pytest "
+                    "arguments follow '--' (default: bench). Exit status: 0 no regression, 1 a culprit found, "
+                    "2 bad input, 4 undecided (ambiguous, or broken rungs in the way).",
+        epilog="examples: python -m nptbench bisect --revs v1 HEAD -- bench -k 'numba and square' --bench-size smoke; "
+               "python -m nptbench bisect --package torch --good 2.12.1 --bad 2.15.0 -- bench -k add")
+    ladder = parser.add_mutually_exclusive_group(required=True)
+    ladder.add_argument("--revs", nargs=2, metavar=("GOOD", "BAD"), help="git revisions of this checkout")
+    ladder.add_argument("--package", help="a package whose released versions form the ladder (with --good, --bad)")
+    ladder.add_argument("--envs", nargs="+", metavar="PYTHON", help="interpreters, oldest (good) first")
+    parser.add_argument("--good", help="with --package: the good version")
+    parser.add_argument("--bad", help="with --package: the bad version")
+    parser.add_argument("--runs", type=int, default=ab.DEFAULT_REPEATS,
+                        help=f"runs a side per probe (default {ab.DEFAULT_REPEATS}; doubled on an ambiguous answer)")
+    parser.add_argument("--max-runs", type=int, default=12, help="most runs a side an ambiguous probe grows to")
+    parser.add_argument("--threads", type=int, default=1, help="threads pinned in every run (default 1)")
+    parser.add_argument("--min-effect", type=float, default=None, help="as for compare")
+    parser.add_argument("--faster", action="store_true",
+                        help="look for the rung that made benchmarks faster instead (a speed-up to credit)")
+    parser.add_argument("--cache", type=Path, default=CACHE, help=f"cached venvs and worktrees (default {CACHE}/)")
+    parser.add_argument("--out", type=Path, default=None, help="where the probes' runs go (default results/runs/bisect-<time>)")
+    parser.add_argument("--json", type=Path, default=None, help="write every probe and the outcome as JSON here")
+    parser.add_argument("--config", type=Path, default=Path("pyproject.toml"), help="as for compare")
+    args = parser.parse_args(argv)
+    if args.runs < 2 or args.max_runs < args.runs:
+        parser.error("--runs must be at least 2 and --max-runs at least --runs")
+    pytest_args = pytest_args or ["bench"]
+    checkout = Path.cwd()
+    cache = args.cache.resolve()
+    out = (args.out or Path("results") / "runs" / f"bisect-{time.strftime('%Y%m%d_%H%M%S')}").resolve()
+    if out.exists() and any(out.iterdir()):
+        parser.error(f"{out} is not empty (choose another --out)")
+    try:
+        if args.package:
+            if not (args.good and args.bad):
+                raise BisectError("--package needs --good and --bad")
+            names = version_ladder(args.package, args.good, args.bad, index_versions(args.package))
+            rungs = [venv_rung(args.package, v, cache, checkout) for v in names]
+            ladder_info = {"package": args.package, "good": args.good, "bad": args.bad}
+        elif args.revs:
+            ids = rev_ladder(checkout, *args.revs)
+            rungs = [rev_rung(checkout, c, cache) for c in ids]
+            ladder_info = {"revs": args.revs}
+        else:
+            missing = [p for p in args.envs if not Path(p).exists()]
+            if missing:
+                raise BisectError(f"no such interpreter: {', '.join(missing)}")
+            if len(args.envs) < 2:
+                raise BisectError("--envs needs at least two interpreters")
+            rungs = [Rung(p, str(Path(p).absolute()), checkout) for p in args.envs]
+            ladder_info = {"envs": args.envs}
+    except BisectError as exc:
+        print(f"nptbench bisect: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    effects = compare.Effects.from_pyproject(args.config, args.min_effect)
+    started = time.perf_counter()
+
+    def log(text: str) -> None:
+        done = len(prober.runs_per_probe)
+        elapsed = time.perf_counter() - started
+        left = ""
+        if done:
+            # the probes a bisection of this ladder takes, at most, without ambiguities
+            expect = max(done + 1, search_mod.probes_bound(len(rungs)))
+            left = f"; about {elapsed / done * (expect - done):.0f} s left if nothing is ambiguous"
+        print(f"nptbench bisect: [{elapsed:.0f} s] {text}{left}", file=sys.stderr, flush=True)
+
+    prober = Prober(rungs, pytest_args, out, threads=args.threads, effects=effects, log=log, faster=args.faster)
+    print(f"nptbench bisect: {len(rungs)} rungs: {', '.join(r.name for r in rungs)}; pytest "
+          f"{shlex.join(pytest_args)}; runs in {out}", file=sys.stderr)
+    first = prober(0, len(rungs) - 1, args.runs)
+    if first.broken:
+        print(f"nptbench bisect: an end of the ladder cannot be measured: {first.broken}", file=sys.stderr)
+        return BAD_INPUT
+    if not first.answers:
+        print("nptbench bisect: the selected benchmarks compared nothing (check the pytest arguments)", file=sys.stderr)
+        return BAD_INPUT
+    search = search_mod.Search([r.name for r in rungs], sorted(first.answers), prober, args.runs, args.max_runs,
+                               log=log)
+    ladder_info["searched_for"] = "faster" if args.faster else "slower"
+    search.cache[(0, len(rungs) - 1, args.runs)] = first
+    search.probes.append(first)
+    outcomes = search.run()
+    seconds = time.perf_counter() - started
+    print("\n".join(report(search, outcomes, seconds, args.faster)))
+    if args.json:
+        args.json.write_text(json.dumps(as_json(search, outcomes, seconds, ladder_info), indent=1, default=str))
+    if any(o.status == search_mod.UNDECIDED for o in outcomes):
+        return UNDECIDED
+    return FOUND if any(o.culprits for o in outcomes) else NONE_FOUND
+
+
+if __name__ == "__main__":
+    sys.exit(main())
