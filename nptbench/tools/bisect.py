@@ -203,15 +203,23 @@ class Prober:
         except RunError as exc:
             probe.broken, probe.broken_rung = str(exc), second
             return probe
-        for p in pairings:
-            for row in p.rows:
-                r = row.result
-                changed, other = ("faster", "slower") if self.faster else ("slower", "faster")
-                word = {changed: search_mod.SLOWER, "same": search_mod.SAME, other: search_mod.SAME}.get(
-                    r.verdict, search_mod.AMBIGUOUS)
-                probe.answers[row.name] = search_mod.Answer(word, r.ratio, r.low, r.high)
+        probe.answers = answers(pairings, self.faster)
         probe.seconds = time.perf_counter() - t0
         return probe
+
+
+def answers(pairings: list, faster: bool = False) -> dict:
+    """A probe's answer per benchmark from compare's same-session verdicts: the change searched for
+    (slower, or faster with ``--faster``) is SLOWER, same or the other way is SAME, uncertain AMBIGUOUS."""
+    changed, other = ("faster", "slower") if faster else ("slower", "faster")
+    out = {}
+    for p in pairings:
+        for row in p.rows:
+            r = row.result
+            word = {changed: search_mod.SLOWER, "same": search_mod.SAME, other: search_mod.SAME}.get(
+                r.verdict, search_mod.AMBIGUOUS)
+            out[row.name] = search_mod.Answer(word, r.ratio, r.low, r.high)
+    return out
 
 
 # --- output ---------------------------------------------------------------------------------------------
