@@ -42,7 +42,7 @@ DRAWS = 5000
 #: The share of ``alpha`` spent on single splits; the rest goes to stretches inside a segment (:func:`split`).
 EDGE_SHARE = 0.75
 #: Robust z-scores are clipped to this many (:func:`scores`).
-CLIP = 5.0
+CLIP = 8.0
 #: Degrees of freedom of the scatter the null distribution is drawn from (:func:`null_max`).
 NULL_DF = 3.0
 #: Seed of the random orders: the same series always gets the same answer.
@@ -156,6 +156,27 @@ def null_max(n: int, min_size: int = MIN_SIZE, draws: int = DRAWS, clip: float =
     return np.sort(np.concatenate([m[0] for m in maxima])), inside
 
 
+def refine(x: np.ndarray, a: int, cut: int, b: int, min_size: int = MIN_SIZE, radius: int = 2) -> int:
+    """The cut between ``x[a:cut]`` and ``x[cut:b]`` moved by up to ``radius`` runs to where the two
+    stretches sit closest to their own medians (least absolute deviations, on the logs themselves): the
+    clipped scores find a step, the values place it (a slow run just before a large step belongs to the
+    old level when it is nearer to it)."""
+    def cost(c: int) -> float:
+        left, right = x[a:c], x[c:b]
+        return float(np.abs(left - np.median(left)).sum() + np.abs(right - np.median(right)).sum())
+
+    options = range(max(a + min_size, cut - radius), min(b - min_size, cut + radius) + 1)
+    return min(options, key=lambda c: (cost(c), abs(c - cut))) if len(options) else cut
+
+
+def holds(left: np.ndarray, right: np.ndarray, min_size: int = MIN_SIZE) -> bool:
+    """Whether each side of a cut holds a level of its own: at least ``min_size`` of its runs lie nearer
+    its own median than the other side's. Two slow runs and a normal one at the end are not a new level."""
+    ml, mr = np.median(left), np.median(right)
+    return (int(np.sum(np.abs(left - ml) < np.abs(left - mr))) >= min_size
+            and int(np.sum(np.abs(right - mr) < np.abs(right - ml))) >= min_size)
+
+
 def shift(left: np.ndarray, right: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     """Hodges-Lehmann shift of ``right`` over ``left`` (logs in, logs out) and its distribution-free
     interval (the Mann-Whitney confidence interval: order statistics of the pairwise differences)."""
@@ -180,6 +201,11 @@ def detect(values, alpha: float = ALPHA, min_size: int = MIN_SIZE, min_step: flo
             continue
         i, j, p = best
         cuts = [c for c in (i, j) if 0 < c < hi - lo]
+        edges = [0, *cuts, hi - lo]
+        cuts = [refine(x[lo:hi], edges[k - 1], c, edges[k + 1], min_size) for k, c in enumerate(cuts, 1)]
+        edges = [0, *cuts, hi - lo]
+        if not all(holds(x[lo + a:lo + b], x[lo + b:lo + c], min_size) for a, b, c in zip(edges, edges[1:], edges[2:])):
+            continue
         found.update({lo + c: p for c in cuts})
         edges = [0, *cuts, hi - lo]
         todo += [(lo + a, lo + b) for a, b in zip(edges, edges[1:])]
