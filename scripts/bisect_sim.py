@@ -7,7 +7,7 @@ names the ladder commit it ran (its commit id), so it belongs to the good side (
 the bad side (the step and after). A simulated ladder has 16 rungs with its step at a random rung (or none,
 A/A); each probe draws its runs a side at random, without replacement, from the real runs of the side
 each rung belongs to, and is judged by compare's same-session verdict exactly as the command judges
-(nptbench.tools.bisect.answers); the search is nptbench.analysis.bisect's. Runs drawn from the whole
+(nptbench.tools.bisect.judge); the search is nptbench.analysis.bisect's. Runs drawn from the whole
 measurement, not interleaved in one probe, so a probe here sees more of the machine's drift than a real
 one.
 """
@@ -24,7 +24,7 @@ import numpy as np
 from nptbench.analysis import bisect as b
 from nptbench.schema.runs import load
 from nptbench.tools import compare
-from nptbench.tools.bisect import answers
+from nptbench.tools.bisect import judge
 
 
 def main() -> int:
@@ -35,6 +35,7 @@ def main() -> int:
     parser.add_argument("--rungs", type=int, default=16)
     parser.add_argument("--step", type=int, default=20, help="the ladder commit that made it slower")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--statistic", default="min", help="as bisect's --statistic")
     args = parser.parse_args()
     ids = subprocess.run(["git", "-C", str(args.ladder), "rev-list", "--reverse", "HEAD~31..HEAD"],
                          capture_output=True, text=True, check=True).stdout.split()
@@ -63,10 +64,8 @@ def main() -> int:
                 a_pick = list(rng.choice(len(a_pool), runs, replace=False))
                 rest = [i for i in range(len(b_pool)) if not (b_pool is a_pool and i in a_pick)]
                 b_pick = list(rng.choice(rest, runs, replace=False))
-                pairings = compare.compare_runs([a_pool[i] for i in a_pick], [b_pool[i] for i in b_pick], effects,
-                                                mode="session")
                 p = b.Probe(first, second, runs)
-                p.answers = answers(pairings)
+                p.answers = judge([a_pool[i] for i in a_pick], [b_pool[i] for i in b_pick], effects, args.statistic)
                 return p
 
             search = b.Search([f"r{i}" for i in range(args.rungs)], ["x"], probe, runs=3, max_runs=6)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 
 DEFAULT_MIN_EFFECT = 0.10
@@ -94,6 +96,34 @@ def _word(low: float, high: float, p: float, min_effect: float, confidence: floa
     if low >= down and high <= up:
         return "same"
     return "uncertain"
+
+
+def fastest_verdict(base_mins, new_mins, min_effect: float = DEFAULT_MIN_EFFECT,
+                    confidence: float = CONFIDENCE) -> Verdict:
+    """The verdict on each run's fastest round, the run as the unit: the ratio of the geometric means of
+    NEW's and BASE's fastest rounds, a Welch t interval on their logs, and the rule of :func:`verdict`.
+
+    A neighbour on a shared core makes a run's rounds slower, never faster, and a busy minute moves a
+    run's median far more than its fastest round (results/README.md, "Bisect, measured"), so where runs
+    are interleaved side by side this separates two setups with fewer runs than the medians need."""
+    from scipy import stats
+
+    lb, ln = np.log(np.asarray(base_mins, float)), np.log(np.asarray(new_mins, float))
+    ratio = float(np.exp(ln.mean() - lb.mean()))
+    if len(lb) < 2 or len(ln) < 2:
+        return Verdict(ratio, note="fewer than 2 runs a side: too few to call")
+    vb, vn = lb.var(ddof=1) / len(lb), ln.var(ddof=1) / len(ln)
+    se = math.sqrt(vb + vn)
+    if se == 0:
+        return Verdict(ratio, ratio, ratio, 0.0 if ratio != 1 else 1.0,
+                       _word(ratio, ratio, 0.0 if ratio != 1 else 1.0, min_effect, confidence))
+    df = (vb + vn) ** 2 / ((vb ** 2 / (len(lb) - 1)) + (vn ** 2 / (len(ln) - 1)))
+    t = stats.t.ppf(0.5 + confidence / 2, df)
+    d = float(ln.mean() - lb.mean())
+    low, high = math.exp(d - t * se), math.exp(d + t * se)
+    p = float(2 * stats.t.sf(abs(d) / se, df))
+    return Verdict(ratio, low, high, p, _word(low, high, p, min_effect, confidence),
+                   f"{len(lb)} and {len(ln)} runs, fastest round of each, Welch t")
 
 
 def _padded(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

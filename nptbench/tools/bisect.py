@@ -32,10 +32,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nptbench.analysis import bisect as search_mod
+from nptbench.analysis.across import benches
+from nptbench.analysis.verdict import fastest_verdict
 from nptbench.schema.runs import RunError, load_runs
 from nptbench.tools import ab, compare, split_pytest_args
 
 NONE_FOUND, FOUND, BAD_INPUT, UNDECIDED = 0, 1, 2, 4
+#: Runs a side per probe: with 3, one run of a side whose fastest round a neighbour spoiled leaves a
+#: Welch interval too wide to call a 20 % step (results/README.md, "Bisect, measured").
+RUNS = 4
 CACHE = Path(".nptbench-cache")
 
 
@@ -170,6 +175,7 @@ class Prober:
     effects: compare.Effects = field(default_factory=compare.Effects)
     log: object = print
     faster: bool = False  # look for the rung that made it faster: "faster" is the change searched for
+    statistic: str = "min"  # STATISTICS
 
     def __call__(self, first: int, second: int, runs: int) -> search_mod.Probe:
         probe = search_mod.Probe(first, second, runs)
@@ -198,27 +204,42 @@ class Prober:
                     probe.seconds = time.perf_counter() - t0
                     return probe
         try:
-            pairings = compare.compare_runs(load_runs([folder / "A"]), load_runs([folder / "B"]), self.effects,
-                                            mode="session")
+            probe.answers = judge(load_runs([folder / "A"]), load_runs([folder / "B"]), self.effects,
+                                  self.statistic, self.faster)
         except RunError as exc:
             probe.broken, probe.broken_rung = str(exc), second
             return probe
-        probe.answers = answers(pairings, self.faster)
         probe.seconds = time.perf_counter() - t0
         return probe
 
 
-def answers(pairings: list, faster: bool = False) -> dict:
-    """A probe's answer per benchmark from compare's same-session verdicts: the change searched for
-    (slower, or faster with ``--faster``) is SLOWER, same or the other way is SAME, uncertain AMBIGUOUS."""
+#: What a probe judges on: ``min``, each run's fastest round (nptbench.analysis.verdict.fastest_verdict,
+#: the default: a neighbour's load moves it least), or ``rounds``, compare's same-session verdict on all
+#: rounds (the two-level bootstrap ``ab`` prints).
+STATISTICS = ("min", "rounds")
+
+
+def word(verdict: str, faster: bool = False) -> str:
+    """A probe's word for a verdict: the change searched for (slower, or faster with ``--faster``) is
+    SLOWER, same or the other way is SAME, uncertain AMBIGUOUS."""
     changed, other = ("faster", "slower") if faster else ("slower", "faster")
+    return {changed: search_mod.SLOWER, "same": search_mod.SAME, other: search_mod.SAME}.get(
+        verdict, search_mod.AMBIGUOUS)
+
+
+def judge(base: list, new: list, effects: compare.Effects, statistic: str = "min", faster: bool = False) -> dict:
+    """A probe's answer per benchmark (pytest's name) for the runs of its two rungs."""
     out = {}
-    for p in pairings:
-        for row in p.rows:
-            r = row.result
-            word = {changed: search_mod.SLOWER, "same": search_mod.SAME, other: search_mod.SAME}.get(
-                r.verdict, search_mod.AMBIGUOUS)
-            out[row.name] = search_mod.Answer(word, r.ratio, r.low, r.high)
+    if statistic == "rounds":
+        for p in compare.compare_runs(base, new, effects, mode="session"):
+            for row in p.rows:
+                r = row.result
+                out[row.name] = search_mod.Answer(word(r.verdict, faster), r.ratio, r.low, r.high)
+        return out
+    a, b = benches(base), benches(new)
+    for key in sorted(set(a) & set(b), key=lambda k: a[k].name):
+        r = fastest_verdict(a[key].host.run_mins, b[key].host.run_mins, effects(a[key].experiment))
+        out[b[key].name] = search_mod.Answer(word(r.verdict, faster), r.ratio, r.low, r.high)
     return out
 
 
@@ -281,11 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     ladder.add_argument("--envs", nargs="+", metavar="PYTHON", help="interpreters, oldest (good) first")
     parser.add_argument("--good", help="with --package: the good version")
     parser.add_argument("--bad", help="with --package: the bad version")
-    parser.add_argument("--runs", type=int, default=ab.DEFAULT_REPEATS,
-                        help=f"runs a side per probe (default {ab.DEFAULT_REPEATS}; doubled on an ambiguous answer)")
+    parser.add_argument("--runs", type=int, default=RUNS,
+                        help=f"runs a side per probe (default {RUNS}; doubled on an ambiguous answer)")
     parser.add_argument("--max-runs", type=int, default=12, help="most runs a side an ambiguous probe grows to")
     parser.add_argument("--threads", type=int, default=1, help="threads pinned in every run (default 1)")
     parser.add_argument("--min-effect", type=float, default=None, help="as for compare")
+    parser.add_argument("--statistic", choices=STATISTICS, default="min",
+                        help="what a probe judges: each run's fastest round (min, default) or all rounds (rounds: "
+                             "compare's same-session verdict)")
     parser.add_argument("--faster", action="store_true",
                         help="look for the rung that made benchmarks faster instead (a speed-up to credit)")
     parser.add_argument("--cache", type=Path, default=CACHE, help=f"cached venvs and worktrees (default {CACHE}/)")
@@ -336,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
             left = f"; about {elapsed / done * (expect - done):.0f} s left if nothing is ambiguous"
         print(f"nptbench bisect: [{elapsed:.0f} s] {text}{left}", file=sys.stderr, flush=True)
 
-    prober = Prober(rungs, pytest_args, out, threads=args.threads, effects=effects, log=log, faster=args.faster)
+    prober = Prober(rungs, pytest_args, out, threads=args.threads, effects=effects, log=log, faster=args.faster,
+                    statistic=args.statistic)
     print(f"nptbench bisect: {len(rungs)} rungs: {', '.join(r.name for r in rungs)}; pytest "
           f"{shlex.join(pytest_args)}; runs in {out}", file=sys.stderr)
     first = prober(0, len(rungs) - 1, args.runs)
