@@ -10,20 +10,19 @@ run is :data:`BROKEN` and is skipped like ``git bisect skip``.
 The search (:class:`Search`), per benchmark:
 
 1. the ends: is the last rung slower than the first? If not, "no regression" (or ambiguous);
-2. binary search for the first rung slower than the reference (the first rung): the middle rung of the
-   open range is probed against the reference; slower moves the upper end, same the lower. A broken
-   middle is skipped for the next rung nearest the middle; a range holding only broken rungs ends the
-   search with that range;
+2. binary search for the step: the middle rung of the open range is probed against the lower end; slower
+   moves the upper end there, same moves the lower end. A broken middle is skipped for the next rung
+   nearest the middle; a range holding only broken rungs ends the search with that range;
 3. an ambiguous probe is run again with twice the runs a side (up to ``max_runs``) before the search moves;
    still ambiguous, the search stops and reports the range it got to, with the word ambiguous;
-4. the culprit pair (the rung before and the culprit) is confirmed by a direct probe of the two; a
-   confirmation that does not say slower makes the answer ambiguous;
+4. the culprit pair (the rung before and the culprit) is confirmed by a direct probe of the two (often
+   the search's last probe already); a confirmation that does not say slower makes the answer ambiguous;
 5. another step: unless the culprit's step explains the whole ladder's (their intervals overlap), the last
    rung is probed against the culprit; slower means a second step lies after the culprit, and the search
-   starts again from the culprit as the reference.
+   starts again from the culprit.
 
-Probes are shared by benchmarks: a probe measures every selected benchmark at once and is cached by its
-pair of rungs and runs a side. Nothing here runs anything: the command gives the probe function, the tests
+Probes are shared by benchmarks where their searches meet: a probe measures every selected benchmark at
+once and is cached by its pair of rungs and runs a side. Nothing here runs anything: the command gives the probe function, the tests
 give fake ones.
 """
 from __future__ import annotations
@@ -131,14 +130,15 @@ class Search:
         free = [k for k in range(lo + 1, hi) if k not in self.broken]
         return min(free, key=lambda k: (abs(k - mid), k)) if free else None
 
-    def _first_slower(self, ref: int, lo: int, hi: int, bench: str) -> tuple[int, int] | str:
-        """Narrow (lo, hi], where lo is not slower than ``ref`` and hi is, to adjacent rungs; or the word
-        that stopped it (AMBIGUOUS, BROKEN)."""
+    def _first_slower(self, lo: int, hi: int, bench: str) -> tuple[int, int] | str:
+        """Narrow (lo, hi], where hi is slower than lo, to adjacent rungs, probing the middle against the
+        lower end (so the last probe of a search is often the culprit pair itself, and its confirmation
+        costs nothing); or the word that stopped it (AMBIGUOUS)."""
         while True:
             mid = self._middle(lo, hi)
             if mid is None:
                 return (lo, hi)
-            a = self.answer(ref, mid, bench)
+            a = self.answer(lo, mid, bench)
             if a == BROKEN:
                 continue  # _middle now skips it
             if a.word == AMBIGUOUS:
@@ -161,9 +161,9 @@ class Search:
             return Outcome(bench, UNDECIDED, note=f"the last rung against the first stayed ambiguous with "
                                                  f"{self.max_runs} runs a side", range=(0, last))
         out = Outcome(bench, FOUND)
-        ref, lo = 0, 0
+        lo = 0
         for _ in range(self.max_steps):
-            got = self._first_slower(ref, lo, last, bench)
+            got = self._first_slower(lo, last, bench)
             if got == AMBIGUOUS:
                 lo_, hi_, mid = self._stopped
                 out.status, out.range = UNDECIDED, (lo_, hi_)
@@ -189,7 +189,7 @@ class Search:
             more = self.answer(rung, last, bench)
             if more == BROKEN or more.word != SLOWER:
                 return out
-            ref, lo, a = rung, rung, more  # a second step after the culprit: what is left to explain
+            lo, a = rung, more  # a second step after the culprit: what is left to explain
         return out
 
     def run(self) -> list[Outcome]:
