@@ -163,3 +163,16 @@ def test_a_version_that_will_not_install_is_a_broken_rung(tmp_path):
     rung = cmd.venv_rung("nptbench-no-such-package", "0.0.1", tmp_path, Path.cwd(), python=str(tmp_path / "no-python"))
     rung.make_ready()
     assert rung.broken and "would not install" in rung.broken
+
+
+def test_a_probe_word_asks_only_whether_the_change_searched_for_reached_the_minimum_effect():
+    from nptbench.analysis.verdict import Verdict
+
+    def w(verdict, low, high, faster=False):
+        return cmd.word(Verdict(1.0, low, high, 0.5, verdict), 0.10, faster)
+
+    assert w("slower", 1.15, 1.3) == b.SLOWER and w("faster", 0.7, 0.8) == b.SAME and w("same", 0.95, 1.05) == b.SAME
+    assert w("uncertain", 0.86, 1.09) == b.SAME  # perhaps faster, certainly not 10 % slower
+    assert w("uncertain", 0.95, 1.15) == b.AMBIGUOUS
+    assert w("faster", 0.7, 0.8, faster=True) == b.SLOWER and w("uncertain", 0.93, 1.3, faster=True) == b.SAME
+    assert w("uncertain", 0.85, 1.05, faster=True) == b.AMBIGUOUS

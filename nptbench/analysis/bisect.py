@@ -122,6 +122,10 @@ class Search:
                 return a
             runs *= 2
 
+    def _runs_at(self, first: int, second: int) -> int:
+        """The most runs a side the pair was probed with."""
+        return max((k[2] for k in self.cache if k[:2] == (first, second)), default=self.runs)
+
     # --- searching ---
 
     def _middle(self, lo: int, hi: int) -> int | None:
@@ -159,7 +163,7 @@ class Search:
             return Outcome(bench, NO_REGRESSION)
         if a.word == AMBIGUOUS:
             return Outcome(bench, UNDECIDED, note=f"the last rung against the first stayed ambiguous with "
-                                                 f"{self.max_runs} runs a side", range=(0, last))
+                                                 f"{self._runs_at(0, last)} runs a side", range=(0, last))
         out = Outcome(bench, FOUND)
         lo = 0
         for _ in range(self.max_steps):
@@ -167,7 +171,7 @@ class Search:
             if got == AMBIGUOUS:
                 lo_, hi_, mid = self._stopped
                 out.status, out.range = UNDECIDED, (lo_, hi_)
-                out.note = (f"the probe of {self.rungs[mid]} stayed ambiguous with {self.max_runs} runs a side; "
+                out.note = (f"the probe of {self.rungs[mid]} stayed ambiguous with {self._runs_at(lo_, mid)} runs a side; "
                             f"the step lies after {self.rungs[lo_]} and at or before {self.rungs[hi_]}")
                 return out
             before, rung = got

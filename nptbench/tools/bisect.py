@@ -219,12 +219,22 @@ class Prober:
 STATISTICS = ("min", "rounds")
 
 
-def word(verdict: str, faster: bool = False) -> str:
-    """A probe's word for a verdict: the change searched for (slower, or faster with ``--faster``) is
-    SLOWER, same or the other way is SAME, uncertain AMBIGUOUS."""
+def word(r, min_effect: float, faster: bool = False) -> str:
+    """A probe's word for a verdict ``r`` (nptbench.analysis.verdict.Verdict). Bisection asks one thing:
+    did the second rung change by the minimum effect in the direction searched for (slower, or faster
+    with ``--faster``)? SLOWER where the verdict says so; SAME ("not slower") where it says same or the
+    other way, or where it is uncertain but its whole interval lies short of the minimum effect in that
+    direction (0.86-1.09 with 10 %: perhaps faster, certainly not 10 % slower); AMBIGUOUS otherwise."""
     changed, other = ("faster", "slower") if faster else ("slower", "faster")
-    return {changed: search_mod.SLOWER, "same": search_mod.SAME, other: search_mod.SAME}.get(
-        verdict, search_mod.AMBIGUOUS)
+    if r.verdict == changed:
+        return search_mod.SLOWER
+    if r.verdict in ("same", other):
+        return search_mod.SAME
+    if r.low is not None and r.high is not None:
+        short = r.low >= 1 / (1 + min_effect) if faster else r.high <= 1 + min_effect
+        if short:
+            return search_mod.SAME
+    return search_mod.AMBIGUOUS
 
 
 def judge(base: list, new: list, effects: compare.Effects, statistic: str = "min", faster: bool = False) -> dict:
@@ -234,12 +244,13 @@ def judge(base: list, new: list, effects: compare.Effects, statistic: str = "min
         for p in compare.compare_runs(base, new, effects, mode="session"):
             for row in p.rows:
                 r = row.result
-                out[row.name] = search_mod.Answer(word(r.verdict, faster), r.ratio, r.low, r.high)
+                out[row.name] = search_mod.Answer(word(r, row.min_effect, faster), r.ratio, r.low, r.high)
         return out
     a, b = benches(base), benches(new)
     for key in sorted(set(a) & set(b), key=lambda k: a[k].name):
-        r = fastest_verdict(a[key].host.run_mins, b[key].host.run_mins, effects(a[key].experiment))
-        out[b[key].name] = search_mod.Answer(word(r.verdict, faster), r.ratio, r.low, r.high)
+        me = effects(a[key].experiment)
+        r = fastest_verdict(a[key].host.run_mins, b[key].host.run_mins, me)
+        out[b[key].name] = search_mod.Answer(word(r, me, faster), r.ratio, r.low, r.high)
     return out
 
 
