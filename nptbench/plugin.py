@@ -40,6 +40,8 @@ MARKERS = {
     "numba_cuda": "needs numba's CUDA target on a real device; skipped without one, a failure with --require-gpu",
     "needs(*packages)": "needs these optional packages importable; skipped with the import error otherwise",
     "slow": "takes long at the seed profile (deselect with -m 'not slow')",
+    "sessions": "a test of the tools that runs several timed pytest sessions of the suite: the README's test "
+                "command deselects them (-m 'not sessions') and .ci/run runs them after it",
 }
 
 

@@ -145,6 +145,7 @@ def faster_copy(promoted: Path, factor: float, when: str) -> Path:
     return fake
 
 
+@pytest.mark.sessions
 def test_benchmark_compare_judges_against_the_baseline_set_as_compare_does(tmp_path):
     fp = machine.fingerprint()
     rc, out = pytest_run(tmp_path, "--benchmark-compare", "--benchmark-compare-fail=median:5%")
@@ -248,6 +249,7 @@ def test_the_baseline_lookup_keeps_to_the_same_conditions(tmp_path):
     assert find(conditions=(("OMP_NUM_THREADS", "2"),)) == []
 
 
+@pytest.mark.sessions
 def test_a_gate_without_a_baseline_of_these_conditions_fails_loudly(tmp_path):
     """--benchmark-compare-fail under other thread settings than the only baseline's: a usage error naming
     both, not a session that passes without comparing; plain --benchmark-compare says so and runs."""

@@ -284,6 +284,7 @@ def verdicts(base, new) -> tuple[dict, str]:
     return {r.name: r.verdict for p in pairings for r in p.rows}, compare.render(pairings)
 
 
+@pytest.mark.sessions
 def test_a_a_nothing_is_slower(proof_runs):
     found, table = verdicts(proof_runs["A"], proof_runs["B"])
     assert len(found) == 5, table
@@ -297,6 +298,7 @@ def expectation(switched: bool | None, evidence: str) -> str | None:
     return f"this machine cannot show the SSE-only slowdown: {evidence}"
 
 
+@pytest.mark.sessions
 @pytest.mark.parametrize("bench", list(BLAS_BOUND))
 def test_blas_without_wide_kernels_is_slower(narrowed, proof_runs, bench):
     reason = expectation(*narrowed[BLAS_BOUND[bench]])

@@ -21,6 +21,8 @@ import pytest
 from nptbench.measure.check import RTOL
 
 ROOT = Path(__file__).resolve().parents[1]
+#: One subprocess simulating every kernel (~15-20 s): left to .ci/run's second step.
+pytestmark = pytest.mark.sessions
 
 #: launcher name -> (M, K, N) shapes it is checked at.
 CASES = {
