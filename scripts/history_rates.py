@@ -60,7 +60,7 @@ def slower_at(values, start: int) -> list:
 def otava(python: str, batch: dict) -> dict:
     done = subprocess.run([python, str(Path(__file__).with_name("otava_points.py"))], input=json.dumps(batch),
                           capture_output=True, text=True, check=True)
-    return {k: v for k, v in json.loads(done.stdout).items()}
+    return json.loads(done.stdout)
 
 
 def main() -> int:

@@ -225,7 +225,7 @@ def test_dashboard_renders_in_headless_chromium(tmp_path):
     shot = tmp_path / "shot.png"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-             "--window-size=1200,1600", f"--screenshot={shot}", f"--dump-dom"]
+             "--window-size=1200,1600", f"--screenshot={shot}", "--dump-dom"]
     done = subprocess.run([CHROMIUM, *flags, (tmp_path / "dash" / "history.html").as_uri()],
                           capture_output=True, text=True, timeout=120)
     assert "<svg" in done.stdout and "x1.8" in done.stdout  # the DOM Chromium built holds the plots

@@ -144,6 +144,17 @@ class Series:
         }
 
 
+def changed_there(why: dict) -> list[str]:
+    """What :meth:`Series.explain` found at a step, as words: the environment's changes, then the machine's."""
+    return [*why["environment"], *(f"machine: {m}" for m in why["machine"])]
+
+
+def newest_first(all_series: list) -> list[tuple]:
+    """Every (series, step) of these series, the step whose first run is newest first."""
+    return sorted(((s, st) for s in all_series for st in s.steps),
+                  key=lambda p: (p[0].points[p[1].index].run.time, p[0].name), reverse=True)
+
+
 def env_changes(old: dict, new: dict) -> list[str]:
     """``name old -> new`` for every label that differs (``absent`` where one side lacks it)."""
     return [f"{k} {old.get(k, 'absent')} -> {new.get(k, 'absent')}"

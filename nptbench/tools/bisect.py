@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -174,7 +173,6 @@ class Prober:
     runs_per_probe: list = field(default_factory=list)
     threads: int | None = 1
     effects: compare.Effects = field(default_factory=compare.Effects)
-    log: object = print
     faster: bool = False  # look for the rung that made it faster: "faster" is the change searched for
     statistic: str = "min"  # STATISTICS
 
@@ -372,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
             left = f"; about {elapsed / done * (expect - done):.0f} s left if nothing is ambiguous"
         print(f"nptbench bisect: [{elapsed:.0f} s] {text}{left}", file=sys.stderr, flush=True)
 
-    prober = Prober(rungs, pytest_args, out, threads=args.threads, effects=effects, log=log, faster=args.faster,
+    prober = Prober(rungs, pytest_args, out, threads=args.threads, effects=effects, faster=args.faster,
                     statistic=args.statistic)
     print(f"nptbench bisect: {len(rungs)} rungs: {', '.join(r.name for r in rungs)}; pytest "
           f"{shlex.join(pytest_args)}; runs in {out}", file=sys.stderr)

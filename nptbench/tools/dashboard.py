@@ -12,10 +12,11 @@ from __future__ import annotations
 import html
 import math
 import re
+import statistics
 from pathlib import Path
 
 from nptbench.analysis.fmt import fmt_time
-from nptbench.analysis.history import Series, commit
+from nptbench.analysis.history import Series, changed_there, commit, newest_first
 from nptbench.schema.record import conditions_label
 from nptbench.tools.report.md import Doc
 
@@ -73,8 +74,7 @@ def svg(s: Series) -> str:
                    f"<text x='{xc:.1f}' y='{TOP + span_y - 3}' text-anchor='middle' fill='{CHANGE}'>env</text></g>")
     bounds = [0, *(st.index for st in s.steps), n]
     for a, b in zip(bounds, bounds[1:]):
-        level = sorted(values[a:b])[(b - a) // 2] if (b - a) % 2 else math.sqrt(
-            sorted(values[a:b])[(b - a) // 2 - 1] * sorted(values[a:b])[(b - a) // 2])
+        level = statistics.median(values[a:b])
         out.append(f"<line x1='{x(a) - 3:.1f}' y1='{y(level):.1f}' x2='{x(b - 1) + 3:.1f}' y2='{y(level):.1f}' "
                    f"stroke='{LEVEL}' stroke-width='2' opacity='0.6'/>")
     for st in s.steps:
@@ -110,14 +110,13 @@ def write(all_series: list[Series], out: Path) -> dict:
     doc.p(f"{len(runs)} runs, {len(all_series)} series (one per benchmark, machine, profile and conditions). "
           "Steps are found from the scatter between runs (nptbench.analysis.changepoints); each is the ratio "
           "of the new level to the old, with its 95 % interval, from its first run at the new level.")
-    steps = sorted(((s, st) for s in all_series for st in s.steps),
-                   key=lambda p: (p[0].points[p[1].index].run.time, p[0].name), reverse=True)
+    steps = newest_first(all_series)
     doc.h(2, "Steps, newest first")
     if steps:
         rows = []
         for s, st in steps:
             why = s.explain(st)
-            said = [*why["environment"], *(f"machine: {m}" for m in why["machine"])]
+            said = changed_there(why)
             rows.append([f"`{s.name}`", s.fingerprint, "slower" if st.slower else "faster",
                          f"x{st.ratio:.2f} ({st.low:.2f}-{st.high:.2f})",
                          f"{st.index + 1} of {len(s.points)}: `{s.points[st.index].file}` ({s.points[st.index].date})",

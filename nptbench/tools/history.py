@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from nptbench.analysis import changepoints
-from nptbench.analysis.history import Series, series, unique
+from nptbench.analysis.history import Series, changed_there, newest_first, series, unique
 from nptbench.schema import layout
 from nptbench.schema.record import conditions_label
 from nptbench.schema.runs import RunError, load, run_files
@@ -75,7 +75,7 @@ def new_steps(all_series: list[Series], new_runs: int) -> list[tuple[Series, obj
 
 def fmt_step(s: Series, step) -> str:
     why = s.explain(step)
-    said = [*why["environment"], *(f"machine: {m}" for m in why["machine"])]
+    said = changed_there(why)
     commits = " -> ".join(why["commits"])
     return (f"{s.label}: x{step.ratio:.2f} ({step.low:.2f}-{step.high:.2f}) from run {step.index + 1} of "
             f"{len(s.points)} ({s.points[step.index].file}, {s.points[step.index].date})"
@@ -96,8 +96,7 @@ def print_text(all_series: list[Series], copies: list[Path], runs: int, short: l
               f"{lengths[0]}-{lengths[-1]} runs each", file=out)
     if short:
         print(f"{len(short)} series too short to hold a step (fewer than {2 * changepoints.MIN_SIZE} runs)", file=out)
-    steps = sorted(((s, st) for s in all_series for st in s.steps),
-                   key=lambda p: (p[0].points[p[1].index].run.time, p[0].name), reverse=True)
+    steps = newest_first(all_series)
     if not steps:
         print("no steps", file=out)
         return
