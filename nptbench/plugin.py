@@ -101,6 +101,14 @@ def pytest_addoption(parser):
         help="GPU benchmarks flush the L2 cache before every (one-call) round, outside the timed region",
     )
     group.addoption(
+        "--baseline-grow", action="store_true", default=False,
+        help="with --benchmark-compare[-fail]: a session that passed the gate (nothing slower; not partial) "
+             "joins this machine's baseline set, as promote would add it; while the set holds fewer than 3 runs "
+             "(too thin to judge) every whole session joins. A set grown this way spans the machine's spells "
+             "(nightly CI: days); a creeping slowdown that each night is too small to call then joins it too, "
+             "which python -m nptbench history --fail-on-new-step catches",
+    )
+    group.addoption(
         "--gpu-throttle-threshold", type=throttle_threshold, default=DEFAULT_GPU_THROTTLE_THRESHOLD,
         metavar="FRACTION",
         help="a GPU benchmark whose SM clock fell below this fraction of the application clock (read through "
@@ -392,7 +400,8 @@ class PytestBaseline:
         self.config = config
         self.profile = profile
         self.checks = getattr(opt, "benchmark_compare_fail", None) or []
-        self.requested = getattr(opt, "benchmark_compare", None) or (True if self.checks else None)
+        grow = getattr(opt, "baseline_grow", False)  # a set grows only from sessions judged against it
+        self.requested = getattr(opt, "benchmark_compare", None) or (True if self.checks or grow else None)
         self.fp = self.header = None
         self.paths: list = []
         self.lines: list[str] = []
@@ -460,6 +469,7 @@ class PytestBaseline:
         bs.performance_regressions.clear()  # judged below, by compare, instead of by one run's rounds
         if not self.paths:
             bs.compare_fail = None  # no baseline: not a usage error, the header said so
+            self.grow(thin=True)
             return
         from nptbench.tools import compare
 
@@ -478,6 +488,36 @@ class PytestBaseline:
                            for p in pairing for row in p.rows if row.verdict == "slower"]
             if self.checks and session.exitstatus == 0:
                 session.exitstatus = 1  # as a failed test would
+        thin = any(p.thin for p in pairing)
+        if self.status == compare.PASSED or (thin and self.status == compare.CANNOT_JUDGE):
+            self.grow(thin)
+
+    def grow(self, thin: bool) -> None:
+        """``--baseline-grow``: this session's run joins the set (it passed, or the set is still too thin to
+        judge); one line says so, or why it did not join."""
+        if not self.config.getoption("baseline_grow", False):
+            return
+        saved = profile(self.config).saved
+        if not saved or not saved.get("benchmarks"):
+            self.lines.append("--baseline-grow: this session saved no run (--benchmark-autosave off?): nothing joined")
+            return
+        import json
+
+        from pytest_benchmark.utils import safe_dumps
+
+        from nptbench.tools import promote
+
+        saved = json.loads(safe_dumps(saved))  # as pytest-benchmark wrote it: its params are objects here
+        when = str(saved.get("datetime", ""))[:19].replace("-", "").replace(":", "").replace("T", "_")
+        run = runs.Run(Path("this session"), saved)
+        try:
+            dest = promote.promote_run(run, f"gate-{when or 'run'}.json", results_root(self.config))
+        except runs.RunError as exc:
+            self.lines.append(f"--baseline-grow: not joined: {exc}")
+            return
+        k = len(self.paths) + 1
+        self.lines.append(f"--baseline-grow: this run {'joined the thin' if thin else 'passed and joined the'} "
+                          f"baseline set ({k} run{'s' if k != 1 else ''} now): {dest}")
 
     def current_run(self, bs) -> dict:
         """This session's run as it would be saved (when it is not: --benchmark-autosave off)."""

@@ -263,3 +263,37 @@ def test_a_gate_without_a_baseline_of_these_conditions_fails_loudly(tmp_path):
     assert "(OMP_NUM_THREADS=1)" in out and "was measured under others" in out
     rc, out = pytest_run(tmp_path, "--benchmark-compare", env_extra=pinned)
     assert rc == 0 and "measured under this session's conditions (OMP_NUM_THREADS=1)" in out, out
+
+
+@pytest.mark.sessions
+def test_baseline_grow_adds_sessions_that_pass_and_never_one_called_slower(tmp_path):
+    """--baseline-grow: the whole sessions of a thin set join it (that is how a CI runner starts one), a
+    session that passes joins, a session called slower does not."""
+    fp = machine.fingerprint()
+    grown = lambda: sorted(p.name for p in layout.baseline_files(fp, tmp_path))  # noqa: E731
+    rc, out = pytest_run(tmp_path, "--baseline-grow")  # no set yet: implies the comparison
+    assert rc == 0, out
+    assert "--baseline-grow: this run joined the thin baseline set (1 run now)" in out, out
+    [first] = grown()
+    assert first.startswith("smoke-gate-") and runs.load(tmp_path / fp / first).has_raw_data
+    rc, out = pytest_run(tmp_path, "--baseline-grow", "--benchmark-compare-fail=median:5%")  # thin: cannot judge
+    assert rc == 0 and "joined the thin baseline set (2 runs now)" in out, out
+    for path in layout.baseline_files(fp, tmp_path):  # a set three times as fast as this machine
+        path.unlink()
+    promoted = promote.promote(sorted((tmp_path / "runs").rglob("*.json"))[-1], tmp_path)
+    own = promoted.read_bytes()
+    fast = [faster_copy(promoted, factor, f"{year}-01-01T00:00:00")
+            for factor, year in ((0.33, "9001"), (0.34, "9002"), (0.32, "9003"))]
+    promoted.unlink()
+    before = grown()
+    rc, out = pytest_run(tmp_path, "--baseline-grow", "--benchmark-compare-fail=median:5%")
+    assert rc == 1 and "slower" in out and "joined" not in out, out
+    assert grown() == before
+    for path in fast:  # now a set at this machine's own speed, give or take a quarter
+        path.unlink()
+    promoted.write_bytes(own)
+    faster_copy(promoted, 0.8, "8001-01-01T00:00:00")
+    faster_copy(promoted, 1.25, "8002-01-01T00:00:00")
+    rc, out = pytest_run(tmp_path, "--baseline-grow", "--benchmark-compare-fail=median:50%")
+    assert rc == 0 and "this run passed and joined the baseline set (4 runs now)" in out, out
+    assert len(grown()) == 4

@@ -333,6 +333,15 @@ def test_gate_imports_nothing_from_nptbench():
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             assert node.level == 0 and not (node.module or "").startswith("nptbench")
-            assert node.module.split(".")[0] in {"__future__", "math", "dataclasses", "typing", "numpy", "scipy"}
+            assert node.module.split(".")[0] in {"__future__", "math", "dataclasses", "datetime", "typing", "numpy", "scipy"}
         elif isinstance(node, ast.Import):
             assert all(a.name.split(".")[0] in {"math", "numpy", "scipy"} for a in node.names)
+
+
+def test_the_span_of_a_set():
+    span = gate.set_span(["2026-01-01T10:00:00+00:00", "2026-01-01T10:50:00+00:00", "2026-01-01T10:10:00",
+                          "not a time"])
+    assert span.first.startswith("2026-01-01T10:00") and span.last.startswith("2026-01-01T10:50")
+    assert span.minutes == 50 and span.median_gap == 25 and not span.short
+    assert gate.set_span(["2026-01-01T10:00:00", "2026-01-01T10:05:00"]).short
+    assert gate.set_span(["2026-01-01T10:00:00"]) is None and gate.set_span([]) is None

@@ -110,3 +110,21 @@ def test_runs_without_yardsticks_or_cut_short_say_so(tmp_path, capsys):
     assert f"**NEW run {new} is partial**: session ended with exit status 2 (interrupted): 3 of 5 benchmarks did not run" in out
     assert "machine state: no yardsticks in NEW (1 of 1 runs)" in out
     assert "test_x[mem]" in out  # still judged, on its saved times
+
+
+def test_a_set_made_in_one_stretch_says_so_and_one_spread_over_time_does_not(tmp_path, capsys):
+    baseline_set(tmp_path / "base")  # five runs a minute apart
+    new = write(tmp_path / "new.json", run(1.0, 50))
+    assert compare.main([str(tmp_path / "base"), str(new)]) == compare.PASSED
+    out = capsys.readouterr().out
+    assert "BASE's 5 runs were made over 4 min (2026-01-01 00:00 to 2026-01-01 00:04" in out
+    assert "**A short set**" in out
+    assert compare.main([str(tmp_path / "base"), str(new), "--json"]) == compare.PASSED
+    span = json.loads(capsys.readouterr().out)["pairings"][0]["base_span"]
+    assert span["minutes"] == 4 and span["median_gap"] == 1 and span["short"] is True
+    for i in range(5):  # the same runs, made an hour apart
+        write(tmp_path / "wide" / f"{i}.json", {**run(1.0 + 0.03 * np.sin(i), i), "datetime": f"2026-01-01T{i:02d}:00:00"})
+    assert compare.main([str(tmp_path / "wide"), str(new)]) == compare.PASSED
+    out = capsys.readouterr().out
+    assert "BASE's 5 runs were made over 240 min" in out and "a run every 60.0 min" in out
+    assert "short set" not in out

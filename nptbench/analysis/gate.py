@@ -92,12 +92,13 @@ estimated usefully: the verdict is "cannot judge", never "slower", with a messag
 baseline. With ``k == 1`` only the ratio is given; with ``k == 2`` the (1-df, plain t) interval and
 p-values are shown for information only.
 
-Pure functions; numpy and scipy only.
+Pure functions; numpy and scipy only (and the standard library: a set's span reads its runs' times).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Callable, Mapping, Sequence, Union
 
 import numpy as np
@@ -406,3 +407,47 @@ def summarize(judgements: Sequence[Judgement]) -> SessionSummary:
                 f"p_slower={j.p_slower:.2g}  detects >= x{j.min_detectable:.2f}  ({j.basis})")
     lines.append(f"whole-machine drift of the new side: x{drift:.3f} (median ratio; reported, not removed)")
     return SessionSummary(counts=counts, drift=drift, passed=counts[SLOWER] == 0, lines=tuple(lines))
+
+
+# ----------------------------------------------------------------------------------------------------
+# how long the baseline set took to make
+
+#: A set whose runs all lie within this many minutes has seen one stretch of a shared machine only. On the
+#: 2-core VM a 5-run set made within 5 minutes failed 9 of 20 A/A gate sessions made right after it, while
+#: sets whose runs lay 30-80 minutes apart failed far fewer (results/README.md, "The gate on a shared
+#: machine, measured"): the machine's slow and fast spells last minutes to tens of minutes.
+SHORT_SPAN_MINUTES = 30.0
+
+
+@dataclass(frozen=True)
+class Span:
+    """When a baseline set's runs were made: the first and last (ISO times as saved), the minutes between
+    them, and the median gap between consecutive runs."""
+
+    first: str
+    last: str
+    minutes: float
+    median_gap: float
+
+    @property
+    def short(self) -> bool:
+        """All runs within :data:`SHORT_SPAN_MINUTES`: the set's spread is one stretch's spread."""
+        return self.minutes < SHORT_SPAN_MINUTES
+
+
+def set_span(times: Sequence[str]) -> Span | None:
+    """The :class:`Span` of runs saved at ``times`` (ISO 8601, as pytest-benchmark writes ``datetime``; a
+    time without a zone is taken as UTC); None with fewer than two readable times."""
+    parsed = []
+    for t in times:
+        try:
+            when = datetime.fromisoformat(str(t))
+        except ValueError:
+            continue
+        parsed.append(when if when.tzinfo else when.replace(tzinfo=timezone.utc))  # naive: saved as UTC
+    if len(parsed) < 2:
+        return None
+    parsed.sort()
+    gaps = [(b - a).total_seconds() / 60.0 for a, b in zip(parsed, parsed[1:])]
+    return Span(first=parsed[0].isoformat(), last=parsed[-1].isoformat(),
+                minutes=(parsed[-1] - parsed[0]).total_seconds() / 60.0, median_gap=float(np.median(gaps)))

@@ -128,6 +128,7 @@ class Pairing:
     notes: list = field(default_factory=list)  # what the comparison lacks or how it was made, in words
     machine_drift: float | None = None  # median ratio over the benchmarks judged between runs
     statistic: str = STATISTIC  # which time of each run the between-run verdict rests on
+    span: gate.Span | None = None  # when BASE's runs were made (baseline mode)
 
     @property
     def thin(self) -> bool:
@@ -238,6 +239,8 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
     (verdict "not compared", with the reason), or with ``across`` judged and marked. ``mode``: see
     :data:`MODES`."""
     pairing = Pairing(base_runs[0].fingerprint, new_runs[0].fingerprint, base_runs, new_runs, mode=mode)
+    if mode == "baseline":
+        pairing.span = gate.set_span([r.time for r in base_runs])
     old, new = benches(base_runs), benches(new_runs)
     # a side holding one benchmark under several conditions names each with them
     mixed_old, mixed_new = (len({x.conds for x in side.values()}) > 1 for side in (old, new))
@@ -410,6 +413,8 @@ def describe_pairing(p: Pairing, base_label: str = "BASE", new_label: str = "NEW
                        f"which nothing changed fails with a chance of at most {ALPHA:.0%}). 'interval' is the "
                        "prediction interval of the ratio; 'detects' the smallest slowdown this baseline can call "
                        "on this machine.")
+        if p.span is not None:
+            out.append(span_line(p.span, len(p.base_runs), base_label))
         if p.thin:
             k = len(p.base_runs)
             out.append(f"**cannot judge**: {base_label} holds {k} run{'s' if k != 1 else ''} of this machine and "
@@ -435,6 +440,22 @@ def describe_pairing(p: Pairing, base_label: str = "BASE", new_label: str = "NEW
         out.append(state)
     out += p.notes
     return out
+
+
+def _when(iso: str) -> str:
+    return iso[:16].replace("T", " ")
+
+
+def span_line(span: gate.Span, k: int, base_label: str = "BASE") -> str:
+    """When BASE's runs were made, in words; a set made within a short stretch says what that costs."""
+    line = (f"{base_label}'s {k} runs were made over {span.minutes:.0f} min ({_when(span.first)} to {_when(span.last)}, "
+            f"a run every {span.median_gap:.1f} min at the median).")
+    if span.short:
+        line += (f" **A short set**: all within {gate.SHORT_SPAN_MINUTES:.0f} min, one stretch of this machine; on "
+                 "a shared machine the next stretch can sit beyond anything the set saw, and a verdict of slower "
+                 "can then be the machine. Add runs made at other times (python -m nptbench baseline --runs 1, "
+                 "an hour or a day apart; or promote runs that passed).")
+    return line
 
 
 def render(pairings: list[Pairing], base_label: str = "BASE", new_label: str = "NEW") -> str:
@@ -542,6 +563,7 @@ def as_json(pairings: list[Pairing], status: int) -> dict:
             "base_runs": [str(r.path) for r in p.base_runs], "new_runs": [str(r.path) for r in p.new_runs],
             "machine_drift": p.machine_drift, "machine_state": p.drifts, "notes": p.notes,
             "statistic": p.statistic if p.mode == "baseline" else None,
+            "base_span": None if p.span is None else {**dataclasses.asdict(p.span), "short": p.span.short},
             "only_base": p.only_base, "only_new": p.only_new,
             "verdicts": [{
                 "benchmark": r.name, "experiment": r.experiment, "verdict": r.verdict,

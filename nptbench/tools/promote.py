@@ -17,7 +17,7 @@ from pathlib import Path
 from nptbench.env import machine
 from nptbench.schema import layout
 from nptbench.schema import record as schema
-from nptbench.schema.runs import RunError, load
+from nptbench.schema.runs import Run, RunError, load
 
 
 # --- promote -------------------------------------------------------------------------------------------
@@ -69,12 +69,19 @@ def promote(run_path, results: Path = layout.RESULTS, commit: str | None = None,
     without raw round times.
     """
     src = Path(run_path)
-    run = load(src)
+    return promote_run(load(src), src.name, results, commit, note, report_only, allow_partial)
+
+
+def promote_run(run: Run, name: str, results: Path = layout.RESULTS, commit: str | None = None, note: str = "",
+                report_only: bool = False, allow_partial: bool = False) -> Path:
+    """:func:`promote` of a run already read (``run.path`` names it in errors), saved as ``name``: the gate
+    adds a session that passed this way (``--baseline-grow``)."""
+    src = run.path
     if not run.benchmarks:
         raise RunError(f"{src}: holds no benchmark (was it run with --benchmark-disable?)")
     if not report_only and not run.has_raw_data:
         raise RunError(f"{src}: saved without raw round times; re-run with --benchmark-save-data "
-                            "(on by default in pyproject.toml) so compare can judge noise")
+                       "(on by default in pyproject.toml) so compare can judge noise")
     if run.partial and not allow_partial and not report_only:
         raise RunError(f"{src}: a partial run ({run.partial}), no baseline: re-run the session, or promote it "
                        "anyway with --allow-partial")
@@ -83,7 +90,7 @@ def promote(run_path, results: Path = layout.RESULTS, commit: str | None = None,
         raise RunError(f"{src}: says nothing about its machine (no machine_info.nptbench): not a run of this suite")
     if commit is not None:
         set_commit(run.data, commit, note)
-    dest = layout.promoted_path(fp, run.profile, src.name, results, report_only)
+    dest = layout.promoted_path(fp, run.profile, name, results, report_only)
     dest.parent.mkdir(parents=True, exist_ok=True)
     thin_rounds(run.data)
     try:
