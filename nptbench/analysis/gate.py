@@ -413,9 +413,9 @@ def summarize(judgements: Sequence[Judgement]) -> SessionSummary:
 # how long the baseline set took to make
 
 #: A set whose runs all lie within this many minutes has seen one stretch of a shared machine only. On the
-#: 2-core VM a 5-run set made within 5 minutes failed 9 of 20 A/A gate sessions made right after it, while
-#: sets whose runs lay 30-80 minutes apart failed far fewer (results/README.md, "The gate on a shared
-#: machine, measured"): the machine's slow and fast spells last minutes to tens of minutes.
+#: 2-core VM a 5-run set made within 5 minutes failed 9 of 20 A/A gate sessions made right after it: the
+#: machine's slow and fast spells last minutes to tens of minutes (results/README.md, "The gate on a shared
+#: machine, measured").
 SHORT_SPAN_MINUTES = 30.0
 
 
