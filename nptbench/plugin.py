@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -107,6 +110,12 @@ def pytest_addoption(parser):
              "(too thin to judge) every whole session joins. A set grown this way spans the machine's spells "
              "(nightly CI: days); a creeping slowdown that each night is too small to call then joins it too, "
              "which python -m nptbench history --fail-on-new-step catches",
+    )
+    group.addoption(
+        "--no-confirm", action="store_true", default=False,
+        help="with --benchmark-compare-fail: fail on the rows this session's run calls slower as they are; by "
+             "default those rows are timed a second time, in a separate pytest session right after, and only the "
+             "rows that are called slower again fail it (compare --confirm judges the same way)",
     )
     group.addoption(
         "--gpu-throttle-threshold", type=throttle_threshold, default=DEFAULT_GPU_THROTTLE_THRESHOLD,
@@ -372,6 +381,30 @@ def results_root(config) -> Path:
     return layout.results_root(storage, invocation, getattr(config, "rootpath", "."))
 
 
+#: Set in the environment of the second timing the gate makes of the rows it called slower.
+CONFIRMING_ENV = "NPTBENCH_CONFIRMING"
+#: Options of a session that decide how its benchmarks are timed: the second timing takes them over.
+TIMING_OPTIONS = ("--benchmark-min-time", "--benchmark-max-time", "--benchmark-min-rounds", "--benchmark-timer",
+                  "--benchmark-calibration-precision", "--benchmark-warmup", "--benchmark-warmup-iterations",
+                  "--benchmark-disable-gc", "--gpu-cold-l2", "--gpu-throttle-threshold")
+
+
+def timing_options(args) -> list[str]:
+    """The options among ``args`` (a pytest command line) that decide how benchmarks are timed, with their
+    values (``--opt=value`` or ``--opt value``)."""
+    args, out = list(args), []
+    for i, arg in enumerate(args):
+        name, eq, _ = str(arg).partition("=")
+        if name not in TIMING_OPTIONS:
+            continue
+        out.append(str(arg))
+        flag = name in ("--benchmark-disable-gc", "--gpu-cold-l2")
+        optional = name == "--benchmark-warmup" and (i + 1 >= len(args) or args[i + 1] not in ("auto", "on", "off"))
+        if not (flag or optional or eq) and i + 1 < len(args):
+            out.append(str(args[i + 1]))
+    return out
+
+
 def session_conditions() -> tuple:
     """This session's run-level conditions as nptbench.schema.record.conditions names them: the thread variables
     set in its environment (they are saved with the run and are part of each result's identity)."""
@@ -402,11 +435,14 @@ class PytestBaseline:
         self.checks = getattr(opt, "benchmark_compare_fail", None) or []
         grow = getattr(opt, "baseline_grow", False)  # a set grows only from sessions judged against it
         self.requested = getattr(opt, "benchmark_compare", None) or (True if self.checks or grow else None)
+        if os.environ.get(CONFIRMING_ENV):  # the gate's second timing of its rows: timed only, never judged
+            self.checks, self.requested = [], None
         self.fp = self.header = None
         self.paths: list = []
         self.lines: list[str] = []
         self.table = ""
         self.status = None
+        self.second_failed = ""
         if not self.requested:
             return
         opt.benchmark_compare = []  # pytest-benchmark must not load results/runs: the baseline is ours
@@ -479,8 +515,11 @@ class PytestBaseline:
         effects = compare.Effects.from_pyproject(Path(self.config.rootpath) / "pyproject.toml", self.min_effect())
         baseline = [runs.load(path) for path in self.paths]
         pairing = compare.compare_runs(baseline, [runs.Run(Path("this session"), current)], effects)
-        self.table = compare.render(pairing, "baseline", "now")
         self.status, self.lines = compare.outcome(pairing)
+        if self.status == compare.SLOWER and self.checks and not self.config.getoption("no_confirm", False):
+            self.confirm(session, pairing, baseline, effects)
+            self.status, self.lines = compare.outcome(pairing)
+        self.table = compare.render(pairing, "baseline", "now")
         if self.status == compare.SLOWER:
             self.lines += [f"{row.name}: {row.verdict}, {row.ratio_text()}, detects >= {row.min_detectable:.2f}x"
                            + (f" (the machine? {row.explained})" if row.explained else "")
@@ -491,6 +530,30 @@ class PytestBaseline:
         thin = any(p.thin for p in pairing)
         if self.status == compare.PASSED or (thin and self.status == compare.CANNOT_JUDGE):
             self.grow(thin)
+
+    def confirm(self, session, pairing, baseline, effects) -> None:
+        """Time the rows called slower a second time, in a separate pytest session of this profile, with this
+        session's timing options and environment, and keep only those it calls slower again
+        (nptbench.tools.compare.confirm)."""
+        from nptbench.tools import compare
+
+        called = {r.name for p in pairing for r in p.rows if r.verdict == "slower"}
+        nodeids = [item.nodeid for item in session.items if item.name in called]
+        if not nodeids:
+            return
+        with tempfile.TemporaryDirectory(prefix="nptbench-confirm-") as tmp:
+            out = Path(tmp) / "second.json"
+            cmd = [sys.executable, "-m", "pytest", *nodeids, "-q", "-p", "no:cacheprovider",
+                   f"--bench-size={self.profile}", f"--benchmark-storage=file://{tmp}", f"--benchmark-json={out}",
+                   *timing_options(self.config.invocation_params.args)]
+            env = {**os.environ, CONFIRMING_ENV: "1", "NPTBENCH_CEILINGS": "off"}  # no roofline needed there
+            proc = subprocess.run(cmd, cwd=str(self.config.rootpath), env=env, capture_output=True, text=True)
+            if not out.is_file():
+                tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or [""]
+                self.second_failed = f"the second timing of the rows called slower failed (exit {proc.returncode}: {tail[0]}); they stay slower"
+                return
+            second = runs.Run(Path("a second timing"), runs.read_run(out))
+        compare.confirm(pairing, compare.compare_runs(baseline, [second], effects))
 
     def grow(self, thin: bool) -> None:
         """``--baseline-grow``: this session's run joins the set (it passed, or the set is still too thin to
@@ -536,6 +599,8 @@ class PytestBaseline:
                 tr.write_line(f"baseline: {path}")
             for line in self.table.splitlines():
                 tr.write_line(line)
+        if self.second_failed:
+            self.lines.insert(0, self.second_failed)
         if not self.lines:
             return
         if self.status == 1 and self.checks:

@@ -168,6 +168,8 @@ def test_benchmark_compare_judges_against_the_baseline_set_as_compare_does(tmp_p
                      r"detects >= [\d.]+x", out)
     assert line, out
     assert "Traceback" not in out and "PerformanceRegression" not in out
+    # the row was timed a second time, in a separate session, and called slower again before it failed
+    assert "confirmed: a second timing read" in out and "A second timing of the 1 row(s) called slower" in out, out
 
     # compare on the same runs says the same: the gate is compare
     [now] = sorted((tmp_path / "runs").rglob("*.json"))[-1:]

@@ -128,3 +128,31 @@ def test_a_set_made_in_one_stretch_says_so_and_one_spread_over_time_does_not(tmp
     out = capsys.readouterr().out
     assert "BASE's 5 runs were made over 240 min" in out and "a run every 60.0 min" in out
     assert "short set" not in out
+
+
+def test_a_row_called_slower_stays_slower_only_when_a_second_timing_says_so_too(tmp_path, capsys):
+    baseline_set(tmp_path / "base")
+    slow = write(tmp_path / "slow.json", run(1.6, 31))
+    spell_over = write(tmp_path / "second-fast.json", run(1.0, 32))  # the slow stretch did not last
+    still = write(tmp_path / "second-slow.json", run(1.6, 33))
+    assert compare.main([str(tmp_path / "base"), str(slow), "--confirm", str(spell_over)]) == compare.PASSED
+    out = capsys.readouterr().out
+    assert "not confirmed: a second timing read 1.00x" in out and "confirmed 0;" in out
+    assert compare.main([str(tmp_path / "base"), str(slow), "--confirm", str(still), "--json"]) == compare.SLOWER
+    doc = json.loads(capsys.readouterr().out)
+    rows = {v["benchmark"]: v for v in doc["pairings"][0]["verdicts"]}
+    assert rows["test_x[cpu]"]["verdict"] == "slower" and rows["test_x[cpu]"]["confirmed"] is True
+    assert "confirmed: a second timing read 1.5" in rows["test_x[cpu]"]["note"] and "(slower)" in rows["test_x[cpu]"]["note"]
+    assert doc["pairings"][0]["second_timing"] == [str(still)]
+    assert compare.main([str(tmp_path / "base"), str(slow), "--json"]) == compare.SLOWER  # without it: as before
+    assert json.loads(capsys.readouterr().out)["pairings"][0]["verdicts"][0]["confirmed"] is None
+
+
+def test_the_second_timing_keeps_the_sessions_timing_options():
+    from nptbench.plugin import timing_options
+
+    args = ["bench", "-k", "x", "--benchmark-max-time", "0.05", "--benchmark-min-rounds=7", "--gpu-cold-l2",
+            "--benchmark-warmup", "--benchmark-compare-fail=median:10%", "--benchmark-warmup-iterations", "3"]
+    assert timing_options(args) == ["--benchmark-max-time", "0.05", "--benchmark-min-rounds=7", "--gpu-cold-l2",
+                                    "--benchmark-warmup", "--benchmark-warmup-iterations", "3"]
+    assert timing_options(["--benchmark-warmup", "on"]) == ["--benchmark-warmup", "on"]

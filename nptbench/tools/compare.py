@@ -100,6 +100,7 @@ class Row:
     record: dict = field(default_factory=dict)  # NEW's record (its roofline bound: which drift explains it)
     explained: str | None = None  # the machine drift that could explain this row, in words
     throttled: str | None = None  # BASE or NEW rounds ran on a throttled GPU, in words (analysis.gpu_records)
+    confirmed: bool | None = None  # called slower: whether a second timing of it was called slower too
 
     @property
     def verdict(self) -> str:
@@ -129,6 +130,7 @@ class Pairing:
     machine_drift: float | None = None  # median ratio over the benchmarks judged between runs
     statistic: str = STATISTIC  # which time of each run the between-run verdict rests on
     span: gate.Span | None = None  # when BASE's runs were made (baseline mode)
+    second: list = field(default_factory=list)  # the runs of a second timing of the rows called slower (confirm)
 
     @property
     def thin(self) -> bool:
@@ -307,6 +309,32 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
     return pairing
 
 
+def confirm(pairings: list[Pairing], second: list[Pairing]) -> None:
+    """Keep a row slower only where a second, separate timing of it, judged against the same BASE the same
+    way, is called slower too; a row it does not confirm becomes ``uncertain``, with both readings in its
+    note. The first judgement holds Holm's family-wise level, and the second can only take verdicts away,
+    so a session in which nothing changed fails no more often; one in which the machine had a slow spell
+    for a minute fails only if the spell lasts into the second timing. A row the second timing lacks (it
+    failed, or did not run) stays slower, and says so."""
+    again = {(p.new_fp, r.name): r for p in second for r in p.rows}
+    for p in pairings:
+        p.second = [run for q in second for run in q.new_runs]
+        for r in p.rows:
+            if r.verdict != "slower":
+                continue
+            s = again.get((p.new_fp, r.name))
+            if s is None:
+                r.result.note = "; ".join(x for x in (r.result.note, "no second timing of it to confirm") if x)
+                continue
+            r.confirmed = s.verdict == "slower"
+            reading = f"a second timing read {s.result.ratio:.2f}x ({s.verdict})"
+            if r.confirmed:
+                r.result.note = "; ".join(x for x in (r.result.note, f"confirmed: {reading}") if x)
+            else:
+                r.result = dataclasses.replace(r.result, verdict="uncertain", note="; ".join(
+                    x for x in (r.result.note, f"slower at {r.result.ratio:.2f}x, not confirmed: {reading}") if x))
+
+
 def _machine_state(pairing: Pairing) -> None:
     """How the machine's yardsticks differ between the sides (nptbench.analysis.drift), and which rows
     that could explain; what a side lacks is said in the pairing's notes."""
@@ -415,6 +443,13 @@ def describe_pairing(p: Pairing, base_label: str = "BASE", new_label: str = "NEW
                        "on this machine.")
         if p.span is not None:
             out.append(span_line(p.span, len(p.base_runs), base_label))
+        if p.second:
+            called = [r for r in p.rows if r.confirmed is not None]
+            kept = [r.name for r in called if r.confirmed]
+            out.append(f"A second timing of the {len(called)} row(s) called slower ({len(p.second)} run, judged the "
+                       f"same way) confirmed {len(kept)}" + (f": {_names(kept)}" if kept else "") +
+                       "; a row it did not confirm is uncertain: one slow stretch of the machine, or a change too "
+                       "small to show every time.")
         if p.thin:
             k = len(p.base_runs)
             out.append(f"**cannot judge**: {base_label} holds {k} run{'s' if k != 1 else ''} of this machine and "
@@ -564,6 +599,7 @@ def as_json(pairings: list[Pairing], status: int) -> dict:
             "machine_drift": p.machine_drift, "machine_state": p.drifts, "notes": p.notes,
             "statistic": p.statistic if p.mode == "baseline" else None,
             "base_span": None if p.span is None else {**dataclasses.asdict(p.span), "short": p.span.short},
+            "second_timing": [str(r.path) for r in p.second],
             "only_base": p.only_base, "only_new": p.only_new,
             "verdicts": [{
                 "benchmark": r.name, "experiment": r.experiment, "verdict": r.verdict,
@@ -573,6 +609,7 @@ def as_json(pairings: list[Pairing], status: int) -> dict:
                 "basis": r.basis, "runs": {"base": r.runs[0], "new": r.runs[1]},
                 "timed_by": r.timer, "base_median_s": r.base_median, "new_median_s": r.new_median,
                 "note": r.result.note, "machine_could_explain": r.explained, "gpu_throttled": r.throttled,
+                "confirmed": r.confirmed,
             } for r in p.rows],
         })
     return out
@@ -606,6 +643,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=None,
                         help="keep only the runs of this size profile on both sides (a machine's folder holds "
                              "the baselines of several profiles)")
+    parser.add_argument("--confirm", type=Path, default=None, metavar="SECOND",
+                        help="saved run(s) of a second, separate timing of NEW's rows (the gate makes one of the "
+                             "rows it calls slower): a row stays slower only where SECOND, judged against BASE "
+                             "the same way, is called slower too")
     parser.add_argument("--json", action="store_true", help="print every verdict as JSON instead of the tables")
     args = parser.parse_args(argv)
     try:
@@ -617,6 +658,11 @@ def main(argv: list[str] | None = None) -> int:
         pairings = compare_runs(base, new, Effects.from_pyproject(args.config, args.min_effect),
                                 args.across_conditions, "session" if args.same_session else "baseline",
                                 statistic=args.statistic)
+        if args.confirm is not None:
+            again = load_runs([args.confirm])
+            confirm(pairings, compare_runs(base, again, Effects.from_pyproject(args.config, args.min_effect),
+                                           args.across_conditions, "session" if args.same_session else "baseline",
+                                           statistic=args.statistic))
     except RunError as exc:
         print(f"nptbench compare: {exc}", file=sys.stderr)
         return UNREADABLE
