@@ -553,7 +553,7 @@ class PytestBaseline:
                 self.second_failed = f"the second timing of the rows called slower failed (exit {proc.returncode}: {tail[0]}); they stay slower"
                 return
             second = runs.Run(Path("a second timing"), runs.read_run(out))
-        compare.confirm(pairing, compare.compare_runs(baseline, [second], effects))
+        compare.confirm(pairing, second, effects)
 
     def grow(self, thin: bool) -> None:
         """``--baseline-grow``: this session's run joins the set (it passed, or the set is still too thin to

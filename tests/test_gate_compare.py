@@ -156,3 +156,17 @@ def test_the_second_timing_keeps_the_sessions_timing_options():
     assert timing_options(args) == ["--benchmark-max-time", "0.05", "--benchmark-min-rounds=7", "--gpu-cold-l2",
                                     "--benchmark-warmup", "--benchmark-warmup-iterations", "3"]
     assert timing_options(["--benchmark-warmup", "on"]) == ["--benchmark-warmup", "on"]
+
+
+def test_a_second_timing_of_some_rows_is_judged_in_the_whole_sessions_family(tmp_path, capsys):
+    baseline_set(tmp_path / "base")
+    slow = write(tmp_path / "slow.json", run(1.6, 31))
+    part = run(1.0, 32)
+    part["benchmarks"] = [b for b in part["benchmarks"] if b["name"] == "test_x[cpu]"]
+    second = write(tmp_path / "second.json", part)
+    assert compare.main([str(tmp_path / "base"), str(slow), "--confirm", str(second), "--json"]) == compare.SLOWER
+    rows = {v["benchmark"]: v for v in json.loads(capsys.readouterr().out)["pairings"][0]["verdicts"]}
+    assert rows["test_x[cpu]"]["verdict"] == "uncertain" and rows["test_x[cpu]"]["confirmed"] is False
+    assert rows["test_x[mem]"]["verdict"] == "slower" and rows["test_x[mem]"]["confirmed"] is None
+    assert "no second timing of it to confirm" in rows["test_x[mem]"]["note"]
+    assert rows["test_x[cpu]"]["runs"] == {"base": 5, "new": 1}

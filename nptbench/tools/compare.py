@@ -309,21 +309,39 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
     return pairing
 
 
-def confirm(pairings: list[Pairing], second: list[Pairing]) -> None:
-    """Keep a row slower only where a second, separate timing of it, judged against the same BASE the same
-    way, is called slower too; a row it does not confirm becomes ``uncertain``, with both readings in its
-    note. The first judgement holds Holm's family-wise level, and the second can only take verdicts away,
-    so a session in which nothing changed fails no more often; one in which the machine had a slow spell
-    for a minute fails only if the spell lasts into the second timing. A row the second timing lacks (it
-    failed, or did not run) stays slower, and says so."""
-    again = {(p.new_fp, r.name): r for p in second for r in p.rows}
+def with_second_timing(first: Run, second: Run) -> Run:
+    """``first`` with each benchmark that ``second`` timed again replaced by that second timing (matched by
+    pytest's full name): the run judged again when the gate confirms."""
+    again = {b.get("fullname") or b.get("name"): b for b in second.benchmarks}
+    data = {**first.data, "benchmarks": [again.get(b.get("fullname") or b.get("name"), b) for b in first.benchmarks]}
+    return Run(Path(f"{first.path} with the rows of {second.path}"), data)
+
+
+def confirm(pairings: list[Pairing], second: Run, effects: Effects | None = None) -> None:
+    """Keep a row slower only where a second, separate timing of it (``second``, a run of some of NEW's
+    benchmarks) is called slower too, judged exactly as the first: NEW with those rows replaced by their
+    second timing, against the same BASE, in the same family of benchmarks (the same Holm family, the same
+    moderated spreads). A row it does not confirm becomes ``uncertain``, with both readings in its note.
+
+    The first judgement holds Holm's family-wise level and the second can only take verdicts away, so a
+    session in which nothing changed fails no more often; one in which the machine had a slow stretch fails
+    only if it lasts into the second timing. A row called slower that ``second`` did not time (it failed
+    there, or did not run) stays slower, and says so. Needs one NEW run per pairing."""
+    retimed = {b.get("name") for b in second.benchmarks}
     for p in pairings:
-        p.second = [run for q in second for run in q.new_runs]
+        if p.mode != "baseline" or not any(r.verdict == "slower" for r in p.rows):
+            continue
+        if len(p.new_runs) != 1:
+            raise RunError(f"a second timing confirms one NEW run, not {len(p.new_runs)}")
+        again = compare_pair(p.base_runs, [with_second_timing(p.new_runs[0], second)], effects or Effects(),
+                             statistic=p.statistic)
+        rows = {r.name: r for r in again.rows}
+        p.second = [second]
         for r in p.rows:
             if r.verdict != "slower":
                 continue
-            s = again.get((p.new_fp, r.name))
-            if s is None:
+            s = rows.get(r.name)
+            if s is None or r.name.split(" [")[0] not in retimed:
                 r.result.note = "; ".join(x for x in (r.result.note, "no second timing of it to confirm") if x)
                 continue
             r.confirmed = s.verdict == "slower"
@@ -446,8 +464,8 @@ def describe_pairing(p: Pairing, base_label: str = "BASE", new_label: str = "NEW
         if p.second:
             called = [r for r in p.rows if r.confirmed is not None]
             kept = [r.name for r in called if r.confirmed]
-            out.append(f"A second timing of the {len(called)} row(s) called slower ({len(p.second)} run, judged the "
-                       f"same way) confirmed {len(kept)}" + (f": {_names(kept)}" if kept else "") +
+            out.append(f"A second timing of the {len(called)} row(s) called slower (this run with those rows timed "
+                       f"again, judged the same way) confirmed {len(kept)}" + (f": {_names(kept)}" if kept else "") +
                        "; a row it did not confirm is uncertain: one slow stretch of the machine, or a change too "
                        "small to show every time.")
         if p.thin:
@@ -644,9 +662,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep only the runs of this size profile on both sides (a machine's folder holds "
                              "the baselines of several profiles)")
     parser.add_argument("--confirm", type=Path, default=None, metavar="SECOND",
-                        help="saved run(s) of a second, separate timing of NEW's rows (the gate makes one of the "
-                             "rows it calls slower): a row stays slower only where SECOND, judged against BASE "
-                             "the same way, is called slower too")
+                        help="a saved run of a second, separate timing of some of NEW's rows (the gate makes one "
+                             "of the rows it calls slower): a row stays slower only where NEW with those rows "
+                             "replaced by SECOND's, judged against BASE the same way, calls it slower too")
     parser.add_argument("--json", action="store_true", help="print every verdict as JSON instead of the tables")
     args = parser.parse_args(argv)
     try:
@@ -659,10 +677,8 @@ def main(argv: list[str] | None = None) -> int:
                                 args.across_conditions, "session" if args.same_session else "baseline",
                                 statistic=args.statistic)
         if args.confirm is not None:
-            again = load_runs([args.confirm])
-            confirm(pairings, compare_runs(base, again, Effects.from_pyproject(args.config, args.min_effect),
-                                           args.across_conditions, "session" if args.same_session else "baseline",
-                                           statistic=args.statistic))
+            [second] = load_runs([args.confirm])[:1]
+            confirm(pairings, second, Effects.from_pyproject(args.config, args.min_effect))
     except RunError as exc:
         print(f"nptbench compare: {exc}", file=sys.stderr)
         return UNREADABLE
