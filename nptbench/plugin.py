@@ -105,7 +105,8 @@ def pytest_addoption(parser):
     )
     group.addoption(
         "--baseline-grow", action="store_true", default=False,
-        help="with --benchmark-compare[-fail]: a session that passed the gate (nothing slower; not partial) "
+        help="with --benchmark-compare[-fail]: a session that passed the gate (nothing slower after its second "
+             "timing; not partial) "
              "joins this machine's baseline set, as promote would add it; while the set holds fewer than 3 runs "
              "(too thin to judge) every whole session joins. A set grown this way spans the machine's spells "
              "(nightly CI: days); a creeping slowdown that each night is too small to call then joins it too, "

@@ -5,7 +5,8 @@
 #
 #   scripts/gate-measure.sh OUT [AA_SESSIONS] [SLOW_SESSIONS]
 #
-# 1. a baseline set of 5 runs with 30 s pauses (python -m nptbench baseline, as README says);
+# 1. a baseline set of SET_RUNS (6) runs with SET_PAUSE (360) seconds between them, so that it spans half an
+#    hour or more (python -m nptbench baseline, as README says);
 # 2. AA_SESSIONS (20) sessions of the README's gate command, nothing changed;
 # 3. SLOW_SESSIONS (10) sessions with OpenBLAS held to its SSE kernels (OPENBLAS_CORETYPE=Prescott,
 #    OPENBLAS_L2_SIZE unset), which slows numpy's products only; threadpoolctl's answer is logged.
@@ -21,8 +22,9 @@ mkdir -p "$OUT"
 export NPTBENCH_OFFLINE=1
 log() { echo "$(date +%H:%M:%S) $*" | tee -a "$OUT/progress.log"; }
 
-log "baseline set: 5 runs, 30 s pauses"
-$PY -m nptbench baseline --runs 5 --pause 30 -- bench -k "$K" > "$OUT/baseline.log" 2>&1
+SET_RUNS=${SET_RUNS:-6}; SET_PAUSE=${SET_PAUSE:-360}
+log "baseline set: $SET_RUNS runs, $SET_PAUSE s pauses"
+$PY -m nptbench baseline --runs "$SET_RUNS" --pause "$SET_PAUSE" -- bench -k "$K" > "$OUT/baseline.log" 2>&1
 log "baseline exit $?"
 
 session() {  # name, then env assignments

@@ -222,3 +222,5 @@ def summary(run, args, promoted: list[Path]) -> None:
     if same_conditions < MIN_SET:
         print(f"note: the gate cannot judge between-run noise with fewer than {MIN_SET} runs; make more")
     print(f"check the gate with: {gate_command(args.bench_size, args.results, args.pytest_args, args.threads)}")
+    print("where the gate runs regularly, add --baseline-grow: each session that passes joins the set, which "
+          "then comes to hold the machine's slow spells (results/README.md)")
