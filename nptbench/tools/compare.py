@@ -175,6 +175,11 @@ def _conditions_text(conds: tuple) -> str:
     return conditions_label(conds) or "usual conditions"
 
 
+def _joined(*notes: str) -> str:
+    """Notes on one verdict, the empty ones left out."""
+    return "; ".join(x for x in notes if x)
+
+
 def _named(bench: Bench, with_conditions: bool) -> str:
     """A benchmark's name, with its conditions where the name alone would not tell it apart."""
     label = conditions_label(bench.conds)
@@ -191,7 +196,7 @@ def judge(b: Bench, n: Bench, effect: float) -> tuple[Verdict, str]:
     else:
         result = Verdict(nt.median / bt.median, note="saved without raw round times")
     if note:
-        result.note = "; ".join(x for x in (result.note, note) if x)
+        result.note = _joined(result.note, note)
     return result, timer
 
 
@@ -280,7 +285,7 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
             result = Verdict(float("nan"))
         bt, nt = _medians(b, timer), _medians(n, timer)
         if differ:
-            result.note = "; ".join(x for x in (result.note, f"**{differ}**") if x)
+            result.note = _joined(result.note, f"**{differ}**")
         row = Row(name, n.experiment, n.shape, bt.median, nt.median, effect, result, timer, b.host.median,
                   n.host.median, runs=(bt.runs, nt.runs), record=n.record)
         if mode == "session":
@@ -294,7 +299,7 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
     pairing.statistic = statistic
     judged = _between_runs([(bt, nt, row.min_effect) for row, bt, nt in pending], alpha, statistic) if pending else []
     for (row, _, _), (result, j) in zip(pending, judged):
-        result.note = "; ".join(x for x in (result.note, row.result.note) if x)
+        result.note = _joined(result.note, row.result.note)
         row.result, row.min_detectable = result, j.min_detectable if j.verdict != gate.CANNOT_JUDGE else None
         row.basis = (f"between runs: {j.k} BASE runs, {j.n} NEW" if j.verdict != gate.CANNOT_JUDGE
                      else f"thin baseline: {j.k} BASE run{'s' if j.k != 1 else ''}")
@@ -342,15 +347,15 @@ def confirm(pairings: list[Pairing], second: Run, effects: Effects | None = None
                 continue
             s = rows.get(r.name)
             if s is None or r.name.split(" [")[0] not in retimed:
-                r.result.note = "; ".join(x for x in (r.result.note, "no second timing of it to confirm") if x)
+                r.result.note = _joined(r.result.note, "no second timing of it to confirm")
                 continue
             r.confirmed = s.verdict == "slower"
             reading = f"a second timing read {s.result.ratio:.2f}x ({s.verdict})"
             if r.confirmed:
-                r.result.note = "; ".join(x for x in (r.result.note, f"confirmed: {reading}") if x)
+                r.result.note = _joined(r.result.note, f"confirmed: {reading}")
             else:
-                r.result = dataclasses.replace(r.result, verdict="uncertain", note="; ".join(
-                    x for x in (r.result.note, f"slower at {r.result.ratio:.2f}x, not confirmed: {reading}") if x))
+                r.result = dataclasses.replace(r.result, verdict="uncertain", note=_joined(
+                    r.result.note, f"slower at {r.result.ratio:.2f}x, not confirmed: {reading}"))
 
 
 def _machine_state(pairing: Pairing) -> None:
