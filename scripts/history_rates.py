@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from nptbench.analysis import changepoints
-from nptbench.analysis.history import series
+from nptbench.analysis.history import NEAR, series
 from nptbench.schema.runs import load_runs
 
 #: Rows whose time is numpy's matrix product through OpenBLAS: what the SSE kernels slow.
@@ -49,12 +49,21 @@ def affected(name: str) -> bool:
     return any(f"[{a}]" in name for a in AFFECTED)
 
 
-def detects(values) -> list[int]:
-    return [s.index for s in changepoints.detect(values)]
-
-
-def slower_at(values, start: int) -> list:
-    return [s for s in changepoints.detect(values) if s.slower and s.index >= start - 1]
+def judge(X: np.ndarray, changes: tuple = (), level: bool = True) -> list[list]:
+    """Each row's own steps in a trial, as the command finds them: ``X`` is rows x runs of times (every
+    row of the trial's runs, so that the run level is theirs); ``changes``: the runs where the environment
+    changed (the first SSE or normal run after the other kind: their BLAS kernels differ), where a step
+    taken with the run level stays the row's (nptbench.analysis.history.Series.detect). ``level=False``:
+    every step found, the run level not consulted (the command before it had one)."""
+    if not level:
+        return [changepoints.detect(row) for row in X]
+    lv = changepoints.run_level(np.log(X))
+    out = []
+    for row in X:
+        own, shared = changepoints.against_level(row, lv)
+        kept = [s for s in shared if any(abs(s.index - c) <= NEAR for c in changes)]
+        out.append(sorted(own + kept, key=lambda s: s.index))
+    return out
 
 
 def otava(python: str, batch: dict) -> dict:
@@ -87,65 +96,76 @@ def main() -> int:
               + ("  (affected)" if affected(n) else ""))
 
     started = time.monotonic()
-    # A/A
-    real = {n: detects(table[n]["aa"]) for n in names}
-    rot = {(n, r): detects(np.roll(table[n]["aa"], -r)) for n in names for r in range(aa_n)}
-    win = {(n, s): detects(table[n]["aa"][s:s + WINDOW]) for n in names for s in range(aa_n - WINDOW + 1)}
-    aa = {"real_order": [sum(bool(v) for v in real.values()), len(real)],
-          "rotations": [sum(bool(v) for v in rot.values()), len(rot)],
-          f"windows_of_{WINDOW}": [sum(bool(v) for v in win.values()), len(win)],
-          "series_with_steps_real_order": {n: v for n, v in real.items() if v}}
-    result["aa"] = aa
-    print(f"\nA/A, series with any step: real order {aa['real_order'][0]}/{aa['real_order'][1]}, "
-          f"rotations {aa['rotations'][0]}/{aa['rotations'][1]} ({aa['rotations'][0] / aa['rotations'][1]:.2%}), "
-          f"windows {aa[f'windows_of_{WINDOW}'][0]}/{aa[f'windows_of_{WINDOW}'][1]}")
-    for n, v in aa["series_with_steps_real_order"].items():
-        print(f"  real order: {n} steps at {v}")
-
-    # steps: rotations of A/A, then m SSE runs
-    sse_n = len(by_kind["sse"])
-    found = {m: [0, 0, 0] for m in range(1, MAX_AFTER + 1)}  # found, located, trials (affected rows)
-    unaffected = {m: [0, 0] for m in range(1, MAX_AFTER + 1)}  # any step, trials
-    otava_batch = {}
-    for n in names:
+    A = np.array([table[n]["aa"] for n in names])
+    S = np.array([table[n]["sse"] for n in names])
+    hit_rows = np.array([affected(n) for n in names])
+    aa_n, sse_n = A.shape[1], S.shape[1]
+    full = np.array([np.concatenate([table[n][k] for k in ("aa", "sse", "back") if k in table[n]]) for n in names])
+    result["readings"] = {}
+    for level in (True, False):
+        label = "with the run level" if level else "without the run level (every step found)"
+        got = result["readings"]["with_run_level" if level else "without_run_level"] = {}
+        print(f"\n=== {label}")
+        # A/A
+        real = judge(A, level=level)
+        rot = [judge(np.roll(A, -r, axis=1), level=level) for r in range(aa_n)]
+        win = [judge(A[:, s:s + WINDOW], level=level) for s in range(aa_n - WINDOW + 1)]
+        count = lambda trials: [sum(bool(st) for t in trials for st in t), sum(len(t) for t in trials)]
+        aa = got["aa"] = {"real_order": count([real]), "rotations": count(rot), f"windows_of_{WINDOW}": count(win),
+                          "series_with_steps_real_order": {n: [s.index for s in st] for n, st in zip(names, real) if st}}
+        print(f"A/A, series with any step: real order {aa['real_order'][0]}/{aa['real_order'][1]}, "
+              f"rotations {aa['rotations'][0]}/{aa['rotations'][1]} ({aa['rotations'][0] / aa['rotations'][1]:.2%}), "
+              f"windows {aa[f'windows_of_{WINDOW}'][0]}/{aa[f'windows_of_{WINDOW}'][1]}")
+        for n, v in aa["series_with_steps_real_order"].items():
+            print(f"  real order: {n} steps at {v}")
+        # steps: rotations of A/A, then m SSE runs
+        found = {m: [0, 0, 0] for m in range(1, MAX_AFTER + 1)}  # found, located, trials (affected rows)
+        unaffected = {m: [0, 0] for m in range(1, MAX_AFTER + 1)}  # any step, trials
+        by_row = {m: {n: [0, 0, 0] for n in names if affected(n)} for m in range(1, MAX_AFTER + 1)}
         for r in range(aa_n):
-            pre = np.roll(table[n]["aa"], -r)
+            pre = np.roll(A, -r, axis=1)
             for j in range(sse_n - MAX_AFTER + 1):
                 for m in range(1, MAX_AFTER + 1):
-                    values = np.concatenate([pre, table[n]["sse"][j:j + m]])
-                    if affected(n):
-                        hit = slower_at(values, aa_n)
-                        found[m][0] += bool(hit)
-                        found[m][1] += any(s.index == aa_n for s in hit)
-                        found[m][2] += 1
-                        if r % 4 == 0:
-                            otava_batch[f"step|{n}|{r}|{j}|{m}"] = values.tolist()
-                    else:
-                        unaffected[m][0] += bool(detects(values))
-                        unaffected[m][1] += 1
-    result["steps"] = {"affected": {m: dict(zip(("found", "located", "trials"), v)) for m, v in found.items()},
-                       "unaffected_any_step": {m: dict(zip(("any_step", "trials"), v)) for m, v in unaffected.items()}}
-    print("\nA/A rotations + m SSE runs, affected rows: found (a slower step) / at the first SSE run / trials;"
-          " unaffected rows: any step / trials")
-    for m in range(1, MAX_AFTER + 1):
-        f, loc, t = found[m]
-        u, ut = unaffected[m]
-        print(f"  m={m}: affected found {f}/{t} ({f / t:.1%}), located {loc}/{t} ({loc / t:.1%});"
-              f" unaffected {u}/{ut} ({u / ut:.2%})")
-
-    # the real history, in order
-    full = {n: np.concatenate([table[n][k] for k in ("aa", "sse", "back") if k in table[n]]) for n in names}
-    real_steps = {n: [(s.index, round(s.ratio, 2)) for s in changepoints.detect(v)] for n, v in full.items()}
-    result["real_history"] = {"boundaries": [aa_n, aa_n + sse_n], "steps": real_steps}
-    print(f"\nthe real history (A/A, SSE from run {aa_n + 1}, back from run {aa_n + sse_n + 1}): steps (index, ratio)")
-    for n, v in real_steps.items():
-        print(f"  {n:58s} {v}")
+                    trial = judge(np.concatenate([pre, S[:, j:j + m]], axis=1), (aa_n,), level)
+                    for n, is_hit, steps in zip(names, hit_rows, trial):
+                        if is_hit:
+                            hit = [s for s in steps if s.slower and s.index >= aa_n - 1]
+                            for tally in (found[m], by_row[m][n]):
+                                tally[0] += bool(hit)
+                                tally[1] += any(s.index == aa_n for s in hit)
+                                tally[2] += 1
+                        else:
+                            unaffected[m][0] += bool(steps)
+                            unaffected[m][1] += 1
+        got["steps"] = {"affected": {m: dict(zip(("found", "located", "trials"), v)) for m, v in found.items()},
+                        "affected_by_row": {m: {n: dict(zip(("found", "located", "trials"), v)) for n, v in rows.items()}
+                                            for m, rows in by_row.items()},
+                        "unaffected_any_step": {m: dict(zip(("any_step", "trials"), v)) for m, v in unaffected.items()}}
+        print("A/A rotations + m SSE runs, affected rows: found (a slower step) / at the first SSE run / trials;"
+              " unaffected rows: any step / trials")
+        for m in range(1, MAX_AFTER + 1):
+            f, loc, t = found[m]
+            u, ut = unaffected[m]
+            print(f"  m={m}: affected found {f}/{t} ({f / t:.1%}), located {loc}/{t} ({loc / t:.1%});"
+                  f" unaffected {u}/{ut} ({u / ut:.2%})")
+            for n, (f, loc, t) in by_row[m].items():
+                print(f"        {n:50s} found {f}/{t} ({f / t:.1%}), located {loc}/{t} ({loc / t:.1%})")
+        # the real history, in order
+        steps = judge(full, (aa_n, aa_n + sse_n), level)
+        real_steps = {n: [(s.index, round(s.ratio, 2)) for s in st] for n, st in zip(names, steps)}
+        got["real_history"] = {"boundaries": [aa_n, aa_n + sse_n], "steps": real_steps}
+        print(f"the real history (A/A, SSE from run {aa_n + 1}, back from run {aa_n + sse_n + 1}): steps (index, ratio)")
+        for n, v in real_steps.items():
+            print(f"  {n:58s} {v}")
     result["seconds"] = round(time.monotonic() - started, 1)
+    full = dict(zip(names, full))
 
     if args.otava_python:
         batch = {f"rot|{n}|{r}": np.roll(table[n]["aa"], -r).tolist() for n in names for r in range(aa_n)}
         batch.update({f"real|{n}": v.tolist() for n, v in full.items()})
-        batch.update(otava_batch)
+        batch.update({f"step|{n}|{r}|{j}|{m}": np.concatenate([np.roll(table[n]["aa"], -r), table[n]["sse"][j:j + m]]).tolist()
+                      for n in names if affected(n) for r in range(0, aa_n, 4)
+                      for j in range(sse_n - MAX_AFTER + 1) for m in range(1, MAX_AFTER + 1)})
         t0 = time.monotonic()
         got = otava(args.otava_python, batch)
         o_rot = [bool(got[k]) for k in got if k.startswith("rot|")]
@@ -160,21 +180,11 @@ def main() -> int:
                            "steps": {m: dict(zip(("found", "located", "trials"), v)) for m, v in o_found.items()},
                            "real_history": {k[5:]: v for k, v in got.items() if k.startswith("real|")},
                            "seconds": round(time.monotonic() - t0, 1)}
-        # ours on exactly the trials Otava saw
-        ours = {m: [0, 0, 0] for m in range(1, MAX_AFTER + 1)}
-        for k, values in otava_batch.items():
-            m = int(k.split("|")[-1])
-            hit = slower_at(values, aa_n)
-            ours[m][0] += bool(hit)
-            ours[m][1] += any(s.index == aa_n for s in hit)
-            ours[m][2] += 1
         print(f"\nApache Otava 0.8.0 (defaults), {result['otava']['seconds']} s: A/A rotations with any change point "
-              f"{sum(o_rot)}/{len(o_rot)} ({sum(o_rot) / len(o_rot):.2%})")
+              f"{sum(o_rot)}/{len(o_rot)} ({sum(o_rot) / len(o_rot):.2%}); affected rows, every 4th rotation + m SSE runs:")
         for m in range(1, MAX_AFTER + 1):
             f, loc, t = o_found[m]
-            f2, loc2, _ = ours[m]
-            print(f"  m={m}: Otava found {f}/{t} ({f / t:.1%}) located {loc}/{t};  nptbench found {f2}/{t} "
-                  f"({f2 / t:.1%}) located {loc2}/{t}")
+            print(f"  m={m}: found {f}/{t} ({f / t:.1%}), located {loc}/{t} ({loc / t:.1%})")
         print("  Otava on the real history (indices):")
         for n, v in result["otava"]["real_history"].items():
             print(f"    {n:56s} {v}")

@@ -77,6 +77,51 @@ def test_false_alarms_near_alpha_on_series_without_a_step(draw):
     assert alarms <= 4  # alpha 0.002: 0.8 expected in 400, 1 % at most
 
 
+# --- the run level: a step every row takes is the machine's -------------------------------------------------
+
+def machine_rows(n_rows=8, runs=40, machine_at=20, machine=1.3, own_row=None, own_at=30, own=1.6, sigma=0.05):
+    """Rows x runs of times: every row steps ``machine``x at ``machine_at`` (the machine's level moved),
+    and row ``own_row`` alone steps ``own``x at ``own_at``."""
+    rng = np.random.default_rng(11)
+    base = np.exp(rng.normal(-7, 1, (n_rows, 1)))
+    level = np.where(np.arange(runs) >= machine_at, machine, 1.0)
+    X = base * level * np.exp(rng.normal(0, sigma, (n_rows, runs)))
+    if own_row is not None:
+        X[own_row, own_at:] *= own
+    return X
+
+
+def test_run_level_is_the_median_row_relative_to_its_usual_time():
+    X = machine_rows()
+    lv = cp.run_level(np.log(X))
+    assert np.exp(np.median(lv[20:]) - np.median(lv[:20])) == pytest.approx(1.3, rel=0.04)
+    X[:, 5] *= [10, 10, 10, 1, 1, 1, 1, 1]  # three rows of eight far off in one run move the median little
+    assert abs(cp.run_level(np.log(X))[5] - lv[5]) < 0.1
+    logs = np.log(X)
+    logs[4:, 7] = np.nan  # a run holding 4 rows: too few for a level
+    assert np.isnan(cp.run_level(logs)[7]) and not np.isnan(cp.run_level(logs)[8])
+    assert np.isnan(cp.run_level(np.log(X[:cp.LEVEL_ROWS - 1]))).all()
+
+
+def test_a_step_every_row_takes_is_the_machines_and_a_rows_own_step_is_its_own():
+    X = machine_rows(own_row=2)
+    lv = cp.run_level(np.log(X))
+    for k, row in enumerate(X):
+        assert [s.index for s in cp.detect(row)][:1] == [20]  # alone, every row has the machine's step
+        own, shared = cp.against_level(row, lv)
+        assert [s.index for s in shared] == [20]
+        assert [s.index for s in own] == ([30] if k == 2 else [])
+    own, shared = cp.against_level(X[2], None)  # no level: every step is the row's
+    assert [s.index for s in own] == [20, 30] and shared == []
+
+
+def test_a_step_of_a_few_rows_stays_theirs():
+    X = machine_rows(machine=1.0)
+    X[:2, 25:] *= 1.5  # two rows of eight: numpy's products held to slower kernels
+    lv = cp.run_level(np.log(X))
+    assert [[s.index for s in cp.against_level(row, lv)[0]] for row in X] == [[25], [25]] + [[]] * 6
+
+
 # --- series from runs -----------------------------------------------------------------------------------
 
 def run(when: str, medians: dict, cpu="Test CPU", profile="smoke", numpy_version="2.4.6", threads=None,
@@ -150,6 +195,63 @@ def stepped_history(folder: Path, before=20, after=4, numpy_change_at=None) -> P
     return folder
 
 
+def machine_history(folder: Path, numpy_change_at=None, own_at=30, runs=40) -> Path:
+    """Runs of eight benchmarks whose machine ran every row 1.3x slower from run 20 on, and ``r2`` alone
+    1.6x slower from ``own_at`` on (none when beyond the runs)."""
+    X = machine_rows(own_row=2, own_at=own_at, runs=runs)
+    for i in range(runs):
+        version = "2.5.0" if numpy_change_at is not None and i >= numpy_change_at else "2.4.6"
+        save(folder, f"{i:04d}_run.json", run(f"2026-0{1 + i // 28}-{i % 28 + 1:02d}T00:00:00",
+                                             {f"r{k}": X[k, i] for k in range(len(X))}, numpy_version=version))
+    return folder
+
+
+def test_the_machines_steps_are_printed_apart_and_the_rows_own_kept(tmp_path, capsys):
+    machine_history(tmp_path)
+    assert history.main([str(tmp_path), "--json", "--quiet"]) == history.PASSED
+    out = json.loads(capsys.readouterr().out)
+    by_name = {s["name"]: s for s in out["series"]}
+    assert [st["index"] for st in by_name["test_x[r2]"]["steps"]] == [30]
+    assert all(s["steps"] == [] for n, s in by_name.items() if n != "test_x[r2]")
+    assert all([st["first_run"] for st in s["with_run_level"]] == ["0020_run.json"] for s in out["series"])
+    (level,) = out["run_levels"]
+    assert level["rows"] == 8 and len(level["runs"]) == 40 and all(r["rows"] == 8 for r in level["runs"])
+    (step,) = level["steps"]
+    assert step["first_run"] == "0020_run.json" and step["ratio"] == pytest.approx(1.3, rel=0.05)
+    assert history.main([str(tmp_path), "--quiet"]) == history.PASSED
+    text = capsys.readouterr().out
+    assert "1 step(s), newest first" in text and "slower test_x[r2]" in text
+    assert "the machine's: 8 step(s)" in text and "run level [" in text and "x1.3" in text
+
+
+def test_a_step_with_the_machine_where_the_environment_changed_stays_the_rows(tmp_path, capsys):
+    machine_history(tmp_path, numpy_change_at=20)  # a new numpy could move every row alike
+    assert history.main([str(tmp_path), "--json", "--quiet"]) == history.PASSED
+    out = json.loads(capsys.readouterr().out)
+    for s in out["series"]:
+        assert s["steps"][0]["index"] == 20 and s["steps"][0]["changed"]["environment"] == ["numpy 2.4.6 -> 2.5.0"]
+        assert s["with_run_level"] == []
+
+
+def test_fail_on_new_step_ignores_the_machines_step(tmp_path, capsys):
+    machine_history(tmp_path, own_at=99, runs=24)  # every row steps at run 20 of 24, nothing changed
+    assert history.main([str(tmp_path), "--fail-on-new-step", "--quiet"]) == history.PASSED
+    assert "the machine's: 8 step(s)" in capsys.readouterr().out
+    shutil.rmtree(tmp_path)
+    machine_history(tmp_path, numpy_change_at=20, own_at=99, runs=24)  # the same, with a new numpy there
+    assert history.main([str(tmp_path), "--fail-on-new-step", "--quiet"]) == history.NEW_STEP
+    assert len(capsys.readouterr().err.strip().splitlines()) == 8
+
+
+def test_a_filter_keeps_the_level_of_every_row(tmp_path, capsys):
+    machine_history(tmp_path)
+    assert history.main([str(tmp_path), "-k", "r5", "--json", "--quiet"]) == history.PASSED
+    out = json.loads(capsys.readouterr().out)
+    (s,) = out["series"]
+    assert s["steps"] == [] and [st["index"] for st in s["with_run_level"]] == [20]
+    assert out["run_levels"][0]["rows"] == 8
+
+
 def test_json_names_each_series_and_its_steps(tmp_path, capsys):
     stepped_history(tmp_path, numpy_change_at=20)
     assert history.main([str(tmp_path), "--json", "--quiet"]) == history.PASSED
@@ -213,6 +315,21 @@ def test_dashboard_pages_and_plots(tmp_path):
         ET.fromstring(p.read_text())  # well-formed
     assert page.count("<svg") == 2 and "x1.8" in page and "numpy 2.4.6 -&gt; 2.5.0" in page
     assert "| `test_x[slow]` |" in md
+    assert "run level" not in md  # two rows make no run level
+
+
+def test_dashboard_plots_the_run_level_and_marks_the_machines_steps(tmp_path):
+    machine_history(tmp_path / "runs")
+    assert history.main([str(tmp_path / "runs"), "--out", str(tmp_path / "dash"), "--quiet"]) == 0
+    md = (tmp_path / "dash" / "history.md").read_text()
+    svgs = sorted((tmp_path / "dash" / "img").glob("*.svg"))
+    assert len(svgs) == 9 and sum("run-level" in p.name for p in svgs) == 1
+    level = next(p for p in svgs if "run-level" in p.name).read_text()
+    ET.fromstring(level)
+    assert "x1.3" in level and "1.00x" in level  # its steps, and ratios on its axis
+    assert "## The machine's: steps taken with the run level" in md and "| run level (8 rows) |" in md
+    r5 = next(p for p in svgs if p.name.endswith("r5.svg")).read_text()
+    assert "run x1.3" in r5 and "taken with the run level" in r5
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

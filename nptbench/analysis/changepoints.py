@@ -21,6 +21,18 @@ scatter between runs and from nothing inside one run:
   within ``min_step`` of 1 are not reported (asv leaves out steps under 5 % likewise) and their segments
   merge.
 
+A machine's own level moves too: on a shared VM every memory-bound row has been seen to step 1.2-1.4x
+together for a quarter of an hour, with nothing changed in the code under benchmark. A series alone cannot
+tell that from a change of its software; the other rows of the same runs can. The **run level**
+(:func:`run_level`) is, for each run, the median over the rows it holds of each row's time relative to
+that row's usual time: how slow the machine ran everything in that run. A step of a row is **its own**
+only where the row's time relative to the run level steps too, the same way within :data:`LEVEL_NEAR`
+runs (:func:`against_level`); where it does not, the row moved with the whole run and the step is the
+machine's. This can only take steps away, never add one, and it takes away nothing where fewer than
+:data:`LEVEL_ROWS` rows make the level. A change of software that moves every row alike moves the level
+with it and reads as the machine's here; nptbench.analysis.history keeps such a step as the row's where
+its environment changed there.
+
 What a rate of false alarms and a rate of detection this gives on real runs of a shared machine is
 measured in results/README.md ("History on a shared machine, measured"), with the commands.
 """
@@ -47,6 +59,11 @@ CLIP = 8.0
 NULL_DF = 3.0
 #: Seed of the random orders: the same series always gets the same answer.
 SEED = 20261203
+#: The fewest rows a run's level is made from (:func:`run_level`): with fewer, no run level.
+LEVEL_ROWS = 5
+#: A row's step is its own when its time relative to the run level steps the same way within this many
+#: runs of it (:func:`against_level`).
+LEVEL_NEAR = 2
 
 
 @dataclass
@@ -227,3 +244,35 @@ def _sized(x: np.ndarray, cuts: list[int], p: dict[int, float]) -> list[Step]:
         est, lo, hi = shift(left, right)
         out.append(Step(cut, math.exp(est), math.exp(lo), math.exp(hi), p[cut], len(left), len(right)))
     return out
+
+
+def run_level(logs) -> np.ndarray:
+    """The run level of each run (module docstring), as a log: ``logs`` is rows x runs of log times, NaN
+    where a row has no time in a run. Each row is centred on its own median; a run's level is the median
+    of its rows, NaN where it holds fewer than :data:`LEVEL_ROWS`."""
+    logs = np.asarray(logs, dtype=float)
+    if logs.ndim != 2 or logs.shape[0] < LEVEL_ROWS:
+        return np.full(logs.shape[-1] if logs.ndim else 0, np.nan)
+    with np.errstate(all="ignore"):
+        centred = logs - np.nanmedian(logs, axis=1, keepdims=True)
+    rows = np.sum(~np.isnan(centred), axis=0)
+    level = np.full(logs.shape[1], np.nan)
+    ok = rows >= LEVEL_ROWS
+    if ok.any():
+        level[ok] = np.nanmedian(centred[:, ok], axis=0)
+    return level
+
+
+def against_level(values, level, **options) -> tuple[list[Step], list[Step]]:
+    """The steps of a series (:func:`detect`, with ``options``) split in two: its own, and those it took
+    with the run level (``level``: one log per run, :func:`run_level`; NaN where unknown counts as 0, and
+    ``None`` means no level, so every step is its own). A step is its own where the series divided by
+    its run level has a step the same way within :data:`LEVEL_NEAR` runs of it."""
+    steps = detect(values, **options)
+    if level is None or not steps:
+        return steps, []
+    level = np.nan_to_num(np.asarray(level, dtype=float), nan=0.0)
+    relative = detect(np.asarray(values, dtype=float) / np.exp(level), **options)
+    own = [s for s in steps
+           if any(abs(r.index - s.index) <= LEVEL_NEAR and r.slower == s.slower for r in relative)]
+    return own, [s for s in steps if s not in own]

@@ -14,6 +14,12 @@ changed (:func:`changes`); a step (nptbench.analysis.changepoints) is explained 
 first run or next to it, by the commits between its two sides, and by the machine's yardsticks of the two
 levels where they differ beyond their noise (nptbench.analysis.drift).
 
+The rows of one machine, profile and set of conditions also make that group's **run level**
+(:func:`run_levels`; nptbench.analysis.changepoints.run_level): how slow the machine ran every row in each
+run. A step a row took with its run level, where nothing in its environment changed, is the machine's
+(:attr:`Series.shared`), not the row's (:attr:`Series.steps`); the run level's own steps show when the
+machine's level moved.
+
 A run read twice (a run in ``results/runs/`` and its promoted copy in ``results/<fingerprint>/``) is one
 point: runs are the same when their machine, saved time and every benchmark's median are.
 """
@@ -21,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from nptbench.analysis import changepoints, drift
 from nptbench.analysis.across import match_key
@@ -98,7 +106,14 @@ class Series:
     experiment: str
     time_kind: str  # which time the points are: the host median, or the device median (CUDA events)
     points: list = field(default_factory=list)
-    steps: list = field(default_factory=list)  # changepoints.Step, oldest first, once found
+    steps: list = field(default_factory=list)  # changepoints.Step, oldest first, once found: the row's own
+    shared: list = field(default_factory=list)  # steps taken with the run level, nothing changed there
+    level: list | None = None  # the run level of each point, as a log (run_levels); None: no level
+
+    @property
+    def group(self) -> tuple:
+        """The series' machine, profile, conditions and kind of time: what its run level is made of."""
+        return (self.fingerprint, self.profile, self.conditions, self.time_kind)
 
     @property
     def values(self) -> list[float]:
@@ -120,7 +135,13 @@ class Series:
         return out
 
     def detect(self, **options) -> list:
-        self.steps = changepoints.detect(self.values, **options)
+        """Find the series' steps (nptbench.analysis.changepoints.against_level with ``options``): its own
+        in :attr:`steps`, with those it took with its run level where its environment changed there (a new
+        version may move every row alike); the other steps it took with the run level in :attr:`shared`."""
+        own, shared = changepoints.against_level(self.values, self.level, **options)
+        kept = [st for st in shared if self.explain(st)["environment"]]
+        self.steps = sorted(own + kept, key=lambda st: st.index)
+        self.shared = [st for st in shared if st not in kept]
         return self.steps
 
     def explain(self, step) -> dict:
@@ -142,6 +163,55 @@ class Series:
             "commits": commits,
             "machine": [f"{d['yardstick']} {d['ratio']:.2f}x ({d['explains']} rows)" for d in machine],
         }
+
+
+@dataclass
+class RunLevel:
+    """The run level of one machine, profile, set of conditions and kind of time (module docstring): for
+    each run, the median over its rows of each row's time relative to that row's usual time."""
+    group: tuple  # Series.group
+    runs: list  # Run, in the order of the series
+    values: list  # the level of each run, as a ratio (1.0: the rows' usual times); None where too few rows
+    rows: list  # how many rows each run's level is made of
+    names: list  # the rows (Series.name) it is made of
+    steps: list = field(default_factory=list)
+
+    @property
+    def defined(self) -> list[int]:
+        """Indices of the runs that have a level."""
+        return [i for i, v in enumerate(self.values) if v is not None]
+
+    def detect(self, **options) -> list:
+        """The level's own steps (nptbench.analysis.changepoints.detect over the runs that have a level);
+        each step's ``index`` is that of its first run in :attr:`runs`."""
+        idx = self.defined
+        found = changepoints.detect([self.values[i] for i in idx], **options) if idx else []
+        for st in found:
+            st.index = idx[st.index]
+        self.steps = found
+        return found
+
+
+def run_levels(all_series: list[Series]) -> list[RunLevel]:
+    """Every group's run level (nptbench.analysis.changepoints.run_level), and each series' :attr:`Series.level`
+    set from it (None where its group has fewer than changepoints.LEVEL_ROWS rows)."""
+    out = []
+    for group in sorted({s.group for s in all_series}, key=str):
+        members = [s for s in all_series if s.group == group]
+        runs = sorted({id(p.run): p.run for s in members for p in s.points}.values(),
+                      key=lambda r: (r.time, str(r.path)))
+        where = {id(r): i for i, r in enumerate(runs)}
+        logs = np.full((len(members), len(runs)), np.nan)
+        for k, s in enumerate(members):
+            for p in s.points:
+                logs[k, where[id(p.run)]] = np.log(p.value)
+        level = changepoints.run_level(logs)
+        for s in members:
+            s.level = ([float(level[where[id(p.run)]]) for p in s.points]
+                       if len(members) >= changepoints.LEVEL_ROWS else None)
+        out.append(RunLevel(group, runs, [None if np.isnan(v) else float(np.exp(v)) for v in level],
+                            [int(n) for n in np.sum(~np.isnan(logs), axis=0)], [s.name for s in members]))
+    return out
 
 
 def changed_there(why: dict) -> list[str]:

@@ -3,8 +3,11 @@
 
 The plots are SVG written here, with no plotting library: the dashboard works after the README's first
 command, which installs none. Each plot shows a series' runs in the order they were made (time on a log
-scale), the level of each stretch between steps, every step (red: slower, green: faster, with its ratio)
-and every run where the environment changed (grey dotted line, the change in its tooltip). The HTML page
+scale), the level of each stretch between steps, every step (red: slower, green: faster, with its ratio),
+every step the row took with its run level (grey dashed, "run"; nptbench.analysis.history) and every run
+where the environment changed (grey dotted line, the change in its tooltip). Each machine, profile and set
+of conditions begins with the plot of its run level: each run's time of every row relative to that row's
+usual time (the median over the rows), with its own steps. The HTML page
 holds the plots inline (hovering a run shows its file, date, commit and time); the Markdown links them.
 """
 from __future__ import annotations
@@ -16,13 +19,13 @@ import statistics
 from pathlib import Path
 
 from nptbench.analysis.fmt import fmt_time
-from nptbench.analysis.history import Series, changed_there, commit, newest_first
+from nptbench.analysis.history import Point, RunLevel, Series, changed_there, commit, newest_first
 from nptbench.schema.record import conditions_label
 from nptbench.tools.report.md import Doc
 
 W, H = 760, 230
 LEFT, RIGHT, TOP, BOTTOM = 70, 20, 26, 34
-SLOWER, FASTER, LEVEL, POINT, CHANGE = "#d62728", "#2ca02c", "#1f77b4", "#555", "#999"
+SLOWER, FASTER, LEVEL, POINT, CHANGE, SHARED = "#d62728", "#2ca02c", "#1f77b4", "#555", "#999", "#777"
 
 
 def _ticks(lo: float, hi: float) -> list[float]:
@@ -37,8 +40,8 @@ def _ticks(lo: float, hi: float) -> list[float]:
     return out or [lo, hi]
 
 
-def svg(s: Series) -> str:
-    """One series as an SVG plot (module docstring)."""
+def svg(s: Series, fmt=fmt_time) -> str:
+    """One series as an SVG plot (module docstring); ``fmt`` writes a value (a time, by default)."""
     values = s.values
     n = len(values)
     lo, hi = min(values) / 1.15, max(values) * 1.15
@@ -60,7 +63,7 @@ def svg(s: Series) -> str:
            f"<line x1='{LEFT}' y1='{TOP}' x2='{LEFT}' y2='{TOP + span_y}' stroke='#333'/>"]
     for v in _ticks(lo, hi):
         out.append(f"<line x1='{LEFT - 4}' y1='{y(v):.1f}' x2='{W - RIGHT}' y2='{y(v):.1f}' stroke='#eee'/>"
-                   f"<text x='{LEFT - 6}' y='{y(v) + 4:.1f}' text-anchor='end'>{e(fmt_time(v))}</text>")
+                   f"<text x='{LEFT - 6}' y='{y(v) + 4:.1f}' text-anchor='end'>{e(fmt(v))}</text>")
     step_every = max(1, math.ceil(n / 12))
     for i in range(0, n, step_every):
         out.append(f"<text x='{x(i):.1f}' y='{H - 18}' text-anchor='middle'>{i + 1}</text>")
@@ -83,8 +86,14 @@ def svg(s: Series) -> str:
                    f"<line x1='{xs:.1f}' y1='{TOP}' x2='{xs:.1f}' y2='{TOP + span_y}' stroke='{color}' "
                    f"stroke-dasharray='5,3' stroke-width='1.5'/><text x='{xs + 3:.1f}' y='{TOP + 10}' "
                    f"fill='{color}' font-weight='bold'>x{st.ratio:.2f}</text></g>")
+    for st in s.shared:
+        xs = (x(st.index - 1) + x(st.index)) / 2
+        tip = f"x{st.ratio:.2f} from run {st.index + 1}, taken with the run level: the machine's"
+        out.append(f"<g><title>{e(tip)}</title><line x1='{xs:.1f}' y1='{TOP}' x2='{xs:.1f}' y2='{TOP + span_y}' "
+                   f"stroke='{SHARED}' stroke-dasharray='5,3' stroke-width='1'/><text x='{xs + 3:.1f}' "
+                   f"y='{TOP + 22}' fill='{SHARED}'>run x{st.ratio:.2f}</text></g>")
     for i, p in enumerate(s.points):
-        tip = f"run {i + 1}: {p.file}, {p.date}, commit {commit(p.run)[:10] or '?'}: {fmt_time(p.value)}"
+        tip = f"run {i + 1}: {p.file}, {p.date}, commit {commit(p.run)[:10] or '?'}: {fmt(p.value)}"
         out.append(f"<circle cx='{x(i):.1f}' cy='{y(p.value):.1f}' r='3' fill='{POINT}'><title>{e(tip)}</title>"
                    "</circle>")
     out.append("</svg>")
@@ -97,7 +106,21 @@ def slug(s: Series) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")[:180]
 
 
-def write(all_series: list[Series], out: Path) -> dict:
+def level_series(lv: RunLevel) -> Series:
+    """A run level as a series to plot: its runs that have a level, its own steps."""
+    fingerprint, profile, conds, kind = lv.group
+    idx = lv.defined
+    where = {i: k for k, i in enumerate(idx)}
+    steps = [type(st)(**{**st.__dict__, "index": where[st.index]}) for st in lv.steps]
+    return Series(fingerprint, profile, conds, (), f"run level: median of {len(lv.names)} rows' time / their usual",
+                  "", kind, [Point(lv.runs[i], lv.values[i], {}) for i in idx], steps)
+
+
+def ratio(v: float) -> str:
+    return f"{v:.2f}x"
+
+
+def write(all_series: list[Series], out: Path, levels: list[RunLevel] = ()) -> dict:
     """Write history.md, history.html and img/<series>.svg into ``out``; returns the paths written."""
     out = Path(out)
     img = out / "img"
@@ -125,9 +148,28 @@ def write(all_series: list[Series], out: Path) -> dict:
                    "commits"], rows)
     else:
         doc.p("No steps.")
+    shared = [(s, st) for s in all_series for st in s.shared]
+    if shared or any(lv.steps for lv in levels):
+        doc.h(2, "The machine's: steps taken with the run level")
+        doc.p("Steps a row took together with every row of its runs (its run level, the first plot of each "
+              "machine below), where nothing recorded in its environment changed: the machine ran everything "
+              "slower or faster. They are not counted as the rows' own steps and never fail --fail-on-new-step.")
+        rows = [[f"run level ({len(lv.names)} rows)", lv.group[0], "slower" if st.slower else "faster",
+                 f"x{st.ratio:.2f} ({st.low:.2f}-{st.high:.2f})",
+                 f"{st.index + 1} of {len(lv.runs)}: `{lv.runs[st.index].path.name}`"] for lv in levels for st in lv.steps]
+        rows += [[f"`{s.name}`", s.fingerprint, "slower" if st.slower else "faster",
+                  f"x{st.ratio:.2f} ({st.low:.2f}-{st.high:.2f})",
+                  f"{st.index + 1} of {len(s.points)}: `{s.points[st.index].file}` ({s.points[st.index].date})"]
+                 for s, st in sorted(shared, key=lambda p: (p[0].points[p[1].index].run.time, p[0].name), reverse=True)]
+        doc.table(["benchmark", "machine", "", "ratio (95 %)", "first run at the new level"], rows)
     for group in sorted({(s.fingerprint, s.profile, s.conditions) for s in all_series}):
         conds = conditions_label(group[2])
         doc.h(2, f"{group[0]}, {group[1]}" + (f", {conds}" if conds else ""))
+        for lv in (lv for lv in levels if lv.group[:3] == group):
+            ls = level_series(lv)
+            path = img / f"{slug(ls)}.svg"
+            path.write_text(svg(ls, ratio), encoding="utf-8")
+            doc.img(path, ls.name)
         for s in (s for s in all_series if (s.fingerprint, s.profile, s.conditions) == group):
             path = img / f"{slug(s)}.svg"
             path.write_text(svg(s), encoding="utf-8")

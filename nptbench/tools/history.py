@@ -6,7 +6,9 @@ Reads saved runs (by default ``results/``: the committed baselines of every mach
 and conditions (nptbench.analysis.history: runs of other machines never mix into a series), finds its
 steps (nptbench.analysis.changepoints: from the scatter between runs, with a stated false-alarm rate) and
 prints them newest first, each with its size and interval, the first run at the new level and what
-changed there. ``--json`` prints every series as data, ``--out DIR`` writes a dashboard (history.md,
+changed there. A step a row took with the whole run (its group's run level: the machine ran every row
+slower or faster), where nothing in its environment changed, is the machine's: printed apart, with the
+run level's own steps, and never failing ``--fail-on-new-step``. ``--json`` prints every series as data, ``--out DIR`` writes a dashboard (history.md,
 history.html with its plots inline, img/*.svg; nptbench.tools.dashboard), and ``--fail-on-new-step`` makes
 it a CI check.
 
@@ -23,7 +25,7 @@ import time
 from pathlib import Path
 
 from nptbench.analysis import changepoints
-from nptbench.analysis.history import Series, changed_there, newest_first, series, unique
+from nptbench.analysis.history import RunLevel, Series, changed_there, newest_first, run_levels, series, unique
 from nptbench.schema import layout
 from nptbench.schema.record import conditions_label
 from nptbench.schema.runs import RunError, load, run_files
@@ -64,7 +66,23 @@ def series_data(s: Series) -> dict:
             "conditions": dict(s.conditions), "time": s.time_kind, "runs": len(s.points),
             "first": s.points[0].date, "last": s.points[-1].date,
             "steps": [step_data(s, st) for st in s.steps],
+            "with_run_level": [step_data(s, st) for st in s.shared],
             "environment_changes": [{"index": i, "run": s.points[i].file, "changes": w} for i, w in s.changes()]}
+
+
+def level_data(lv: RunLevel) -> dict:
+    fingerprint, profile, conds, kind = lv.group
+    return {"fingerprint": fingerprint, "profile": profile, "conditions": dict(conds), "time": kind,
+            "rows": len(lv.names),
+            "runs": [{"file": r.path.name, "level": v, "rows": n} for r, v, n in zip(lv.runs, lv.values, lv.rows)],
+            "steps": [{"index": st.index, "first_run": lv.runs[st.index].path.name, "ratio": st.ratio,
+                       "interval": [st.low, st.high], "p": st.p, "slower": st.slower} for st in lv.steps]}
+
+
+def level_label(lv: RunLevel) -> str:
+    fingerprint, profile, conds, kind = lv.group
+    words = conditions_label(conds)
+    return f"run level [{fingerprint}, {profile}{', ' + words if words else ''}, {kind}]"
 
 
 def new_steps(all_series: list[Series], new_runs: int) -> list[tuple[Series, object]]:
@@ -83,7 +101,8 @@ def fmt_step(s: Series, step) -> str:
             + (f"; changed there: {'; '.join(said)}" if said else "; nothing recorded changed there"))
 
 
-def print_text(all_series: list[Series], copies: list[Path], runs: int, short: list[Series], out=None) -> None:
+def print_text(all_series: list[Series], copies: list[Path], runs: int, short: list[Series], levels=(),
+               out=None) -> None:
     out = out or sys.stdout
     machines = sorted({s.fingerprint for s in all_series})
     print(f"{runs} runs of {len(machines)} machine(s) ({', '.join(machines)}), {len(all_series)} series"
@@ -99,10 +118,21 @@ def print_text(all_series: list[Series], copies: list[Path], runs: int, short: l
     steps = newest_first(all_series)
     if not steps:
         print("no steps", file=out)
-        return
-    print(f"\n{len(steps)} step(s), newest first:", file=out)
-    for s, st in steps:
-        print(("  slower " if st.slower else "  faster ") + fmt_step(s, st), file=out)
+    else:
+        print(f"\n{len(steps)} step(s), newest first:", file=out)
+        for s, st in steps:
+            print(("  slower " if st.slower else "  faster ") + fmt_step(s, st), file=out)
+    shared = [(s, st) for s in all_series for st in s.shared]
+    moved = [lv for lv in levels if lv.steps]
+    if shared or moved:
+        print(f"\nthe machine's: {len(shared)} step(s) of rows taken with their run level (every row of the run "
+              "moved alike, nothing recorded changed there), not counted as the rows' own:", file=out)
+        for lv in moved:
+            for st in lv.steps:
+                print(f"  {level_label(lv)}: x{st.ratio:.2f} ({st.low:.2f}-{st.high:.2f}) from run {st.index + 1} "
+                      f"of {len(lv.runs)} ({lv.runs[st.index].path.name})", file=out)
+        for s, st in sorted(shared, key=lambda p: (p[0].points[p[1].index].run.time, p[0].name), reverse=True):
+            print(f"  with the run level: {fmt_step(s, st)}", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="write the dashboard there: history.md, history.html (plots inline), img/*.svg")
     parser.add_argument("--fail-on-new-step", action="store_true",
-                        help="exit 1 when the newest runs of a series begin a slowdown step (one line per step)")
+                        help="exit 1 when the newest runs of a series begin a slowdown step of its own (one line "
+                             "per step; a step every row of the run took alike, with nothing changed, is the "
+                             "machine's and does not fail)")
     parser.add_argument("--new", type=int, default=NEW_RUNS,
                         help=f"with --fail-on-new-step: a step is new when it begins among the newest N runs "
                              f"(default {NEW_RUNS})")
@@ -144,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as exc:
         print(f"nptbench history: {exc}", file=sys.stderr)
         return BAD_INPUT
-    found = [s for s in series(runs)
+    every = series(runs)
+    levels = run_levels(every)  # of every row, whatever the filters show
+    found = [s for s in every
              if (not args.keyword or args.keyword in s.name)
              and (not args.fingerprint or s.fingerprint == args.fingerprint)
              and (not args.profile or s.profile == args.profile)]
@@ -158,16 +192,21 @@ def main(argv: list[str] | None = None) -> int:
         s.detect(alpha=args.alpha, min_size=args.min_runs, min_step=args.min_step)
         if not args.quiet and time.monotonic() - started > PROGRESS_EVERY and i % 25 == 0:
             print(f"history: searched {i} of {len(found)} series", file=sys.stderr, flush=True)
+    shown = {s.group for s in found}
+    levels = [lv for lv in levels if lv.group in shown and lv.defined]
+    for lv in levels:
+        lv.detect(alpha=args.alpha, min_size=args.min_runs, min_step=args.min_step)
     if args.json:
         print(json.dumps({"runs": len(runs), "copies_read_once": [str(p) for p in copies],
                           "detector": {"alpha": args.alpha, "min_step": args.min_step, "min_runs": args.min_runs},
-                          "series": [series_data(s) for s in found]}, indent=1))
+                          "series": [series_data(s) for s in found],
+                          "run_levels": [level_data(lv) for lv in levels]}, indent=1))
     else:
-        print_text(found, copies, len(runs), short)
+        print_text(found, copies, len(runs), short, levels)
     if args.out:
         from nptbench.tools import dashboard
 
-        written = dashboard.write(found, args.out)
+        written = dashboard.write(found, args.out, levels)
         print(f"wrote {written['markdown']} and {written['html']} ({len(written['images'])} plots)",
               file=sys.stderr if args.json else sys.stdout)
     if args.fail_on_new_step:
