@@ -170,3 +170,11 @@ def test_a_second_timing_of_some_rows_is_judged_in_the_whole_sessions_family(tmp
     assert rows["test_x[mem]"]["verdict"] == "slower" and rows["test_x[mem]"]["confirmed"] is None
     assert "no second timing of it to confirm" in rows["test_x[mem]"]["note"]
     assert rows["test_x[cpu]"]["runs"] == {"base": 5, "new": 1}
+
+
+def test_a_row_named_with_its_conditions_finds_its_pytest_item_for_the_second_timing():
+    from nptbench.schema.record import conditions_label
+
+    label = conditions_label((("OMP_NUM_THREADS", "1"),))
+    assert compare.plain_name(f"test_x[cpu] [{label}]") == "test_x[cpu]"  # as compare._named writes it
+    assert compare.plain_name("test_x[cpu]") == "test_x[cpu]"

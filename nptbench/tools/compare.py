@@ -186,6 +186,11 @@ def _named(bench: Bench, with_conditions: bool) -> str:
     return f"{bench.name} [{label}]" if with_conditions and label else bench.name
 
 
+def plain_name(row_name: str) -> str:
+    """pytest's name of the benchmark a row names (its conditions, where :func:`_named` added them, left off)."""
+    return row_name.split(" [")[0]
+
+
 def judge(b: Bench, n: Bench, effect: float) -> tuple[Verdict, str]:
     """The verdict on one pair and which times it was taken on ("device" or "host")."""
     bt, nt, timer, note = judged_times(b, n)
@@ -346,7 +351,7 @@ def confirm(pairings: list[Pairing], second: Run, effects: Effects | None = None
             if r.verdict != "slower":
                 continue
             s = rows.get(r.name)
-            if s is None or r.name.split(" [")[0] not in retimed:
+            if s is None or plain_name(r.name) not in retimed:
                 r.result.note = _joined(r.result.note, "no second timing of it to confirm")
                 continue
             r.confirmed = s.verdict == "slower"
@@ -512,7 +517,8 @@ def span_line(span: gate.Span, k: int, base_label: str = "BASE") -> str:
         line += (f" **A short set**: all within {gate.SHORT_SPAN_MINUTES:.0f} min, one stretch of this machine; on "
                  "a shared machine the next stretch can sit beyond anything the set saw, and a verdict of slower "
                  "can then be the machine. Add runs made at other times (python -m nptbench baseline --runs 1, "
-                 "an hour or a day apart; or promote runs that passed).")
+                 "an hour or a day apart; or run the gate with --baseline-grow, which adds each session that "
+                 "passed).")
     return line
 
 
