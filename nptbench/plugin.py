@@ -538,7 +538,7 @@ class PytestBaseline:
         (nptbench.tools.compare.confirm)."""
         from nptbench.tools import compare
 
-        called = {compare.plain_name(r.name) for p in pairing for r in p.rows if r.verdict == "slower"}
+        called = {r.bench for p in pairing for r in p.rows if r.verdict == "slower"}
         nodeids = [item.nodeid for item in session.items if item.name in called]
         if not nodeids:
             return

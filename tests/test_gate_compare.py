@@ -172,9 +172,15 @@ def test_a_second_timing_of_some_rows_is_judged_in_the_whole_sessions_family(tmp
     assert rows["test_x[cpu]"]["runs"] == {"base": 5, "new": 1}
 
 
-def test_a_row_named_with_its_conditions_finds_its_pytest_item_for_the_second_timing():
-    from nptbench.schema.record import conditions_label
-
-    label = conditions_label((("OMP_NUM_THREADS", "1"),))
-    assert compare.plain_name(f"test_x[cpu] [{label}]") == "test_x[cpu]"  # as compare._named writes it
-    assert compare.plain_name("test_x[cpu]") == "test_x[cpu]"
+def test_a_row_named_with_its_conditions_gets_its_second_timing(tmp_path, capsys):
+    baseline_set(tmp_path / "base")
+    pinned = {"OMP_NUM_THREADS": "1"}
+    slow = write(tmp_path / "slow.json", run(1.6, 31, env=pinned))
+    second = write(tmp_path / "second.json", run(1.0, 32, env=pinned))
+    assert compare.main([str(tmp_path / "base"), str(slow), "--across-conditions", "--confirm", str(second),
+                         "--json"]) == compare.PASSED
+    rows = json.loads(capsys.readouterr().out)["pairings"][0]["verdicts"]
+    assert {v["benchmark"] for v in rows} == {"test_x[cpu] [OMP_NUM_THREADS=1]", "test_x[mem] [OMP_NUM_THREADS=1]"}
+    for v in rows:  # matched to its benchmark, not to the name with its conditions
+        assert v["confirmed"] is False and "not confirmed: a second timing read" in v["note"] and "(same)" in v["note"]
+        assert v["verdict"] == "uncertain"

@@ -101,6 +101,7 @@ class Row:
     explained: str | None = None  # the machine drift that could explain this row, in words
     throttled: str | None = None  # BASE or NEW rounds ran on a throttled GPU, in words (analysis.gpu_records)
     confirmed: bool | None = None  # called slower: whether a second timing of it was called slower too
+    bench: str = ""  # pytest's name of the benchmark (``name`` may add its conditions: _named)
 
     @property
     def verdict(self) -> str:
@@ -131,6 +132,8 @@ class Pairing:
     statistic: str = STATISTIC  # which time of each run the between-run verdict rests on
     span: gate.Span | None = None  # when BASE's runs were made (baseline mode)
     second: list = field(default_factory=list)  # the runs of a second timing of the rows called slower (confirm)
+    across: bool = False  # rows under other conditions judged anyway (--across-conditions)
+    alpha: float = 0.05  # the family-wise level of the between-run verdicts (compare_pair sets it)
 
     @property
     def thin(self) -> bool:
@@ -184,11 +187,6 @@ def _named(bench: Bench, with_conditions: bool) -> str:
     """A benchmark's name, with its conditions where the name alone would not tell it apart."""
     label = conditions_label(bench.conds)
     return f"{bench.name} [{label}]" if with_conditions and label else bench.name
-
-
-def plain_name(row_name: str) -> str:
-    """pytest's name of the benchmark a row names (its conditions, where :func:`_named` added them, left off)."""
-    return row_name.split(" [")[0]
 
 
 def judge(b: Bench, n: Bench, effect: float) -> tuple[Verdict, str]:
@@ -279,7 +277,7 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
             pairing.rows.append(Row(name, n.experiment, n.shape, b.host.median, n.host.median, effect,
                                     Verdict(float("nan"), verdict=NOT_COMPARED,
                                             note=differ + " (--across-conditions judges them anyway)"),
-                                    "host", b.host.median, n.host.median, record=n.record))
+                                    "host", b.host.median, n.host.median, record=n.record, bench=n.name))
             throttle_sides.append((pairing.rows[-1], b, n))
             continue
         if mode == "session":
@@ -292,7 +290,7 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
         if differ:
             result.note = _joined(result.note, f"**{differ}**")
         row = Row(name, n.experiment, n.shape, bt.median, nt.median, effect, result, timer, b.host.median,
-                  n.host.median, runs=(bt.runs, nt.runs), record=n.record)
+                  n.host.median, runs=(bt.runs, nt.runs), record=n.record, bench=n.name)
         if mode == "session":
             row.basis = "within the session: rounds of " + (
                 f"{bt.runs} and {nt.runs} runs, two-level bootstrap" if len(bt.run_times) > 1 and len(nt.run_times) > 1
@@ -301,7 +299,7 @@ def compare_pair(base_runs: list[Run], new_runs: list[Run], effects: Effects, ac
             pending.append((row, bt, nt))
         pairing.rows.append(row)
         throttle_sides.append((row, b, n))
-    pairing.statistic = statistic
+    pairing.statistic, pairing.across, pairing.alpha = statistic, across, alpha
     judged = _between_runs([(bt, nt, row.min_effect) for row, bt, nt in pending], alpha, statistic) if pending else []
     for (row, _, _), (result, j) in zip(pending, judged):
         result.note = _joined(result.note, row.result.note)
@@ -344,14 +342,14 @@ def confirm(pairings: list[Pairing], second: Run, effects: Effects | None = None
         if len(p.new_runs) != 1:
             raise RunError(f"a second timing confirms one NEW run, not {len(p.new_runs)}")
         again = compare_pair(p.base_runs, [with_second_timing(p.new_runs[0], second)], effects or Effects(),
-                             statistic=p.statistic)
+                             across=p.across, alpha=p.alpha, statistic=p.statistic)
         rows = {r.name: r for r in again.rows}
         p.second = [second]
         for r in p.rows:
             if r.verdict != "slower":
                 continue
             s = rows.get(r.name)
-            if s is None or plain_name(r.name) not in retimed:
+            if s is None or r.bench not in retimed:
                 r.result.note = _joined(r.result.note, "no second timing of it to confirm")
                 continue
             r.confirmed = s.verdict == "slower"
