@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nptbench.analysis import changepoints as cp
-from nptbench.analysis.history import series
+from nptbench.analysis.history import run_levels, series
 from nptbench.schema.runs import load_runs
 from nptbench.tools import history
 
@@ -115,6 +115,26 @@ def test_a_step_every_row_takes_is_the_machines_and_a_rows_own_step_is_its_own()
     assert [s.index for s in own] == [20, 30] and shared == []
 
 
+def test_rows_that_joined_later_do_not_bias_the_run_level():
+    X = machine_rows()
+    late = machine_rows()[:, :] * 3
+    late[:, :20] = np.nan  # eight rows added at run 20, when the machine already ran 1.3x slower
+    lv = cp.run_level(np.log(np.vstack([X, late])))
+    assert np.exp(np.median(lv[20:]) - np.median(lv[:20])) == pytest.approx(1.3, rel=0.04)
+    own, shared = cp.against_level(X[0], lv)
+    assert own == [] and [s.index for s in shared] == [20]
+
+
+def test_a_step_where_runs_have_no_level_stays_the_rows():
+    X = machine_rows(own_row=2, own_at=36, machine=1.0)
+    logs = np.log(X)
+    logs[3:, 34:] = np.nan  # the last six runs hold three rows: no level there
+    lv = cp.run_level(logs)
+    assert np.isnan(lv[34:]).all() and not np.isnan(lv[:34]).any()
+    own, shared = cp.against_level(X[2], lv)
+    assert [s.index for s in own] == [36] and shared == []
+
+
 def test_a_step_of_a_few_rows_stays_theirs():
     X = machine_rows(machine=1.0)
     X[:2, 25:] *= 1.5  # two rows of eight: numpy's products held to slower kernels
@@ -204,6 +224,33 @@ def machine_history(folder: Path, numpy_change_at=None, own_at=30, runs=40) -> P
         save(folder, f"{i:04d}_run.json", run(f"2026-0{1 + i // 28}-{i % 28 + 1:02d}T00:00:00",
                                              {f"r{k}": X[k, i] for k in range(len(X))}, numpy_version=version))
     return folder
+
+
+def test_each_series_level_is_its_runs_level_where_rows_miss_runs(tmp_path):
+    machine_history(tmp_path)
+    for i in (5, 6):  # two runs without r7 and r6, and one holding only three rows
+        data = json.loads((tmp_path / f"{i:04d}_run.json").read_text())
+        data["benchmarks"] = data["benchmarks"][:6 if i == 5 else 3]
+        save(tmp_path, f"{i:04d}_run.json", data)
+    all_series = series(load_runs([tmp_path]))
+    (lv,) = run_levels(all_series)
+    assert lv.rows[5] == 6 and lv.values[6] is None and lv.defined == [i for i in range(40) if i != 6]
+    expected = np.full((8, 40), np.nan)
+    for k, s in enumerate(sorted(all_series, key=lambda s: s.name)):
+        for p, i in zip(s.points, [i for i in range(40) if not (i == 6 and k >= 3 or i == 5 and k >= 6)]):
+            expected[k, i] = np.log(p.value)
+    level = cp.run_level(expected)
+    by_name = {s.name: s for s in all_series}
+    r7 = by_name["test_x[r7]"]
+    assert len(r7.points) == 38 and np.allclose(r7.level, [level[i] for i in range(40) if i not in (5, 6)])
+    (step,) = lv.detect()
+    assert lv.runs[step.index].path.name == "0020_run.json"
+    r7.detect()
+    assert r7.steps == [] and [r7.points[st.index].file for st in r7.shared] == ["0020_run.json"]
+    assert history.main([str(tmp_path), "--out", str(tmp_path / "dash"), "--quiet"]) == 0
+    level_plot = next((tmp_path / "dash" / "img").glob("*run-level*.svg")).read_text()
+    # the plot numbers its runs as the text does: run 7 has no level, run 21 begins the step
+    assert "run 6: 0005_run.json" in level_plot and "run 7:" not in level_plot and "from run 21" in level_plot
 
 
 def test_the_machines_steps_are_printed_apart_and_the_rows_own_kept(tmp_path, capsys):

@@ -29,8 +29,9 @@ that row's usual time: how slow the machine ran everything in that run. A step o
 only where the row's time relative to the run level steps too, the same way within :data:`LEVEL_NEAR`
 runs (:func:`against_level`); where it does not, the row moved with the whole run and the step is the
 machine's. This can only take steps away, never add one, and it takes away nothing where fewer than
-:data:`LEVEL_ROWS` rows make the level. A change of software that moves every row alike moves the level
-with it and reads as the machine's here; nptbench.analysis.history keeps such a step as the row's where
+:data:`LEVEL_ROWS` rows make the level. Being a median, the level follows a move of the machine only when
+it moves more than half the rows; a move of fewer stays each row's own step. A change of software that
+moves most rows alike moves the level with it and reads as the machine's here; nptbench.analysis.history keeps such a step as the row's where
 its environment changed there.
 
 What a rate of false alarms and a rate of detection this gives on real runs of a shared machine is
@@ -39,6 +40,7 @@ measured in results/README.md ("History on a shared machine, measured"), with th
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -246,33 +248,57 @@ def _sized(x: np.ndarray, cuts: list[int], p: dict[int, float]) -> list[Step]:
     return out
 
 
-def run_level(logs) -> np.ndarray:
+def run_level(logs, rounds: int = 20) -> np.ndarray:
     """The run level of each run (module docstring), as a log: ``logs`` is rows x runs of log times, NaN
-    where a row has no time in a run. Each row is centred on its own median; a run's level is the median
-    of its rows, NaN where it holds fewer than :data:`LEVEL_ROWS`."""
+    where a row has no time in a run. A run's level is the median over its rows of each row's time less
+    that row's usual time, and a row's usual time is the median over its runs of its time less their
+    level (a two-way median polish, ``rounds`` at most): so rows that joined later or left earlier, whose
+    own medians sit at another level of the machine, do not bias it. NaN where a run holds fewer than
+    :data:`LEVEL_ROWS` rows; the levels' median is 0."""
     logs = np.asarray(logs, dtype=float)
-    if logs.ndim != 2 or logs.shape[0] < LEVEL_ROWS:
-        return np.full(logs.shape[-1] if logs.ndim else 0, np.nan)
-    with np.errstate(all="ignore"):
-        centred = logs - np.nanmedian(logs, axis=1, keepdims=True)
-    rows = np.sum(~np.isnan(centred), axis=0)
+    if logs.ndim != 2:
+        raise ValueError("run_level wants rows x runs")
     level = np.full(logs.shape[1], np.nan)
-    ok = rows >= LEVEL_ROWS
-    if ok.any():
-        level[ok] = np.nanmedian(centred[:, ok], axis=0)
+    ok = np.sum(~np.isnan(logs), axis=0) >= LEVEL_ROWS
+    if not ok.any():
+        return level
+    inside = logs[:, ok]
+    inside = inside[~np.isnan(inside).all(axis=1)]  # rows with no time in a run that has a level
+    current = np.zeros(inside.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for _ in range(rounds):
+            usual = np.nanmedian(inside - current, axis=1, keepdims=True)
+            new = np.nanmedian(inside - usual, axis=0)
+            new -= np.median(new)
+            done = np.max(np.abs(new - current)) < 1e-9
+            current = new
+            if done:
+                break
+    level[ok] = current
     return level
 
 
 def against_level(values, level, **options) -> tuple[list[Step], list[Step]]:
     """The steps of a series (:func:`detect`, with ``options``) split in two: its own, and those it took
-    with the run level (``level``: one log per run, :func:`run_level`; NaN where unknown counts as 0, and
-    ``None`` means no level, so every step is its own). A step is its own where the series divided by
-    its run level has a step the same way within :data:`LEVEL_NEAR` runs of it."""
+    with the run level (``level``: one log per run, :func:`run_level`, NaN where a run has none; ``None``
+    means no level, so every step is its own). A step is its own where the series divided by its run
+    level, over the runs that have one, has a step the same way within :data:`LEVEL_NEAR` runs of it, or
+    where the level is missing at any of the ``min_size`` runs on either side of it (what cannot be
+    checked stays the row's)."""
     steps = detect(values, **options)
     if level is None or not steps:
         return steps, []
-    level = np.nan_to_num(np.asarray(level, dtype=float), nan=0.0)
-    relative = detect(np.asarray(values, dtype=float) / np.exp(level), **options)
-    own = [s for s in steps
-           if any(abs(r.index - s.index) <= LEVEL_NEAR and r.slower == s.slower for r in relative)]
-    return own, [s for s in steps if s not in own]
+    level = np.asarray(level, dtype=float)
+    ok = ~np.isnan(level)
+    where = np.flatnonzero(ok)
+    relative = detect(np.asarray(values, dtype=float)[ok] / np.exp(level[ok]), **options)
+    size = options.get("min_size", MIN_SIZE)
+
+    def machines(s: Step) -> bool:
+        return (ok[max(0, s.index - size):s.index + size].all()
+                and not any(abs(int(where[r.index]) - s.index) <= LEVEL_NEAR and r.slower == s.slower
+                            for r in relative))
+
+    shared = [s for s in steps if machines(s)]
+    return [s for s in steps if s not in shared], shared

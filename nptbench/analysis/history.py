@@ -14,7 +14,7 @@ changed (:func:`changes`); a step (nptbench.analysis.changepoints) is explained 
 first run or next to it, by the commits between its two sides, and by the machine's yardsticks of the two
 levels where they differ beyond their noise (nptbench.analysis.drift).
 
-The rows of one machine, profile and set of conditions also make that group's **run level**
+The rows of one machine, profile, set of conditions and kind of time also make that group's **run level**
 (:func:`run_levels`; nptbench.analysis.changepoints.run_level): how slow the machine ran every row in each
 run. A step a row took with its run level, where nothing in its environment changed, is the machine's
 (:attr:`Series.shared`), not the row's (:attr:`Series.steps`); the run level's own steps show when the

@@ -5,9 +5,9 @@ The plots are SVG written here, with no plotting library: the dashboard works af
 command, which installs none. Each plot shows a series' runs in the order they were made (time on a log
 scale), the level of each stretch between steps, every step (red: slower, green: faster, with its ratio),
 every step the row took with its run level (grey dashed, "run"; nptbench.analysis.history) and every run
-where the environment changed (grey dotted line, the change in its tooltip). Each machine, profile and set
-of conditions begins with the plot of its run level: each run's time of every row relative to that row's
-usual time (the median over the rows), with its own steps. The HTML page
+where the environment changed (grey dotted line, the change in its tooltip). Each machine, profile and
+set of conditions begins with the plots of its run levels (one per kind of time): each run's time of every
+row relative to that row's usual time (the median over the rows), with its own steps. The HTML page
 holds the plots inline (hovering a run shows its file, date, commit and time); the Markdown links them.
 """
 from __future__ import annotations
@@ -40,10 +40,12 @@ def _ticks(lo: float, hi: float) -> list[float]:
     return out or [lo, hi]
 
 
-def svg(s: Series, fmt=fmt_time) -> str:
-    """One series as an SVG plot (module docstring); ``fmt`` writes a value (a time, by default)."""
+def svg(s: Series, fmt=fmt_time, numbers: list[int] | None = None) -> str:
+    """One series as an SVG plot (module docstring); ``fmt`` writes a value (a time, by default);
+    ``numbers``: each point's run number (1, 2, ... by default)."""
     values = s.values
     n = len(values)
+    numbers = numbers or list(range(1, n + 1))
     lo, hi = min(values) / 1.15, max(values) * 1.15
     span_x, span_y = W - LEFT - RIGHT, H - TOP - BOTTOM
 
@@ -66,9 +68,9 @@ def svg(s: Series, fmt=fmt_time) -> str:
                    f"<text x='{LEFT - 6}' y='{y(v) + 4:.1f}' text-anchor='end'>{e(fmt(v))}</text>")
     step_every = max(1, math.ceil(n / 12))
     for i in range(0, n, step_every):
-        out.append(f"<text x='{x(i):.1f}' y='{H - 18}' text-anchor='middle'>{i + 1}</text>")
-    out.append(f"<text x='{LEFT}' y='{H - 4}' fill='#555'>run 1: {e(s.points[0].date)}</text>"
-               f"<text x='{W - RIGHT}' y='{H - 4}' text-anchor='end' fill='#555'>run {n}: "
+        out.append(f"<text x='{x(i):.1f}' y='{H - 18}' text-anchor='middle'>{numbers[i]}</text>")
+    out.append(f"<text x='{LEFT}' y='{H - 4}' fill='#555'>run {numbers[0]}: {e(s.points[0].date)}</text>"
+               f"<text x='{W - RIGHT}' y='{H - 4}' text-anchor='end' fill='#555'>run {numbers[-1]}: "
                f"{e(s.points[-1].date)}</text>")
     for i, words in s.changes():
         xc = (x(i - 1) + x(i)) / 2
@@ -82,18 +84,18 @@ def svg(s: Series, fmt=fmt_time) -> str:
                    f"stroke='{LEVEL}' stroke-width='2' opacity='0.6'/>")
     for st in s.steps:
         xs, color = (x(st.index - 1) + x(st.index)) / 2, SLOWER if st.slower else FASTER
-        out.append(f"<g><title>{e(f'x{st.ratio:.2f} ({st.low:.2f}-{st.high:.2f}) from run {st.index + 1}')}</title>"
+        out.append(f"<g><title>{e(f'x{st.ratio:.2f} ({st.low:.2f}-{st.high:.2f}) from run {numbers[st.index]}')}</title>"
                    f"<line x1='{xs:.1f}' y1='{TOP}' x2='{xs:.1f}' y2='{TOP + span_y}' stroke='{color}' "
                    f"stroke-dasharray='5,3' stroke-width='1.5'/><text x='{xs + 3:.1f}' y='{TOP + 10}' "
                    f"fill='{color}' font-weight='bold'>x{st.ratio:.2f}</text></g>")
     for st in s.shared:
         xs = (x(st.index - 1) + x(st.index)) / 2
-        tip = f"x{st.ratio:.2f} from run {st.index + 1}, taken with the run level: the machine's"
+        tip = f"x{st.ratio:.2f} from run {numbers[st.index]}, taken with the run level: the machine's"
         out.append(f"<g><title>{e(tip)}</title><line x1='{xs:.1f}' y1='{TOP}' x2='{xs:.1f}' y2='{TOP + span_y}' "
                    f"stroke='{SHARED}' stroke-dasharray='5,3' stroke-width='1'/><text x='{xs + 3:.1f}' "
                    f"y='{TOP + 22}' fill='{SHARED}'>run x{st.ratio:.2f}</text></g>")
     for i, p in enumerate(s.points):
-        tip = f"run {i + 1}: {p.file}, {p.date}, commit {commit(p.run)[:10] or '?'}: {fmt(p.value)}"
+        tip = f"run {numbers[i]}: {p.file}, {p.date}, commit {commit(p.run)[:10] or '?'}: {fmt(p.value)}"
         out.append(f"<circle cx='{x(i):.1f}' cy='{y(p.value):.1f}' r='3' fill='{POINT}'><title>{e(tip)}</title>"
                    "</circle>")
     out.append("</svg>")
@@ -112,8 +114,8 @@ def level_series(lv: RunLevel) -> Series:
     idx = lv.defined
     where = {i: k for k, i in enumerate(idx)}
     steps = [type(st)(**{**st.__dict__, "index": where[st.index]}) for st in lv.steps]
-    return Series(fingerprint, profile, conds, (), f"run level: median of {len(lv.names)} rows' time / their usual",
-                  "", kind, [Point(lv.runs[i], lv.values[i], {}) for i in idx], steps)
+    return Series(fingerprint, profile, conds, (), f"run level ({kind}): median of {len(lv.names)} rows' time / "
+                  "their usual", "", kind, [Point(lv.runs[i], lv.values[i], {}) for i in idx], steps)
 
 
 def ratio(v: float) -> str:
@@ -152,7 +154,7 @@ def write(all_series: list[Series], out: Path, levels: list[RunLevel] = ()) -> d
     if shared or any(lv.steps for lv in levels):
         doc.h(2, "The machine's: steps taken with the run level")
         doc.p("Steps a row took together with every row of its runs (its run level, the first plot of each "
-              "machine below), where nothing recorded in its environment changed: the machine ran everything "
+              "section below), where nothing recorded in its environment changed: the machine ran everything "
               "slower or faster. They are not counted as the rows' own steps and never fail --fail-on-new-step.")
         rows = [[f"run level ({len(lv.names)} rows)", lv.group[0], "slower" if st.slower else "faster",
                  f"x{st.ratio:.2f} ({st.low:.2f}-{st.high:.2f})",
@@ -168,7 +170,7 @@ def write(all_series: list[Series], out: Path, levels: list[RunLevel] = ()) -> d
         for lv in (lv for lv in levels if lv.group[:3] == group):
             ls = level_series(lv)
             path = img / f"{slug(ls)}.svg"
-            path.write_text(svg(ls, ratio), encoding="utf-8")
+            path.write_text(svg(ls, ratio, [i + 1 for i in lv.defined]), encoding="utf-8")
             doc.img(path, ls.name)
         for s in (s for s in all_series if (s.fingerprint, s.profile, s.conditions) == group):
             path = img / f"{slug(s)}.svg"
