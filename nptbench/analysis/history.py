@@ -219,9 +219,10 @@ def changed_there(why: dict) -> list[str]:
     return [*why["environment"], *(f"machine: {m}" for m in why["machine"])]
 
 
-def newest_first(all_series: list) -> list[tuple]:
-    """Every (series, step) of these series, the step whose first run is newest first."""
-    return sorted(((s, st) for s in all_series for st in s.steps),
+def newest_first(all_series: list, shared: bool = False) -> list[tuple]:
+    """Every (series, step) of these series, the step whose first run is newest first: their own steps, or
+    with ``shared`` those taken with the run level (:attr:`Series.shared`)."""
+    return sorted(((s, st) for s in all_series for st in (s.shared if shared else s.steps)),
                   key=lambda p: (p[0].points[p[1].index].run.time, p[0].name), reverse=True)
 
 

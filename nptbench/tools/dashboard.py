@@ -150,7 +150,7 @@ def write(all_series: list[Series], out: Path, levels: list[RunLevel] = ()) -> d
                    "commits"], rows)
     else:
         doc.p("No steps.")
-    shared = [(s, st) for s in all_series for st in s.shared]
+    shared = newest_first(all_series, shared=True)
     if shared or any(lv.steps for lv in levels):
         doc.h(2, "The machine's: steps taken with the run level")
         doc.p("Steps a row took together with every row of its runs (its run level, the first plot of each "
@@ -162,7 +162,7 @@ def write(all_series: list[Series], out: Path, levels: list[RunLevel] = ()) -> d
         rows += [[f"`{s.name}`", s.fingerprint, "slower" if st.slower else "faster",
                   f"x{st.ratio:.2f} ({st.low:.2f}-{st.high:.2f})",
                   f"{st.index + 1} of {len(s.points)}: `{s.points[st.index].file}` ({s.points[st.index].date})"]
-                 for s, st in sorted(shared, key=lambda p: (p[0].points[p[1].index].run.time, p[0].name), reverse=True)]
+                 for s, st in shared]
         doc.table(["benchmark", "machine", "", "ratio (95 %)", "first run at the new level"], rows)
     for group in sorted({(s.fingerprint, s.profile, s.conditions) for s in all_series}):
         conds = conditions_label(group[2])

@@ -122,7 +122,7 @@ def print_text(all_series: list[Series], copies: list[Path], runs: int, short: l
         print(f"\n{len(steps)} step(s), newest first:", file=out)
         for s, st in steps:
             print(("  slower " if st.slower else "  faster ") + fmt_step(s, st), file=out)
-    shared = [(s, st) for s in all_series for st in s.shared]
+    shared = newest_first(all_series, shared=True)
     moved = [lv for lv in levels if lv.steps]
     if shared or moved:
         print(f"\nthe machine's: {len(shared)} step(s) of rows taken with their run level (every row of the run "
@@ -131,7 +131,7 @@ def print_text(all_series: list[Series], copies: list[Path], runs: int, short: l
             for st in lv.steps:
                 print(f"  {level_label(lv)}: x{st.ratio:.2f} ({st.low:.2f}-{st.high:.2f}) from run {st.index + 1} "
                       f"of {len(lv.runs)} ({lv.runs[st.index].path.name})", file=out)
-        for s, st in sorted(shared, key=lambda p: (p[0].points[p[1].index].run.time, p[0].name), reverse=True):
+        for s, st in shared:
             print(f"  with the run level: {fmt_step(s, st)}", file=out)
 
 
