@@ -25,6 +25,7 @@ from fixtures.variants import Variant, param, params
 from nptbench.families import cuda_kernels as ck
 from nptbench.families import gpu
 from nptbench.families import matmul as mm
+from nptbench.measure import check
 
 pytestmark = pytest.mark.gpu
 
@@ -135,8 +136,20 @@ def test_kernel(variant, experiment, kernel_operands, measure):
                               bytes=mm.min_bytes(m, k, n, 4, variant.out_itemsize), dataset=dataset,
                               out_dtype=variant.out),
         reference=reference,
+        # K products summed per element (a naive kernel sums them in sequential order: the rule's own case)
+        rtol=check.rtol("float32", length=k, condition=_condition(experiment, a, b), ops=1),
         kernel_time=True,  # one launch: its device time without the host's launch cost, for the fractions
     )
+
+
+_CONDITIONS: dict = {}
+
+
+def _condition(experiment, a, b) -> float:
+    """check.product_condition of an experiment's operands, once per session."""
+    if experiment not in _CONDITIONS:
+        _CONDITIONS[experiment] = check.product_condition(a, b)
+    return _CONDITIONS[experiment]
 
 
 @pytest.fixture(scope="session")
@@ -180,6 +193,9 @@ def test_precision(variant, precision_operands, measure):
                                   checked_against=f"float64 product of the {mode}-rounded inputs" if rounded
                                   else "float64 product of the fp32 inputs"),
             reference=reference(mode),
+            # fp32 (TF32 off): the rule of check.rtol; the reduced precisions: check.RTOL's emulated tolerances
+            rtol=(check.rtol("float32", length=k, condition=_condition("precision", x, w.T), ops=1)
+                  if variant.dtype == "float32" else None),
             kernel_time=True,
             # what the mode costs in accuracy against the fp32 inputs (input rounding included)
             also_against={"fp32_inputs": reference("fp32")},

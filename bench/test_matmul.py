@@ -13,6 +13,7 @@ from fixtures import operands, tensors
 from fixtures.seeds import pair
 from fixtures.variants import Variant, param
 from nptbench.families import matmul as mm
+from nptbench.measure import check
 
 # experiment -> its variants. Operands are made ready for the backend and device outside the timed region;
 # copy_back says when a copy back to the host is inside it.
@@ -68,6 +69,8 @@ class Operands:
         self.a, self.b, self.transposed, self.dataset = a, b, transposed, dataset
         b64 = b.astype(np.float64)
         self.reference = a.astype(np.float64) @ (b64.T if transposed else b64)
+        #: each element is a sum of K products: its condition in sequential order (nptbench.measure.check)
+        self.condition = check.product_condition(a, b, transposed)
         self._forms = {}
 
     def mkn(self):
@@ -141,5 +144,7 @@ def test_matmul(variant, experiment, matmul_data, measure):
             bytes=mm.min_bytes(m, k, n, np.dtype(variant.dtype).itemsize, variant.out_itemsize),
             dataset=ops.dataset, copy_back=variant.copy_back),
         reference=ops.reference,
+        # K products summed per element, each product rounded once (check.rtol's rule)
+        rtol=check.rtol(variant.dtype, length=k, condition=ops.condition, ops=1),
         extra_check=_seed_check(experiment, ops.reference),
     )

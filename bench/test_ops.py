@@ -72,6 +72,7 @@ def test_small_matmul_loop(variant, size, measure):
                        reps * 2 * n ** 3, reps * 3 * n * n * itemsize, repetitions=reps,
                        random_inside=True),  # the seed's loop draws its matrices: part of the experiment
         reference=a.astype(np.float64) @ b.astype(np.float64),
+        rtol=check.rtol(variant.dtype, length=n, condition=check.product_condition(a, b), ops=1),
         # Entries of a product of two N(0, 1) n x n matrices have mean 0 and variance n.
         extra_check=_stats_check(0.0, float(n)),
     )
@@ -115,6 +116,7 @@ def test_big_add_as_seed(variant, sync, size, measure):
         variant.fn, args,
         record=_record("big-add", variant, [[n, n], [n, n]], n * n, 3 * n * n * itemsize, random_inside=True),
         reference=reference,
+        rtol=check.rtol(variant.dtype, ops=1),  # one correctly rounded addition per element
         extra_check=_stats_check(0.0, 2.0),
         sync=sync,
     )
@@ -132,6 +134,7 @@ def test_big_add(variant, size, measure):
         variant.fn, args,
         record=_record("big-add", variant, [[n, n], [n, n]], n * n, 3 * n * n * a.itemsize, random_inside=False),
         reference=a.astype(np.float64) + b.astype(np.float64),
+        rtol=check.rtol(dtype, ops=1),  # one correctly rounded addition per element
     )
 
 
@@ -183,6 +186,7 @@ def test_inplace(variant, result_arg, allocates, size, measure):
         fn, (), setup=setup, rounds=INPLACE_ROUNDS,
         record=_record("inplace", variant, [[n], [n]], n, 3 * buffer, **peak),
         reference=x0.astype(np.float64) + y0.astype(np.float64),
+        rtol=check.rtol(dtype, ops=1),  # one correctly rounded addition per element
     )
     args = last[0]  # the arguments of the round that returned ``out``
     if result_arg is None:
@@ -228,6 +232,7 @@ def test_broadcast(variant, copies, size, measure):
         fn, args,
         record=_record("broadcast", variant, [[n], [n]], 2 * n * n, 2 * n * a.itemsize + outputs, **peak),
         reference=np.stack((a64[:, None] + b64[None, :], a64[:, None] * b64[None, :])),
+        rtol=check.rtol(dtype, ops=1),  # one correctly rounded sum or product per element
     )
 
 
@@ -248,8 +253,11 @@ def test_reduce(variant, size, measure):
     x = tensors.array((n,), dtype, seed=seed)
     arg = variant.operand((n,), seed=seed)
     total = float(np.sum(x, dtype=np.float64))
+    # n terms summed (exact float32 values: no rounding before the sum), the mean one division more
+    condition = check.sequential_condition(x)
+    tol = check.rtol(dtype, length=n, condition=condition, ops=1)
 
-    def mean_is_right(out, tol=check.tolerance(dtype)):
+    def mean_is_right(out, tol=check.rtol(dtype, length=n, condition=condition, ops=2)):
         # The norm-wise error of [sum, mean] hardly sees the mean (it is n times smaller): check it alone.
         got = float(to_numpy(out)[1])
         assert abs(got - total / n) <= tol * (total / n), f"mean {got} != {total / n} (float64)"
@@ -258,6 +266,7 @@ def test_reduce(variant, size, measure):
         variant.fn, (arg,),
         record=_record("reduce", variant, [[n]], 2 * n, n * x.itemsize),
         reference=np.array([total, total / n]),
+        rtol=tol,
         extra_check=mean_is_right,
     )
 
@@ -352,4 +361,32 @@ def test_autograd(variant, fn_name, stage, n, measure):
         variant.fn, (x,),
         record=_record(f"autograd-{_size_label(n)}", variant, [[n]], None, (2 if backward else 1) * n * base.itemsize),
         reference=ops.autograd_reference(fn_name, stage, base.astype(np.float64)),
+        rtol=_autograd_rtol(fn_name, stage, base.astype(np.float64), dtype),
     )
+
+
+#: Roundings allowed one sigmoid of float32 (1 / (1 + exp(-y)): exp within a few ulps in every ATen
+#: kernel set, its addition and division one each).
+SIGMOID_OPS = 4
+
+
+def _autograd_rtol(fn_name: str, stage: str, x64: np.ndarray, dtype: str) -> float:
+    """check.rtol for the autograd examples, from what each computes (y = x + 5):
+
+    - square forward: sum(y*y + 1): y, y*y (doubling y's error) and + 1 round: 4 per term, then n terms summed;
+    - square backward: 2y: y rounds once, the doubling is exact (the grad of a sum is 1): 2 allowed;
+    - sigmoid forward: sum(sigmoid(y)): SIGMOID_OPS per term, then n terms summed;
+    - sigmoid backward: r (1 - r) with r = sigmoid(y): 1 - r cancels, multiplying r's error by r / (1 - r)
+      element by element; norm-wise that is ||r^2|| / ||r (1 - r)|| times SIGMOID_OPS, plus two roundings.
+    """
+    y = x64 + 5
+    if fn_name == "square":
+        terms, per_term = y * y + 1, 4
+    else:
+        terms, per_term = 1 / (1 + np.exp(-y)), SIGMOID_OPS
+    if stage == "forward":
+        return check.rtol(dtype, length=x64.size, condition=check.sequential_condition(terms), ops=per_term)
+    if fn_name == "square":
+        return check.rtol(dtype, ops=2)
+    r = terms
+    return check.rtol(dtype, ops=2 + SIGMOID_OPS * float(np.linalg.norm(r * r) / np.linalg.norm(r * (1 - r))))

@@ -23,6 +23,7 @@ from fixtures.seeds import SEEDS
 from fixtures.variants import Variant, params
 from nptbench.families import training as tr
 from nptbench.env.backends import to_numpy as _np
+from nptbench.measure import check
 from nptbench.schema.record import write
 
 LINREG_SMALL = params("linreg-small", [
@@ -53,16 +54,19 @@ TWOLAYER = params("twolayer", [
     (Variant("torch-compile", tr.twolayer_torch_compile, "torch", setup=data.compiled_step), "manual"),
 ])
 
-#: Loss trajectories, point by point: relative error allowed at every iteration whose reference loss is
-#: still above FLOOR x the initial loss. Float32 runs stay within 1e-5 of float64 over those first six
-#: decades (later they reach float32's noise floor, where only the norm-wise check of ``measure`` applies);
-#: float64 runs agree to ~1e-13. A wrong mask or gradient is off by 1e-2 or more within a few iterations.
-POINTWISE_RTOL = {"float32": 1e-3, "float64": 1e-9}
+#: Tolerances come from nptbench.measure.check.rtol, made from what each run computes:
+#: - linreg-small: ``steps`` steps, each summing BATCH_SMALL terms per gradient (the condition of the first
+#:   step's sums) with LINREG_OPS elementwise roundings per term (residual, products, update);
+#: - linreg-large: one step checked (the first update and its loss); its residual r = dot(w, x) + b -
+#:   (dot(3, x) - 2) is two sums of N terms, so its condition is the two sums' sequential spreads over |r|,
+#:   doubled for the loss r^2 and scaled by how much of w's change the residual makes (see _linreg_large_rtol);
+#: - twolayer: ``iterations`` steps, each with products of length D_in (the condition of x @ w1) and
+#:   TWOLAYER_OPS roundings per element; point by point over the loss trajectory, where the reference loss is
+#:   still above FLOOR x the initial loss (later it reaches float32's noise floor, where only the norm-wise
+#:   check of ``measure`` applies).
+LINREG_OPS = 5
+TWOLAYER_OPS = 4
 FLOOR = 1e-6
-#: linreg-large's first update is w0 - 0.002 r x with r = dot(w0, x) + b - dot(3, x) + 2 summed over N
-#: float32 terms; the rounding of r carries into every element. Measured: rel_err 2e-6 to 4e-6 at N = 10^6
-#: and 10^7, so the float32 tolerance (1e-4) holds with margin; a wrong gradient or step is off by O(1).
-LARGE_RTOL = {"float32": 1e-4}
 #: linreg-small: after the run, w and b within this of 3 and -2 (the seed's "w approaches 3, b -2").
 LINREG_ATOL = 0.05
 
@@ -87,11 +91,13 @@ def test_linreg_small(variant, size, measure, benchmark):
         w_end, b_end = np.asarray(_np(path), dtype=np.float64)[-1]
         assert abs(w_end - 3) <= LINREG_ATOL and abs(b_end + 2) <= LINREG_ATOL, (w_end, b_end)
 
-    # The (w, b) path against float64 at the float32 tolerance of nptbench.measure.check (1e-4; measured ~4e-8).
+    x0 = xs[0].astype(np.float64).ravel()
+    condition = check.sequential_condition(np.stack([2 * (3 - 2 * x0) * x0, 2 * (3 - 2 * x0)]))
     data.record_training(
         measure, benchmark, variant.fn, iterations=steps, samples_per_iter=tr.BATCH_SMALL, lr=tr.LR_SMALL,
         losses=lambda out: tr.linreg_small_losses(_np(out), xs),
         setup=data.linreg_small_start(variant, xs), reference=ref_path, extra_check=converged,
+        rtol=check.rtol(variant.dtype, length=tr.BATCH_SMALL, condition=condition, ops=LINREG_OPS, steps=steps),
         record=variant.record("linreg-small", shape=[xs.shape], flops=None, bytes=xs.nbytes, dataset="random"),
     )
 
@@ -105,21 +111,39 @@ def test_linreg_large(variant, size, measure, benchmark):
     w0 = data.linreg_large_w(n)
     x0 = tr.linreg_large_first_x(variant.backend, variant.device, n, seed)
     reference, ref_loss = tr.linreg_large_reference(w0, [1.0], x0)
+    w_tol, loss_tol = _linreg_large_rtol(w0, x0, reference, variant.dtype)
     last = {}  # the run's loss buffer, kept by the setup
 
     def losses(_out):
         losses = _np(last["losses"])
-        assert losses[0] == pytest.approx(ref_loss, rel=LARGE_RTOL["float32"])
+        err = abs(float(losses[0]) - ref_loss) / ref_loss
+        assert err <= loss_tol, (f"linreg-large/{variant.id}: first loss {float(losses[0]):.8g} against float64 "
+                                 f"{ref_loss:.8g}: rel_err {err:.3g} > tolerance {loss_tol:.3g} ({loss_tol.rule})")
         return losses
 
     data.record_training(
         measure, benchmark, variant.fn, iterations=epochs, lr=tr.LR_LARGE, losses=losses,
         samples_per_iter=1,  # one sample (a vector of N) per epoch
         setup=data.linreg_large_start(variant, w0, epochs, seed, last), rounds=cfg["rounds"],
-        reference=reference, rtol=LARGE_RTOL["float32"],
+        reference=reference, rtol=w_tol,
         record=variant.record("linreg-large", shape=[(n,)], flops=8 * n * epochs, bytes=3 * 4 * n * epochs,
                               dataset="random", random_inside=True),  # each epoch draws its x, as the seed does
     )
+
+
+def _linreg_large_rtol(w0, x0, reference, dtype):
+    """check.rtol for linreg-large's first update w1 = w0 - 2 lr r x and for its loss r^2, where
+    r = dot(w0, x) + b - (dot(3, x) - 2) is two sums of N float32 terms. The sums' sequential spreads over |r|
+    are r's condition; the loss doubles r's relative error; w1's error is r's relative error times the share
+    ||2 lr r x|| / ||w1|| of w1 that the step makes, plus three roundings per element."""
+    w0, x0 = np.asarray(w0, np.float64), np.asarray(x0, np.float64)
+    r = float(np.dot(w0, x0) + 1.0 - (3 * np.sum(x0) - 2))
+    spread = sum(check.sequential_condition(t) * abs(float(np.sum(t))) for t in (w0 * x0, 3 * x0))
+    cond_r = spread / abs(r)
+    share = float(np.linalg.norm(2 * tr.LR_LARGE * r * x0) / np.linalg.norm(reference[:-1]))
+    n = x0.size
+    return (check.rtol(dtype, length=n, condition=cond_r * share, ops=3),
+            check.rtol(dtype, length=n, condition=2 * cond_r, ops=3))
 
 
 # --- twolayer --------------------------------------------------------------------------------------------
@@ -143,14 +167,17 @@ def test_twolayer(variant, kind, size, measure, benchmark):
     reference = _twolayer_reference(kind, iterations)
     args, setup = variant.setup(data.TwoLayerRun(variant, cfg, iterations, lr, benchmark.extra_info))
 
-    tol = POINTWISE_RTOL[dtype]
+    d = data.twolayer(n, d_in, h, d_out)
+    tol = check.rtol(dtype, length=d_in, condition=check.product_condition(d["x"], d["w1"]), ops=TWOLAYER_OPS,
+                     steps=iterations)
 
     def pointwise(out):
         got = np.asarray(_np(out), dtype=np.float64)
         live = reference >= FLOOR * reference[0]
         worst = float(np.max(np.abs(got[live] - reference[live]) / reference[live]))
-        write(benchmark.extra_info, max_pointwise_rel_err=worst)
-        assert worst <= tol, f"twolayer/{variant.id}: loss trajectory off by {worst:.3g} (> {tol:g}) at some iteration"
+        write(benchmark.extra_info, max_pointwise_rel_err=worst, pointwise_rtol=float(tol))
+        assert worst <= tol, (f"twolayer/{variant.id}: loss trajectory off by {worst:.3g} (> {tol:.3g}, {tol.rule}) "
+                              "at some iteration")
 
     itemsize = np.dtype(dtype).itemsize
     shapes = [(n, d_in), (n, d_out), (d_in, h), (h, d_out)]
@@ -160,7 +187,7 @@ def test_twolayer(variant, kind, size, measure, benchmark):
         measure, benchmark, variant.fn, iterations=iterations, samples_per_iter=n, lr=lr, losses=_np,
         loss_drop=True,
         args=args or (), setup=setup, rounds=rounds, warmup=0 if kind == "python" else 1,
-        reference=reference, extra_check=pointwise,
+        reference=reference, rtol=tol, extra_check=pointwise,
         record=variant.record("twolayer", shape=shapes, flops=tr.twolayer_flops(iterations, n, d_in, h, d_out),
                               bytes=tr.twolayer_bytes(iterations, n, d_in, h, d_out, itemsize), dataset="random"),
     )

@@ -23,6 +23,8 @@ COMMANDS = {
                 "every saved run as a series per benchmark: steps found and explained, a dashboard, --json"),
     "bisect": ("nptbench.tools.bisect",
                "which release, commit or interpreter made benchmarks slower: interleaved probes over a ladder"),
+    "matrix": ("nptbench.tools.matrix",
+               "every CPU benchmark once under each thread count and kernel set the suite recommends or records"),
     "fractions": ("nptbench.tools.fractions",
                   "the hand-written CUDA kernels' share of cuBLAS (device time), from saved runs"),
 }

@@ -19,6 +19,7 @@ defines a pytest hook. What the hooks do is library code elsewhere, which import
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +46,9 @@ MARKERS = {
     "slow": "takes long at the seed profile (deselect with -m 'not slow')",
     "sessions": "a test of the tools that runs several timed pytest sessions of the suite: the README's test "
                 "command deselects them (-m 'not sessions') and .ci/run runs them after it",
+    "configs": "the configuration matrix: every CPU benchmark under each thread count and kernel set "
+               "(nptbench.env.configs); the README's test command deselects them and .ci/run runs them in a step "
+               "of its own",
 }
 
 
@@ -119,6 +123,12 @@ def pytest_addoption(parser):
              "rows that are called slower again fail it (compare --confirm judges the same way)",
     )
     group.addoption(
+        "--check-log", default=None, metavar="PATH",
+        help="append one JSON line per benchmark to PATH: its node id, outcome, the error of its result and the "
+             "tolerance it was held to, and the first line of a failure (timed or not; what baseline and the "
+             "configuration matrix read to name what failed)",
+    )
+    group.addoption(
         "--gpu-throttle-threshold", type=throttle_threshold, default=DEFAULT_GPU_THROTTLE_THRESHOLD,
         metavar="FRACTION",
         help="a GPU benchmark whose SM clock fell below this fraction of the application clock (read through "
@@ -188,6 +198,41 @@ def pytest_pyfunc_call(pyfuncitem):
             raise
         devicetime.release_after_oom(exc)
     pytest.skip(reason)  # outside the except block: the skip must not keep the OOM (and its frames) alive
+
+
+# --- what each benchmark's check found (--check-log) ------------------------------------------------------
+
+#: Record fields a --check-log line carries when the benchmark wrote them (nptbench.schema.record declares them).
+CHECK_FIELDS = ("experiment", "variant", "dtype", "rel_err", "rtol", "rtol_rule", "max_pointwise_rel_err",
+                "pointwise_rtol")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    path = item.config.getoption("--check-log", None)
+    if path and "benchmark" in getattr(item, "fixturenames", ()) and (call.when == "call" or rep.outcome != "passed"):
+        bench = getattr(item, "funcargs", {}).get("benchmark")
+        info = getattr(bench, "extra_info", None) or {}
+        line = {"nodeid": item.nodeid, "when": call.when, "outcome": rep.outcome,
+                **{k: info[k] for k in CHECK_FIELDS if k in info}}
+        if rep.outcome != "passed":
+            line["reason"] = check_reason(rep)
+        with open(path, "a") as f:  # one write of one line: sessions appending at once do not interleave
+            f.write(json.dumps(line, default=str) + "\n")
+    return rep
+
+
+def check_reason(rep) -> str:
+    """The one-line reason of a failed or skipped report: the skip's reason, or the exception's message
+    (the first line that says something), never a traceback."""
+    longrepr = rep.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (file, line, reason)
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(getattr(longrepr, "reprcrash", None), "message", None)
+    text = str(crash if crash is not None else longrepr)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return " ".join(lines[:3])[:300] if lines else "failed"
 
 
 # --- what a saved run holds -----------------------------------------------------------------------------

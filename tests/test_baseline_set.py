@@ -27,7 +27,8 @@ size = next((a.split("=", 1)[1] for a in args if a.startswith("--bench-size=")),
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps({{"name": name, "args": args}}) + "\\n")
 call = len(open(os.environ["FAKE_LOG"]).readlines())
-if str(call) == os.environ.get("FAKE_FAIL_AT"):
+failing = str(call) == os.environ.get("FAKE_FAIL_AT")
+if failing and not os.environ.get("FAKE_FAIL_CHECK"):
     print("E   boom"); sys.exit(1)
 rng = random.Random(call)
 times = [1e-3 * rng.lognormvariate(0, 0.03) for _ in range(40)]
@@ -43,6 +44,12 @@ out = Path(storage) / "Fake-CPU"
 out.mkdir(parents=True, exist_ok=True)
 num = len(list(out.glob("[0-9][0-9][0-9][0-9]_*.json"))) + 1
 (out / ("%04d_%s.json" % (num, name))).write_text(json.dumps(run))
+if failing:  # the run is saved, one benchmark failed its check: the plugin's --check-log line
+    check_log = next(a.split("=", 1)[1] for a in args if a.startswith("--check-log="))
+    with open(check_log, "a") as f:
+        f.write(json.dumps({{"nodeid": "bench/test_x.py::test_x[v]", "when": "call", "outcome": "failed",
+                            "reason": os.environ["FAKE_FAIL_CHECK"]}}) + "\\n")
+    sys.exit(1)
 '''
 
 
@@ -111,6 +118,52 @@ def test_a_failing_run_stops_with_2_and_promotes_nothing_more(fake, tmp_path, ca
     assert "E   boom" in err and "run 2/4 failed with exit status 1" in err
     files = promoted(results)
     assert len(files) == 1 and "the 1 run promoted before it stay" in err and str(files[0]) in err
+
+
+def test_a_benchmark_failing_its_check_is_named_with_its_reason_and_its_run_kept(fake, tmp_path, capsys,
+                                                                               monkeypatch):
+    python, log = fake
+    monkeypatch.setenv("FAKE_FAIL_AT", "2")
+    monkeypatch.setenv("FAKE_FAIL_CHECK", "AssertionError: exp/v is wrong: rel_err 0.002 > tolerance 6e-06")
+    results, out = tmp_path / "results", tmp_path / "out"
+    rc = baseline.main(["--runs", "3", "--pause", "0", "--results", str(results), "--python", python,
+                        "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == baseline.FAILED_CHECK == 1
+    assert len(calls(log)) == 2  # the set stops at the failure
+    assert "FAILED bench/test_x.py::test_x[v]: AssertionError: exp/v is wrong: rel_err 0.002 > tolerance 6e-06" in err
+    kept = baseline.saved_run(out, calls(log)[1]["name"])
+    assert f"the failed run is kept, not promoted: {kept}" in err and kept.is_file()
+    assert "add -- bench --deselect 'bench/test_x.py::test_x[v]'" in err
+    assert len(promoted(results)) == 1 and "the 1 run promoted before it stay" in err
+
+
+@pytest.mark.parametrize("when", ["between runs", "during a run"])
+def test_an_interrupted_baseline_keeps_what_it_promoted_and_promotes_nothing_half_done(fake, tmp_path, capsys,
+                                                                                     monkeypatch, when):
+    python, log = fake
+    results = tmp_path / "results"
+    if when == "between runs":
+        def pause(_seconds):
+            raise KeyboardInterrupt
+        monkeypatch.setattr(baseline, "pause", pause)
+    else:
+        real = baseline.subprocess.run
+        count = []
+
+        def run(*args, **kwargs):
+            count.append(1)
+            if len(count) == 2:
+                real(*args, **kwargs)  # the second run is saved, then the user presses Ctrl-C
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+        monkeypatch.setattr(baseline.subprocess, "run", run)
+    rc = baseline.main(["--runs", "3", "--pause", "1", "--results", str(results), "--python", python])
+    err = capsys.readouterr().err
+    assert rc == baseline.INTERRUPTED == 130
+    files = promoted(results)
+    assert len(files) == 1 and "interrupted: the run in progress is not promoted" in err and str(files[0]) in err
+    assert len(runs.baseline_set(FP, "default", results)) == 1  # the set reads as before: nothing half-written
 
 
 def test_no_promote_saves_the_runs_and_promotes_nothing(fake, tmp_path, capsys):

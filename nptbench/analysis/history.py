@@ -49,6 +49,7 @@ def environment(run: Run) -> dict:
     env.update({name: v for name, v in (info.get("versions") or {}).items()})
     env.update({f"BLAS of {lib}": v for lib, v in (info.get("blas") or {}).items()})
     env.update({f"BLAS kernels ({lib})": v for lib, v in (info.get("blas_kernels") or {}).items()})
+    env.update({("CPU kernels (torch)" if k == "torch" else k): v for k, v in (info.get("cpu_kernels") or {}).items()})
     for i, gpu in enumerate(info.get("gpus") or []):
         if isinstance(gpu, dict) and gpu.get("driver"):
             env[f"GPU {i} driver"] = gpu["driver"]

@@ -122,6 +122,26 @@ def blas_kernels() -> dict | None:
             for p in threadpool_info() if p.get("user_api") == "blas"}
 
 
+#: Variables that ask a library for a kernel set (recorded as set, beside what the libraries report).
+KERNEL_VARIABLES = ("ATEN_CPU_CAPABILITY", "OPENBLAS_CORETYPE", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR")
+
+
+def cpu_kernels() -> dict:
+    """The CPU kernels torch's operators dispatch to (``torch.backends.cpu.get_cpu_capability()``: AVX512,
+    AVX2, DEFAULT ...; changed by ATEN_CPU_CAPABILITY) and the kernel-set variables set in this process.
+    MKL names the instruction set it runs only in its verbose header (nptbench.env.blas asks a fresh process
+    for it: doctor and the configuration matrix); here its MKL_ENABLE_INSTRUCTIONS, if set, is recorded."""
+    out: dict = {"torch": None}
+    try:
+        import torch
+
+        out["torch"] = torch.backends.cpu.get_cpu_capability()
+    except Exception:
+        pass
+    out.update({k: os.environ[k] for k in KERNEL_VARIABLES if os.environ.get(k)})
+    return out
+
+
 def describe() -> dict:
     """Everything a reader needs to know where a number came from."""
     info = {
@@ -131,6 +151,7 @@ def describe() -> dict:
         "cpu_cores": usable_cores(),
         "blas": {"numpy": numpy_blas(), "torch": torch_blas()},
         "blas_kernels": blas_kernels(),
+        "cpu_kernels": cpu_kernels(),
         "threads": {
             "env": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
             "blas_pools": blas_threads(),

@@ -45,7 +45,9 @@ def measure(
       written to ``benchmark.extra_info`` *before* the assertion, so a failing result is still recorded.
     - ``also_against`` (name -> array) records ``rel_err_vs_<name>`` beside ``rel_err``, for information
       only (e.g. a reduced-precision result against the unrounded inputs' product).
-    - ``rtol`` defaults to the dtype's tolerance (:data:`nptbench.measure.check.RTOL`); ``extra_check(out)`` may
+    - ``rtol``: the tolerance, derived from the computation by :func:`nptbench.measure.check.rtol` (its rule is
+      recorded as ``rtol_rule``); without one, the dtype's fixed tolerance (:data:`nptbench.measure.check.RTOL`,
+      the GPU's reduced precisions); ``extra_check(out)`` may
       add a check of its own (e.g. fastcore's ``test_close`` with a seed's eps).
     - ``sync=False`` times the call *without* waiting for the device, only to reproduce a seed that
       measured that way; the record then says ``synchronized: false``.
@@ -100,7 +102,8 @@ def measure(
         write(info, **run.fields(record))
         write(info, **state.fields())
     tol = tolerance(record["dtype"]) if rtol is None else rtol
-    write(info, rtol=tol, **({} if sync else {"synchronized": False}))
+    rule = {"rtol_rule": tol.rule} if getattr(tol, "rule", "") else {}
+    write(info, rtol=float(tol), **rule, **({} if sync else {"synchronized": False}))
     assert_close(err, tol, what=f"{record['experiment']}/{record['variant']}")
     if extra_check is not None:
         extra_check(out)

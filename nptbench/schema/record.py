@@ -143,6 +143,8 @@ DEFAULT_GPU_THROTTLE_THRESHOLD = 0.75
 #: Fields the harness (nptbench.measure.harness.measure) adds to every record, or where it says so.
 HARNESS_FIELDS = {
     "rtol": "the relative tolerance rel_err was held to (unitless)",
+    "rtol_rule": "how rtol was derived from the computation (nptbench.measure.check.rtol): dtype, steps, unit "
+                 "roundoff, elementwise roundings, reduction length and its condition; absent for a fixed tolerance",
     "synchronized": "false when the timed call did not wait for the device (absent: it did)",
 }
 
@@ -176,6 +178,7 @@ FAMILY_FIELDS = {
     "diverged_at": "the first iteration whose loss is not finite, or null",
     "loss_drop": "initial loss / final loss (unitless)",
     "max_pointwise_rel_err": "largest relative error of the loss trajectory against float64, point by point",
+    "pointwise_rtol": "the tolerance max_pointwise_rel_err was held to (nptbench.measure.check.rtol, unitless)",
     "compile_s": "seconds the first (tracing and compiling) call of a compiled step took, untimed",
     "compile_backend": "the torch.compile backend",
     "inductor_fx_graph_cache": "whether inductor's FX graph cache was on",
@@ -224,6 +227,9 @@ ENVIRONMENT_FIELDS = {
     "blas": "{numpy, torch: the BLAS each was built with}",
     "blas_kernels": "{BLAS library file: the kernel set it runs, threadpoolctl's architecture: Haswell, "
                     "SkylakeX ...; Prescott or Katmai when held to its SSE kernels}",
+    "cpu_kernels": "{torch: the CPU capability torch's operators dispatch to (AVX512, AVX2, DEFAULT ...), and "
+                   "each kernel-set variable set (ATEN_CPU_CAPABILITY, OPENBLAS_CORETYPE, MKL_ENABLE_INSTRUCTIONS, "
+                   "MKL_CBWR): its value}",
     "gpus": "[{name, driver, ...}] the GPUs torch sees: a driver change annotates the series",
 }
 

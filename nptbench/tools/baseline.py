@@ -17,8 +17,18 @@ made in this process's environment as it is, or with ``--threads N`` pinning the
 (OMP, MKL, OpenBLAS, numba) to N, which results/README.md measured to be what makes a gate hold on a
 shared 2-core VM (a neighbour preempting one of two busy threads stalls the other). A thread variable is
 part of a result's conditions and the gate compares only runs made under the session's own, so the gate
-must run with the same variables: the command printed at the end has them. Exit status: 0, or 2 when a run fails or cannot be promoted (the runs promoted before
-it stay, and are named), 130 when interrupted.
+must run with the same variables: the command printed at the end has them.
+
+A run that fails stops the set: every failing benchmark is named with its one-line reason (from the run's
+``--check-log``, ``<out>/<name>.checks.jsonl``), the failed run stays in ``<out>`` as pytest-benchmark saved it
+(its record says it is partial) and is never promoted, and the line to go on without those rows is printed
+(``-- bench --deselect NODEID``). The set is never built around a failure silently: a result that fails its
+check is not a number to judge others by, and a set missing rows would judge them on fewer runs than it
+says. An interrupt (Ctrl-C) between runs or during one stops the same way: the run in progress is not
+promoted, those promoted before stay.
+
+Exit status: 0; 1 when a run's benchmark failed its check (named); 2 when a run could not run or be saved or
+promoted (the runs promoted before it stay, and are named); 130 when interrupted.
 """
 from __future__ import annotations
 
@@ -52,11 +62,61 @@ def pause(seconds: float) -> None:
         time.sleep(seconds)
 
 
+#: Exit statuses.
+OK, FAILED_CHECK, CANNOT_RUN, INTERRUPTED = 0, 1, 2, 130
+
+
 def command(python: str, storage: Path, name: str, pytest_args: list[str], bench_size: str | None) -> list[str]:
-    """One run of the set: its own pytest process, saved with raw rounds as ``storage/*/NNNN_<name>.json``."""
+    """One run of the set: its own pytest process, saved with raw rounds as ``storage/*/NNNN_<name>.json``,
+    what each benchmark's check found in ``storage/<name>.checks.jsonl``."""
     size = [f"--bench-size={bench_size}"] if bench_size else []
     return [python, "-m", "pytest", *pytest_args, *size, "-q", "-p", "no:cacheprovider",
-            f"--benchmark-storage=file://{storage}", f"--benchmark-save={name}", "--benchmark-save-data"]
+            f"--benchmark-storage=file://{storage}", f"--benchmark-save={name}", "--benchmark-save-data",
+            f"--check-log={check_log(storage, name)}"]
+
+
+def check_log(storage: Path, name: str) -> Path:
+    return Path(storage) / f"{name}.checks.jsonl"
+
+
+def failed_checks(storage: Path, name: str) -> list[dict]:
+    """The benchmarks of run ``name`` that failed, each ``{"nodeid", "reason"}``, from its check log (empty
+    when it has none or names none)."""
+    import json
+
+    path = check_log(storage, name)
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("outcome") == "failed":
+            out.append(rec)
+    return out
+
+
+def explain_failure(storage: Path, name: str, log, returncode: int, output: str) -> int:
+    """Say what failed in run ``name`` and what to do; the exit status."""
+    failed = failed_checks(storage, name)
+    try:
+        kept = saved_run(storage, name)
+    except RunError:
+        kept = None
+    if failed:
+        for rec in failed:
+            log(f"  FAILED {rec['nodeid']}: {rec.get('reason', 'no reason given')}")
+        log(f"the failed run {'is kept, not promoted: ' + str(kept) if kept else 'saved no file'}")
+        deselect = " ".join(f"--deselect {shlex.quote(r['nodeid'])}" for r in failed)
+        log(f"to build a set without {'this row' if len(failed) == 1 else 'these rows'} (said in every gate "
+            f"that uses it): add -- bench {deselect}")
+        return FAILED_CHECK
+    tail = output.strip().splitlines()[-15:]
+    print("\n".join(tail), file=sys.stderr)
+    log(f"the run failed with exit status {returncode} and no benchmark failed its check (above: its last lines)")
+    return CANNOT_RUN
 
 
 def saved_run(storage: Path, name: str) -> Path:
@@ -157,10 +217,10 @@ def main(argv: list[str] | None = None) -> int:
             took = time.perf_counter() - start
             run_time += took
             if proc.returncode != 0:
-                tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
-                print("\n".join(tail), file=sys.stderr)
                 log(f"run {i}/{n} failed with exit status {proc.returncode}; not promoted, stopping")
-                return stop(promoted, args.no_promote, log)
+                status = explain_failure(out, name, log, proc.returncode, proc.stdout + proc.stderr)
+                stop(promoted, args.no_promote, log)
+                return status
             try:
                 path = saved_run(out, name)
                 last_run = load(path)
@@ -178,16 +238,16 @@ def main(argv: list[str] | None = None) -> int:
             if i < n:
                 pause(args.pause)
     except KeyboardInterrupt:
-        log("interrupted")
+        log("interrupted: the run in progress is not promoted")
         stop(promoted, args.no_promote, log)
-        return 130
+        return INTERRUPTED
     log(f"{n} run{'s' if n != 1 else ''} done in {fmt_s(time.perf_counter() - t0)}")
     summary(last_run, args, promoted)
     return 0
 
 
 def stop(promoted: list[Path], no_promote: bool, log) -> int:
-    """Say what stays after a stop; exit status 2."""
+    """Say what stays after a stop; exit status 2 (:data:`CANNOT_RUN`)."""
     if no_promote:
         log("nothing was promoted (--no-promote)")
     elif promoted:
@@ -196,7 +256,7 @@ def stop(promoted: list[Path], no_promote: bool, log) -> int:
             log(f"  {dest}")
     else:
         log("no run was promoted")
-    return 2
+    return CANNOT_RUN
 
 
 def summary(run, args, promoted: list[Path]) -> None:

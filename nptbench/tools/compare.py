@@ -439,8 +439,22 @@ def _names(names: list[str], limit: int = LIST_LIMIT) -> str:
 
 def _versions(runs: list[Run]) -> str:
     keys = ("torch", "numpy", "numba")
-    seen = sorted({" ".join(f"{k} {r.versions.get(k)}" for k in keys if r.versions.get(k)) for r in runs})
+    seen = sorted({" ".join(f"{k} {r.versions.get(k)}" for k in keys if r.versions.get(k)) + _kernels(r)
+                   for r in runs})
     return "; ".join(s for s in seen if s) or "versions not recorded"
+
+
+def _kernels(run: Run) -> str:
+    """`` (torch kernels AVX512, OpenBLAS SkylakeX)``: the kernel sets a run recorded (empty for runs that
+    recorded none), so a change of kernels shows where versions stay the same."""
+    info = run.info
+    parts = []
+    torch_kernels = (info.get("cpu_kernels") or {}).get("torch")
+    if torch_kernels:
+        parts.append(f"torch kernels {torch_kernels}")
+    parts += [f"{'OpenBLAS' if 'openblas' in lib.lower() else lib} {arch}"
+              for lib, arch in sorted((info.get("blas_kernels") or {}).items()) if arch and "cpu_kernels" in info]
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 #: The verdict words, in the order a summary counts them.

@@ -1,0 +1,128 @@
+"""The configurations the suite recommends or records, each of which every CPU benchmark must pass.
+
+A configuration is a set of environment variables that changes which code computes a result without
+changing the result's definition: the thread count (so the order of parallel reductions), OpenBLAS's
+kernel set (``OPENBLAS_CORETYPE``), torch's CPU kernels (``ATEN_CPU_CAPABILITY``) and MKL's instruction set
+(``MKL_ENABLE_INSTRUCTIONS``). Each is tried on a fresh process: :func:`applies` says whether it applies on
+this CPU, with the evidence (the kernel threadpoolctl names, the capability torch reports) or the reason it
+does not (a CPU without wider kernels, MKL naming no instruction set). ``python -m nptbench matrix`` runs the
+suite under each (nptbench.tools.matrix).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+from nptbench.env import blas
+from nptbench.schema.record import THREAD_VARIABLES
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration: ``env`` is set, ``unset`` removed, in the child's environment."""
+
+    name: str
+    what: str
+    env: dict = field(default_factory=dict)
+    unset: tuple = ()
+
+    def environ(self, base: dict | None = None) -> dict:
+        out = {k: v for k, v in dict(os.environ if base is None else base).items() if k not in self.unset}
+        out.update(self.env)
+        return out
+
+
+def threads(n: int) -> dict:
+    return {k: str(n) for k in THREAD_VARIABLES}
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+#: OpenBLAS reads OPENBLAS_L2_SIZE with its core type: both are left out of a forced kernel set together.
+_OPENBLAS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def all_configs() -> list[Config]:
+    """Every configuration of the matrix, in the order it is run."""
+    n = cores()
+    return [
+        Config("threads-1", "every thread variable at 1 (the recipe for a baseline on a shared machine)", threads(1)),
+        Config(f"threads-{n}", f"every thread variable at the machine's {n} cores", threads(n)),
+        Config("openblas-sse", "OpenBLAS held to its SSE kernels", {"OPENBLAS_CORETYPE": "Prescott"}, _OPENBLAS),
+        Config("openblas-avx2", "OpenBLAS held to its AVX2 kernels", {"OPENBLAS_CORETYPE": "Haswell"}, _OPENBLAS),
+        Config("aten-default", "torch's scalar CPU kernels", {"ATEN_CPU_CAPABILITY": "default"}),
+        Config("aten-avx2", "torch's AVX2 CPU kernels", {"ATEN_CPU_CAPABILITY": "avx2"}),
+        Config("mkl-avx2", "MKL held to AVX2", {"MKL_ENABLE_INSTRUCTIONS": "AVX2"}),
+        Config("mkl-sse4_2", "MKL held to SSE4.2", {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}),
+    ]
+
+
+_CAPABILITY = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+
+
+def torch_capability(env: dict | None = None, timeout: float = 120) -> str | None:
+    """The CPU capability torch's kernels dispatch to in a fresh process started with ``env`` (``AVX512``,
+    ``AVX2``, ``DEFAULT``, ...); None without torch."""
+    proc = subprocess.run([sys.executable, "-c", _CAPABILITY], env=dict(os.environ if env is None else env),
+                          capture_output=True, text=True, timeout=timeout)
+    return proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+#: How wide each OpenBLAS core type's kernels are, for "does this CPU have wider ones than AVX2?".
+_WIDER_THAN_AVX2 = ("skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5")
+
+
+def applies(config: Config, native: dict | None = None) -> tuple[bool, str]:
+    """Whether ``config`` applies on this CPU and switches what it says, tried on fresh processes:
+    ``(True, evidence)`` or ``(False, reason)``. ``native`` caches the answers without any knob
+    (``{"blas": blas.probe(), "capability": torch_capability()}``)."""
+    if config.name.startswith("threads-"):
+        return True, f"{' '.join(f'{k}={v}' for k, v in config.env.items())}"
+    native = native if native is not None else {"blas": blas.probe(), "capability": torch_capability()}
+    if config.name.startswith("openblas-"):
+        before = (native["blas"].get("numpy") or {}).get("kernels")
+        if not before or "openblas" not in str((native["blas"].get("numpy") or {}).get("name", "")).lower():
+            return False, f"numpy's BLAS is not OpenBLAS naming its kernels ({(native['blas'].get('numpy') or {}).get('evidence')})"
+        if config.name == "openblas-avx2" and before.lower() not in _WIDER_THAN_AVX2:
+            return False, f"this CPU's OpenBLAS kernels ({before}) are not wider than AVX2"
+        after = (blas.probe(config.environ()).get("numpy") or {}).get("kernels")
+        want = "narrow" if config.name == "openblas-sse" else "haswell"
+        ok = blas._is_narrow(after or "") if want == "narrow" else str(after).lower() == "haswell"
+        if not ok:
+            return False, f"OPENBLAS_CORETYPE={config.env['OPENBLAS_CORETYPE']} left OpenBLAS on {after}"
+        return True, f"OpenBLAS went from {before} to {after} (threadpoolctl)"
+    if config.name.startswith("aten-"):
+        before = native["capability"]
+        if before is None:
+            return False, "torch is not importable"
+        after = torch_capability(config.environ())
+        want = config.env["ATEN_CPU_CAPABILITY"].upper()
+        if config.name == "aten-avx2" and before not in ("AVX512", "AVX512_VNNI", "AVX512_BF16", "AMX"):
+            return False, f"torch's native CPU capability is {before}: nothing wider than AVX2 to hold back"
+        if after != want:
+            return False, f"ATEN_CPU_CAPABILITY={config.env['ATEN_CPU_CAPABILITY']} left torch on {after}"
+        return True, f"torch's CPU capability went from {before} to {after}"
+    if config.name.startswith("mkl-"):
+        torch_blas = native["blas"].get("torch") or {}
+        numpy_blas = native["blas"].get("numpy") or {}
+        users = [lib for lib, b in (("torch", torch_blas), ("numpy", numpy_blas)) if "mkl" in str(b.get("name", "")).lower()]
+        if not users:
+            return False, "neither numpy nor torch uses MKL here"
+        if not any((native["blas"].get(lib) or {}).get("kernels") for lib in users):
+            evidence = (native["blas"].get(users[0]) or {}).get("evidence")
+            return False, (f"MKL names no instruction set on this CPU ({evidence}), so whether it honours "
+                           "MKL_ENABLE_INSTRUCTIONS cannot be checked")
+        after = blas.probe(config.environ())
+        got = [(after.get(lib) or {}).get("kernels") for lib in users]
+        want = config.env["MKL_ENABLE_INSTRUCTIONS"].replace("_", ".").upper()
+        if not any(str(g).upper() == want for g in got):
+            return False, f"MKL_ENABLE_INSTRUCTIONS={config.env['MKL_ENABLE_INSTRUCTIONS']} left MKL on {got}"
+        return True, f"MKL went to {want} for {', '.join(users)}"
+    return False, f"unknown configuration {config.name}"
