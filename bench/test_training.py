@@ -55,8 +55,11 @@ TWOLAYER = params("twolayer", [
 ])
 
 #: Tolerances come from nptbench.measure.check.rtol, made from what each run computes:
-#: - linreg-small: ``steps`` steps, each summing BATCH_SMALL terms per gradient (the condition of the first
-#:   step's sums) with LINREG_OPS elementwise roundings per term (residual, products, update);
+#: - linreg-small: each step sums BATCH_SMALL terms per gradient (the condition of the first step's sums)
+#:   with LINREG_OPS elementwise roundings per term (residual, products, update); the iteration contracts
+#:   (each step multiplies a deviation of (w, b) by I - lr H, H = 2 [[sum x^2, sum x], [sum x, n]]), so an
+#:   error made at one step has shrunk by the contraction rho after each later one, and the errors of all
+#:   steps add up to those of 1 / (1 - rho) steps at most (_linreg_small_memory), not of ``steps``;
 #: - linreg-large: one step checked (the first update and its loss); its residual r = dot(w, x) + b -
 #:   (dot(3, x) - 2) is two sums of N terms, so its condition is the two sums' sequential spreads over |r|,
 #:   doubled for the loss r^2 and scaled by how much of w's change the residual makes (see _linreg_large_rtol);
@@ -93,13 +96,26 @@ def test_linreg_small(variant, size, measure, benchmark):
 
     x0 = xs[0].astype(np.float64).ravel()
     condition = check.sequential_condition(np.stack([2 * (3 - 2 * x0) * x0, 2 * (3 - 2 * x0)]))
+    memory = _linreg_small_memory(xs, tr.LR_SMALL, steps)
     data.record_training(
         measure, benchmark, variant.fn, iterations=steps, samples_per_iter=tr.BATCH_SMALL, lr=tr.LR_SMALL,
         losses=lambda out: tr.linreg_small_losses(_np(out), xs),
         setup=data.linreg_small_start(variant, xs), reference=ref_path, extra_check=converged,
-        rtol=check.rtol(variant.dtype, length=tr.BATCH_SMALL, condition=condition, ops=LINREG_OPS, steps=steps),
+        rtol=check.rtol(variant.dtype, length=tr.BATCH_SMALL, condition=condition, ops=LINREG_OPS, steps=memory),
         record=variant.record("linreg-small", shape=[xs.shape], flops=None, bytes=xs.nbytes, dataset="random"),
     )
+
+
+def _linreg_small_memory(xs, lr: float, steps: int) -> int:
+    """How many steps' rounding errors a linreg-small run holds at once: 1 / (1 - rho) for the mean
+    contraction rho of its steps (the spectral radius of I - lr H per batch), at most ``steps``."""
+    rhos = []
+    for x in np.asarray(xs, dtype=np.float64):
+        x = x.ravel()
+        hessian = 2 * np.array([[np.sum(x * x), np.sum(x)], [np.sum(x), x.size]])
+        rhos.append(float(np.max(np.abs(np.linalg.eigvalsh(np.eye(2) - lr * hessian)))))
+    rho = float(np.mean(rhos))
+    return steps if rho >= 1 else min(steps, math.ceil(1 / (1 - rho)))
 
 
 # --- linreg-large ----------------------------------------------------------------------------------------
@@ -117,6 +133,7 @@ def test_linreg_large(variant, size, measure, benchmark):
     def losses(_out):
         losses = _np(last["losses"])
         err = abs(float(losses[0]) - ref_loss) / ref_loss
+        write(benchmark.extra_info, loss_rel_err=err, loss_rtol=float(loss_tol))
         assert err <= loss_tol, (f"linreg-large/{variant.id}: first loss {float(losses[0]):.8g} against float64 "
                                  f"{ref_loss:.8g}: rel_err {err:.3g} > tolerance {loss_tol:.3g} ({loss_tol.rule})")
         return losses

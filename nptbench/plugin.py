@@ -204,7 +204,7 @@ def pytest_pyfunc_call(pyfuncitem):
 
 #: Record fields a --check-log line carries when the benchmark wrote them (nptbench.schema.record declares them).
 CHECK_FIELDS = ("experiment", "variant", "dtype", "rel_err", "rtol", "rtol_rule", "max_pointwise_rel_err",
-                "pointwise_rtol")
+                "pointwise_rtol", "loss_rel_err", "loss_rtol")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -620,7 +620,7 @@ class PytestBaseline:
         when = str(saved.get("datetime", ""))[:19].replace("-", "").replace(":", "").replace("T", "_")
         run = runs.Run(Path("this session"), saved)
         try:
-            dest = promote.promote_run(run, f"gate-{when or 'run'}.json", results_root(self.config))
+            dest = promote.promote_run(run, f"gate-{when or 'run'}.json", results_root(self.config), unique=True)
         except runs.RunError as exc:
             self.lines.append(f"--baseline-grow: not joined: {exc}")
             return

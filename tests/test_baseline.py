@@ -232,7 +232,7 @@ def test_report_only_runs_go_where_no_comparison_looks(tmp_path):
 def test_the_baseline_lookup_keeps_to_the_same_conditions(tmp_path):
     """A result's conditions are part of its identity: a baseline measured with pinned threads or a cold L2
     is not the baseline of a session without them, whichever is newer."""
-    fp = "fp-x"
+    fp = runs.make_fingerprint("Test CPU", 2, [])  # the machine saved_run says it measured on
     folder = tmp_path / fp
     usual = saved_run(folder / "smoke-0001_usual.json")
     pinned = json.loads(usual.read_text())

@@ -119,11 +119,13 @@ def test_stored_ceilings_are_not_mistaken_for_a_run(tmp_path, monkeypatch):
     from tests.test_compare import fake_run, rounds, write
 
     monkeypatch.setattr(machine, "thread_settings", lambda: {"env": {}, "torch": 2})
-    folder = tmp_path / "fp-x"
-    run = write(folder / "smoke-0001_x.json", fake_run({"a": ("exp", rounds(1e-3))}))
-    calibrate.write(CEILINGS, "fp-x", tmp_path)
-    assert layout.baseline_files("fp-x", tmp_path) == [run]
-    assert runs.baseline_set("fp-x", "smoke", tmp_path) == [run]
+    made = fake_run({"a": ("exp", rounds(1e-3))})
+    fp = runs_model.Run(Path("x"), made).fingerprint  # the machine the fake run says it measured on
+    folder = tmp_path / fp
+    run = write(folder / "smoke-0001_x.json", made)
+    calibrate.write(CEILINGS, fp, tmp_path)
+    assert layout.baseline_files(fp, tmp_path) == [run]
+    assert runs.baseline_set(fp, "smoke", tmp_path) == [run]
     assert [r.path for r in runs_model.load_runs([folder])] == [run]
     assert report_data.expand([folder]) == [run]
 

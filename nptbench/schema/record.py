@@ -179,6 +179,8 @@ FAMILY_FIELDS = {
     "loss_drop": "initial loss / final loss (unitless)",
     "max_pointwise_rel_err": "largest relative error of the loss trajectory against float64, point by point",
     "pointwise_rtol": "the tolerance max_pointwise_rel_err was held to (nptbench.measure.check.rtol, unitless)",
+    "loss_rel_err": "relative error of the first loss against float64 (linreg-large, whose later losses diverge)",
+    "loss_rtol": "the tolerance loss_rel_err was held to (nptbench.measure.check.rtol, unitless)",
     "compile_s": "seconds the first (tracing and compiling) call of a compiled step took, untimed",
     "compile_backend": "the torch.compile backend",
     "inductor_fx_graph_cache": "whether inductor's FX graph cache was on",

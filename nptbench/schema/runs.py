@@ -226,12 +226,18 @@ def baseline_set(fp: str, profile: str, results: Path = layout.RESULTS, select: 
     ``conditions`` (the run's thread variables, as nptbench.schema.record.conditions gives them) and
     ``cold_l2`` keep only runs measured under the same conditions, when given: a result's conditions are
     part of its identity, and a set never mixes them.
+
+    A run of another machine in the folder (copied there by hand) is an error naming the file, as a corrupt
+    one is: judging this machine against another's times would pass or fail on the hardware alone.
     """
     found = []
     for path in layout.baseline_files(fp, results):
         if select and select not in path.name:
             continue
         run = load(path)
+        if run.fingerprint != fp:
+            raise RunError(f"{path}: measured on {run.fingerprint}, not on this machine ({fp}); a baseline set "
+                           f"holds this machine's runs only: move it to {layout.machine_dir(run.fingerprint, results)}/")
         if run.profile != profile:
             continue
         if conditions is not None and run.conditions() != tuple(conditions):

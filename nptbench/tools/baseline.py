@@ -75,6 +75,19 @@ def command(python: str, storage: Path, name: str, pytest_args: list[str], bench
             f"--check-log={check_log(storage, name)}"]
 
 
+def unwritable(folder: Path) -> str | None:
+    """Why runs cannot be written under ``folder`` (made if missing), or None: tried by writing a file."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return f"{folder}: cannot write there ({exc.strerror or exc}); nothing was run"
+    return None
+
+
 def check_log(storage: Path, name: str) -> Path:
     return Path(storage) / f"{name}.checks.jsonl"
 
@@ -201,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     log = lambda msg: print(f"nptbench baseline: {msg}", file=sys.stderr, flush=True)
+    problem = unwritable(out) or (None if args.no_promote else unwritable(Path(args.results)))
+    if problem:  # before the first run, not after it: nothing could be saved or promoted
+        log(problem)
+        return CANNOT_RUN
     n = args.runs
     log(f"{n} run{'s' if n != 1 else ''} of pytest {shlex.join(pytest_args)}"
         f"{' --bench-size=' + args.bench_size if args.bench_size else ''}, {args.pause:g} s apart; saved in {out}"

@@ -454,7 +454,7 @@ def _kernels(run: Run) -> str:
         parts.append(f"torch kernels {torch_kernels}")
     parts += [f"{'OpenBLAS' if 'openblas' in lib.lower() else lib} {arch}"
               for lib, arch in sorted((info.get("blas_kernels") or {}).items()) if arch and "cpu_kernels" in info]
-    return f" ({', '.join(parts)})" if parts else ""
+    return f" ({', '.join(dict.fromkeys(parts))})" if parts else ""
 
 
 #: The verdict words, in the order a summary counts them.

@@ -46,11 +46,26 @@ def read(paths: list[Path], progress=None) -> tuple[list, list[Path]]:
         raise RunError(f"no saved run (*.json) in {', '.join(map(str, paths))}")
     runs, last = [], time.monotonic()
     for i, f in enumerate(files, 1):
-        runs.append(load(f))
+        runs.append(dated(load(f)))
         if progress and time.monotonic() - last > PROGRESS_EVERY:
             progress(i, len(files))
             last = time.monotonic()
     return unique(runs)
+
+
+def dated(run):
+    """``run``, when it says when it was made; :class:`RunError` naming its file otherwise: a history orders
+    runs by their saved time, and a run without one has no place in it (pytest-benchmark saves one with
+    every run: it was edited or made by another tool)."""
+    from datetime import datetime
+
+    stamp = run.time
+    try:
+        datetime.fromisoformat(stamp)
+    except ValueError:
+        raise RunError(f"{run.path}: " + (f"its datetime {stamp!r} is not a date" if stamp else "has no datetime")
+                       + ", so it has no place in a history (pytest-benchmark saves one with every run)") from None
+    return run
 
 
 def step_data(s: Series, step) -> dict:

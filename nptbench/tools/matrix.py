@@ -26,6 +26,9 @@ from pathlib import Path
 from nptbench.env import blas, configs
 from nptbench.tools import split_pytest_args
 
+#: Each check a benchmark records: its error and the tolerance it was held to (nptbench.schema.record).
+CHECK_PAIRS = (("rel_err", "rtol"), ("max_pointwise_rel_err", "pointwise_rtol"), ("loss_rel_err", "loss_rtol"))
+
 #: GPU benchmarks are not this command's: they skip here anyway, and would only slow the collection.
 DESELECT_GPU = "not gpu and not numba_cuda"
 
@@ -49,11 +52,11 @@ class Outcome:
         return [ln for ln in self.lines if ln.get("outcome") == "failed"]
 
     def worst_by_family(self) -> dict[str, tuple[float, str]]:
-        """family -> (largest err / tol, the benchmark), over rel_err/rtol and the pointwise checks."""
+        """family -> (largest err / tol, the benchmark), over every check of :data:`CHECK_PAIRS`."""
         out: dict[str, tuple[float, str]] = {}
         for ln in self.lines:
             family = family_of(ln["nodeid"])
-            for err, tol in (("rel_err", "rtol"), ("max_pointwise_rel_err", "pointwise_rtol")):
+            for err, tol in CHECK_PAIRS:
                 if ln.get(err) is None or not ln.get(tol):
                     continue
                 ratio = float(ln[err]) / float(ln[tol])

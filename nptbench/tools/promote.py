@@ -73,9 +73,10 @@ def promote(run_path, results: Path = layout.RESULTS, commit: str | None = None,
 
 
 def promote_run(run: Run, name: str, results: Path = layout.RESULTS, commit: str | None = None, note: str = "",
-                report_only: bool = False, allow_partial: bool = False) -> Path:
+                report_only: bool = False, allow_partial: bool = False, unique: bool = False) -> Path:
     """:func:`promote` of a run already read (``run.path`` names it in errors), saved as ``name``: the gate
-    adds a session that passed this way (``--baseline-grow``)."""
+    adds a session that passed this way (``--baseline-grow``). With ``unique``, a name already taken (two
+    sessions finishing in the same second) gets ``-2``, ``-3`` ... before its suffix instead of an error."""
     src = run.path
     if not run.benchmarks:
         raise RunError(f"{src}: holds no benchmark (was it run with --benchmark-disable?)")
@@ -91,14 +92,52 @@ def promote_run(run: Run, name: str, results: Path = layout.RESULTS, commit: str
     if commit is not None:
         set_commit(run.data, commit, note)
     dest = layout.promoted_path(fp, run.profile, name, results, report_only)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     thin_rounds(run.data)
+    return publish(json.dumps(run.data, indent=1), dest, unique)
+
+
+#: Tries of other names for a unique promote before giving up.
+UNIQUE_TRIES = 1000
+
+
+def publish(text: str, dest: Path, unique: bool = False) -> Path:
+    """Write ``text`` as ``dest`` whole or not at all, never over a file: it is written to a hidden temporary
+    file in the same folder (not a ``*.json``, so no reader takes it for a run) and linked to its name,
+    which fails where the name exists. A reader never sees half a run, and two writers at once never
+    overwrite each other. With ``unique``, a taken name is tried again as ``<stem>-2<suffix>``, ... Errors
+    of the file system (a read-only folder, a full disk) are :class:`RunError` naming the path."""
+    import os
+    import tempfile
+
     try:
-        with open(dest, "x") as f:  # "x": fail rather than overwrite
-            json.dump(run.data, f, indent=1)
-    except FileExistsError:
-        raise RunError(f"{dest} already exists; baselines are never overwritten") from None
-    return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".promote-", suffix=".tmp", dir=dest.parent)
+    except OSError as exc:
+        raise RunError(f"{dest.parent}: cannot write a baseline there ({exc.strerror or exc})") from None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        candidates = [dest] + ([dest.with_name(f"{dest.stem}-{i}{dest.suffix}") for i in range(2, UNIQUE_TRIES)]
+                               if unique else [])
+        for candidate in candidates:
+            try:
+                os.link(tmp, candidate)
+                return candidate
+            except FileExistsError:
+                continue
+        raise RunError(f"{dest} already exists; baselines are never overwritten")
+    except OSError as exc:
+        raise RunError(f"{dest}: cannot write it ({exc.strerror or exc})") from None
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:
