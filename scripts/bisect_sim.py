@@ -6,8 +6,8 @@ OUT holds the runs of scripts/bisect-measure.sh on the ladder LADDER (scripts/bi
 names the ladder commit it ran (its commit id), so it belongs to the good side (before the step commit) or
 the bad side (the step and after). A simulated ladder has 16 rungs with its step at a random rung (or none,
 A/A); each probe draws its runs a side at random, without replacement, from the real runs of the side
-each rung belongs to, and is judged by compare's same-session verdict exactly as the command judges
-(nptbench.tools.bisect.judge); the search is nptbench.analysis.bisect's. Runs drawn from the whole
+each rung belongs to, and is judged exactly as the command judges by default (each run's fastest round,
+a Welch test on their logs: nptbench.tools.bisect.judge); the search is nptbench.analysis.bisect's. Runs drawn from the whole
 measurement, not interleaved in one probe, so a probe here sees more of the machine's drift than a real
 one.
 """

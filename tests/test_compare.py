@@ -388,3 +388,17 @@ def test_a_run_without_raw_rounds_among_pooled_ones_pools_by_medians_and_says_so
     captured = capsys.readouterr()
     row = next(line for line in captured.out.splitlines() if line.startswith("| test_x[a]"))
     assert "uncertain (saved without raw round times)" in row and "Traceback" not in captured.err
+
+
+def test_the_header_names_the_kernels_a_run_recorded():
+    """torch's CPU capability and OpenBLAS's core type beside the versions, once each; a run that recorded no
+    cpu_kernels (made before they were recorded) reads as it always did."""
+    from nptbench.schema.runs import Run
+    from nptbench.tools.compare import _kernels
+
+    blas = {"libscipy_openblas64_.so": "Haswell", "libscipy_openblas.so": "Haswell"}
+    now = Run(Path("a"), {"machine_info": {"nptbench": {"cpu_kernels": {"torch": "AVX2"}, "blas_kernels": blas}},
+                          "benchmarks": []})
+    assert _kernels(now) == " (torch kernels AVX2, OpenBLAS Haswell)"
+    older = Run(Path("b"), {"machine_info": {"nptbench": {"blas_kernels": blas}}, "benchmarks": []})
+    assert _kernels(older) == ""

@@ -193,6 +193,18 @@ def test_environment_changes_annotate_the_run_where_they_changed(tmp_path):
     assert s.changes() == [(3, ["numpy 2.4.6 -> 2.5.0"])]
 
 
+def test_a_change_of_torch_cpu_kernels_annotates_the_run_where_it_changed(tmp_path):
+    """ATEN_CPU_CAPABILITY changes no version: the run's recorded cpu_kernels name it (and the variable)."""
+    for i in range(5):
+        data = run(day(i), {"a": 1e-3})
+        data["machine_info"]["nptbench"]["cpu_kernels"] = (
+            {"torch": "AVX512"} if i < 3 else {"torch": "DEFAULT", "ATEN_CPU_CAPABILITY": "default"})
+        save(tmp_path, f"{i}.json", data)
+    (s,) = series(load_runs([tmp_path]))
+    ((at, changed),) = s.changes()
+    assert at == 3 and changed == ["ATEN_CPU_CAPABILITY absent -> default", "CPU kernels (torch) AVX512 -> DEFAULT"]
+
+
 def test_a_copy_of_a_run_is_read_once(tmp_path):
     data = run(day(0), {"a": 1e-3})
     save(tmp_path / "runs", "0001_x.json", data)

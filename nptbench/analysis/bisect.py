@@ -2,7 +2,7 @@
 revisions, environments) made a benchmark slower, found with as few probes as the noise allows.
 
 A **probe** compares two rungs side by side (the command runs them interleaved, as ``ab`` does, and judges
-with compare's same-session verdict) and answers, per benchmark: :data:`SLOWER` (the second rung is slower
+by default each run's fastest round with a Welch test on their logs, nptbench.tools.bisect.judge) and answers, per benchmark: :data:`SLOWER` (the second rung is slower
 than the first beyond the minimum effect), :data:`SAME` (it is not: the same, or faster), or
 :data:`AMBIGUOUS` (the interval straddles the minimum effect); a rung that cannot be installed, built or
 run is :data:`BROKEN` and is skipped like ``git bisect skip``.

@@ -5,15 +5,21 @@ were made. On a shared machine those times scatter from run to run by 4-29 % (σ
 on a 2-core VM), with now and then a run far off (a neighbour's spell), so the detector works from that
 scatter between runs and from nothing inside one run:
 
-- **Statistic**: for every split of a segment into a left part and a right part of at least
-  ``min_size`` runs each, the rank-sum (Mann-Whitney) statistic of the right part, standardized
-  (:func:`scan`). The largest |z| over the splits is the segment's statistic, its split the candidate
-  change point. Ranks make it blind to how far off one run is: a single wild run is one rank, never a
-  step, and a step must hold for ``min_size`` runs in a row.
-- **Significance**: the statistic's distribution with no change point, from random orders of the same
-  ranks (:func:`null_max`): the p-value is exact whatever the scatter's shape, as long as the runs
-  without a step are exchangeable. A segment whose p-value is at most ``alpha`` is split there, and each
-  side is searched again (binary segmentation), so ``alpha`` is the chance that a series with no step
+- **Statistic**: the series' logs become robust z-scores (:func:`scores`: centred on the median, scaled by
+  the scatter from one run to the next, which a step does not inflate, and clipped to ±:data:`CLIP`, so a
+  single wild run weighs as much as ``CLIP`` and never more). For every stretch of at least ``min_size``
+  runs with at least ``min_size`` runs outside it, the two-sample t statistic (pooled variance) of the
+  scores inside against outside (:func:`scan`); the largest |t| is the segment's statistic. Two families of
+  stretches are searched (:func:`split`): those reaching an end of the segment (one step) and those inside
+  it (a level that came and went: two steps).
+- **Significance**: each family's largest |t| is held against its distribution with no change point,
+  simulated once per segment length from series whose logs scatter as Student's t with :data:`NULL_DF`
+  degrees of freedom (heavier-tailed than normal, as a shared machine's runs are), scored the same way
+  (:func:`null_max`, :data:`DRAWS` series, seeded: the same series always gets the same answer). Each
+  family's p-value is divided by its share of the test (:data:`EDGE_SHARE`, Bonferroni) and the smaller
+  wins. A segment whose p-value is at most ``alpha`` is split there (the cut moved to where the two sides
+  differ most, :func:`refine`, and kept only where each side holds a level of its own, :func:`holds`), and
+  each side is searched again (binary segmentation), so ``alpha`` is the chance that a series with no step
   gets one (each deeper search happens only after a step was found).
 - **Size**: each step's ratio of levels (right / left) is the Hodges-Lehmann estimate over the two
   neighbouring segments (the median of every right/left ratio of a run on each side), with its

@@ -2,7 +2,8 @@
 
 A ladder of rungs, oldest (good) first, is searched by nptbench.analysis.bisect; every probe compares two
 rungs the way ``ab`` does (separate pytest sessions, interleaved A B B A, threads pinned, the run as the
-unit, compare's same-session verdict) and answers slower, same or ambiguous per benchmark. Rungs are
+unit), judged by default on each run's fastest round (a Welch test on their logs,
+nptbench.analysis.verdict.fastest_verdict; ``--statistic rounds``: compare's same-session verdict) and answers slower, same or ambiguous per benchmark. Rungs are
 
 - **package versions** (``--package torch --good 2.12.1 --bad 2.15.0``): every release between on the
   package index (``pip index versions``), each installed once into a cached venv beside the suite
