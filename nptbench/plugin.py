@@ -309,8 +309,19 @@ def add_session(config, output_json: dict) -> None:
 def pytest_terminal_summary(terminalreporter, config):
     for notice in dict.fromkeys(profile(config).notices):
         terminalreporter.write_line(f"nptbench: {notice}", yellow=True)
+    failed_checks_summary(terminalreporter)
     roofline_summary(terminalreporter, config)
     gpu_state_summary(terminalreporter, config)
+
+
+def failed_checks_summary(terminalreporter) -> None:
+    """One whole line per benchmark that failed, with its reason (pytest's own summary cuts it to the
+    terminal's width): a failed check's time is no result, and its run joins no baseline set."""
+    session = terminalreporter.config.pluginmanager.get_plugin("session")
+    benches = {item.nodeid for item in getattr(session, "items", []) if "benchmark" in getattr(item, "fixturenames", ())}
+    for rep in terminalreporter.stats.get("failed", []):
+        if rep.nodeid in benches:
+            terminalreporter.write_line(f"nptbench: FAILED {rep.nodeid}: {check_reason(rep)}", red=True)
 
 
 def gpu_state_summary(terminalreporter, config) -> None:

@@ -104,4 +104,7 @@ def test_a_wrong_result_still_fails_its_benchmark(tmp_path, mutation):
     failed = {ln["nodeid"].split("::")[1]: ln["reason"] for ln in lines if ln["outcome"] == "failed"}
     assert set(failed) == EXPECTED[mutation], proc.stdout[-3000:]
     assert all("is wrong: rel_err" in why and "> tolerance" in why for why in failed.values()), failed
+    for ln in lines:  # the session's own summary names each failed benchmark with its whole reason
+        if ln["outcome"] == "failed":
+            assert f"nptbench: FAILED {ln['nodeid']}: {ln['reason']}" in proc.stdout
     assert proc.returncode == 1
