@@ -230,3 +230,24 @@ def test_bisect_of_a_version_not_on_the_index_is_one_line_with_the_nearest(capsy
     with pytest.raises(bisect_cmd.BisectError) as exc:
         bisect_cmd.version_ladder("torch", "2.12.9", "2.15.0", ["2.12.0", "2.12.1", "2.13.0", "2.15.0"])
     assert str(exc.value) == "torch 2.12.9 (--good) is not a release on the package index (nearest: 2.12.0, 2.12.1)"
+
+
+@pytest.mark.sessions
+def test_two_gate_sessions_growing_one_set_at_once_both_join(tmp_path):
+    """Two real ``--baseline-grow`` sessions started together against a set too thin to judge (so each whole
+    session joins): both runs join, each under its own name, and the set reads whole. They end within the
+    same second often, not always: tests/test_faults.py's writers test forces that case."""
+    runs_dir = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "pytest", "bench/test_matmul.py", "-k", "numpy-mnist5", "--bench-size=smoke", "-q",
+           "-p", "no:cacheprovider", f"--benchmark-storage=file://{runs_dir}", "--benchmark-compare", "--baseline-grow",
+           "--benchmark-min-rounds=5", "--benchmark-max-time=0.05"]
+    env = {**os.environ, "NPTBENCH_OFFLINE": "1", "NPTBENCH_CEILINGS": "off"}
+    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert all("--baseline-grow: this run joined the thin baseline set" in out for out in outs), outs
+    from nptbench.env import machine
+
+    found = runs.baseline_set(machine.fingerprint(), "smoke", tmp_path)
+    assert len(found) == 2 and len({p.name for p in found}) == 2
