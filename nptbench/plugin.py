@@ -156,6 +156,7 @@ def pytest_configure(config):
     config.stash[PROFILE_KEY] = Profile(size=bench_size(config))
     if not backends.missing_package("torch"):
         backends.configure_torch()
+    config.pluginmanager.register(LastScreen(), "nptbench-last-screen")
     try:  # --benchmark-compare uses results/<this machine's fingerprint>/
         config.pluginmanager.register(PytestBaseline(config, profile(config).size), "nptbench-baseline")
     except runs.RunError as exc:
@@ -314,6 +315,37 @@ def pytest_terminal_summary(terminalreporter, config):
     gpu_state_summary(terminalreporter, config)
 
 
+class LastScreen:
+    """Hooks that print after every other plugin's summary (pytest-benchmark's tables included)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter, config):
+        claims_summary(terminalreporter, config)
+
+
+def claims_summary(terminalreporter, config) -> None:
+    """After a timed session that saved its run: the seeds' claims it could test, as the report's ledger
+    judges them (nptbench.tools.report.screen)."""
+    saved = profile(config).saved
+    if not saved or not saved.get("benchmarks") or os.environ.get(CONFIRMING_ENV):
+        return
+    from pytest_benchmark.utils import safe_dumps
+
+    from nptbench.tools.report import screen
+
+    try:
+        lines = screen.claims_lines(json.loads(safe_dumps(saved)))  # as saved: its params are objects here
+    except Exception as exc:  # a summary never turns a session's result into a traceback
+        terminalreporter.write_line(f"nptbench: the seeds' claims could not be judged: {type(exc).__name__}: {exc}",
+                                    yellow=True)
+        return
+    if lines:
+        terminalreporter.section(f"nptbench: the seeds' claims on this machine (this session, {profile(config).size} "
+                                 "profile)")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def failed_checks_summary(terminalreporter) -> None:
     """One whole line per benchmark that failed, with its reason (pytest's own summary cuts it to the
     terminal's width): a failed check's time is no result, and its run joins no baseline set."""
@@ -358,10 +390,21 @@ def add_skips(config, output_json: dict) -> None:
         text = lambda k: params.get(k) if isinstance(params.get(k), str) else None  # noqa: E731
         row = params.get("variant")  # a bench table's row (fixtures.variants.Variant): its id and device
         skipped.append({
-            "nodeid": rep.nodeid, "experiment": text("experiment"), "variant": getattr(row, "id", text("variant")),
+            "nodeid": rep.nodeid, "experiment": text("experiment") or experiment_of(item, row),
+            "variant": getattr(row, "id", text("variant")),
             "device": getattr(row, "device", text("device")), "reason": reason.removeprefix("Skipped: "),
         })
     output_json["nptbench_skipped"] = skipped
+
+
+def experiment_of(item, row) -> str | None:
+    """The experiment of a bench row whose test takes none as a parameter, from its id
+    (``<variant>-<experiment>-<dtype>``, fixtures.variants.param); None where the id is not of that form."""
+    test_id = getattr(getattr(item, "callspec", None), "id", "") or ""
+    head, tail = f"{getattr(row, 'id', None)}-", f"-{getattr(row, 'dtype', None)}"
+    if row is None or not (test_id.startswith(head) and test_id.endswith(tail)) or len(test_id) <= len(head + tail):
+        return None
+    return test_id[len(head):-len(tail)]
 
 
 # --- the roofline: ceilings, achieved rates, % of ceiling (nptbench.analysis.roofline) ----------------------------

@@ -212,3 +212,36 @@ def test_gpu_results_lead_with_device_time_and_say_what_else_they_show(tmp_path)
     assert "| 20 µs / 2 µs |" in md and "M1: timer floor: 20.0 µs host, 2.0 µs device" in md
     assert "checked on 1 result(s) that have both, broken by 1. **Flagged:** M1/seed `precision/fp32`: " \
            "kernel_time_s 39 ms > device_time_s 38 ms (+2.6 %)" in md
+
+
+def test_the_first_screen_shows_the_claims_this_session_tested(run):
+    """The table printed after a timed session (nptbench.tools.report.screen): each claim whose benchmarks
+    ran, with the seed's ratio, ours and the ledger's verdict; the others in one line with the reason."""
+    from nptbench.tools.report import screen
+
+    lines = screen.claims_lines(run)
+    medians = {(b["extra_info"]["experiment"], b["extra_info"]["variant"]): b["stats"]["median"]
+               for b in run["benchmarks"]}
+    claims, tolerance = cl.load()
+    claim = next(c for c in claims if c.id == "000-numpy-vs-torch-cpu")
+    ours = medians[claim.baseline] / medians[claim.contender]  # how many times faster the contender is
+    row = next(line for line in lines if line.startswith("000-numpy-vs-torch-cpu "))
+    assert row.split()[1:4] == [cl.fmt_seed_ratio(claim.seed_ratio), cl.fmt_ratio(ours),
+                                cl.verdict(claim.seed_ratio, ours, tolerance)]
+    untested = next(line for line in lines if line.startswith("not testable in this session"))
+    assert "001-big-add-numpy-vs-torch" in untested and "did not run in this session" in untested  # deselected
+    if missing_cuda():
+        assert "000-gpu-copyback" in untested and "no CUDA device" in untested
+    assert screen.claims_lines({**run, "benchmarks": []}) == []  # nothing measured: no table
+
+
+def test_a_skipped_row_without_an_experiment_parameter_is_recorded_with_its_experiment():
+    from types import SimpleNamespace
+
+    from nptbench.plugin import experiment_of
+
+    row = SimpleNamespace(id="torch-cuda-nosync", dtype="float32")
+    item = SimpleNamespace(callspec=SimpleNamespace(id="torch-cuda-nosync-big-add-float32"))
+    assert experiment_of(item, row) == "big-add"
+    assert experiment_of(SimpleNamespace(callspec=SimpleNamespace(id="other-id")), row) is None
+    assert experiment_of(item, None) is None

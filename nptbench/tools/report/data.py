@@ -136,10 +136,16 @@ def gather(paths, results: Path | None = None) -> Runs:
             run = load(path)  # the same reading and checks as compare and promote
         except RunError as exc:
             raise ReportError(str(exc)) from None
-        if not isinstance(run.data.get("machine_info"), dict):
-            raise ReportError(f"{path}: not a run of this suite (no 'machine_info')")
         raw.append(run)
-    raw.sort(key=lambda r: r.time)
+    return gather_runs(raw, results)
+
+
+def gather_runs(raw: list, results: Path | None = None) -> Runs:
+    """:func:`gather` of runs already read (nptbench.schema.runs.Run): a session's own run, for one."""
+    for run in raw:
+        if not isinstance(run.data.get("machine_info"), dict):
+            raise ReportError(f"{run.path}: not a run of this suite (no 'machine_info')")
+    raw = sorted(raw, key=lambda r: r.time)
     runs = Runs()
     groups: dict[tuple, list] = {}  # (machine key, profile) -> its runs
     order: dict[tuple, int] = {}  # (context, experiment, variant) -> when first seen
