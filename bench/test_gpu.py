@@ -95,7 +95,8 @@ def test_transfer(variant, src_kind, dst_kind, experiment, size, measure):
 
 @pytest.fixture(scope="session")
 def kernel_operands(size, request):
-    """(a, b, float64 reference, dataset) on the host, per kernel experiment (cached for the session)."""
+    """(a, b, float64 reference, dataset, the product's condition: nptbench.measure.check.product_condition) on
+    the host, per kernel experiment (cached for the session)."""
     cache = {}
 
     def get(experiment):
@@ -110,7 +111,8 @@ def kernel_operands(size, request):
                 a = tensors.array((m, k), "float32", seed=seed_a, dist="normal")
                 b = tensors.array((k, n), "float32", seed=seed_b, dist="normal")
                 dataset = "random"
-            cache[experiment] = (a, b, a.astype(np.float64) @ b.astype(np.float64), dataset)
+            cache[experiment] = (a, b, a.astype(np.float64) @ b.astype(np.float64), dataset,
+                                 check.product_condition(a, b))
         return cache[experiment]
 
     return get
@@ -119,7 +121,7 @@ def kernel_operands(size, request):
 @pytest.mark.parametrize("variant,experiment",
                          [param(e, v, e) for e in KERNEL_EXPERIMENTS for v in KERNEL_VARIANTS])
 def test_kernel(variant, experiment, kernel_operands, measure):
-    a, b, reference, dataset = kernel_operands(experiment)
+    a, b, reference, dataset, condition = kernel_operands(experiment)
     (m, k), n = a.shape, b.shape[1]
     # Device operands live in this call only: after an out-of-memory skip nothing of them stays behind.
     if variant.backend == "numba":
@@ -137,24 +139,15 @@ def test_kernel(variant, experiment, kernel_operands, measure):
                               out_dtype=variant.out),
         reference=reference,
         # K products summed per element (a naive kernel sums them in sequential order: the rule's own case)
-        rtol=check.rtol("float32", length=k, condition=_condition(experiment, a, b), ops=1),
+        rtol=check.rtol("float32", length=k, condition=condition, ops=1),
         kernel_time=True,  # one launch: its device time without the host's launch cost, for the fractions
     )
 
 
-_CONDITIONS: dict = {}
-
-
-def _condition(experiment, a, b) -> float:
-    """check.product_condition of an experiment's operands, once per session."""
-    if experiment not in _CONDITIONS:
-        _CONDITIONS[experiment] = check.product_condition(a, b)
-    return _CONDITIONS[experiment]
-
-
 @pytest.fixture(scope="session")
 def precision_operands(size):
-    """Seed 003's x and w (N(0, 1), w used transposed) on the host, and their float64 products by mode."""
+    """Seed 003's x and w (N(0, 1), w used transposed) on the host, their float64 products by mode, and the
+    condition of their product (nptbench.measure.check.product_condition)."""
     m, k, n = gpu.SIZES[size]["precision"]
     seed_x, seed_w = pair("gpu/precision", "x", "w")
     x = tensors.array((m, k), "float32", seed=seed_x, dist="normal")
@@ -172,14 +165,14 @@ def precision_operands(size):
             torch.cuda.empty_cache()
         return cache[key]
 
-    return x, w, reference
+    return x, w, reference, check.product_condition(x, w, transposed=True)
 
 
 @pytest.mark.parametrize("variant", params("precision", PRECISIONS))
 def test_precision(variant, precision_operands, measure):
     import torch
 
-    mode, (x, w, reference) = variant.id, precision_operands
+    mode, (x, w, reference, condition) = variant.id, precision_operands
     (m, k), n = x.shape, w.shape[0]
     rounded = mode in gpu.ROUNDED_INPUTS
     args = tuple(gpu.cast_operand(torch.tensor(t, device="cuda"), mode) for t in (x, w))
@@ -194,7 +187,7 @@ def test_precision(variant, precision_operands, measure):
                                   else "float64 product of the fp32 inputs"),
             reference=reference(mode),
             # fp32 (TF32 off): the rule of check.rtol; the reduced precisions: check.RTOL's emulated tolerances
-            rtol=(check.rtol("float32", length=k, condition=_condition("precision", x, w.T), ops=1)
+            rtol=(check.rtol("float32", length=k, condition=condition, ops=1)
                   if variant.dtype == "float32" else None),
             kernel_time=True,
             # what the mode costs in accuracy against the fp32 inputs (input rounding included)

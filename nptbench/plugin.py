@@ -323,18 +323,24 @@ class LastScreen:
         claims_summary(terminalreporter, config)
 
 
+def as_written(saved: dict) -> dict:
+    """The session's run (``Profile.saved``) as pytest-benchmark wrote it to its file: in memory its params
+    are still objects (bench rows), in the file their text."""
+    from pytest_benchmark.utils import safe_dumps
+
+    return json.loads(safe_dumps(saved))
+
+
 def claims_summary(terminalreporter, config) -> None:
     """After a timed session that saved its run: the seeds' claims it could test, as the report's ledger
     judges them (nptbench.tools.report.screen)."""
     saved = profile(config).saved
     if not saved or not saved.get("benchmarks") or os.environ.get(CONFIRMING_ENV):
         return
-    from pytest_benchmark.utils import safe_dumps
-
     from nptbench.tools.report import screen
 
     try:
-        lines = screen.claims_lines(json.loads(safe_dumps(saved)))  # as saved: its params are objects here
+        lines = screen.claims_lines(as_written(saved))
     except Exception as exc:  # a summary never turns a session's result into a traceback
         terminalreporter.write_line(f"nptbench: the seeds' claims could not be judged: {type(exc).__name__}: {exc}",
                                     yellow=True)
@@ -385,14 +391,12 @@ def add_skips(config, output_json: dict) -> None:
         if item is not None and "benchmark" not in getattr(item, "fixturenames", ()):
             continue  # a unit test, not a benchmark
         params = getattr(getattr(item, "callspec", None), "params", {}) if item is not None else {}
-        longrepr = rep.longrepr
-        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
         text = lambda k: params.get(k) if isinstance(params.get(k), str) else None  # noqa: E731
         row = params.get("variant")  # a bench table's row (fixtures.variants.Variant): its id and device
         skipped.append({
             "nodeid": rep.nodeid, "experiment": text("experiment") or experiment_of(item, row),
             "variant": getattr(row, "id", text("variant")),
-            "device": getattr(row, "device", text("device")), "reason": reason.removeprefix("Skipped: "),
+            "device": getattr(row, "device", text("device")), "reason": check_reason(rep),
         })
     output_json["nptbench_skipped"] = skipped
 
@@ -664,13 +668,9 @@ class PytestBaseline:
         if not saved or not saved.get("benchmarks"):
             self.lines.append("--baseline-grow: this session saved no run (--benchmark-autosave off?): nothing joined")
             return
-        import json
-
-        from pytest_benchmark.utils import safe_dumps
-
         from nptbench.tools import promote
 
-        saved = json.loads(safe_dumps(saved))  # as pytest-benchmark wrote it: its params are objects here
+        saved = as_written(saved)
         when = str(saved.get("datetime", ""))[:19].replace("-", "").replace(":", "").replace("T", "_")
         run = runs.Run(Path("this session"), saved)
         try:

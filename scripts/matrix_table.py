@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 import sys
 
-from nptbench.tools.matrix import CHECK_PAIRS, family_of
+from nptbench.tools.matrix import Outcome
 
-
-def ratios(check: dict):
-    for err, tol in CHECK_PAIRS:
-        if check.get(err) is not None and check.get(tol):
-            yield check[err], check[tol], check[err] / check[tol], err
+#: How a check other than the result's own is named in the table.
+LABELS = {"max_pointwise_rel_err": " (pointwise)", "loss_rel_err": " (first loss)"}
 
 
 def main(path: str) -> None:
@@ -24,18 +21,13 @@ def main(path: str) -> None:
         if not cfg["applies"]:
             print(f"| {cfg['config']} | - | does not apply: {cfg['why'][:90]} | | | |")
             continue
-        worst: dict[str, tuple] = {}
-        for c in cfg["checks"]:
-            name = c["nodeid"].split("::")[-1]
-            for err, tol, ratio, kind in ratios(c):
-                fam = family_of(c["nodeid"])
-                if fam not in worst or ratio > worst[fam][3]:
-                    label = {"max_pointwise_rel_err": " (pointwise)", "loss_rel_err": " (first loss)"}.get(kind, "")
-                    worst[fam] = (name + label, err, tol, ratio)
-                if name not in per_row or ratio > per_row[name][0]:
-                    per_row[name] = (ratio, cfg["config"], c.get("rtol_rule", ""))
-        for fam, (name, err, tol, ratio) in sorted(worst.items()):
-            print(f"| {cfg['config']} | {fam} | {name} | {err:.3g} | {tol:.3g} | {ratio:.3f} |")
+        ran = Outcome(None, True, cfg["why"], cfg["returncode"], cfg["checks"])
+        for fam, c in sorted(ran.worst_by_family().items()):
+            print(f"| {cfg['config']} | {fam} | {c.name + LABELS.get(c.kind, '')} | {c.err:.3g} | {c.tol:.3g} "
+                  f"| {c.ratio:.3f} |")
+        for c in ran.checks():
+            if c.name not in per_row or c.ratio > per_row[c.name][0]:
+                per_row[c.name] = (c.ratio, cfg["config"], c.rule)
     print()
     print("| benchmark | largest err/tol | under | tolerance's rule |")
     print("|---|---:|---|---|")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from nptbench.env import blas, configs
+from nptbench.env.machine import usable_cores
 from nptbench.tools import matrix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +19,7 @@ BY_NAME = {c.name: c for c in configs.all_configs()}
 
 def test_the_matrix_holds_every_configuration_the_issue_names():
     names = set(BY_NAME)
-    assert {"threads-1", f"threads-{configs.cores()}", "openblas-sse", "openblas-avx2", "aten-default",
+    assert {"threads-1", f"threads-{usable_cores()}", "openblas-sse", "openblas-avx2", "aten-default",
             "aten-avx2", "mkl-avx2", "mkl-sse4_2"} <= names
     sse = BY_NAME["openblas-sse"].environ({"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "1", "X": "1"})
     assert sse["OPENBLAS_CORETYPE"] == "Prescott" and "OPENBLAS_L2_SIZE" not in sse and sse["X"] == "1"
@@ -26,9 +27,10 @@ def test_the_matrix_holds_every_configuration_the_issue_names():
 
 
 def native(numpy_kernels="SkylakeX", torch_name="mkl", torch_kernels=None, capability="AVX512"):
-    return {"blas": {"numpy": {"name": "scipy-openblas", "kernels": numpy_kernels, "evidence": "e"},
-                     "torch": {"name": torch_name, "kernels": torch_kernels, "evidence": "MKL verbose header: h"}},
-            "capability": capability}
+    """What nptbench.env.blas.probe answers, made by hand."""
+    return {"numpy": {"name": "scipy-openblas", "kernels": numpy_kernels, "evidence": "e"},
+            "torch": {"name": torch_name, "kernels": torch_kernels, "evidence": "MKL verbose header: h"},
+            "torch_capability": capability}
 
 
 def test_a_configuration_that_cannot_apply_says_why():
@@ -53,8 +55,10 @@ def test_the_table_shows_the_worst_error_per_family_and_the_reasons():
         {"nodeid": "bench/test_ops.py::test_reduce[d]", "when": "setup", "outcome": "skipped", "reason": "no GPU"},
     ]
     ran = matrix.Outcome(BY_NAME["threads-1"], True, "pinned", 1, lines)
-    assert ran.worst_by_family() == {"matmul": (pytest.approx(0.5), "test_matmul[b]"),
-                                     "training": (pytest.approx(3.0), "test_twolayer[c]")}
+    worst = ran.worst_by_family()
+    assert {f: (c.ratio, c.name, c.kind) for f, c in worst.items()} == {
+        "matmul": (pytest.approx(0.5), "test_matmul[b]", "rel_err"),
+        "training": (pytest.approx(3.0), "test_twolayer[c]", "max_pointwise_rel_err")}
     assert (ran.count("passed"), ran.count("failed"), ran.count("skipped")) == (2, 1, 1)
     text = matrix.render([ran, matrix.Outcome(BY_NAME["mkl-avx2"], False, "MKL names nothing")])
     assert "threads-1" in text and "0.500" in text and "3.000" in text
@@ -72,7 +76,7 @@ _NATIVE = {}
 
 def _native():
     if not _NATIVE:
-        _NATIVE.update(blas=blas.probe(), capability=configs.torch_capability())
+        _NATIVE.update(blas.probe())
     return _NATIVE
 
 

@@ -1,4 +1,5 @@
-"""Which kernels the BLAS libraries of numpy and torch really run, asked of a fresh process.
+"""Which kernels the BLAS libraries of numpy and torch (and torch's own operators) really run, asked of a
+fresh process.
 
 The libraries choose their kernels when they load, from the CPU and from environment variables
 (``OPENBLAS_CORETYPE`` for OpenBLAS, ``MKL_ENABLE_INSTRUCTIONS`` for MKL), so the question is put to a
@@ -48,6 +49,7 @@ try:
     print("{_MARK}torch-product-ends", flush=True)
     m = re.search(r"BLAS_INFO=(\\w+)", torch.__config__.show())
     out["torch"] = {{"name": m.group(1) if m else None}}
+    out["torch_capability"] = torch.backends.cpu.get_cpu_capability()
 except Exception as exc:
     out["torch_error"] = f"{{type(exc).__name__}}: {{exc}}"
 try:
@@ -70,8 +72,10 @@ def mkl_isa(header: str | None) -> str | None:
 
 
 def parse(stdout: str) -> dict:
-    """The probe's output as ``{"numpy": {...}, "torch": {...} | None}``; each library: ``name`` (the BLAS),
-    ``kernels`` (core type or instruction set, None where the library names none) and ``evidence``."""
+    """The probe's output as ``{"numpy": {...}, "torch": {...} | None, "torch_capability": ...}``; each
+    library: ``name`` (the BLAS), ``kernels`` (core type or instruction set, None where the library names
+    none) and ``evidence``; ``torch_capability`` the CPU kernels torch's own operators run (None without
+    torch)."""
     lines = stdout.splitlines()
     data = next((json.loads(ln[len(_MARK):]) for ln in reversed(lines)
                  if ln.startswith(_MARK) and ln[len(_MARK):].startswith("{")), None)
@@ -100,6 +104,8 @@ def parse(stdout: str) -> dict:
         out["numpy"].update(kernels=mkl_isa(header), evidence=f"MKL verbose header: {header}")
 
     out["torch"] = None
+    #: the CPU kernels torch's own operators dispatch to (AVX512, AVX2, DEFAULT ...; ATEN_CPU_CAPABILITY)
+    out["torch_capability"] = data.get("torch_capability")
     if data.get("torch") is not None:
         name = data["torch"].get("name")
         out["torch"] = {"name": name, "kernels": None, "evidence": f"torch reports BLAS {name}"}
@@ -124,7 +130,8 @@ def probe(env: dict | None = None, timeout: float = 120) -> dict:
     return parse(proc.stdout)
 
 
-def _is_narrow(kernels: str) -> bool:
+def is_narrow(kernels: str) -> bool:
+    """Whether a kernel set (an OpenBLAS core type, an MKL instruction set) is one without AVX."""
     k = kernels.lower()
     return k in OPENBLAS_NARROW or k.startswith(("sse", "ssse"))
 
@@ -142,9 +149,9 @@ def narrowed(lib: str, default: dict, knob: dict) -> tuple[bool | None, str]:
     name = after.get("name") or "its BLAS"
     if after.get("kernels") is None or before.get("kernels") is None:
         return None, f"{lib}'s BLAS ({name}) does not say which kernels it runs here ({after['evidence']})"
-    if _is_narrow(before["kernels"]):
+    if is_narrow(before["kernels"]):
         return None, f"{lib}'s BLAS ({name}) runs narrow kernels ({before['kernels']}) even without the knobs"
-    if not _is_narrow(after["kernels"]):
+    if not is_narrow(after["kernels"]):
         return False, (f"the knobs did not switch {lib}'s BLAS ({name}): it still runs {after['kernels']} "
                        f"({after['evidence']})")
     return True, f"{lib}'s BLAS ({name}) went from {before['kernels']} to {after['kernels']} ({after['evidence']})"

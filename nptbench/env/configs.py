@@ -11,11 +11,10 @@ suite under each (nptbench.tools.matrix).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 
 from nptbench.env import blas
+from nptbench.env.machine import usable_cores
 from nptbench.schema.record import THREAD_VARIABLES
 
 
@@ -34,15 +33,9 @@ class Config:
         return out
 
 
-def threads(n: int) -> dict:
-    return {k: str(n) for k in THREAD_VARIABLES}
-
-
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+def threads(n: int | None) -> dict:
+    """The thread-count variables pinned to ``n`` (none when None)."""
+    return {} if n is None else {k: str(n) for k in THREAD_VARIABLES}
 
 
 #: OpenBLAS reads OPENBLAS_L2_SIZE with its core type: both are left out of a forced kernel set together.
@@ -51,7 +44,7 @@ _OPENBLAS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 def all_configs() -> list[Config]:
     """Every configuration of the matrix, in the order it is run."""
-    n = cores()
+    n = usable_cores()
     return [
         Config("threads-1", "every thread variable at 1 (the recipe for a baseline on a shared machine)", threads(1)),
         Config(f"threads-{n}", f"every thread variable at the machine's {n} cores", threads(n)),
@@ -64,45 +57,35 @@ def all_configs() -> list[Config]:
     ]
 
 
-_CAPABILITY = "import torch; print(torch.backends.cpu.get_cpu_capability())"
-
-
-def torch_capability(env: dict | None = None, timeout: float = 120) -> str | None:
-    """The CPU capability torch's kernels dispatch to in a fresh process started with ``env`` (``AVX512``,
-    ``AVX2``, ``DEFAULT``, ...); None without torch."""
-    proc = subprocess.run([sys.executable, "-c", _CAPABILITY], env=dict(os.environ if env is None else env),
-                          capture_output=True, text=True, timeout=timeout)
-    return proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 and proc.stdout.strip() else None
-
-
 #: How wide each OpenBLAS core type's kernels are, for "does this CPU have wider ones than AVX2?".
 _WIDER_THAN_AVX2 = ("skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5")
 
 
 def applies(config: Config, native: dict | None = None) -> tuple[bool, str]:
-    """Whether ``config`` applies on this CPU and switches what it says, tried on fresh processes:
-    ``(True, evidence)`` or ``(False, reason)``. ``native`` caches the answers without any knob
-    (``{"blas": blas.probe(), "capability": torch_capability()}``)."""
+    """Whether ``config`` applies on this CPU and switches what it says, tried on fresh processes
+    (nptbench.env.blas.probe): ``(True, evidence)`` or ``(False, reason)``. ``native`` is the probe's answer
+    without any knob (asked when not given)."""
     if config.name.startswith("threads-"):
         return True, f"{' '.join(f'{k}={v}' for k, v in config.env.items())}"
-    native = native if native is not None else {"blas": blas.probe(), "capability": torch_capability()}
+    native = native if native is not None else blas.probe()
+    numpy_blas = native.get("numpy") or {}
     if config.name.startswith("openblas-"):
-        before = (native["blas"].get("numpy") or {}).get("kernels")
-        if not before or "openblas" not in str((native["blas"].get("numpy") or {}).get("name", "")).lower():
-            return False, f"numpy's BLAS is not OpenBLAS naming its kernels ({(native['blas'].get('numpy') or {}).get('evidence')})"
+        before = numpy_blas.get("kernels")
+        if not before or "openblas" not in str(numpy_blas.get("name", "")).lower():
+            return False, f"numpy's BLAS is not OpenBLAS naming its kernels ({numpy_blas.get('evidence')})"
         if config.name == "openblas-avx2" and before.lower() not in _WIDER_THAN_AVX2:
             return False, f"this CPU's OpenBLAS kernels ({before}) are not wider than AVX2"
         after = (blas.probe(config.environ()).get("numpy") or {}).get("kernels")
         want = "narrow" if config.name == "openblas-sse" else "haswell"
-        ok = blas._is_narrow(after or "") if want == "narrow" else str(after).lower() == "haswell"
+        ok = blas.is_narrow(after or "") if want == "narrow" else str(after).lower() == "haswell"
         if not ok:
             return False, f"OPENBLAS_CORETYPE={config.env['OPENBLAS_CORETYPE']} left OpenBLAS on {after}"
         return True, f"OpenBLAS went from {before} to {after} (threadpoolctl)"
     if config.name.startswith("aten-"):
-        before = native["capability"]
+        before = native.get("torch_capability")
         if before is None:
             return False, "torch is not importable"
-        after = torch_capability(config.environ())
+        after = blas.probe(config.environ()).get("torch_capability")
         want = config.env["ATEN_CPU_CAPABILITY"].upper()
         if config.name == "aten-avx2" and before not in ("AVX512", "AVX512_VNNI", "AVX512_BF16", "AMX"):
             return False, f"torch's native CPU capability is {before}: nothing wider than AVX2 to hold back"
@@ -110,13 +93,12 @@ def applies(config: Config, native: dict | None = None) -> tuple[bool, str]:
             return False, f"ATEN_CPU_CAPABILITY={config.env['ATEN_CPU_CAPABILITY']} left torch on {after}"
         return True, f"torch's CPU capability went from {before} to {after}"
     if config.name.startswith("mkl-"):
-        torch_blas = native["blas"].get("torch") or {}
-        numpy_blas = native["blas"].get("numpy") or {}
+        torch_blas = native.get("torch") or {}
         users = [lib for lib, b in (("torch", torch_blas), ("numpy", numpy_blas)) if "mkl" in str(b.get("name", "")).lower()]
         if not users:
             return False, "neither numpy nor torch uses MKL here"
-        if not any((native["blas"].get(lib) or {}).get("kernels") for lib in users):
-            evidence = (native["blas"].get(users[0]) or {}).get("evidence")
+        if not any((native.get(lib) or {}).get("kernels") for lib in users):
+            evidence = (native.get(users[0]) or {}).get("evidence")
             return False, (f"MKL names no instruction set on this CPU ({evidence}), so whether it honours "
                            "MKL_ENABLE_INSTRUCTIONS cannot be checked")
         after = blas.probe(config.environ())

@@ -217,10 +217,17 @@ def linreg_large_first_x(backend: str, device: str, n: int, seed: int) -> np.nda
     return torch.randn([n], device=device, generator=gen).cpu().numpy()
 
 
+def linreg_large_sums(w0, b0, x) -> tuple[np.ndarray, np.ndarray, float]:
+    """The first step's residual r = dot(w0, x) + b0 - (dot(3, x) - 2), in float64, with the terms of its two
+    sums (w0 x and 3 x): what the float32 variants round, and what their tolerance is made from."""
+    w0, b0, x = (np.asarray(a, dtype=np.float64) for a in (w0, b0, x))
+    return w0 * x, 3 * x, float(np.dot(w0, x) + b0[0] - (3 * np.sum(x) - 2))
+
+
 def linreg_large_reference(w0, b0, x, lr=LR_LARGE):
     """Float64 cat(w, b) after one step from (w0, b0) on ``x``, and the loss of that step."""
     w0, b0, x = (np.asarray(a, dtype=np.float64) for a in (w0, b0, x))
-    r = np.dot(w0, x) + b0[0] - (3 * np.sum(x) - 2)
+    r = linreg_large_sums(w0, b0, x)[2]
     return np.concatenate([w0 - lr * 2 * r * x, [b0[0] - lr * 2 * r]]), r * r
 
 

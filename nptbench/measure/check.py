@@ -19,9 +19,10 @@ The rule (:func:`rtol`), used by every CPU benchmark where it makes its check:
   ``2 exp(-LAMBDA^2 / 2)`` (7.5e-6 at LAMBDA = 5). Sequential order has the largest partial sums of the
   orders libraries use: blocked, pairwise, vectorized and threaded sums (which move with the thread count,
   the BLAS kernels and torch's CPU capability) land below it, so one tolerance holds for all of them.
-- ``steps`` multiplies it for an iteration whose every step makes these errors afresh (a training run):
-  a first-order model in which they add up and are not amplified; the training benches say where it was
-  measured.
+- ``steps`` multiplies it by the number of steps whose errors a result still carries (a training run):
+  a first-order model in which each step's errors add up and are not amplified. A run's iterations, or
+  fewer where the iteration contracts and damps old errors (linreg-small: 1 / (1 - rho) steps); the
+  training benches say which, and results/configurations.md what was measured against it.
 
 A wrong result is still far outside: a term dropped from a product of K terms is off by about 1/K (1.3e-3
 at K = 784 against a float32 tolerance near 6e-6), a result off by 0.1 % by 1e-3.

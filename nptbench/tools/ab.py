@@ -29,6 +29,7 @@ from pathlib import Path
 
 from nptbench.schema import layout
 from nptbench.tools import split_pytest_args
+from nptbench.env import configs
 from nptbench.schema.record import THREAD_VARIABLES
 from nptbench.tools import compare
 
@@ -66,8 +67,7 @@ def run_env(side: Side, threads: int | None, ceilings: bool) -> dict:
     """The environment of one run: this one without BENCH_SIZE (the profile comes from the pytest
     arguments), with pinned threads unless ``threads`` is None, and the side's own variables (which win)."""
     env = {k: v for k, v in os.environ.items() if k != "BENCH_SIZE"}
-    if threads is not None:
-        env.update({k: str(threads) for k in THREAD_VARIABLES})
+    env.update(configs.threads(threads))
     env["NPTBENCH_OFFLINE"] = env.get("NPTBENCH_OFFLINE") or "1"
     if env.get("MNIST_DIR"):  # a revision runs from another folder: the same data for both sides
         env["MNIST_DIR"] = str(Path(env["MNIST_DIR"]).expanduser().resolve())

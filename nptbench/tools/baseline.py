@@ -33,16 +33,18 @@ promoted (the runs promoted before it stay, and are named); 130 when interrupted
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from nptbench.schema import layout
 from nptbench.tools import split_pytest_args
-from nptbench.schema.record import THREAD_VARIABLES
+from nptbench.env import configs
 from nptbench.schema.runs import RunError, load
 from nptbench.tools import promote as promoting
 
@@ -77,8 +79,6 @@ def command(python: str, storage: Path, name: str, pytest_args: list[str], bench
 
 def unwritable(folder: Path) -> str | None:
     """Why runs cannot be written under ``folder`` (made if missing), or None: tried by writing a file."""
-    import tempfile
-
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
@@ -95,8 +95,6 @@ def check_log(storage: Path, name: str) -> Path:
 def failed_checks(storage: Path, name: str) -> list[dict]:
     """The benchmarks of run ``name`` that failed, each ``{"nodeid", "reason"}``, from its check log (empty
     when it has none or names none)."""
-    import json
-
     path = check_log(storage, name)
     if not path.is_file():
         return []
@@ -148,9 +146,8 @@ def fmt_s(seconds: float) -> str:
     return f"{seconds:.0f} s (~{seconds / 60:.0f} min)"
 
 
-def thread_env(threads: int | None) -> dict:
-    """The thread-count variables pinned to ``threads`` (none when None)."""
-    return {} if threads is None else {k: str(threads) for k in THREAD_VARIABLES}
+#: The thread-count variables pinned to a count (none for None): one definition, the configuration matrix's.
+thread_env = configs.threads
 
 
 def gate_command(bench_size: str | None, results: Path, pytest_args: list[str] | None = None,

@@ -14,7 +14,7 @@ it a CI check.
 
 Exit statuses: :data:`PASSED` (no new slowdown step, or not asked), :data:`NEW_STEP` (with
 ``--fail-on-new-step``: the newest runs begin a slowdown step, one line per step), :data:`BAD_INPUT` (a
-run cannot be read: named in one line; bad arguments), :data:`NOTHING` (no series to look at).
+run cannot be read, or says no date: named in one line; bad arguments), :data:`NOTHING` (no series to look at).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import argparse
 import json
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from nptbench.analysis import changepoints
@@ -57,8 +58,6 @@ def dated(run):
     """``run``, when it says when it was made; :class:`RunError` naming its file otherwise: a history orders
     runs by their saved time, and a run without one has no place in it (pytest-benchmark saves one with
     every run: it was edited or made by another tool)."""
-    from datetime import datetime
-
     stamp = run.time
     try:
         datetime.fromisoformat(stamp)

@@ -50,18 +50,37 @@ class Outcome:
     def failures(self) -> list[dict]:
         return [ln for ln in self.lines if ln.get("outcome") == "failed"]
 
-    def worst_by_family(self) -> dict[str, tuple[float, str]]:
-        """family -> (largest err / tol, the benchmark), over every check of :data:`CHECK_PAIRS`."""
-        out: dict[str, tuple[float, str]] = {}
+    def checks(self):
+        """Every check the log holds, as ``Check`` (one per error and tolerance pair of :data:`CHECK_PAIRS`)."""
         for ln in self.lines:
-            family = family_of(ln["nodeid"])
             for err, tol in CHECK_PAIRS:
-                if ln.get(err) is None or not ln.get(tol):
-                    continue
-                ratio = float(ln[err]) / float(ln[tol])
-                if family not in out or ratio > out[family][0]:
-                    out[family] = (ratio, ln["nodeid"].split("::")[-1])
+                if ln.get(err) is not None and ln.get(tol):
+                    yield Check(ln["nodeid"].split("::")[-1], family_of(ln["nodeid"]), err, float(ln[err]),
+                                float(ln[tol]), ln.get("rtol_rule", ""))
+
+    def worst_by_family(self) -> dict[str, "Check"]:
+        """family -> its check whose error came closest to its tolerance."""
+        out: dict[str, Check] = {}
+        for c in self.checks():
+            if c.family not in out or c.ratio > out[c.family].ratio:
+                out[c.family] = c
         return out
+
+
+@dataclass
+class Check:
+    """One check of one benchmark: its error against its tolerance."""
+
+    name: str
+    family: str
+    kind: str  # the error's record field: rel_err, max_pointwise_rel_err or loss_rel_err
+    err: float
+    tol: float
+    rule: str
+
+    @property
+    def ratio(self) -> float:
+        return self.err / self.tol
 
 
 def family_of(nodeid: str) -> str:
@@ -101,7 +120,7 @@ def render(outcomes: list[Outcome]) -> str:
             continue
         worst = o.worst_by_family()
         rows.append([o.config.name, str(o.count("passed")), str(o.count("failed")), str(o.count("skipped")),
-                     *[f"{worst[f][0]:.3f}" if f in worst else "-" for f in families], o.why])
+                     *[f"{worst[f].ratio:.3f}" if f in worst else "-" for f in families], o.why])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
     return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, rows)])
@@ -132,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown configuration {', '.join(unknown)}; choose from {', '.join(c.name for c in chosen)}")
         chosen = [c for c in chosen if c.name in args.only]
     log = lambda msg: print(f"nptbench matrix: {msg}", file=sys.stderr, flush=True)
-    native = {"blas": blas.probe(), "capability": configs.torch_capability()}
+    native = blas.probe()
     outcomes = []
     for i, config in enumerate(chosen, 1):
         o = run_config(config, native, args.bench_size, args.python, pytest_args)

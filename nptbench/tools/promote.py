@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 from nptbench.env import machine
@@ -106,9 +108,6 @@ def publish(text: str, dest: Path, unique: bool = False) -> Path:
     which fails where the name exists. A reader never sees half a run, and two writers at once never
     overwrite each other. With ``unique``, a taken name is tried again as ``<stem>-2<suffix>``, ... Errors
     of the file system (a read-only folder, a full disk) are :class:`RunError` naming the path."""
-    import os
-    import tempfile
-
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".promote-", suffix=".tmp", dir=dest.parent)
