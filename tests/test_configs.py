@@ -46,6 +46,19 @@ def test_a_configuration_that_cannot_apply_says_why():
     assert not ok and "torch is not importable" in why
 
 
+def test_a_probe_that_fails_under_a_knob_is_a_reason_not_a_traceback(monkeypatch):
+    """A library that refuses a knob and stops the probe's process (say OpenBLAS on a CPU without that core
+    type): the configuration does not apply, and the probe's words say why."""
+    def refuse(env=None, timeout=120):
+        raise RuntimeError("the BLAS probe failed: unknown core type")
+
+    monkeypatch.setattr(blas, "probe", refuse)
+    ok, why = configs.applies(BY_NAME["openblas-sse"], native())
+    assert not ok and why == "OPENBLAS_CORETYPE=Prescott: the BLAS probe failed: unknown core type"
+    ok, why = configs.applies(BY_NAME["aten-default"], native())
+    assert not ok and why.startswith("ATEN_CPU_CAPABILITY=default: the BLAS probe failed")
+
+
 def test_the_table_shows_the_worst_error_per_family_and_the_reasons():
     lines = [
         {"nodeid": "bench/test_matmul.py::test_matmul[a]", "when": "call", "outcome": "passed", "rel_err": 1e-7, "rtol": 1e-6},

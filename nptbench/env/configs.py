@@ -11,6 +11,7 @@ suite under each (nptbench.tools.matrix).
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass, field
 
 from nptbench.env import blas
@@ -61,13 +62,33 @@ def all_configs() -> list[Config]:
 _WIDER_THAN_AVX2 = ("skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5")
 
 
+class NotApplicable(Exception):
+    """A configuration's probe failed: the reason it does not apply."""
+
+
+def _probe(config: Config) -> dict:
+    """The kernel probe under ``config``; a probe that fails (a library that refuses the knob and stops the
+    process) is :class:`NotApplicable` with what it said."""
+    try:
+        return blas.probe(config.environ())
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        knobs = " ".join(f"{k}={v}" for k, v in config.env.items())
+        raise NotApplicable(f"{knobs}: {exc}") from None
+
+
 def applies(config: Config, native: dict | None = None) -> tuple[bool, str]:
     """Whether ``config`` applies on this CPU and switches what it says, tried on fresh processes
     (nptbench.env.blas.probe): ``(True, evidence)`` or ``(False, reason)``. ``native`` is the probe's answer
     without any knob (asked when not given)."""
+    try:
+        return _applies(config, native if native is not None else blas.probe())
+    except NotApplicable as exc:
+        return False, str(exc)
+
+
+def _applies(config: Config, native: dict) -> tuple[bool, str]:
     if config.name.startswith("threads-"):
         return True, f"{' '.join(f'{k}={v}' for k, v in config.env.items())}"
-    native = native if native is not None else blas.probe()
     numpy_blas = native.get("numpy") or {}
     if config.name.startswith("openblas-"):
         before = numpy_blas.get("kernels")
@@ -75,7 +96,7 @@ def applies(config: Config, native: dict | None = None) -> tuple[bool, str]:
             return False, f"numpy's BLAS is not OpenBLAS naming its kernels ({numpy_blas.get('evidence')})"
         if config.name == "openblas-avx2" and before.lower() not in _WIDER_THAN_AVX2:
             return False, f"this CPU's OpenBLAS kernels ({before}) are not wider than AVX2"
-        after = (blas.probe(config.environ()).get("numpy") or {}).get("kernels")
+        after = (_probe(config).get("numpy") or {}).get("kernels")
         want = "narrow" if config.name == "openblas-sse" else "haswell"
         ok = blas.is_narrow(after or "") if want == "narrow" else str(after).lower() == "haswell"
         if not ok:
@@ -85,7 +106,7 @@ def applies(config: Config, native: dict | None = None) -> tuple[bool, str]:
         before = native.get("torch_capability")
         if before is None:
             return False, "torch is not importable"
-        after = blas.probe(config.environ()).get("torch_capability")
+        after = _probe(config).get("torch_capability")
         want = config.env["ATEN_CPU_CAPABILITY"].upper()
         if config.name == "aten-avx2" and before not in ("AVX512", "AVX512_VNNI", "AVX512_BF16", "AMX"):
             return False, f"torch's native CPU capability is {before}: nothing wider than AVX2 to hold back"
@@ -101,7 +122,7 @@ def applies(config: Config, native: dict | None = None) -> tuple[bool, str]:
             evidence = (native.get(users[0]) or {}).get("evidence")
             return False, (f"MKL names no instruction set on this CPU ({evidence}), so whether it honours "
                            "MKL_ENABLE_INSTRUCTIONS cannot be checked")
-        after = blas.probe(config.environ())
+        after = _probe(config)
         got = [(after.get(lib) or {}).get("kernels") for lib in users]
         want = config.env["MKL_ENABLE_INSTRUCTIONS"].replace("_", ".").upper()
         if not any(str(g).upper() == want for g in got):
