@@ -12,6 +12,8 @@ defines a pytest hook. What the hooks do is library code elsewhere, which import
 - the machine info of a saved run (nptbench.env.machine) with the session's ceilings, the roofline fields of
   every saved benchmark and a table of them after pytest-benchmark's own (nptbench.analysis.roofline);
 - the benchmarks skipped, with their reasons, into the saved run (:func:`add_skips`);
+- a run saved whole and never over another's, numbered in turn (:func:`save_exclusively`, in place of
+  pytest-benchmark's ``FileStorage.save``);
 - ``--benchmark-compare`` against this machine's baseline (:class:`PytestBaseline`, nptbench.tools.compare);
 - the session fixtures ``size`` and ``measure`` (nptbench.measure.harness); ``mnist``, which reads the
   checkout's fixtures/, is the root conftest.py's.
@@ -161,6 +163,42 @@ def pytest_configure(config):
         config.pluginmanager.register(PytestBaseline(config, profile(config).size), "nptbench-baseline")
     except runs.RunError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_sessionstart(session):
+    bs = benchmark_session(session.config)
+    storage = getattr(bs, "storage", None)
+    if storage is None or not hasattr(storage, "_next_num"):  # not pytest-benchmark's FileStorage
+        return
+
+    def save(output_json: dict, name: str) -> None:
+        try:
+            save_exclusively(storage, output_json, name)
+        except runs.RunError as exc:  # one line, and the session fails, instead of pytest's INTERNALERROR
+            storage.logger.error(f"nptbench: this session's run was not saved: {exc}")
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    storage.save = save
+
+
+def save_exclusively(storage, output_json: dict, save: str) -> Path:
+    """Save a run as pytest-benchmark's ``FileStorage.save`` does (``NNNN_<save>.json``, the same bytes and
+    log line), but whole and never over another: it numbers the run by listing the folder and asserts the
+    name is free, so two sessions that save into one storage within the same second (two runners growing one
+    set, nptbench.tools.promote) crashed the second with an AssertionError and lost its run. Here the run is
+    linked to its name (nptbench.tools.promote.publish) and a taken name is tried again with the number that
+    follows. A file system's refusal is a :class:`nptbench.schema.runs.RunError` naming the path."""
+    from pytest_benchmark.utils import safe_dumps
+
+    from nptbench.tools import promote
+
+    text = safe_dumps(output_json, ensure_ascii=True, indent=4)
+    first = storage.get(f"{storage._next_num}_{save}.json")
+    names = (storage.get(f"{storage._next_num}_{save}.json") for _ in range(promote.UNIQUE_TRIES))
+    dest = promote.publish(text, first, names=names)
+    storage.logger.info(f"Saved benchmark data in: {dest}")
+    return dest
 
 
 def pytest_report_header(config):

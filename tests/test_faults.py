@@ -128,6 +128,75 @@ def test_writers_growing_one_set_at_once_lose_nothing_and_overwrite_nothing(tmp_
     assert not [p for p in layout.machine_dir(FP, tmp_path).iterdir() if p.suffix != ".json"]  # no temporaries left
 
 
+class _Quiet:
+    def info(self, *args, **kwargs):
+        pass
+
+
+def _save(args):
+    """One pytest session's save at its end, into a storage others save into in the same second."""
+    from pytest_benchmark.storage.file import FileStorage
+
+    from nptbench.plugin import save_exclusively
+
+    folder, i, barrier = args
+    storage = FileStorage(folder, _Quiet(), "Linux-CPython-3.11-64bit")
+    barrier.wait()
+    return str(save_exclusively(storage, {"session": i}, "b68f669_20261207_071223"))
+
+
+def test_sessions_saving_into_one_storage_in_the_same_second_each_keep_their_run(tmp_path):
+    """pytest-benchmark numbers a run by listing the folder and asserts its name is free: two sessions
+    that ended in the same second crashed the second (the CI failure of the test below)."""
+    writers = 6
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(writers)
+        with ctx.Pool(writers) as pool:
+            written = pool.map(_save, [(str(tmp_path), i, barrier) for i in range(writers)])
+    names = sorted(Path(w).name for w in written)
+    assert names == [f"{n:04}_b68f669_20261207_071223.json" for n in range(1, writers + 1)]
+    assert sorted(json.loads(Path(w).read_text())["session"] for w in written) == list(range(writers))
+    assert not [p for p in Path(written[0]).parent.iterdir() if p.suffix != ".json"]  # no temporaries left
+
+
+def test_a_save_is_byte_for_byte_what_pytest_benchmark_writes(tmp_path):
+    from pytest_benchmark.storage.file import FileStorage
+
+    from nptbench.plugin import save_exclusively
+
+    data = {"benchmarks": [{"name": "x", "stats": {"median": 1e-3}}], "text": "caf\u00e9"}
+    FileStorage(tmp_path / "theirs", _Quiet()).save(data, "run")
+    ours = save_exclusively(FileStorage(tmp_path / "ours", _Quiet()), data, "run")
+    assert ours.name == "0001_run.json"
+    assert ours.read_bytes() == (tmp_path / "theirs" / "0001_run.json").read_bytes()
+
+
+def test_a_run_the_file_system_refuses_is_one_line_and_the_session_fails(tmp_path, monkeypatch):
+    import tempfile
+    from types import SimpleNamespace
+
+    from pytest_benchmark.storage.file import FileStorage
+
+    from nptbench import plugin
+
+    said = []
+    logger = SimpleNamespace(info=lambda *a, **k: None, error=said.append)
+    storage = FileStorage(tmp_path, logger)
+    session = SimpleNamespace(config=SimpleNamespace(_benchmarksession=SimpleNamespace(storage=storage)),
+                              exitstatus=pytest.ExitCode.OK)
+    plugin.pytest_sessionstart(session)
+
+    def refuse(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    storage.save({"benchmarks": []}, "run")
+    assert said == [f"nptbench: this session's run was not saved: {tmp_path}: cannot write a run there "
+                    "(No space left on device)"]
+    assert session.exitstatus == pytest.ExitCode.TESTS_FAILED
+
+
 def test_promote_never_overwrites_without_unique(tmp_path):
     run = runs.Run(Path("r"), run_dict())
     first = promote.promote_run(run, "x.json", tmp_path)
@@ -152,7 +221,7 @@ def test_promote_into_a_folder_it_cannot_write_is_one_line(tmp_path, monkeypatch
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
-    with pytest.raises(RunError, match=r"cannot write a baseline there \(Permission denied\)"):
+    with pytest.raises(RunError, match=r"cannot write a run there \(Permission denied\)"):
         promote.promote_run(runs.Run(Path("r"), run_dict()), "x.json", tmp_path)
 
 

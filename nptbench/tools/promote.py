@@ -102,17 +102,19 @@ def promote_run(run: Run, name: str, results: Path = layout.RESULTS, commit: str
 UNIQUE_TRIES = 1000
 
 
-def publish(text: str, dest: Path, unique: bool = False) -> Path:
+def publish(text: str, dest: Path, unique: bool = False, names=None) -> Path:
     """Write ``text`` as ``dest`` whole or not at all, never over a file: it is written to a hidden temporary
     file in the same folder (not a ``*.json``, so no reader takes it for a run) and linked to its name,
     which fails where the name exists. A reader never sees half a run, and two writers at once never
     overwrite each other. With ``unique``, a taken name is tried again as ``<stem>-2<suffix>``, ... Errors
-    of the file system (a read-only folder, a full disk) are :class:`RunError` naming the path."""
+    of the file system (a read-only folder, a full disk) are :class:`RunError` naming the path. ``names``, an
+    iterable of paths in ``dest``'s folder, is tried in order instead (it may look at the folder again for
+    each name, as pytest-benchmark's next run number does: :func:`nptbench.plugin.save_exclusively`)."""
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".promote-", suffix=".tmp", dir=dest.parent)
     except OSError as exc:
-        raise RunError(f"{dest.parent}: cannot write a baseline there ({exc.strerror or exc})") from None
+        raise RunError(f"{dest.parent}: cannot write a run there ({exc.strerror or exc})") from None
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -121,9 +123,10 @@ def publish(text: str, dest: Path, unique: bool = False) -> Path:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        candidates = [dest] + ([dest.with_name(f"{dest.stem}-{i}{dest.suffix}") for i in range(2, UNIQUE_TRIES)]
-                               if unique else [])
-        for candidate in candidates:
+        if names is None:
+            names = [dest] + ([dest.with_name(f"{dest.stem}-{i}{dest.suffix}") for i in range(2, UNIQUE_TRIES)]
+                              if unique else [])
+        for candidate in names:
             try:
                 os.link(tmp, candidate)
                 return candidate
