@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -84,13 +85,14 @@ def test_report_from_one_run(run_json, tmp_path):
     if missing_cuda():
         row = next(line for line in md.splitlines() if "**000-gpu-copyback**" in line)
         assert "**not measurable here**" in row and "skipped: no CUDA device" in row
-    pngs = sorted(p.name for p in (tmp_path / "img").iterdir())
-    assert pngs == ["claims.png", "exp-abt.png", "exp-mnist5.png", "roofline-M1-smoke.png"]
-    for img in pngs:
-        assert (tmp_path / "img" / img).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"img/{img}" in md
+    svgs = sorted(p.name for p in (tmp_path / "img").iterdir())
+    assert svgs == ["claims.svg", "exp-abt.svg", "exp-mnist5.svg", "roofline-M1-smoke.svg"]
+    for img in svgs:
+        ET.fromstring((tmp_path / "img" / img).read_text())  # well-formed
+        assert f"img/{img}" in md
     page = (tmp_path / "report.html").read_text()
     # Self-contained: every image inline, none read from a file.
-    assert page.count("src='data:image/png;base64,") == len(pngs) and "src='img/" not in page
+    assert page.count("<svg ") == len(svgs) and "src='img/" not in page
     assert "<table>" in page and "nptbench report" in page
 
 
@@ -110,7 +112,7 @@ def test_report_merged_from_two_machines(run, tmp_path):
               for c in ("M1/smoke", "M2/smoke"))
     assert r1.ours / r2.ours == pytest.approx(4.0)
     assert sum(line.startswith("| **000-numpy-vs-torch-cpu**") for line in md.splitlines()) == 2
-    assert "roofline-M2-smoke.png" in md and "| context |" in md
+    assert "roofline-M2-smoke.svg" in md and "| context |" in md
 
 
 def test_two_hosts_of_the_same_hardware_are_one_machine(run, tmp_path):
@@ -145,19 +147,22 @@ def test_same_machine_twice_pools_both_runs(run, tmp_path):
     assert "early.json" in r.run and "later.json" in r.run
 
 
-def test_tables_only_without_matplotlib(run_json, tmp_path, monkeypatch):
+def test_plots_need_no_plotting_library(run_json, tmp_path, monkeypatch):
+    """The README's first command installs no plotting library: the report draws its charts all the same,
+    and --no-plots writes the tables alone."""
     real_import = builtins.__import__
 
-    def no_matplotlib(name, *args, **kwargs):
-        if name.startswith("matplotlib"):
-            raise ImportError("no matplotlib here")
+    def no_plotting(name, *args, **kwargs):
+        if name.split(".")[0] in ("matplotlib", "plotly", "PIL"):
+            raise ImportError(f"no {name} here")
         return real_import(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
-    with pytest.raises(report.ReportError, match=r"nptbench\[report\]"):
-        report.build(report.gather([run_json]), tmp_path / "a")
+    monkeypatch.setattr(builtins, "__import__", no_plotting)
+    assert report.main([str(run_json), "--out", str(tmp_path / "a")]) == 0
+    assert len(list((tmp_path / "a" / "img").glob("*.svg"))) == 4
     assert report.main([str(run_json), "--out", str(tmp_path / "b"), "--no-plots"]) == 0
     assert "## Claims ledger" in (tmp_path / "b" / "report.md").read_text()
+    assert not (tmp_path / "b" / "img").exists()
 
 
 def test_unreadable_runs_are_refused_clearly(tmp_path, capsys):

@@ -39,3 +39,8 @@ def fmt_bytes(n: float) -> str:
         if n >= scale:
             return f"{n / scale:.3g} {unit}"
     return f"{n:.0f} B"
+
+
+def step_ratio(ratio: float, low: float, high: float) -> str:
+    """A step or a verdict's ratio with its interval, as every tool writes it: ``x1.23 (1.10-1.38)``."""
+    return f"x{ratio:.2f} ({low:.2f}-{high:.2f})"

@@ -2,7 +2,7 @@
 
 The seed documents (000-004) each print a few times and a speed-up. This report reads one or more saved
 pytest-benchmark runs (CPU-only, GPU-only, or merged from several machines) and writes ``report.md`` (with
-its plots in ``DIR/img``) and a self-contained ``report.html`` (plots embedded) holding:
+its SVG plots in ``DIR/img``) and a self-contained ``report.html`` (plots inline) holding:
 
 - the machines and versions each run measured, and their roofline ceilings;
 - the claims ledger: every claim of nptbench/analysis/claims.toml with the seed's ratio, ours, a verdict and,
@@ -20,7 +20,8 @@ rounds it rests on.
 
 Here: each section of the report as one function, in the order :func:`build` calls them. The results
 and their contexts are nptbench.tools.report.data's, the document (Markdown and HTML) nptbench.tools.report.md's,
-the charts nptbench.tools.report.plots'.
+the charts nptbench.tools.report.plots', drawn as the dashboard's are (nptbench.tools.report.svg): no
+plotting library, so the report works after the README's first command alone.
 """
 from __future__ import annotations
 
@@ -39,19 +40,7 @@ from nptbench.tools.report.md import Doc
 from nptbench.tools.report.plots import plot_claims, plot_experiment, plot_roofline
 
 
-# --- plots --------------------------------------------------------------------------------------------
-
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise ReportError("the report's plots need matplotlib: pip install 'nptbench[report]' "
-                          "(or pass --no-plots)") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
+# --- names --------------------------------------------------------------------------------------------
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in text)
@@ -203,7 +192,7 @@ def _ledger_row(runs: Runs, r) -> list:
             f"**{r.verdict}**", _fair(r), why or "-", r.context or "-"]
 
 
-def claims_ledger(doc: Doc, runs: Runs, rows: list, tolerance: float, plt, img: Path) -> None:
+def claims_ledger(doc: Doc, runs: Runs, rows: list, tolerance: float, img: Path | None) -> None:
     doc.h(2, "Claims ledger")
     doc.p(f"Each claim of the seed documents (nptbench/analysis/claims.toml) against the pair of benchmarks that tests "
           f"it. A ratio is time(baseline) / time(contender): how many times faster the contender is. "
@@ -225,9 +214,9 @@ def claims_ledger(doc: Doc, runs: Runs, rows: list, tolerance: float, plt, img: 
         if shown:
             doc.p(f"Evidence for **{r.claim.id}** in {r.context}: "
                   + "; ".join(f"{_figure(x)}, {_rate(x)}" for x in shown) + ".")
-    if plt is not None:
-        p = img / "claims.png"
-        n = plot_claims(plt, rows, tolerance, p)
+    if img is not None:
+        p = img / "claims.svg"
+        n = plot_claims(rows, tolerance, p)
         doc.img(p, "seed ratio against our ratio")
         doc.p(f"{n} claim(s) plotted; claims without a seed figure or without both benchmarks are in the table only.")
 
@@ -247,12 +236,12 @@ def _experiment_row(r: Result, many: bool, kernel: bool, per_iter: bool, fastest
             "-" if rec.get("rel_err") is None else f"{rec['rel_err']:.1e}"]
 
 
-def experiment(doc: Doc, exp: str, res: list, many: bool, plt, img: Path) -> None:
+def experiment(doc: Doc, exp: str, res: list, many: bool, img: Path | None) -> None:
     """One experiment: its chart, its table (fastest first within each context), and notes."""
     doc.h(3, exp)
-    if plt is not None:
-        p = img / f"exp-{_slug(exp)}.png"
-        plot_experiment(plt, exp, res, many, p)
+    if img is not None:
+        p = img / f"exp-{_slug(exp)}.svg"
+        plot_experiment(exp, res, many, p)
         doc.img(p, f"{exp}: time by variant")
     trows = []
     per_iter = any(r.record.get("iterations") for r in res)
@@ -274,14 +263,14 @@ def experiment(doc: Doc, exp: str, res: list, many: bool, plt, img: Path) -> Non
           + ", ".join(sorted({str(r.record.get("dataset")) for r in res})) + ".")
 
 
-def experiments(doc: Doc, runs: Runs, plt, img: Path) -> None:
+def experiments(doc: Doc, runs: Runs, img: Path | None) -> None:
     doc.h(2, "Experiments")
     by_exp: dict = {}
     for r in runs.results.values():
         by_exp.setdefault(r.experiment, []).append(r)
     many = len(contexts(runs)) > 1
     for exp in sorted(by_exp):
-        experiment(doc, exp, by_exp[exp], many, plt, img)
+        experiment(doc, exp, by_exp[exp], many, img)
 
 
 def checks(doc: Doc, runs: Runs) -> None:
@@ -319,15 +308,15 @@ def gpu_state(doc: Doc, runs: Runs) -> None:
     doc.p(line)
 
 
-def roofline_charts(doc: Doc, runs: Runs, plt, img: Path) -> None:
+def roofline_charts(doc: Doc, runs: Runs, img: Path | None) -> None:
     doc.h(2, "Roofline charts")
-    if plt is None:
+    if img is None:
         return
     for ctx in sorted({r.context for r in runs.results.values()}):
         res = [r for r in runs.results.values() if r.context == ctx]
         m = next(m for m in runs.machines.values() if ctx.startswith(m.label + "/"))
-        p = img / f"roofline-{_slug(ctx)}.png"
-        n = plot_roofline(plt, ctx, res, m.ceilings, p)
+        p = img / f"roofline-{_slug(ctx)}.svg"
+        n = plot_roofline(ctx, res, m.ceilings, p)
         doc.img(p, f"roofline {ctx}")
         doc.p(f"{ctx}: {n} of {len(res)} results placed (the others lack flops or bytes, or a ceiling). "
               "Lines: attainable rate min(peak, bandwidth x intensity) for fp32 (thick) and fp64 (thin).")
@@ -346,8 +335,7 @@ def skipped(doc: Doc, runs: Runs) -> None:
 
 
 def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH) -> dict:
-    """Write report.md, report.html and img/*.png into ``out``; returns the paths written."""
-    plt = _pyplot() if plots else None
+    """Write report.md, report.html and img/*.svg into ``out``; returns the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     img = out / "img"
     if plots:
@@ -360,15 +348,15 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH
     run_list(doc, runs)
     machines(doc, runs)
     ceilings(doc, runs)
-    claims_ledger(doc, runs, rows, tolerance, plt, img)
-    experiments(doc, runs, plt, img)
+    claims_ledger(doc, runs, rows, tolerance, img if plots else None)
+    experiments(doc, runs, img if plots else None)
     checks(doc, runs)
-    roofline_charts(doc, runs, plt, img)
+    roofline_charts(doc, runs, img if plots else None)
     skipped(doc, runs)
     md, page = out / "report.md", out / "report.html"
     md.write_text(doc.markdown(out), encoding="utf-8")
     page.write_text(doc.html("nptbench report"), encoding="utf-8")
-    return {"markdown": md, "html": page, "images": sorted(img.glob("*.png")) if plots else []}
+    return {"markdown": md, "html": page, "images": sorted(img.glob("*.svg")) if plots else []}
 
 
 def main(argv=None) -> int:
@@ -377,7 +365,7 @@ def main(argv=None) -> int:
         description="Markdown and HTML report (roofline, claims ledger, plots) from saved pytest-benchmark runs.")
     parser.add_argument("runs", nargs="+", help="saved runs (--benchmark-json files, or directories of them)")
     parser.add_argument("--out", required=True, type=Path, help="directory for report.md, report.html, img/")
-    parser.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib needed)")
+    parser.add_argument("--no-plots", action="store_true", help="tables only, no charts")
     parser.add_argument("--results", type=Path, default=layout.RESULTS,
                         help="where stored ceilings are looked up per fingerprint (default: ./results)")
     parser.add_argument("--run-ceilings", action="store_true",
