@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from nptbench.env import machine
-from nptbench.schema import ceilings as stored
+from nptbench.schema import ceilings
 from nptbench.schema import layout
 
 #: The reduced precision modes measured on a GPU (nptbench.env.backends.PRECISIONS names their record dtypes).
@@ -313,10 +313,10 @@ def load_stored(fp: str, results: Path = layout.RESULTS) -> tuple[dict | None, s
     """The stored ceilings of fingerprint ``fp`` if this process may use them (its thread settings), and
     why (not)."""
     path = layout.ceilings_path(fp, results)
-    doc = stored.read(path)
+    doc = ceilings.read(path)
     if doc is None:
         return None, f"no stored ceilings for {fp} ({path})"
-    why = stored.usable(doc, machine.thread_settings())
+    why = ceilings.usable(doc, machine.thread_settings())
     if why:
         return None, why
     return doc, f"stored {doc.get('date', '?')} ({path})"

@@ -30,7 +30,7 @@ import json
 import sys
 from pathlib import Path
 
-from nptbench.analysis import claims as claims_mod
+from nptbench.analysis import claims
 from nptbench.analysis import gpu_records
 from nptbench.analysis.fmt import fmt_num, fmt_pct, fmt_time
 from nptbench.schema import layout
@@ -99,7 +99,7 @@ def summary(doc: Doc, runs: Runs, rows: list) -> None:
           "context: one machine at one size profile, written `M1/default`, and results under other conditions "
           "in a context of their own (`M1/default/cold-L2`: the L2 cache flushed before every round; thread "
           "variables the run was started with are named likewise).")
-    counts = {v: sum(r.verdict == v for r in rows) for v in claims_mod.VERDICTS}
+    counts = {v: sum(r.verdict == v for r in rows) for v in claims.VERDICTS}
     doc.p("Claims: " + ", ".join(f"**{n}** {v}" for v, n in counts.items() if n) + ".")
     if runs.pooled:
         doc.p(f"{runs.pooled} result(s) rest on several runs of the same context and conditions: their rounds "
@@ -175,8 +175,8 @@ def _fair(r) -> str:
     if not c.fair_baseline:
         return "-"
     if (c.fair_baseline, c.fair_contender) == (c.baseline, c.contender):
-        return f"{claims_mod.fmt_ratio(r.fair)} (the same pair, timed alike)"
-    return f"{claims_mod.fmt_ratio(r.fair)} (`{c.fair_baseline[1]}` → `{c.fair_contender[1]}`)"
+        return f"{claims.fmt_ratio(r.fair)} (the same pair, timed alike)"
+    return f"{claims.fmt_ratio(r.fair)} (`{c.fair_baseline[1]}` → `{c.fair_contender[1]}`)"
 
 
 def _ledger_row(runs: Runs, r) -> list:
@@ -185,8 +185,8 @@ def _ledger_row(runs: Runs, r) -> list:
     why = " ".join(x for x in (c.unfair, f"({r.why})" if r.why else "", f"Measured: {ran}." if ran else "")
                    if x)
     return [f"**{c.id}**", c.seed, f"\"{c.quote}\"", f"{c.seed_figures}; {c.hardware}", _pair(c),
-            claims_mod.fmt_seed_ratio(c.seed_ratio), claims_mod.fmt_ratio(r.ours),
-            "-" if r.ours is None else claims_mod.fmt_ratio(r.host) if r.host != r.ours else "same",
+            claims.fmt_seed_ratio(c.seed_ratio), claims.fmt_ratio(r.ours),
+            "-" if r.ours is None else claims.fmt_ratio(r.host) if r.host != r.ours else "same",
             "; ".join(_figure(runs.results[(r.context, *pair)]) for pair in (c.baseline, c.contender))
             if r.ours is not None else "-",
             f"**{r.verdict}**", _fair(r), why or "-", r.context or "-"]
@@ -334,14 +334,14 @@ def skipped(doc: Doc, runs: Runs) -> None:
               + ", ".join(f"`{n}`" for n in runs.ignored[:20]) + (" ..." if len(runs.ignored) > 20 else ""))
 
 
-def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims_mod.PATH) -> dict:
+def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims.PATH) -> dict:
     """Write report.md, report.html and img/*.svg into ``out``; returns the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     img = out / "img"
     if plots:
         img.mkdir(exist_ok=True)
-    claims, tolerance = claims_mod.load(claims_path)
-    rows = claims_mod.evaluate(claims, times_by_context(runs), tolerance, skip_reasons(runs),
+    ledger, tolerance = claims.load(claims_path)
+    rows = claims.evaluate(ledger, times_by_context(runs), tolerance, skip_reasons(runs),
                                host=times_by_context(runs, host=True))
     doc = Doc()
     summary(doc, runs, rows)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from nptbench.analysis import across, roofline
-from nptbench.schema import ceilings as stored
+from nptbench.schema import ceilings
 from nptbench.schema import layout
 from nptbench.schema.record import DEVICE_TIME_LABEL, conditions_label, lead_time
 from nptbench.schema.runs import RunError, load, run_files
@@ -94,9 +94,9 @@ class Runs:
 
 def _use_stored_ceilings(runs: Runs, results: Path) -> None:
     for m in runs.machines.values():
-        doc = stored.read(layout.ceilings_path(m.key, results))
+        doc = ceilings.read(layout.ceilings_path(m.key, results))
         threads = m.info.get("nptbench", {}).get("threads", {})
-        if doc is None or stored.usable(doc, {"env": threads.get("env", {}), "torch": threads.get("torch")}):
+        if doc is None or ceilings.usable(doc, {"env": threads.get("env", {}), "torch": threads.get("torch")}):
             continue
         # per device: a stored file without GPU ceilings (calibrated without one) keeps the runs' own
         m.ceilings = {**m.ceilings, **doc}
@@ -209,7 +209,7 @@ def _context(label: str, profile: str, conds: tuple) -> str:
     return f"{label}/{profile}" + (f"/{conditions}" if conditions else "")
 
 
-def _result(bench: across.Bench, context: str, ceilings: dict) -> Result:
+def _result(bench: across.Bench, context: str, held: dict) -> Result:
     """A report row from one benchmark pooled over its runs (nptbench.analysis.across). One run keeps the
     roofline columns it saved; pooled runs have them taken again from the pooled time."""
     rec, stats = bench.record, bench.stats
@@ -219,12 +219,12 @@ def _result(bench: across.Bench, context: str, ceilings: dict) -> Result:
             roof_time = rec.get("roofline_time", "median")
             if roof["bound"] == "memory" and (roof["pct_of_ceiling"] or 0) > 100 and not roof["ceiling_note"]:
                 # saved before records explained this: the reason from the run's own ceilings
-                dev = ceilings.get(rec.get("device")) or {}
+                dev = held.get(rec.get("device")) or {}
                 roof["ceiling_note"] = roofline.above_memory_ceiling(rec.get("bytes") or 0, dev.get("cache_bytes"),
-                                                                     ceilings.get("source"))
+                                                                     held.get("source"))
         else:  # a run saved without the roofline hook: derive from its ceilings, if any
             seconds, roof_time = lead_time(rec, stats["median"])
-            roof = roofline.annotate(rec, seconds, ceilings)
+            roof = roofline.annotate(rec, seconds, held)
         return Result(context, rec["experiment"], rec["variant"], rec, stats["median"], stats.get("q1"),
                       stats.get("q3"), stats.get("rounds") or len(stats.get("data") or []), roof, roof_time,
                       str(bench.paths[0]), stats.get("data"))
@@ -235,7 +235,7 @@ def _result(bench: across.Bench, context: str, ceilings: dict) -> Result:
         q1, q3 = map(float, np.percentile(host.rounds, [25, 75]))
     seconds, roof_time = lead_time(rec, host.median)
     return Result(context, rec["experiment"], rec["variant"], rec, host.median, q1, q3, host.count,
-                  roofline.annotate(rec, seconds, ceilings), roof_time, "; ".join(map(str, bench.paths)),
+                  roofline.annotate(rec, seconds, held), roof_time, "; ".join(map(str, bench.paths)),
                   [float(t) for t in host.rounds] if host.rounds is not None else None, bench.runs)
 
 

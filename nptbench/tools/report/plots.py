@@ -7,14 +7,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from nptbench.analysis import claims as claims_mod
+from nptbench.analysis import claims
 from nptbench.analysis.fmt import fmt_num, fmt_time
 from nptbench.tools.report.svg import (BACKEND_COLORS, CATEGORY, MUTED, OTHER, Canvas, Scale, axes, place_labels,
                                        text_width)
 
 VERDICT_COLORS = {
-    claims_mod.REPRODUCED: "#2ca02c", claims_mod.LARGER: "#1f77b4", claims_mod.SMALLER: "#d62728",
-    claims_mod.NOT_MEASURABLE: "#7f7f7f", claims_mod.NO_FIGURE: "#9467bd",
+    claims.REPRODUCED: "#2ca02c", claims.LARGER: "#1f77b4", claims.SMALLER: "#d62728",
+    claims.NOT_MEASURABLE: "#7f7f7f", claims.NO_FIGURE: "#9467bd",
 }
 
 
@@ -123,7 +123,7 @@ def plot_claims(rows: list, tolerance: float, path: Path) -> int:
     c.text(70, 18, "Seed claims: their speed-up against ours", size=13, bold=True)
     band = [(x(lo), y(lo * tolerance)), (x(hi / tolerance), y(hi)), (x(hi), y(hi)), (x(hi), y(hi / tolerance)),
             (x(lo * tolerance), y(lo)), (x(lo), y(lo))]
-    c.polygon(band, VERDICT_COLORS[claims_mod.REPRODUCED], opacity=0.12)
+    c.polygon(band, VERDICT_COLORS[claims.REPRODUCED], opacity=0.12)
     axes(c, x, y, fmt_x=_ratio, fmt_y=_ratio,
          x_label="seed's claimed speed-up (time of baseline / time of contender)", y_label="our measured speed-up")
     c.line(x(lo), y(lo), x(hi), y(hi), "black")
@@ -137,7 +137,7 @@ def plot_claims(rows: list, tolerance: float, path: Path) -> int:
         c.marker(xs, y(r.ours), color, r=4, stroke="black", title=tip)
     place_labels(c, [(x(seed_x(r)), y(r.ours), label) for r, label in zip(pts, labels)])
     legend = [("ours = seed's", "black", "line"),
-              (f"reproduced (within {tolerance:g}x)", VERDICT_COLORS[claims_mod.REPRODUCED], "box")]
+              (f"reproduced (within {tolerance:g}x)", VERDICT_COLORS[claims.REPRODUCED], "box")]
     legend += [(v, color, "circle") for v, color in VERDICT_COLORS.items() if any(r.verdict == v for r in pts)]
     if any(_own_fair(r) for r in pts):
         legend.append(("fair ratio (another pair)", "black", "hollow"))

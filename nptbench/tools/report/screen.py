@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nptbench.analysis import claims as claims_mod
+from nptbench.analysis import claims
 from nptbench.schema.runs import Run
 from nptbench.tools.report.data import ReportError, gather_runs, skip_reasons, times_by_context
 
@@ -18,23 +18,23 @@ from nptbench.tools.report.data import ReportError, gather_runs, skip_reasons, t
 NAMED = 6
 
 
-def claims_lines(saved: dict, claims_path=claims_mod.PATH) -> list[str]:
+def claims_lines(saved: dict, claims_path=claims.PATH) -> list[str]:
     """The table's lines for one saved run (pytest-benchmark's JSON, as saved), or none when the run holds
     no claim's benchmarks."""
     try:
         runs = gather_runs([Run(Path("this session"), saved)])
     except ReportError:
         return []
-    claims, tolerance = claims_mod.load(claims_path)
-    rows = claims_mod.evaluate(claims, times_by_context(runs), tolerance, skip_reasons(runs),
+    ledger, tolerance = claims.load(claims_path)
+    rows = claims.evaluate(ledger, times_by_context(runs), tolerance, skip_reasons(runs),
                                host=times_by_context(runs, host=True))
     tested = [r for r in rows if r.ours is not None]
     untested = [r for r in rows if r.ours is None]
     if not tested:
         return []
     head = ["claim", "seed", "here", "verdict", "fair ratio"]
-    body = [[r.claim.id, claims_mod.fmt_seed_ratio(r.claim.seed_ratio), claims_mod.fmt_ratio(r.ours), r.verdict,
-             claims_mod.fmt_ratio(r.fair) if r.claim.fair_baseline else ""] for r in tested]
+    body = [[r.claim.id, claims.fmt_seed_ratio(r.claim.seed_ratio), claims.fmt_ratio(r.ours), r.verdict,
+             claims.fmt_ratio(r.fair) if r.claim.fair_baseline else ""] for r in tested]
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
     fmt = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
     lines = [fmt(head), *map(fmt, body)]
