@@ -414,3 +414,23 @@ def test_machine_info_carries_the_declared_environment():
     info = describe()
     assert set(ENVIRONMENT_FIELDS) <= set(info)
     assert info["blas_kernels"] is None or all(isinstance(k, str) for k in info["blas_kernels"])
+
+
+def test_dashboard_of_a_fleet_puts_the_machines_side_by_side(tmp_path):
+    """Runs of two machines read together: one table, a column per machine with its newest level and step,
+    and the slowest machine against the fastest; a single machine's dashboard has no such table."""
+    stepped_history(tmp_path / "a")
+    for f in sorted((tmp_path / "a").glob("*.json")):  # the same runs, from a machine 3x slower
+        data = json.loads(f.read_text())
+        data["machine_info"]["nptbench"]["cpu_model"] = "Other CPU"
+        for b in data["benchmarks"]:
+            b["stats"] = {k: v * 3 if isinstance(v, float) else v for k, v in b["stats"].items()}
+            b["stats"]["data"] = [t * 3 for t in b["stats"].get("data") or []]
+        save(tmp_path / "b", f.name, data)
+    assert history.main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "dash"), "--quiet"]) == 0
+    md = (tmp_path / "dash" / "history.md").read_text()
+    assert "## The fleet: 2 machines side by side" in md
+    row = next(line for line in md.splitlines() if line.startswith("| `test_x[slow]`") and "x3.00" in line)
+    assert row.count("slower x1.8") == 2  # each machine's newest step
+    assert history.main([str(tmp_path / "a"), "--out", str(tmp_path / "one"), "--quiet"]) == 0
+    assert "The fleet" not in (tmp_path / "one" / "history.md").read_text()

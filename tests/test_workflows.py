@@ -75,3 +75,26 @@ def test_gpu_workflow_runs_saves_uploads_and_compares():
     from nptbench.schema.runs import baseline_set
 
     assert callable(baseline_set) and callable(fingerprint)
+
+
+def test_nightly_gpu_gate_grows_a_set_that_outlives_the_checkout():
+    wf = load("nightly-gpu.yml")
+    on = wf.get("on", wf.get(True))
+    assert on["schedule"] and "workflow_dispatch" in on
+    [job] = wf["jobs"].values()
+    assert "gpu" in job["runs-on"] and "self-hosted" in job["runs-on"]
+    assert "NPTBENCH_STORE" in job["env"]["STORE"]  # a folder outside the workspace, which checkout cleans
+    runs = [s.get("run", "") for s in steps(wf)]
+    doctor_at = next(i for i, run in enumerate(runs) if "nptbench doctor --require-gpu" in run)
+    gate_at = next(i for i, run in enumerate(runs) if "pytest bench" in run)
+    assert doctor_at < gate_at
+    gate = shlex.split(runs[gate_at].split("\n", 1)[1].replace("\\\n", " "))
+    # the set is found below the storage's parent (nptbench.schema.layout.results_root): the store
+    assert '--benchmark-storage=file://$STORE/runs' in gate and "--baseline-grow" in gate
+    assert any(a.startswith("--benchmark-compare-fail=") for a in gate) and "--require-gpu" in gate
+    assert any("nptbench history" in r and "--fail-on-new-step" in r for r in runs[gate_at:])
+    assert any("nptbench history" in r and "--out" in r for r in runs[gate_at:])
+    assert any(s.get("uses", "").startswith("actions/upload-artifact") for s in steps(wf))
+    from nptbench.schema.layout import results_root  # the store's set is where the gate looks
+
+    assert results_root("file:///srv/store/runs", Path("/w"), Path("/w")) == Path("/srv/store")

@@ -7,7 +7,9 @@ scale), the level of each stretch between steps, every step (red: slower, green:
 every step the row took with its run level (grey dashed, "run"; nptbench.analysis.history) and every run
 where the environment changed (grey dotted line, the change in its tooltip). Each machine, profile and
 set of conditions begins with the plots of its run levels (one per kind of time): each run's time of every
-row relative to that row's usual time (the median over the rows), with its own steps. The HTML page
+row relative to that row's usual time (the median over the rows), with its own steps. Runs of several
+machines read together (a fleet) begin with one table: each machine's newest level of each benchmark side
+by side, its newest step, and the slowest machine against the fastest (:func:`fleet`). The HTML page
 holds the plots inline (hovering a run shows its file, date, commit and time); the Markdown links them.
 """
 from __future__ import annotations
@@ -89,6 +91,45 @@ def ratio(v: float) -> str:
     return f"{v:.2f}x"
 
 
+def newest_level(s: Series) -> float:
+    """A series' level now: the median of its runs since its last own step."""
+    start = s.steps[-1].index if s.steps else 0
+    return statistics.median(s.values[start:])
+
+
+def fleet(doc: Doc, all_series: list[Series]) -> None:
+    """Where the series span several machines: one table, a row per benchmark (with its profile, conditions
+    and kind of time), a column per machine with its newest level and its newest step, and the ratio of the
+    slowest machine's level to the fastest's. Nothing where there is one machine."""
+    machines = sorted({s.fingerprint for s in all_series})
+    if len(machines) < 2:
+        return
+    rows: dict[tuple, dict[str, Series]] = {}
+    for s in all_series:
+        rows.setdefault((s.name, s.profile, conditions_label(s.conditions), s.time_kind), {})[s.fingerprint] = s
+    doc.h(2, f"The fleet: {len(machines)} machines side by side")
+    doc.p("Each machine's newest level of each benchmark (the median of its runs since its last step), its newest "
+          "step if it has one, and, where two or more machines ran the benchmark, how many times slower the "
+          "slowest is than the fastest. Levels of different machines are different hardware, not a change.")
+
+    def cell(s: Series | None) -> str:
+        if s is None:
+            return "-"
+        text = f"{fmt_time(newest_level(s))} ({len(s.points)} runs)"
+        if s.steps:
+            st = s.steps[-1]
+            text += f"; {'slower' if st.slower else 'faster'} {step_ratio(st.ratio, st.low, st.high)} from {s.points[st.index].date}"
+        return text
+
+    table = []
+    for (name, profile, conds, kind), on in sorted(rows.items()):
+        levels = [newest_level(s) for s in on.values()]
+        spread = f"x{max(levels) / min(levels):.2f}" if len(levels) > 1 else "-"
+        table.append([f"`{name}`", ", ".join(filter(None, [profile, conds, kind])), *(cell(on.get(m)) for m in machines),
+                      spread])
+    doc.table(["benchmark", "profile, conditions, time", *machines, "slowest / fastest"], table)
+
+
 def write(all_series: list[Series], out: Path, levels: list[RunLevel] = ()) -> dict:
     """Write history.md, history.html and img/<series>.svg into ``out``; returns the paths written."""
     out = Path(out)
@@ -102,6 +143,7 @@ def write(all_series: list[Series], out: Path, levels: list[RunLevel] = ()) -> d
     doc.p(f"{len(runs)} runs, {len(all_series)} series (one per benchmark, machine, profile and conditions). "
           "Steps are found from the scatter between runs (nptbench.analysis.changepoints); each is the ratio "
           "of the new level to the old, with its 95 % interval, from its first run at the new level.")
+    fleet(doc, all_series)
     steps = newest_first(all_series)
     doc.h(2, "Steps, newest first")
     if steps:
