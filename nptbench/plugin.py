@@ -409,7 +409,7 @@ def gpu_state_summary(terminalreporter, config) -> None:
     benches = [b for b in bs.benchmarks if b and (getattr(b, "extra_info", None) or {}).get("device") == "cuda"]
     flags = [gpu_records.throttle_flag(b.name, b.extra_info) for b in benches]
     for flag in filter(None, flags):
-        terminalreporter.write_line(f"nptbench: GPU throttled: {flag} (README: GPU state)", yellow=True)
+        terminalreporter.write_line(f"nptbench: GPU throttled: {flag} (docs/reproduce.md: GPU state)", yellow=True)
     for note in dict.fromkeys(filter(None, (gpu_records.state_missing(b.extra_info) for b in benches))):
         terminalreporter.write_line(f"nptbench: GPU state not recorded: {note}", yellow=True)
 

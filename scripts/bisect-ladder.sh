@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throwaway git history of the suite with one known step, for measuring `python -m nptbench bisect`
-# (results/README.md, "Bisect, measured"):
+# (results/bisect.md):
 #
 #   scripts/bisect-ladder.sh DIR [COMMITS] [STEP]
 #

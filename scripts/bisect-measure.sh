@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real bisections on a ladder made by scripts/bisect-ladder.sh (results/README.md, "Bisect, measured"):
+# Real bisections on a ladder made by scripts/bisect-ladder.sh (results/bisect.md):
 #
 #   scripts/bisect-measure.sh LADDER OUT
 #

@@ -1,4 +1,4 @@
-"""Simulated bisections whose probes draw from real runs (results/README.md, "Bisect, measured"):
+"""Simulated bisections whose probes draw from real runs (results/bisect.md):
 
     .venv/bin/python scripts/bisect_sim.py LADDER OUT [--trials 200] [--step 20]
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Measure the regression gate's false alarms and detections on this machine (results/README.md, "The gate
+# Measure the regression gate's false alarms and detections on this machine (results/gate.md, "The gate
 # on a shared machine, measured"). Run from a checkout (a scratch worktree is best: every run is saved in
 # its results/), with the suite's venv:
 #
 #   scripts/gate-measure.sh OUT [AA_SESSIONS] [SLOW_SESSIONS]
 #
 # 1. a baseline set of SET_RUNS (6) runs with SET_PAUSE (360) seconds between them, so that it spans half an
-#    hour or more (python -m nptbench baseline, as README says);
-# 2. AA_SESSIONS (20) sessions of the README's gate command, nothing changed;
+#    hour or more (python -m nptbench baseline, as docs/upgrade.md says);
+# 2. AA_SESSIONS (20) sessions of the gate command of docs/upgrade.md, nothing changed;
 # 3. SLOW_SESSIONS (10) sessions with OpenBLAS held to its SSE kernels (OPENBLAS_CORETYPE=Prescott,
 #    OPENBLAS_L2_SIZE unset), which slows numpy's products only; threadpoolctl's answer is logged.
 # Every session's exit status and output go to OUT/; scripts/gate_rates.py OUT summarizes them.

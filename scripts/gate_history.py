@@ -1,4 +1,4 @@
-"""A gate measurement's runs as a history (results/README.md, "History on a shared machine, measured"):
+"""A gate measurement's runs as a history (results/history-rates.md, "A second history"):
 
     python scripts/gate_history.py DEST OUT RESULTS_FOLDER [OUT RESULTS_FOLDER ...]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make a real history on this machine for `python -m nptbench history` (results/README.md, "History on a
+# Make a real history on this machine for `python -m nptbench history` (results/history-rates.md, "History on a
 # shared machine, measured"): separate pytest sessions of a subset, one after another with pauses, each
 # saved as a run in the checkout's results/runs/. Run from a checkout (a scratch worktree is best), with the
 # suite's venv:

@@ -2,7 +2,7 @@
 # Continue a real history (scripts/history-measure.sh) with a real move of the machine, nothing changed in
 # the software: WITH sessions while a neighbour process copies 256 MB arrays in a loop on the other core
 # (memory bandwidth and a core taken), then AFTER sessions without it. What `python -m nptbench history`
-# should call the machine's (its run level) rather than each row's own step (results/README.md, "The
+# should call the machine's (its run level) rather than each row's own step (results/history-rates.md, "The
 # machine's steps apart"). Run from the same checkout, with the suite's venv, after history-measure.sh:
 #
 #   scripts/history-neighbour.sh OUT [WITH] [AFTER] [PAUSE_S]

@@ -1,5 +1,5 @@
 """False alarms and detections of `python -m nptbench history` on a real history made by
-scripts/history-measure.sh (results/README.md, "History on a shared machine, measured"):
+scripts/history-measure.sh (results/history-rates.md):
 
     .venv/bin/python scripts/history_rates.py RUNS_FOLDER [--otava-python OTAVA_VENV/bin/python] [--json OUT]
 

@@ -2,7 +2,7 @@
 
 The runs here are made by a stand-in for ``python -m pytest`` (a script named as side A's or B's Python)
 that writes a saved run the way pytest-benchmark does, with round times scaled by ``FAKE_FACTOR``, and
-logs what it was asked. The real protocol on real benchmarks is measured in results/README.md.
+logs what it was asked. The real protocol on real benchmarks is measured in results/ab.md.
 """
 from __future__ import annotations
 

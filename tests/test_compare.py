@@ -225,7 +225,7 @@ def test_min_effect_per_experiment_from_pyproject(tmp_path):
 # an AMD CPU names no instruction set and ignored MKL_ENABLE_INSTRUCTIONS; OpenBLAS on arm64 has no SSE
 # kernels), so each library's slowdown is asserted only where a fresh process shows its BLAS really
 # switched to narrow kernels (nptbench.env.blas), and skipped with that evidence where it did not. (Taking a
-# second thread away is measured in results/README.md, not tested here: whether it shows depends on what
+# second thread away is measured in results/ab.md, not tested here: whether it shows depends on what
 # the neighbours do with that core, and a test run once found one thread no slower than two.)
 
 #: 256^3 products (BLAS-bound, use every core given) and small single-threaded products.

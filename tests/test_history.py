@@ -63,7 +63,7 @@ def test_small_steps_are_left_out_unless_asked():
 
 @pytest.mark.parametrize("draw", ["normal", "t3", "spells"])
 def test_false_alarms_near_alpha_on_series_without_a_step(draw):
-    # The rate on real runs is measured in results/README.md; this checks the logic is calibrated.
+    # The rate on real runs is measured in results/history-rates.md; this checks the logic is calibrated.
     rng = np.random.default_rng(7)
     alarms = 0
     for _ in range(400):

@@ -41,7 +41,7 @@ moves most rows alike moves the level with it and reads as the machine's here; n
 its environment changed there.
 
 What a rate of false alarms and a rate of detection this gives on real runs of a shared machine is
-measured in results/README.md ("History on a shared machine, measured"), with the commands.
+measured in results/history-rates.md, with the commands.
 """
 from __future__ import annotations
 

@@ -416,8 +416,7 @@ def summarize(judgements: Sequence[Judgement]) -> SessionSummary:
 #: later stretch can sit beyond anything it saw. Said, not acted on: on the 2-core VM a 5-run set made
 #: within 5 minutes failed 9 of 20 A/A gate sessions, a 6-run set spread over 33 minutes 5 of 20 later
 #: sessions, and a 5-run set of 3 minutes 0 of the last 15 of those: which spells and modes
-#: a set happens to contain decides more than its span (results/README.md, "The gate on a shared machine,
-#: measured").
+#: a set happens to contain decides more than its span (results/gate.md).
 SHORT_SPAN_MINUTES = 30.0
 
 

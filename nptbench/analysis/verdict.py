@@ -104,7 +104,7 @@ def fastest_verdict(base_mins, new_mins, min_effect: float = DEFAULT_MIN_EFFECT,
     NEW's and BASE's fastest rounds, a Welch t interval on their logs, and the rule of :func:`verdict`.
 
     A neighbour on a shared core makes a run's rounds slower, never faster, and a busy minute moves a
-    run's median far more than its fastest round (results/README.md, "Bisect, measured"), so where runs
+    run's median far more than its fastest round (results/bisect.md), so where runs
     are interleaved side by side this separates two setups with fewer runs than the medians need."""
     from scipy import stats
 
@@ -171,7 +171,7 @@ def hierarchical_verdict(base_runs: list, new_runs: list, min_effect: float = DE
     a side (2.8x, say). A bootstrap of so few runs understates the spread between them, so the resampled
     log-ratios are widened (:func:`small_sample_widening`): without that, 2 runs a side called A/A pairs
     slower or faster about 6 % of the time each, in simulation, with it under 1.5 %. The measured false
-    alarms and detections are in results/README.md.
+    alarms and detections are in results/ab.md.
     """
     if len(base_runs) < 2 or len(new_runs) < 2:
         raise ValueError("a two-level bootstrap needs at least 2 runs a side")

@@ -1,7 +1,7 @@
 """``python -m nptbench ab``: the same benchmarks under two setups, interleaved, then compare's verdict.
 
 On a shared machine a single run a side gives false alarms: a whole run drifts when a neighbour takes a
-core. The protocol measured in results/README.md avoids them: threads pinned, runs interleaved
+core. The protocol measured in results/ab.md avoids them: threads pinned, runs interleaved
 (A B B A A B ...) so that drift falls on both sides alike, several runs a side pooled, and a verdict that
 counts the run as the unit (compare's two-level bootstrap). This command is that protocol. A side is any
 combination of
@@ -34,7 +34,7 @@ from nptbench.schema.record import THREAD_VARIABLES
 from nptbench.tools import compare
 
 #: Runs a side by default: with threads pinned, 3 interleaved runs a side gave no false alarm in the
-#: A/A comparisons of results/README.md and called the SSE-only slowdown every time.
+#: A/A comparisons of results/ab.md and called the SSE-only slowdown every time.
 DEFAULT_REPEATS = 3
 
 

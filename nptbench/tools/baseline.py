@@ -14,7 +14,7 @@ Each run is saved with its raw rounds under ``results/runs/baseline-<time>/`` un
 (``baseline-<time>-<i>``), so the file of each run is found unambiguously and the promoted copies
 (``<profile>-NNNN_baseline-<time>-<i>.json``) never collide with those of another invocation. The runs are
 made in this process's environment as it is, or with ``--threads N`` pinning the thread-count variables
-(OMP, MKL, OpenBLAS, numba) to N, which results/README.md measured to be what makes a gate hold on a
+(OMP, MKL, OpenBLAS, numba) to N, which results/gate.md measured to be what makes a gate hold on a
 shared 2-core VM (a neighbour preempting one of two busy threads stalls the other). A thread variable is
 part of a result's conditions and the gate compares only runs made under the session's own, so the gate
 must run with the same variables: the command printed at the end has them.
@@ -297,4 +297,4 @@ def summary(run, args, promoted: list[Path]) -> None:
         print(f"note: the gate cannot judge between-run noise with fewer than {MIN_SET} runs; make more")
     print(f"check the gate with: {gate_command(args.bench_size, args.results, args.pytest_args, args.threads)}")
     print("where the gate runs regularly, add --baseline-grow: each session that passes joins the set, which "
-          "then comes to hold the machine's slow spells (results/README.md)")
+          "then comes to hold the machine's slow spells (docs/upgrade.md: growing the set)")

@@ -40,7 +40,7 @@ from nptbench.tools import ab, compare, split_pytest_args
 NONE_FOUND, FOUND, BAD_INPUT, UNDECIDED = 0, 1, 2, 4
 #: Runs a side per probe. One run of a side whose fastest round a neighbour spoiled leaves a Welch interval
 #: too wide to call with few runs: simulated bisections drawing from real runs found the exact culprit of a
-#: 20 % step in 77 % with 4 runs a side and 98 % with 6 (results/README.md, "Bisect, measured").
+#: 20 % step in 77 % with 4 runs a side and 98 % with 6 (results/bisect.md).
 RUNS = 6
 CACHE = Path(".nptbench-cache")
 

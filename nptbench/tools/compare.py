@@ -53,8 +53,7 @@ from nptbench.schema.record import conditions_label
 from nptbench.schema.runs import Run, RunError, load_runs
 
 #: Which time of each run a saved baseline is judged on: its median round, its fastest (``min``), or both,
-#: when a benchmark is called slower (or faster, or the same) only where both say so (results/README.md:
-#: the gate on a shared machine, measured).
+#: when a benchmark is called slower (or faster, or the same) only where both say so (results/gate.md).
 STATISTICS = ("both", "median", "min")
 STATISTIC = "both"
 
@@ -461,7 +460,7 @@ def _kernels(run: Run) -> str:
 WORDS = ("slower", "faster", "same", "uncertain", gate.CANNOT_JUDGE, NOT_COMPARED)
 #: How to build a baseline that can judge between-run noise (nptbench.tools.baseline).
 BUILD_HINT = ("build one of at least 3 runs made at different times: python -m nptbench baseline --runs 5 "
-              "(results/README.md: a trustworthy baseline)")
+              "(docs/upgrade.md: a trustworthy set)")
 
 
 def _ratio(x: float | None) -> str:
@@ -662,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Compare saved runs (files or folders, from one or many machines): ratio of medians, an "
                     "interval and a verdict per benchmark. By default NEW is judged against BASE as against a "
                     "saved baseline, on the spread between BASE's runs (several runs made at different times; "
-                    "results/README.md). Exit status: 0 nothing slower, 1 slower, 2 a run cannot be read or a "
+                    "docs/upgrade.md). Exit status: 0 nothing slower, 1 slower, 2 a run cannot be read or a "
                     "set is refused, 3 nothing compared, 4 cannot judge (a baseline of fewer than 3 runs, or a "
                     "machine whose drift could explain every slower row).",
     )

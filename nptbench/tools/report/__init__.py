@@ -300,7 +300,7 @@ def gpu_state(doc: Doc, runs: Runs) -> None:
             f"{len(sampled)} of {len(gpu)} GPU result(s), throttled in {len(flags)}")
     line += (". **Throttled:** " + "; ".join(flags) + ". Their times hold a lowered clock: compare them only "
              "with results that ran under the same state, or run again once the GPU is cool and below its power "
-             "limit (README: GPU state)." if flags else ".")
+             "limit (docs/reproduce.md: GPU state)." if flags else ".")
     unsampled = [r for r in gpu if "gpu_state_before" not in r.record]
     if unsampled:
         notes = sorted({gpu_records.state_missing(r.record) or "saved before runs recorded it" for r in unsampled})
