@@ -252,3 +252,25 @@ def test_the_store_command_refuses_a_prune_without_a_rule_and_names_a_server_it_
     assert store_cli.main(["list", "--results", bad]) == 1
     err = capsys.readouterr().err
     assert "cannot use the PostgreSQL store" in err and "secret" not in err
+
+
+def test_a_corrupt_run_in_a_folder_set_is_named_as_the_folder_lookup_names_it(tmp_path):
+    store.add_run(store.FolderStore(tmp_path), a_run(), f"{FP}/smoke-a.json")
+    bad = tmp_path / FP / "smoke-b.json"
+    bad.write_text('{"benchmarks": [')
+    with pytest.raises(RunError) as ours:
+        store.find_set(tmp_path, FP, "smoke")
+    with pytest.raises(RunError) as theirs:
+        runs.baseline_set(FP, "smoke", tmp_path)
+    assert str(ours.value) == str(theirs.value) and str(bad) in str(ours.value)
+
+
+def test_a_history_folder_reads_back_from_a_database_as_the_same_files(database):
+    s = opened(database)
+    store.import_runs(s, HISTORY)
+    s.close()
+    under = "amd-epyc_2cores_nogpu/history/runs"
+    folder = store.local_folder(database, under)
+    assert sorted(p.name for p in runs.run_files(folder)) == sorted(p.name for p in runs.run_files(HISTORY))
+    assert all((folder / p.name).read_bytes() == p.read_bytes() for p in runs.run_files(HISTORY))
+    assert store.local_folder(ROOT / "results", under) == ROOT / "results" / under  # a folder is itself
