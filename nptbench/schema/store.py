@@ -433,6 +433,8 @@ def import_runs(target: Store, source, report=print) -> tuple[int, int, list[str
     with other JSON it is refused (never overwritten), as is a file that is not in a folder of its
     machine or cannot be read. Raw runs in ``runs/`` of a results folder are left out (promote them)."""
     source = Path(source)
+    if not source.exists():
+        raise RunError(f"{source}: no such file or folder")
     files = [source] if source.is_file() else FolderStore(source).run_files() if (source / layout.RUNS).is_dir() \
         else sorted(p for p in source.rglob("*.json") if layout.is_run_file(p))
     added = same = 0
