@@ -196,6 +196,10 @@ class Store:
         """A stored run's JSON, byte for byte as added."""
         raise NotImplementedError
 
+    def read_many(self, paths: list[str]) -> dict[str, str]:
+        """path -> JSON text of several runs."""
+        return {p: self.read_text(p) for p in paths}
+
     def remove(self, path: str) -> None:
         raise NotImplementedError
 
@@ -375,7 +379,7 @@ class PostgresStore(Store):
         return zlib.decompress(row[0]).decode()
 
     def read_many(self, paths: list[str]) -> dict[str, str]:
-        """path -> JSON text of many runs in one query."""
+        """path -> JSON text of several runs, in one query."""
         rows = self.conn.execute("SELECT path, body FROM nptbench_runs WHERE path = ANY(%s)", (list(paths),))
         return {p: zlib.decompress(b).decode() for p, b in rows}
 
@@ -471,10 +475,9 @@ def export_runs(source: Store, dest, under: str = "") -> tuple[int, int]:
     Returns (written, already there)."""
     dest = Path(dest)
     entries = source.entries(under)
-    texts = source.read_many([e.path for e in entries]) if isinstance(source, PostgresStore) else {}
     written = same = 0
     for e in entries:
-        text = texts.get(e.path) if e.path in texts else source.read_text(e.path)
+        text = source.read_text(e.path)
         target = dest / e.path
         if target.exists():
             if target.read_text(encoding="utf8") != text:
