@@ -36,7 +36,8 @@ from store_pg import fresh_database, throwaway_server, unavailable  # noqa: E402
 from nptbench.schema import runs, store  # noqa: E402
 from nptbench.tools import promote  # noqa: E402
 
-SOURCE = ROOT / "results" / "amd-epyc_2cores_nogpu" / "default-0001_1db8c11fc76c1e62fbd0ccef432ebbe77fda2f31_20261130_021508.json"
+SOURCE = (ROOT / "results" / "amd-epyc_2cores_nogpu"
+          / "default-0001_1db8c11fc76c1e62fbd0ccef432ebbe77fda2f31_20261130_021508.json")
 
 
 def committed_files() -> list[Path]:

@@ -76,7 +76,8 @@ def throwaway_server():
         yield os.environ[ENV]
         return
     bin_dir, user = binaries(), server_user()
-    folder = Path(tempfile.mkdtemp(prefix="nptbench-pg-"))
+    # as another user, a folder that user can reach whatever $TMPDIR is
+    folder = Path(tempfile.mkdtemp(prefix="nptbench-pg-", dir="/tmp" if user and os.path.isdir("/tmp") else None))
     data, log = folder / "data", folder / "log"
     if user:
         entry = pwd.getpwnam(user)
@@ -89,7 +90,7 @@ def throwaway_server():
             if user:
                 os.chown(log, pwd.getpwnam(user).pw_uid, -1)
             proc = subprocess.Popen(_as(user, [str(bin_dir / "postgres"), "-D", str(data), "-k", str(folder),
-                                               "-c", "listen_addresses=", "-c", "fsync=on", "-c", "max_connections=50"]),
+                                               "-c", "listen_addresses=", "-c", "max_connections=50"]),
                                     stdout=out, stderr=subprocess.STDOUT)
         url = f"postgresql://store@/postgres?host={folder}"
         _wait(url, proc, log)

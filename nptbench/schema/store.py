@@ -367,7 +367,8 @@ class PostgresStore(Store):
         raise Taken(f"{self.where(path)} already exists; baselines are never overwritten")
 
     def entries(self, under: str = "") -> list[Entry]:
-        rows = self.conn.execute(f"SELECT {_FIELDS} FROM nptbench_runs WHERE starts_with(path, %s) ORDER BY path",
+        rows = self.conn.execute(f"SELECT {_FIELDS} FROM nptbench_runs WHERE starts_with(path, %s) "
+                                 'ORDER BY path COLLATE "C"',  # byte order, as the folder's paths sort
                                  (under.rstrip("/") + "/" if under else "",)).fetchall()
         return [Entry(p, fp, prof, tuple(tuple(c) for c in conds), cold, dt, commit, size)
                 for p, fp, prof, conds, cold, dt, commit, size in rows]

@@ -33,7 +33,8 @@ def parser() -> argparse.ArgumentParser:
     def command(name, help_):
         c = sub.add_parser(name, help=help_, description=help_)
         c.add_argument("--results", default=store.locate(),
-                       help=f"the store: a results folder or a postgresql:// URL (default: ${store.ENV}, else ./results)")
+                       help=f"the store: a results folder or a postgresql:// URL (default: ${store.ENV}, "
+                            "else ./results)")
         return c
 
     c = command("import", "add every run under folders (or files) to the store, at their places in the results layout")
