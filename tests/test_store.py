@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import multiprocessing
+import os
 import uuid
 from pathlib import Path
 
@@ -175,13 +176,28 @@ def _promote_many(args):
     return out
 
 
-def test_writers_at_once_lose_nothing_and_overwrite_nothing(location):
+def _read_while_writing(args):
+    """A gate finding and reading the set while the writers grow it: never half a run."""
+    location, cache, stop = args
+    os.environ["NPTBENCH_STORE_CACHE"] = cache
+    seen = 0
+    while not stop.is_set():
+        for path in store.find_set(location, FP, "smoke"):
+            runs.load(path)  # raises on a half-written run
+            seen += 1
+    return seen
+
+
+def test_writers_at_once_lose_nothing_and_overwrite_nothing(location, tmp_path):
     writers, count = 4, 5
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager:
-        barrier = manager.Barrier(writers)
-        with ctx.Pool(writers) as pool:
+        barrier, stop = manager.Barrier(writers), manager.Event()
+        with ctx.Pool(writers + 1) as pool:
+            reader = pool.apply_async(_read_while_writing, ((location, str(tmp_path / "reader-cache"), stop),))
             written = pool.map(_promote_many, [(location, w, count, barrier) for w in range(writers)])
+            stop.set()
+            reader.get(timeout=120)  # re-raises what the reader met
     flat = [p for w in written for p in w]
     assert len(set(flat)) == writers * count  # each run took a name of its own
     s = opened(location)
