@@ -18,6 +18,7 @@ COMMANDS = {
     "baseline": ("nptbench.tools.baseline",
                  "build this machine's baseline set: N separate runs with pauses, each promoted to results/<fingerprint>/"),
     "promote": ("nptbench.tools.promote", "add a saved run to this machine's baseline set in results/"),
+    "store": ("nptbench.tools.store", "import, export, list, prune and thin the runs of a results folder or PostgreSQL"),
     "report": ("nptbench.tools.report", "Markdown/HTML report with roofline and claims ledger from saved runs"),
     "history": ("nptbench.tools.history",
                 "every saved run as a series per benchmark: steps found and explained, a dashboard, --json"),

@@ -1,6 +1,6 @@
 """One module per command of ``python -m nptbench`` (each with ``main(argv) -> int``; nptbench.__main__.COMMANDS
 lists them): doctor, ab, calibrate, compare, baseline, promote, report, history (with its dashboard), bisect,
-matrix and fractions. The top layer below the pytest plugin."""
+matrix, fractions and store. The top layer below the pytest plugin."""
 
 
 def split_pytest_args(argv: list[str] | None) -> tuple[list[str], list[str]]:

@@ -9,36 +9,17 @@ nptbench.schema.runs, which also finds a machine's baseline for ``--benchmark-co
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 from nptbench.env import machine
-from nptbench.schema import layout
-from nptbench.schema import record as schema
+from nptbench.schema import layout, store
 from nptbench.schema.runs import Run, RunError, load
+from nptbench.schema.store import UNIQUE_TRIES, publish, thin_rounds  # noqa: F401 (names the plugin and tests use)
 
 
 # --- promote -------------------------------------------------------------------------------------------
-
-#: Raw rounds a committed baseline keeps per benchmark. Microsecond benchmarks run 10^5 rounds, which
-#: would make a baseline tens of MB; an evenly spaced subsample of this many keeps the distribution (and
-#: its bursts, which come in time order) for compare's bootstrap. pytest-benchmark's stats stay as measured.
-MAX_ROUNDS = 2000
-
-
-def thin_rounds(run: dict, keep: int = MAX_ROUNDS) -> None:
-    """Keep at most ``keep`` evenly spaced raw rounds of each benchmark; say so in its extra_info."""
-    for bench in run["benchmarks"]:
-        data = bench["stats"].get("data") or []
-        if len(data) > keep:
-            step = (len(data) - 1) / (keep - 1)
-            bench["stats"]["data"] = [data[round(i * step)] for i in range(keep)]
-            schema.write(bench.setdefault("extra_info", {}), raw_rounds_kept=f"{keep} of {len(data)}")
-
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 
@@ -58,7 +39,7 @@ def set_commit(run: dict, commit: str, note: str) -> None:
                           "note": note.strip(), "as_saved": run.get("commit_info")}
 
 
-def promote(run_path, results: Path = layout.RESULTS, commit: str | None = None, note: str = "",
+def promote(run_path, results=layout.RESULTS, commit: str | None = None, note: str = "",
             report_only: bool = False, allow_partial: bool = False) -> Path:
     """Copy a saved run into the baseline folder of the machine that measured it; never overwrite.
 
@@ -74,11 +55,13 @@ def promote(run_path, results: Path = layout.RESULTS, commit: str | None = None,
     return promote_run(load(src), src.name, results, commit, note, report_only, allow_partial)
 
 
-def promote_run(run: Run, name: str, results: Path = layout.RESULTS, commit: str | None = None, note: str = "",
+def promote_run(run: Run, name: str, results=layout.RESULTS, commit: str | None = None, note: str = "",
                 report_only: bool = False, allow_partial: bool = False, unique: bool = False) -> Path:
     """:func:`promote` of a run already read (``run.path`` names it in errors), saved as ``name``: the gate
     adds a session that passed this way (``--baseline-grow``). With ``unique``, a name already taken (two
-    sessions finishing in the same second) gets ``-2``, ``-3`` ... before its suffix instead of an error."""
+    sessions finishing in the same second) gets ``-2``, ``-3`` ... before its suffix instead of an error.
+    ``results`` is a folder or a store's URL (nptbench.schema.store.open_store); in a folder the run's file
+    is returned, in a database where it went (``URL#<fingerprint>/<name>``)."""
     src = run.path
     if not run.benchmarks:
         raise RunError(f"{src}: holds no benchmark (was it run with --benchmark-disable?)")
@@ -93,53 +76,13 @@ def promote_run(run: Run, name: str, results: Path = layout.RESULTS, commit: str
         raise RunError(f"{src}: says nothing about its machine (no machine_info.nptbench): not a run of this suite")
     if commit is not None:
         set_commit(run.data, commit, note)
-    dest = layout.promoted_path(fp, run.profile, name, results, report_only)
-    thin_rounds(run.data)
-    return publish(json.dumps(run.data, indent=1), dest, unique)
-
-
-#: Tries of other names for a unique promote before giving up.
-UNIQUE_TRIES = 1000
-
-
-def publish(text: str, dest: Path, unique: bool = False, names=None) -> Path:
-    """Write ``text`` as ``dest`` whole or not at all, never over a file: it is written to a hidden temporary
-    file in the same folder (not a ``*.json``, so no reader takes it for a run) and linked to its name,
-    which fails where the name exists. A reader never sees half a run, and two writers at once never
-    overwrite each other. With ``unique``, a taken name is tried again as ``<stem>-2<suffix>``, ... Errors
-    of the file system (a read-only folder, a full disk) are :class:`RunError` naming the path. ``names``, an
-    iterable of paths in ``dest``'s folder, is tried in order instead (it may look at the folder again for
-    each name, as pytest-benchmark's next run number does: :func:`nptbench.plugin.save_exclusively`)."""
+    rel = layout.promoted_path(fp, run.profile, name, Path(), report_only).as_posix()
+    target = store.open_store(results)
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".promote-", suffix=".tmp", dir=dest.parent)
-    except OSError as exc:
-        raise RunError(f"{dest.parent}: cannot write a run there ({exc.strerror or exc})") from None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if names is None:
-            names = [dest] + ([dest.with_name(f"{dest.stem}-{i}{dest.suffix}") for i in range(2, UNIQUE_TRIES)]
-                              if unique else [])
-        for candidate in names:
-            try:
-                os.link(tmp, candidate)
-                return candidate
-            except FileExistsError:
-                continue
-        raise RunError(f"{dest} already exists; baselines are never overwritten")
-    except OSError as exc:
-        raise RunError(f"{dest}: cannot write it ({exc.strerror or exc})") from None
+        path = store.add_run(target, run, rel, unique)
     finally:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        target.close()
+    return Path(target.where(path)) if isinstance(target, store.FolderStore) else target.where(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                     "folder of the machine that measured it. Existing files are never overwritten.",
     )
     parser.add_argument("run", help="a run saved by pytest bench (with raw data)")
-    parser.add_argument("--results", type=Path, default=layout.RESULTS, help="results folder (default: ./results)")
+    parser.add_argument("--results", default=store.locate(),
+                        help=f"results folder or postgresql:// URL (default: ${store.ENV}, else ./results)")
     parser.add_argument("--commit", help="the project commit (full hash) that measured the run, when the "
                                          "run's own commit_info names another repository; needs --note")
     parser.add_argument("--note", default="", help="why --commit replaces the saved commit (kept in the run)")
@@ -169,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     here = machine.fingerprint()
     print(f"promoted {args.run} -> {dest}")
-    measured_on = (dest.parent.parent if args.report_only else dest.parent).name
+    measured_on = load(args.run).fingerprint
     if measured_on != here:
         print(f"note: the run was measured on {measured_on}, not on this machine ({here})")
     return 0
