@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from nptbench.schema import layout, runs
+from nptbench.schema.status import Status
 from nptbench.tools import baseline
 
 FP = runs.make_fingerprint("Fake CPU", 2, [])
@@ -129,7 +130,7 @@ def test_a_benchmark_failing_its_check_is_named_with_its_reason_and_its_run_kept
     rc = baseline.main(["--runs", "3", "--pause", "0", "--results", str(results), "--python", python,
                         "--out", str(out)])
     err = capsys.readouterr().err
-    assert rc == baseline.FAILED_CHECK == 1
+    assert rc == Status.FAILED == 1
     assert len(calls(log)) == 2  # the set stops at the failure
     assert "FAILED bench/test_x.py::test_x[v]: AssertionError: exp/v is wrong: rel_err 0.002 > tolerance 6e-06" in err
     kept = baseline.saved_run(out, calls(log)[1]["name"])
@@ -160,7 +161,7 @@ def test_an_interrupted_baseline_keeps_what_it_promoted_and_promotes_nothing_hal
         monkeypatch.setattr(baseline.subprocess, "run", run)
     rc = baseline.main(["--runs", "3", "--pause", "1", "--results", str(results), "--python", python])
     err = capsys.readouterr().err
-    assert rc == baseline.INTERRUPTED == 130
+    assert rc == Status.INTERRUPTED == 130
     files = promoted(results)
     assert len(files) == 1 and "interrupted: the run in progress is not promoted" in err and str(files[0]) in err
     assert len(runs.baseline_set(FP, "default", results)) == 1  # the set reads as before: nothing half-written

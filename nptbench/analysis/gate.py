@@ -92,7 +92,8 @@ estimated usefully: the verdict is "cannot judge", never "slower", with a messag
 baseline. With ``k == 1`` only the ratio is given; with ``k == 2`` the (1-df, plain t) interval and
 p-values are shown for information only.
 
-Pure functions; numpy and scipy only (and the standard library: a set's span reads its runs' times).
+Pure functions; numpy and scipy only (and the standard library: a set's span reads its runs' times), with the
+verdict words of nptbench.analysis.verdict.
 """
 from __future__ import annotations
 
@@ -104,11 +105,9 @@ from typing import Callable, Mapping, Sequence, Union
 import numpy as np
 from scipy import optimize, special, stats
 
-SLOWER = "slower"
-FASTER = "faster"
-SAME = "same"
-UNCERTAIN = "uncertain"
-CANNOT_JUDGE = "cannot judge"
+from nptbench.analysis.verdict import CANNOT_JUDGE, FASTER, SAME, SLOWER, UNCERTAIN
+
+#: The words the gate gives (nptbench.analysis.verdict's, of which "not compared" is never the gate's).
 VERDICTS = (SLOWER, FASTER, SAME, UNCERTAIN, CANNOT_JUDGE)
 
 THIN_MESSAGE = (

@@ -11,8 +11,9 @@ combination of
 - a git revision (``--a-rev v1.2``: checked out into a temporary worktree and run from there),
 
 and both sides run the same pytest arguments (after ``--``; default ``bench``). Each run is saved with its
-raw rounds under ``OUT/A`` or ``OUT/B``; the table and the exit status are compare's (1: something is
-slower, 3: nothing compared), and 2 when a run fails.
+raw rounds under ``OUT/A`` or ``OUT/B``; the verdicts are nptbench.analysis.comparison's, judged within the
+session (``compare --same-session``), printed as ``compare`` prints them; the exit status is compare's
+(nptbench.schema.status.Status: 1 something is slower, 3 nothing compared), and 2 when a run fails.
 """
 from __future__ import annotations
 
@@ -27,11 +28,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nptbench.schema import layout
-from nptbench.tools import split_pytest_args
+from nptbench.analysis.comparison import Effects, compare_runs
 from nptbench.env import configs
+from nptbench.schema import layout
 from nptbench.schema.record import THREAD_VARIABLES
-from nptbench.tools import compare
+from nptbench.schema.runs import RunError, load_runs
+from nptbench.schema.status import Status
+from nptbench.tools import split_pytest_args
+from nptbench.tools.verdict_text import show
 
 #: Runs a side by default: with threads pinned, 3 interleaved runs a side gave no false alarm in the
 #: A/A comparisons of results/README.md and called the SSE-only slowdown every time.
@@ -164,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                     print("\n".join(tail), file=sys.stderr)
                     print(f"nptbench ab: run {done}/{total} (side {side.name}) failed with exit status "
                           f"{proc.returncode}", file=sys.stderr)
-                    return 2
+                    return Status.BAD_INPUT
                 left = (time.perf_counter() - t0) / done * (total - done)
                 print(f"nptbench ab: [{done}/{total}] {side.name} run {i + 1} of {args.repeats} done in "
                       f"{took:.1f} s; about {left:.0f} s left", file=sys.stderr, flush=True)
@@ -173,14 +177,17 @@ def main(argv: list[str] | None = None) -> int:
             remove_worktree(repo, path)
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"nptbench ab: compare {out / 'A'} (BASE) {out / 'B'} (NEW)", file=sys.stderr)
-    # the two sides ran side by side in this session: judged within it, not against a saved baseline's spread
-    cmp_args = [str(out / "A"), str(out / "B"), "--config", str(args.config), "--same-session"]
     differ = sorted(k for k in THREAD_VARIABLES if sides[0].env.get(k) != sides[1].env.get(k))
     if differ or args.across_conditions:
         # compare keeps results of other thread settings apart; here that difference is what was asked for
         print(f"nptbench ab: the sides differ in {', '.join(differ) or 'conditions'}: compared across conditions",
               file=sys.stderr)
-        cmp_args.append("--across-conditions")
-    if args.min_effect is not None:
-        cmp_args += ["--min-effect", str(args.min_effect)]
-    return compare.main(cmp_args)
+    try:
+        # the two sides ran side by side in this session: judged within it, not against a saved baseline's spread
+        pairings = compare_runs(load_runs([out / "A"]), load_runs([out / "B"]),
+                                Effects.from_pyproject(args.config, args.min_effect),
+                                across=bool(differ or args.across_conditions), mode="session")
+    except RunError as exc:
+        print(f"nptbench compare: {exc}", file=sys.stderr)
+        return Status.BAD_INPUT
+    return show(pairings)

@@ -27,8 +27,9 @@ check is not a number to judge others by, and a set missing rows would judge the
 says. An interrupt (Ctrl-C) between runs or during one stops the same way: the run in progress is not
 promoted, those promoted before stay.
 
-Exit status: 0; 1 when a run's benchmark failed its check (named); 2 when a run could not run or be saved or
-promoted (the runs promoted before it stay, and are named); 130 when interrupted.
+Exit status (nptbench.schema.status.Status): 0; 1 when a run's benchmark failed its check (named); 2 when a
+run could not run or be saved or promoted (the runs promoted before it stay, and are named); 130 when
+interrupted.
 """
 from __future__ import annotations
 
@@ -42,11 +43,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from nptbench.schema import layout
-from nptbench.tools import split_pytest_args
 from nptbench.env import configs
+from nptbench.schema import layout
 from nptbench.schema.runs import RunError, load
-from nptbench.tools import promote as promoting
+from nptbench.schema.status import Status
+from nptbench.tools import split_pytest_args
+from nptbench.tools.promote import promote
 
 #: Runs in a set by default: enough for compare's between-run spread to mean something.
 DEFAULT_RUNS = 5
@@ -62,10 +64,6 @@ def pause(seconds: float) -> None:
     """Wait between two runs (a function of its own so that tests can watch it)."""
     if seconds > 0:
         time.sleep(seconds)
-
-
-#: Exit statuses.
-OK, FAILED_CHECK, CANNOT_RUN, INTERRUPTED = 0, 1, 2, 130
 
 
 def command(python: str, storage: Path, name: str, pytest_args: list[str], bench_size: str | None) -> list[str]:
@@ -123,11 +121,11 @@ def explain_failure(storage: Path, name: str, log, returncode: int, output: str)
         deselect = " ".join(f"--deselect {shlex.quote(r['nodeid'])}" for r in failed)
         log(f"to build a set without {'this row' if len(failed) == 1 else 'these rows'} (said in every gate "
             f"that uses it): add -- bench {deselect}")
-        return FAILED_CHECK
+        return Status.FAILED
     tail = output.strip().splitlines()[-15:]
     print("\n".join(tail), file=sys.stderr)
     log(f"the run failed with exit status {returncode} and no benchmark failed its check (above: its last lines)")
-    return CANNOT_RUN
+    return Status.BAD_INPUT
 
 
 def saved_run(storage: Path, name: str) -> Path:
@@ -146,15 +144,11 @@ def fmt_s(seconds: float) -> str:
     return f"{seconds:.0f} s (~{seconds / 60:.0f} min)"
 
 
-#: The thread-count variables pinned to a count (none for None): one definition, the configuration matrix's.
-thread_env = configs.threads
-
-
 def gate_command(bench_size: str | None, results: Path, pytest_args: list[str] | None = None,
                  threads: int | None = None) -> str:
     """The gate's command line for the set just made: its thread variables, pytest arguments, profile and
     results folder."""
-    pinned = [f"{k}={v}" for k, v in thread_env(threads).items()]
+    pinned = [f"{k}={v}" for k, v in configs.threads(threads).items()]
     storage = []
     if Path(results) != layout.RESULTS:  # the plugin finds baselines beside the storage's runs/ folder
         storage = [f"--benchmark-storage=file://{layout.runs_dir(Path(results).resolve())}"]
@@ -201,20 +195,20 @@ def main(argv: list[str] | None = None) -> int:
     names = [f"baseline-{stamp}-{i}" for i in range(1, args.runs + 1)]
     cmds = [command(args.python, out, name, pytest_args, args.bench_size) for name in names]
     if args.dry_run:
-        pinned = " ".join(f"{k}={v}" for k, v in thread_env(args.threads).items())
+        pinned = " ".join(f"{k}={v}" for k, v in configs.threads(args.threads).items())
         for i, cmd in enumerate(cmds, 1):
             print((pinned + " " if pinned else "") + shlex.join(cmd))
             if not args.no_promote:
                 print(f"# promote {out}/*/NNNN_{names[i - 1]}.json into {args.results}/<fingerprint>/")
             if i < args.runs and args.pause > 0:
                 print(f"sleep {args.pause:g}")
-        return 0
+        return Status.PASSED
 
     log = lambda msg: print(f"nptbench baseline: {msg}", file=sys.stderr, flush=True)
     problem = unwritable(out) or (None if args.no_promote else unwritable(Path(args.results)))
     if problem:  # before the first run, not after it: nothing could be saved or promoted
         log(problem)
-        return CANNOT_RUN
+        return Status.BAD_INPUT
     n = args.runs
     log(f"{n} run{'s' if n != 1 else ''} of pytest {shlex.join(pytest_args)}"
         f"{' --bench-size=' + args.bench_size if args.bench_size else ''}, {args.pause:g} s apart; saved in {out}"
@@ -227,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, (name, cmd) in enumerate(zip(names, cmds), 1):
             start = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True,
-                                  env={**os.environ, **thread_env(args.threads)})
+                                  env={**os.environ, **configs.threads(args.threads)})
             took = time.perf_counter() - start
             run_time += took
             if proc.returncode != 0:
@@ -239,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                 path = saved_run(out, name)
                 last_run = load(path)
                 if not args.no_promote:
-                    dest = promoting.promote(path, args.results)
+                    dest = promote(path, args.results)
                     promoted.append(dest)
             except RunError as exc:
                 log(f"run {i}/{n}: {exc}; stopping")
@@ -254,14 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log("interrupted: the run in progress is not promoted")
         stop(promoted, args.no_promote, log)
-        return INTERRUPTED
+        return Status.INTERRUPTED
     log(f"{n} run{'s' if n != 1 else ''} done in {fmt_s(time.perf_counter() - t0)}")
     summary(last_run, args, promoted)
-    return 0
+    return Status.PASSED
 
 
 def stop(promoted: list[Path], no_promote: bool, log) -> int:
-    """Say what stays after a stop; exit status 2 (:data:`CANNOT_RUN`)."""
+    """Say what stays after a stop; exit status 2 (:attr:`Status.BAD_INPUT`)."""
     if no_promote:
         log("nothing was promoted (--no-promote)")
     elif promoted:
@@ -270,7 +264,7 @@ def stop(promoted: list[Path], no_promote: bool, log) -> int:
             log(f"  {dest}")
     else:
         log("no run was promoted")
-    return CANNOT_RUN
+    return Status.BAD_INPUT
 
 
 def summary(run, args, promoted: list[Path]) -> None:
