@@ -265,3 +265,16 @@ def test_every_command_exits_with_the_shared_statuses():
                 targets = [t for tgt in node.targets for t in (tgt.elts if isinstance(tgt, ast.Tuple) else [tgt])]
                 found += [f"{path.name}: {t.id}" for t in targets if isinstance(t, ast.Name) and t.id in names]
     assert not found, found
+
+
+def test_sessions_are_run_by_the_one_runner():
+    """ab, baseline, bisect and the gate's second timing start pytest through nptbench.tools.session: ab,
+    baseline and the gate import no subprocess of their own, and no command imports ab to borrow its runs."""
+    graph = import_graph()
+    for module in ("tools.ab", "tools.baseline", "tools.bisect", "tools.session_gate"):
+        assert "tools.session" in graph[module], module
+    for module in ("tools.ab", "tools.baseline", "tools.session_gate"):
+        tree = ast.parse((PACKAGE / (module.replace(".", "/") + ".py")).read_text(encoding="utf8"))
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert "subprocess" not in imported, module
+    assert not [m for m, deps in graph.items() if "tools.ab" in deps], "a module imports the ab command"

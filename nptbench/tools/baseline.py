@@ -35,9 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +45,7 @@ from nptbench.env import configs
 from nptbench.schema import layout
 from nptbench.schema.runs import RunError, load
 from nptbench.schema.status import Status
-from nptbench.tools import split_pytest_args
+from nptbench.tools import session, split_pytest_args
 from nptbench.tools.promote import promote
 
 #: Runs in a set by default: enough for compare's between-run spread to mean something.
@@ -68,11 +66,9 @@ def pause(seconds: float) -> None:
 
 def command(python: str, storage: Path, name: str, pytest_args: list[str], bench_size: str | None) -> list[str]:
     """One run of the set: its own pytest process, saved with raw rounds as ``storage/*/NNNN_<name>.json``,
-    what each benchmark's check found in ``storage/<name>.checks.jsonl``."""
-    size = [f"--bench-size={bench_size}"] if bench_size else []
-    return [python, "-m", "pytest", *pytest_args, *size, "-q", "-p", "no:cacheprovider",
-            f"--benchmark-storage=file://{storage}", f"--benchmark-save={name}", "--benchmark-save-data",
-            f"--check-log={check_log(storage, name)}"]
+    what each benchmark's check found in ``storage/<name>.checks.jsonl`` (nptbench.tools.session)."""
+    return session.pytest_command(python, pytest_args, storage, save=name, bench_size=bench_size,
+                                  check_log=check_log(storage, name))
 
 
 def unwritable(folder: Path) -> str | None:
@@ -111,7 +107,7 @@ def explain_failure(storage: Path, name: str, log, returncode: int, output: str)
     """Say what failed in run ``name`` and what to do; the exit status."""
     failed = failed_checks(storage, name)
     try:
-        kept = saved_run(storage, name)
+        kept = session.saved_run(storage, name)
     except RunError:
         kept = None
     if failed:
@@ -126,15 +122,6 @@ def explain_failure(storage: Path, name: str, log, returncode: int, output: str)
     print("\n".join(tail), file=sys.stderr)
     log(f"the run failed with exit status {returncode} and no benchmark failed its check (above: its last lines)")
     return Status.BAD_INPUT
-
-
-def saved_run(storage: Path, name: str) -> Path:
-    """The file the run named ``name`` saved under ``storage``; :class:`RunError` unless exactly one."""
-    found = sorted(storage.rglob(f"[0-9][0-9][0-9][0-9]_{name}.json")) if storage.is_dir() else []
-    if len(found) != 1:
-        raise RunError(f"run {name!r} saved {len(found)} files under {storage}, not one"
-                       + (" (did it collect any benchmark?)" if not found else ""))
-    return found[0]
 
 
 def fmt_s(seconds: float) -> str:
@@ -216,21 +203,19 @@ def main(argv: list[str] | None = None) -> int:
     log(f"pauses alone take {fmt_s(args.pause * (n - 1))}; the time estimate follows the first run")
     promoted: list[Path] = []
     last_run = None
-    t0, run_time = time.perf_counter(), 0.0
+    progress = session.Progress(n, args.pause)
     try:
         for i, (name, cmd) in enumerate(zip(names, cmds), 1):
-            start = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True,
-                                  env={**os.environ, **configs.threads(args.threads)})
-            took = time.perf_counter() - start
-            run_time += took
-            if proc.returncode != 0:
-                log(f"run {i}/{n} failed with exit status {proc.returncode}; not promoted, stopping")
-                status = explain_failure(out, name, log, proc.returncode, proc.stdout + proc.stderr)
+            done = session.run(cmd, env=session.environment(args.threads))
+            took = done.seconds
+            progress.add(took)
+            if done.returncode != 0:
+                log(f"run {i}/{n} failed with exit status {done.returncode}; not promoted, stopping")
+                status = explain_failure(out, name, log, done.returncode, done.output)
                 stop(promoted, args.no_promote, log)
                 return status
             try:
-                path = saved_run(out, name)
+                path = session.saved_run(out, name)
                 last_run = load(path)
                 if not args.no_promote:
                     dest = promote(path, args.results)
@@ -238,8 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             except RunError as exc:
                 log(f"run {i}/{n}: {exc}; stopping")
                 return stop(promoted, args.no_promote, log)
-            left = run_time / i * (n - i) + args.pause * (n - i)
-            log(f"[{i}/{n}] run {i} done in {took:.1f} s; about {fmt_s(left)} left (runs and pauses)")
+            log(f"[{i}/{n}] run {i} done in {took:.1f} s; about {fmt_s(progress.left)} left (runs and pauses)")
             if i == 1 and n > 1:
                 log(f"estimate: the whole set takes about {fmt_s(took * n + args.pause * (n - 1))}")
             log(f"  saved {path}" + ("" if args.no_promote else f"; promoted -> {dest}"))
@@ -249,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         log("interrupted: the run in progress is not promoted")
         stop(promoted, args.no_promote, log)
         return Status.INTERRUPTED
-    log(f"{n} run{'s' if n != 1 else ''} done in {fmt_s(time.perf_counter() - t0)}")
+    log(f"{n} run{'s' if n != 1 else ''} done in {fmt_s(progress.elapsed)}")
     summary(last_run, args, promoted)
     return Status.PASSED
 

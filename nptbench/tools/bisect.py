@@ -39,7 +39,7 @@ from nptbench.analysis.comparison import Effects
 from nptbench.analysis.verdict import FASTER, SLOWER
 from nptbench.schema.runs import RunError, load_runs
 from nptbench.schema.status import Status
-from nptbench.tools import ab, split_pytest_args
+from nptbench.tools import session, split_pytest_args
 
 #: Runs a side per probe. One run of a side whose fastest round a neighbour spoiled leaves a Welch interval
 #: too wide to call with few runs: simulated bisections drawing from real runs found the exact culprit of a
@@ -154,10 +154,9 @@ def rev_rung(repo: Path, commit: str, cache: Path) -> Rung:
     def prepare(rung: Rung) -> None:
         if (where / "pyproject.toml").is_file():
             return
-        proc = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(where), commit],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise BisectError(f"cannot check out {commit[:12]}: {proc.stderr.strip()}")
+        refused = session.worktree(repo, commit, where)
+        if refused:
+            raise BisectError(f"cannot check out {commit[:12]}: {refused}")
         # does it build: the package must import from its own tree
         proc = subprocess.run([sys.executable, "-c", "import nptbench.plugin"], cwd=where, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -193,17 +192,15 @@ class Prober:
         sides = [("A", self.rungs[first], first), ("B", self.rungs[second], second)]
         for k in range(runs):
             for label, rung, index in (sides if k % 2 == 0 else sides[::-1]):
-                side = ab.Side(label, rung.python, {}, None, rung.cwd)
+                cmd = session.pytest_command(rung.python, self.pytest_args, folder / label, save=f"{label.lower()}{k + 1}")
                 try:
-                    proc = subprocess.run(ab.command(side, folder / label, f"{label.lower()}{k + 1}", self.pytest_args),
-                                          cwd=rung.cwd, env=ab.run_env(side, self.threads, False),
-                                          capture_output=True, text=True)
+                    done = session.run(cmd, rung.cwd, session.side_by_side_environment(self.threads))
                 except OSError as exc:
                     probe.broken, probe.broken_rung = f"cannot run it: {exc}", index
                     return probe
-                if proc.returncode != 0:
-                    tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["?"]
-                    probe.broken, probe.broken_rung = f"its benchmarks failed (pytest exit {proc.returncode}: {tail[0]})", index
+                if done.returncode != 0:
+                    probe.broken, probe.broken_rung = (f"its benchmarks failed (pytest exit {done.returncode}: "
+                                                       f"{done.last_line or '?'})"), index
                     probe.seconds = time.perf_counter() - t0
                     return probe
         try:

@@ -55,6 +55,22 @@ def environment(threads: int | None = None, base: dict | None = None, **extra: s
     return env
 
 
+def side_by_side_environment(threads: int | None, ceilings: bool = False, extra: dict | None = None) -> dict:
+    """The environment of one of several sessions run side by side (``ab``'s sides, ``bisect``'s rungs): this
+    one without BENCH_SIZE (the profile comes from the pytest arguments), with pinned threads unless
+    ``threads`` is None, offline unless NPTBENCH_OFFLINE says otherwise, MNIST_DIR made absolute (a revision
+    runs from another folder: the same data for every side), no ceilings unless ``ceilings`` (a verdict
+    needs times only; calibrating every run costs seconds), and ``extra`` (a side's own variables) last."""
+    env = environment(threads, {k: v for k, v in os.environ.items() if k != "BENCH_SIZE"})
+    env["NPTBENCH_OFFLINE"] = env.get("NPTBENCH_OFFLINE") or "1"
+    if env.get("MNIST_DIR"):
+        env["MNIST_DIR"] = str(Path(env["MNIST_DIR"]).expanduser().resolve())
+    if not ceilings:
+        env["NPTBENCH_CEILINGS"] = "off"
+    env.update(extra or {})
+    return env
+
+
 def worktree(repo: Path, rev: str, dest: Path) -> str | None:
     """Check ``rev`` out, detached, into ``dest`` (removed by :func:`remove_worktree`); None, or git's
     words where it cannot."""

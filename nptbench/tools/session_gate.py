@@ -9,15 +9,13 @@ says; everything here runs, and is tested, without pytest.
 - **Judging** (:meth:`SessionGate.judge`): this session's run against the set, by the verdict engine
   (nptbench.analysis.comparison, baseline mode), so the gate and ``compare BASE NEW`` always agree.
 - **The second timing**: with ``--benchmark-compare-fail`` the rows called slower are timed again in a
-  separate pytest session (:func:`second_timing`) and only the rows called slower again fail it
+  separate pytest session (:func:`second_timing`, run by nptbench.tools.session) and only the rows called slower again fail it
   (nptbench.analysis.comparison.confirm).
 - **Growing the set** (``--baseline-grow``): a session that passed, or any whole session while the set is
   too thin to judge, joins it (nptbench.tools.promote.promote_run).
 """
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tempfile
 from datetime import datetime
@@ -28,8 +26,8 @@ from nptbench.analysis.comparison import Effects, Pairing, compare_runs, confirm
 from nptbench.schema import runs
 from nptbench.schema.record import conditions_label
 from nptbench.schema.status import Status
+from nptbench.tools import session
 from nptbench.tools.promote import promote_run
-from nptbench.tools.session import CONFIRMING_ENV
 from nptbench.tools.verdict_text import render, slower_lines
 
 #: What the gate is given to time the rows called slower again: their pytest names -> the second timing's
@@ -38,19 +36,17 @@ Retime = Callable[[set], "runs.Run | str | None"]
 
 
 def second_timing(root: Path, nodeids: list[str], profile: str, timing_args: list[str]) -> runs.Run | str:
-    """Time ``nodeids`` again in a separate pytest session run from ``root``, with this profile, the given
-    timing options (nptbench.plugin.timing_options) and this process's environment; the run it saved, or
-    the one line that says why there is none."""
+    """Time ``nodeids`` again in a separate pytest session run from ``root`` (nptbench.tools.session), with
+    this profile, the given timing options (nptbench.plugin.timing_options) and this process's environment;
+    the run it saved, or the one line that says why there is none."""
     with tempfile.TemporaryDirectory(prefix="nptbench-confirm-") as tmp:
         out = Path(tmp) / "second.json"
-        cmd = [sys.executable, "-m", "pytest", *nodeids, "-q", "-p", "no:cacheprovider",
-               f"--bench-size={profile}", f"--benchmark-storage=file://{tmp}", f"--benchmark-json={out}",
-               *timing_args]
-        env = {**os.environ, CONFIRMING_ENV: "1", "NPTBENCH_CEILINGS": "off"}  # no roofline needed there
-        proc = subprocess.run(cmd, cwd=str(root), env=env, capture_output=True, text=True)
+        cmd = session.pytest_command(sys.executable, nodeids, Path(tmp), json_out=out, bench_size=profile,
+                                     extra=timing_args)
+        # timed only, never judged there; no roofline needed
+        done = session.run(cmd, root, session.environment(**{session.CONFIRMING_ENV: "1", "NPTBENCH_CEILINGS": "off"}))
         if not out.is_file():
-            tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or [""]
-            return (f"the second timing of the rows called slower failed (exit {proc.returncode}: {tail[0]}); "
+            return (f"the second timing of the rows called slower failed (exit {done.returncode}: {done.last_line}); "
                     "they stay slower")
         return runs.Run(Path("a second timing"), runs.read_run(out))
 
