@@ -604,7 +604,10 @@ class PytestBaseline:
         from nptbench.tools.session_gate import second_timing
 
         saved = profile(self.config).saved
-        current = saved or BenchmarkInternals.current_run(self.config, self.gate.profile)
+        # the run judged: as saved, or where it was not saved, as it would be (not needed without a set)
+        current = saved
+        if not saved and self.gate.paths:
+            current = BenchmarkInternals.current_run(self.config, self.gate.profile)
 
         def retime(names: set):
             nodeids = [item.nodeid for item in session.items if item.name in names]

@@ -129,13 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.repeats):
             # A B, then B A: a steady drift of the machine (warming up, load rising) falls on both sides
             for side in (sides if i % 2 == 0 else sides[::-1]):
-                cmd = session.pytest_command(side.python, pytest_args, out / side.name, save=f"{side.name.lower()}{i + 1}")
+                name = f"{side.name.lower()}{i + 1}"
+                cmd = session.pytest_command(side.python, pytest_args, out / side.name, save=name)
                 done = session.run(cmd, side.cwd, session.side_by_side_environment(threads, args.ceilings, side.env))
                 progress.add(done.seconds)
                 if done.returncode != 0:
                     print("\n".join(done.tail(15)), file=sys.stderr)
-                    print(f"nptbench ab: run {progress.done}/{progress.total} (side {side.name}) failed with exit status "
-                          f"{done.returncode}", file=sys.stderr)
+                    print(f"nptbench ab: run {progress.done}/{progress.total} (side {side.name}) failed with exit "
+                          f"status {done.returncode}", file=sys.stderr)
                     return Status.BAD_INPUT
                 print(f"nptbench ab: [{progress.done}/{progress.total}] {side.name} run {i + 1} of {args.repeats} done "
                       f"in {done.seconds:.1f} s; about {progress.left:.0f} s left", file=sys.stderr, flush=True)

@@ -50,7 +50,7 @@ from nptbench.tools.promote import promote
 
 #: Runs in a set by default: enough for compare's between-run spread to mean something.
 DEFAULT_RUNS = 5
-#: Runs the gate needs to judge between-run noise (nptbench.tools.compare.BUILD_HINT); fewer: "cannot judge".
+#: Runs the gate needs to judge between-run noise (nptbench.analysis.comparison.BUILD_HINT); fewer: "cannot judge".
 MIN_SET = 3
 #: Seconds between two runs by default: long enough for the machine's state to move on.
 DEFAULT_PAUSE = 60.0

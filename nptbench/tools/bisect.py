@@ -192,7 +192,8 @@ class Prober:
         sides = [("A", self.rungs[first], first), ("B", self.rungs[second], second)]
         for k in range(runs):
             for label, rung, index in (sides if k % 2 == 0 else sides[::-1]):
-                cmd = session.pytest_command(rung.python, self.pytest_args, folder / label, save=f"{label.lower()}{k + 1}")
+                cmd = session.pytest_command(rung.python, self.pytest_args, folder / label,
+                                             save=f"{label.lower()}{k + 1}")
                 try:
                     done = session.run(cmd, rung.cwd, session.side_by_side_environment(self.threads))
                 except OSError as exc:

@@ -1,13 +1,13 @@
 """``python -m nptbench compare BASE NEW``: did NEW get slower than BASE, beyond noise and beyond a minimum effect?
 
 No seed experiment of its own: this judges every seed's benchmarks between saved runs (files or folders of
-runs, from one or many machines), in one of two ways (:data:`MODES`):
+runs, from one or many machines), in one of two ways (nptbench.analysis.comparison.MODES):
 
 - **against a saved baseline** (the default, and the ``--benchmark-compare`` gate, which judges the same way):
   BASE is a set of runs made at other times, and each benchmark is judged on the spread between them
   (nptbench.analysis.gate: a prediction interval on the runs' times, Holm over the session's benchmarks,
   the smallest slowdown the set could detect; by default a row is called only where the runs' medians and
-  their fastest rounds agree, :data:`STATISTIC`). A set of fewer than 3 runs cannot judge (exit status 4);
+  their fastest rounds agree, ``--statistic both``). A set of fewer than 3 runs cannot judge (exit status 4);
 - **side by side in one session** (``--same-session``, as ``ab`` runs them): on the rounds and runs
   themselves (nptbench.analysis.verdict).
 
@@ -33,7 +33,6 @@ This module parses the arguments, loads the runs, and prints: the judging, the s
 exit policy are nptbench.analysis.comparison's (the engine the gate, ``ab`` and ``bisect`` call too), the
 tables and the JSON nptbench.tools.verdict_text's.
 """
-
 from __future__ import annotations
 
 import argparse

@@ -9,8 +9,8 @@ says; everything here runs, and is tested, without pytest.
 - **Judging** (:meth:`SessionGate.judge`): this session's run against the set, by the verdict engine
   (nptbench.analysis.comparison, baseline mode), so the gate and ``compare BASE NEW`` always agree.
 - **The second timing**: with ``--benchmark-compare-fail`` the rows called slower are timed again in a
-  separate pytest session (:func:`second_timing`, run by nptbench.tools.session) and only the rows called slower again fail it
-  (nptbench.analysis.comparison.confirm).
+  separate pytest session (:func:`second_timing`, run by nptbench.tools.session) and only the rows called
+  slower again fail it (nptbench.analysis.comparison.confirm).
 - **Growing the set** (``--baseline-grow``): a session that passed, or any whole session while the set is
   too thin to judge, joins it (nptbench.tools.promote.promote_run).
 """
@@ -114,10 +114,11 @@ class SessionGate:
         """Whether the session must fail: a failing gate that called a row slower."""
         return self.fail and self.status == Status.FAILED
 
-    def judge(self, current: dict, saved: dict | None, retime: Retime) -> None:
-        """Judge this session's run ``current`` against the set; with ``fail`` and ``confirm``, the rows
-        called slower are timed again (``retime``) and judged again. Then the set grows where it should,
-        by ``saved`` (the run as written to its file, or None where the session saved none)."""
+    def judge(self, current: dict | None, saved: dict | None, retime: Retime) -> None:
+        """Judge this session's run ``current`` against the set (without a set it is not needed); with
+        ``fail`` and ``confirm``, the rows called slower are timed again (``retime``) and judged again. Then
+        the set grows where it should, by ``saved`` (the run as written to its file, or None where the
+        session saved none)."""
         if not self.paths:
             self.grow(saved, thin=True)
             return
