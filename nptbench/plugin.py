@@ -14,7 +14,8 @@ defines a pytest hook. What the hooks do is library code elsewhere, which import
 - the benchmarks skipped, with their reasons, into the saved run (:func:`add_skips`);
 - a run saved whole and never over another's, numbered in turn (:func:`save_exclusively`, in place of
   pytest-benchmark's ``FileStorage.save``);
-- ``--benchmark-compare`` against this machine's baseline (:class:`PytestBaseline`, nptbench.tools.compare);
+- ``--benchmark-compare`` against this machine's baseline (:class:`PytestBaseline` drives the gate,
+  nptbench.tools.session_gate; what it touches of pytest-benchmark: :class:`BenchmarkInternals`);
 - the session fixtures ``size`` and ``measure`` (nptbench.measure.harness); ``mnist``, which reads the
   checkout's fixtures/, is the root conftest.py's.
 """
@@ -23,9 +24,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +34,9 @@ from nptbench.analysis import gpu_records, roofline
 from nptbench.env import backends, machine
 from nptbench.measure import ceilings, devicetime, gpustate, harness, yardsticks
 from nptbench.schema import layout, runs
-from nptbench.schema.record import DEFAULT_GPU_THROTTLE_THRESHOLD, THREAD_VARIABLES, conditions_label
+from nptbench.schema.record import DEFAULT_GPU_THROTTLE_THRESHOLD, THREAD_VARIABLES
+from nptbench.schema.status import Status
+from nptbench.tools.session import CONFIRMING_ENV
 
 PROFILES = ("smoke", "default", "seed")
 
@@ -523,8 +523,6 @@ def results_root(config) -> Path:
     return layout.results_root(storage, invocation, getattr(config, "rootpath", "."))
 
 
-#: Set in the environment of the second timing the gate makes of the rows it called slower.
-CONFIRMING_ENV = "NPTBENCH_CONFIRMING"
 #: Options of a session that decide how its benchmarks are timed: the second timing takes them over.
 TIMING_OPTIONS = ("--benchmark-min-time", "--benchmark-max-time", "--benchmark-min-rounds", "--benchmark-timer",
                   "--benchmark-calibration-precision", "--benchmark-warmup", "--benchmark-warmup-iterations",
@@ -554,197 +552,164 @@ def session_conditions() -> tuple:
 
 
 class PytestBaseline:
-    """Registered in ``pytest_configure``, before pytest-benchmark builds its session: the gate.
+    """Registered in ``pytest_configure``, before pytest-benchmark builds its session: the gate's hooks.
 
     pytest-benchmark would compare against the newest file of its own storage (results/runs) and judge
-    each benchmark from that one run. Instead: the ``--benchmark-compare`` value is taken here, and the
-    baseline SET of this machine's fingerprint, this profile and this session's conditions is found
-    (nptbench.schema.runs.baseline_set: every baseline run in ``results/<fingerprint>/``). pytest-benchmark
-    is handed its newest file to show next to the current numbers, and the verdicts are ``nptbench
-    compare``'s on the same runs (nptbench.tools.compare, baseline mode: the spread between the set's
-    runs, Holm over the session's benchmarks), so the gate and ``compare BASE NEW`` always agree. Without a
-    baseline one line of the summary says so and the run goes on. ``--benchmark-compare-fail`` (which
-    implies ``--benchmark-compare``) fails the session when compare calls a benchmark slower, with one line
-    per regression; its percentage (``median:10%``) is the minimum effect. A baseline too thin to judge
-    between-run noise, or a machine whose drift could explain every slower row, never fails it: it says
-    it cannot judge, and why.
+    each benchmark from that one run. Instead the ``--benchmark-compare`` value is taken here and the gate
+    (nptbench.tools.session_gate.SessionGate: the baseline SET of this machine, profile and conditions, the
+    verdicts of nptbench.analysis.comparison, the second timing, ``--baseline-grow``) decides; these hooks
+    only hand it what pytest knows and print what it says. pytest-benchmark is handed the set's newest run
+    to show next to the current numbers. ``--benchmark-compare-fail`` (which implies ``--benchmark-compare``)
+    fails the session when the gate calls a benchmark slower; its percentage (``median:10%``) is the
+    minimum effect. What these hooks touch of pytest-benchmark's own state is listed in
+    :class:`BenchmarkInternals`.
     """
 
     def __init__(self, config, profile: str):
         opt = config.option
         self.config = config
-        self.profile = profile
-        self.checks = getattr(opt, "benchmark_compare_fail", None) or []
+        self.gate = None  # nptbench.tools.session_gate.SessionGate, where the session is judged
+        checks = getattr(opt, "benchmark_compare_fail", None) or []
         grow = getattr(opt, "baseline_grow", False)  # a set grows only from sessions judged against it
-        self.requested = getattr(opt, "benchmark_compare", None) or (True if self.checks or grow else None)
-        if os.environ.get(CONFIRMING_ENV):  # the gate's second timing of its rows: timed only, never judged
-            self.checks, self.requested = [], None
-        self.fp = self.header = None
-        self.paths: list = []
-        self.lines: list[str] = []
-        self.table = ""
-        self.status = None
-        self.second_failed = ""
-        if not self.requested:
+        requested = getattr(opt, "benchmark_compare", None) or (True if checks or grow else None)
+        self.requested = requested  # True, or the text a baseline file's name must hold
+        if os.environ.get(CONFIRMING_ENV) or not requested:  # the gate's second timing: timed only, never judged
             return
-        opt.benchmark_compare = []  # pytest-benchmark must not load results/runs: the baseline is ours
-        self.fp = machine.fingerprint()
-        results = results_root(config)
-        select = self.requested if isinstance(self.requested, str) else None
-        # a RunError here becomes a usage error in pytest_configure
-        # The run's thread variables are part of each result's identity: a baseline made under others would
-        # have every pair refused. (A cold L2 is a condition of GPU records alone: compare judges it per record.)
-        conds = session_conditions()
-        self.paths = runs.baseline_set(self.fp, profile, results, select, conds)
-        where = f"{results / self.fp}/{' matching ' + repr(select) if select else ''}"
-        if not self.paths:
-            other = runs.baseline_set(self.fp, profile, results, select)
-            if other:
-                under = conditions_label(conds) or "no thread variables set"
-                missing = (f"no {profile} baseline in {where} measured under this session's conditions ({under}); "
-                           f"{other[-1].name} was measured under others")
-                if self.checks:  # a gate that would compare nothing must not pass quietly
-                    raise runs.RunError(f"--benchmark-compare-fail: {missing}: promote a run made under "
-                                        "these conditions, or run under the baseline's")
-                self.header = f"nptbench: {missing}: running without comparison"
-            else:
-                self.header = f"nptbench: no {profile} baseline for this machine in {where}: running without comparison"
-        else:
-            k = len(self.paths)
-            self.header = (f"nptbench: comparing with the baseline set of {where} ({k} run{'s' if k != 1 else ''}; "
-                           f"newest {self.paths[-1].name})")
+        from nptbench.tools.session_gate import SessionGate  # the engine loads only where a session is judged
 
-    def min_effect(self) -> float | None:
-        """The minimum effect the ``--benchmark-compare-fail`` checks ask for (their largest percentage),
-        or None (pyproject.toml's, as compare takes it)."""
-        percents = [c.threshold / 100 for c in self.checks if type(c).__name__.startswith("Percentage")]
-        return max(percents) if percents else None
+        BenchmarkInternals.take_compare(config)
+        # a RunError here becomes a usage error in pytest_configure
+        self.gate = SessionGate.find(
+            results_root(config), machine.fingerprint(), profile, requested if isinstance(requested, str) else None,
+            session_conditions(), fail=bool(checks), min_effect=BenchmarkInternals.min_effect(checks),
+            confirm=not getattr(opt, "no_confirm", False), grow=grow,
+            config=Path(config.rootpath) / "pyproject.toml")
 
     def pytest_collection_finish(self, session):
         # --benchmark-autosave is on in pyproject.toml; a session without any benchmark (pytest tests)
         # has nothing to save and should not warn about it.
-        bs = benchmark_session(self.config)
-        if bs is not None and not any("benchmark" in getattr(item, "fixturenames", ()) for item in session.items):
-            bs.autosave = None
+        if not any("benchmark" in getattr(item, "fixturenames", ()) for item in session.items):
+            BenchmarkInternals.no_autosave(self.config)
 
     def pytest_sessionstart(self, session):
-        bs = benchmark_session(self.config)
-        if bs is None or not self.paths:
-            return
-        from pytest_benchmark.stats import normalize_stats
-
-        newest = runs.load(self.paths[-1]).data
-        for bench in newest["benchmarks"]:
-            normalize_stats(bench["stats"])
-        bs.compare = self.requested
-        bs.compared_mapping = {self.paths[-1]: {b["fullname"]: b for b in newest["benchmarks"]}}
+        newest = self.gate.newest() if self.gate else None
+        if newest is not None:
+            BenchmarkInternals.show_beside(self.config, self.requested, self.gate.paths[-1], newest.data)
 
     def pytest_sessionfinish(self, session, exitstatus):
         # pytest-benchmark's own sessionfinish (a hook wrapper) has already saved the run by now.
-        bs = benchmark_session(self.config)
-        if bs is None or not self.requested:
+        if self.gate is None or not BenchmarkInternals.active(self.config):
             return
-        bs.performance_regressions.clear()  # judged below, by compare, instead of by one run's rounds
-        if not self.paths:
-            bs.compare_fail = None  # no baseline: not a usage error, the header said so
-            self.grow(thin=True)
-            return
-        from nptbench.tools import compare
+        BenchmarkInternals.drop_own_verdicts(self.config, keep_fail=bool(self.gate.paths))
+        from nptbench.tools.session_gate import second_timing
 
-        current = profile(self.config).saved or self.current_run(bs)
-        if not current["benchmarks"]:
-            return
-        effects = compare.Effects.from_pyproject(Path(self.config.rootpath) / "pyproject.toml", self.min_effect())
-        baseline = [runs.load(path) for path in self.paths]
-        pairing = compare.compare_runs(baseline, [runs.Run(Path("this session"), current)], effects)
-        self.status, self.lines = compare.outcome(pairing)
-        if self.status == compare.SLOWER and self.checks and not self.config.getoption("no_confirm", False):
-            self.confirm(session, pairing, baseline, effects)
-            self.status, self.lines = compare.outcome(pairing)
-        self.table = compare.render(pairing, "baseline", "now")
-        if self.status == compare.SLOWER:
-            self.lines += [f"{row.name}: {row.verdict}, {row.ratio_text()}, detects >= {row.min_detectable:.2f}x"
-                           + (f" (the machine? {row.explained})" if row.explained else "")
-                           + (f" ({row.throttled})" if row.throttled else "")
-                           for p in pairing for row in p.rows if row.verdict == "slower"]
-            if self.checks and session.exitstatus == 0:
-                session.exitstatus = 1  # as a failed test would
-        thin = any(p.thin for p in pairing)
-        if self.status == compare.PASSED or (thin and self.status == compare.CANNOT_JUDGE):
-            self.grow(thin)
-
-    def confirm(self, session, pairing, baseline, effects) -> None:
-        """Time the rows called slower a second time, in a separate pytest session of this profile, with this
-        session's timing options and environment, and keep only those it calls slower again
-        (nptbench.tools.compare.confirm)."""
-        from nptbench.tools import compare
-
-        called = {r.bench for p in pairing for r in p.rows if r.verdict == "slower"}
-        nodeids = [item.nodeid for item in session.items if item.name in called]
-        if not nodeids:
-            return
-        with tempfile.TemporaryDirectory(prefix="nptbench-confirm-") as tmp:
-            out = Path(tmp) / "second.json"
-            cmd = [sys.executable, "-m", "pytest", *nodeids, "-q", "-p", "no:cacheprovider",
-                   f"--bench-size={self.profile}", f"--benchmark-storage=file://{tmp}", f"--benchmark-json={out}",
-                   *timing_options(self.config.invocation_params.args)]
-            env = {**os.environ, CONFIRMING_ENV: "1", "NPTBENCH_CEILINGS": "off"}  # no roofline needed there
-            proc = subprocess.run(cmd, cwd=str(self.config.rootpath), env=env, capture_output=True, text=True)
-            if not out.is_file():
-                tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or [""]
-                self.second_failed = f"the second timing of the rows called slower failed (exit {proc.returncode}: {tail[0]}); they stay slower"
-                return
-            second = runs.Run(Path("a second timing"), runs.read_run(out))
-        compare.confirm(pairing, second, effects)
-
-    def grow(self, thin: bool) -> None:
-        """``--baseline-grow``: this session's run joins the set (it passed, or the set is still too thin to
-        judge); one line says so, or why it did not join."""
-        if not self.config.getoption("baseline_grow", False):
-            return
         saved = profile(self.config).saved
-        if not saved or not saved.get("benchmarks"):
-            self.lines.append("--baseline-grow: this session saved no run (--benchmark-autosave off?): nothing joined")
-            return
-        from nptbench.tools import promote
+        # the run judged: as saved, or where it was not saved, as it would be (not needed without a set)
+        current = saved
+        if not saved and self.gate.paths:
+            current = BenchmarkInternals.current_run(self.config, self.gate.profile)
 
-        saved = as_written(saved)
-        when = str(saved.get("datetime", ""))[:19].replace("-", "").replace(":", "").replace("T", "_")
-        run = runs.Run(Path("this session"), saved)
-        try:
-            dest = promote.promote_run(run, f"gate-{when or 'run'}.json", results_root(self.config), unique=True)
-        except runs.RunError as exc:
-            self.lines.append(f"--baseline-grow: not joined: {exc}")
-            return
-        k = len(self.paths) + 1
-        self.lines.append(f"--baseline-grow: this run {'joined the thin' if thin else 'passed and joined the'} "
-                          f"baseline set ({k} run{'s' if k != 1 else ''} now): {dest}")
+        def retime(names: set):
+            nodeids = [item.nodeid for item in session.items if item.name in names]
+            if not nodeids:
+                return None
+            return second_timing(self.config.rootpath, nodeids, self.gate.profile,
+                                 timing_options(self.config.invocation_params.args))
 
-    def current_run(self, bs) -> dict:
-        """This session's run as it would be saved (when it is not: --benchmark-autosave off)."""
-        info = {**machine.describe(), "profile": self.profile}
-        add_yardsticks(self.config, info)
-        return {"machine_info": {"nptbench": info}, "datetime": datetime.now().isoformat(),
-                "benchmarks": [b.as_dict(include_data=True) for b in bs.benchmarks if b]}
+        self.gate.judge(current, as_written(saved) if saved else None, retime)
+        if self.gate.failed and session.exitstatus == 0:
+            session.exitstatus = 1  # as a failed test would
 
     def pytest_terminal_summary(self, terminalreporter):
-        tr = terminalreporter
-        if self.header:  # also under -q, where pytest shows no header
-            tr.write_line(self.header, yellow=not self.paths)
-        if self.table:
-            tr.section("nptbench compare: this run against the baseline set")
-            for path in self.paths:
-                tr.write_line(f"baseline: {path}")
-            for line in self.table.splitlines():
-                tr.write_line(line)
-        if self.second_failed:
-            self.lines.insert(0, self.second_failed)
-        if not self.lines:
+        tr, gate = terminalreporter, self.gate
+        if gate is None:
             return
-        if self.status == 1 and self.checks:
+        tr.write_line(gate.header, yellow=not gate.paths)  # also under -q, where pytest shows no header
+        if gate.table:
+            tr.section("nptbench compare: this run against the baseline set")
+            for path in gate.paths:
+                tr.write_line(f"baseline: {path}")
+            for line in gate.table.splitlines():
+                tr.write_line(line)
+        if not gate.lines:
+            return
+        if gate.failed:
             tr.section("performance regressed (--benchmark-compare-fail)", red=True, bold=True)
-        for line in self.lines:
-            tr.write_line(f"nptbench: {line}", red=self.status == 1, yellow=self.status != 1)
+        for line in gate.lines:
+            tr.write_line(f"nptbench: {line}", red=gate.status == Status.FAILED, yellow=gate.status != Status.FAILED)
+
+
+class BenchmarkInternals:
+    """Every piece of pytest-benchmark's own state the gate reads or writes, in one place: pytest-benchmark
+    offers no public way to do these, so a new version that moves one breaks here and nowhere else.
+
+    - its session object, ``config._benchmarksession`` (read only through :func:`benchmark_session`);
+    - ``config.option.benchmark_compare``: emptied, so that it loads no run of its own storage (the
+      baseline is the gate's set);
+    - ``PercentageRegressionCheck`` among ``--benchmark-compare-fail``'s checks: its threshold is the
+      gate's minimum effect;
+    - the session's ``compare`` and ``compared_mapping`` (the run its table shows beside this one, its
+      stats normalized by ``pytest_benchmark.stats.normalize_stats``), ``autosave`` (off where no benchmark
+      was collected), ``performance_regressions`` and ``compare_fail`` (its own verdicts, replaced by the
+      gate's), ``benchmarks`` and their ``as_dict`` (this session's run where it saved none).
+
+    The run saved whole and never over another's (:func:`save_exclusively`, in place of its
+    ``FileStorage.save``) reaches its storage's ``_next_num``, ``get`` and ``logger``.
+    """
+
+    @staticmethod
+    def take_compare(config) -> None:
+        config.option.benchmark_compare = []  # pytest-benchmark must not load results/runs: the baseline is ours
+
+    @staticmethod
+    def min_effect(checks) -> float | None:
+        """The minimum effect the ``--benchmark-compare-fail`` checks ask for (their largest percentage),
+        or None (pyproject.toml's, as compare takes it)."""
+        from pytest_benchmark.utils import PercentageRegressionCheck
+
+        percents = [c.threshold / 100 for c in checks if isinstance(c, PercentageRegressionCheck)]
+        return max(percents) if percents else None
+
+    @staticmethod
+    def active(config) -> bool:
+        return benchmark_session(config) is not None
+
+    @staticmethod
+    def no_autosave(config) -> None:
+        bs = benchmark_session(config)
+        if bs is not None:
+            bs.autosave = None
+
+    @staticmethod
+    def show_beside(config, requested, path: Path, run: dict) -> None:
+        """pytest-benchmark's table shows ``run`` (saved at ``path``) beside this session's numbers
+        (``requested``: the ``--benchmark-compare`` value, as it would have taken it)."""
+        bs = benchmark_session(config)
+        if bs is None:
+            return
+        from pytest_benchmark.stats import normalize_stats
+
+        for bench in run["benchmarks"]:
+            normalize_stats(bench["stats"])
+        bs.compare = requested
+        bs.compared_mapping = {path: {b["fullname"]: b for b in run["benchmarks"]}}
+
+    @staticmethod
+    def drop_own_verdicts(config, keep_fail: bool) -> None:
+        """pytest-benchmark's verdicts from one run's rounds are dropped: the gate's decide. Without a
+        baseline its ``--benchmark-compare-fail`` is not a usage error (the header said so)."""
+        bs = benchmark_session(config)
+        bs.performance_regressions.clear()
+        if not keep_fail:
+            bs.compare_fail = None
+
+    @staticmethod
+    def current_run(config, size: str) -> dict:
+        """This session's run as it would be saved (when it is not: --benchmark-autosave off)."""
+        info = {**machine.describe(), "profile": size}
+        add_yardsticks(config, info)
+        return {"machine_info": {"nptbench": info}, "datetime": datetime.now().isoformat(),
+                "benchmarks": [b.as_dict(include_data=True) for b in benchmark_session(config).benchmarks if b]}
 
 
 # --- session fixtures -----------------------------------------------------------------------------------

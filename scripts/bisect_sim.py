@@ -7,7 +7,8 @@ names the ladder commit it ran (its commit id), so it belongs to the good side (
 the bad side (the step and after). A simulated ladder has 16 rungs with its step at a random rung (or none,
 A/A); each probe draws its runs a side at random, without replacement, from the real runs of the side
 each rung belongs to, and is judged exactly as the command judges by default (each run's fastest round,
-a Welch test on their logs: nptbench.tools.bisect.judge); the search is nptbench.analysis.bisect's. Runs drawn from the whole
+a Welch t test on their logs: nptbench.analysis.bisect.probe_answers); the search is
+nptbench.analysis.bisect's. Runs drawn from the whole
 measurement, not interleaved in one probe, so a probe here sees more of the machine's drift than a real
 one.
 """
@@ -21,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nptbench.analysis import bisect as b
+from nptbench.analysis.bisect import Probe, Search, probe_answers, probes_bound
+from nptbench.analysis.comparison import Effects
 from nptbench.schema.runs import load
-from nptbench.tools import compare
-from nptbench.tools.bisect import RUNS, judge
+from nptbench.tools.bisect import RUNS
 
 
 def main() -> int:
@@ -52,7 +53,7 @@ def main() -> int:
     print(f"real runs: good side {len(pools['good'])}, bad side {len(pools['bad'])}")
     name = pools["good"][0].benchmarks[0].get("name")  # the one benchmark the ladder's runs hold
     rng = np.random.default_rng(20261203)
-    effects = compare.Effects()
+    effects = Effects()
     results = {"step": [], "aa": []}
     for kind, trials in (("step", args.trials), ("aa", args.trials // 2)):
         for _ in range(trials):
@@ -66,11 +67,11 @@ def main() -> int:
                 a_pick = list(rng.choice(len(a_pool), runs, replace=False))
                 rest = [i for i in range(len(b_pool)) if not (b_pool is a_pool and i in a_pick)]
                 b_pick = list(rng.choice(rest, runs, replace=False))
-                p = b.Probe(first, second, runs)
-                p.answers = judge([a_pool[i] for i in a_pick], [b_pool[i] for i in b_pick], effects, args.statistic)
+                p = Probe(first, second, runs)
+                p.answers = probe_answers([a_pool[i] for i in a_pick], [b_pool[i] for i in b_pick], effects, args.statistic)
                 return p
 
-            search = b.Search([f"r{i}" for i in range(args.rungs)], [name], probe, runs=args.runs, max_runs=2 * args.runs)
+            search = Search([f"r{i}" for i in range(args.rungs)], [name], probe, runs=args.runs, max_runs=2 * args.runs)
             (o,) = search.run()
             results[kind].append({"step": k, "status": o.status, "probes": len(search.probes),
                                   "pairs": len({(p.first, p.second) for p in search.probes}),
@@ -87,7 +88,7 @@ def main() -> int:
     for kind, rows in (("step", step), ("A/A", aa)):
         print(f"{kind}: probes per bisection (reruns counted), mean {np.mean([r['probes'] for r in rows]):.2f}, max "
               f"{max(r['probes'] for r in rows)}; pairs of rungs probed, mean {np.mean([r['pairs'] for r in rows]):.2f}, "
-              f"max {max(r['pairs'] for r in rows)} (bound ceil(log2 {args.rungs}) + 2 = {b.probes_bound(args.rungs)}); "
+              f"max {max(r['pairs'] for r in rows)} (bound ceil(log2 {args.rungs}) + 2 = {probes_bound(args.rungs)}); "
               f"sessions, mean {np.mean([r['sessions'] for r in rows]):.0f}")
     if args.json:
         args.json.write_text(json.dumps(results))

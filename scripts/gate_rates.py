@@ -18,7 +18,8 @@ from pathlib import Path
 
 from nptbench.env import machine
 from nptbench.schema.runs import load
-from nptbench.tools import compare
+from nptbench.analysis import comparison
+from nptbench.analysis.verdict import SLOWER
 
 AFFECTED = re.compile(r"numpy-(square|abt|mnist5)")  # numpy's products: what the SSE kernels slow
 
@@ -38,7 +39,7 @@ def slower_rows(log: str) -> list[str]:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    statistic = argv[argv.index("--statistic") + 1] if "--statistic" in argv else compare.STATISTIC
+    statistic = argv[argv.index("--statistic") + 1] if "--statistic" in argv else comparison.STATISTIC
     out, results = Path(argv[0]), Path(argv[1])
     fp_dir = results / machine.fingerprint()
     base = [load(p) for p in sorted(fp_dir.glob("default-*.json"))]
@@ -50,13 +51,13 @@ def main(argv=None) -> int:
     for (name, rc), path in zip(sessions(out), saved):
         log = (out / f"{name}.log").read_text()
         run = load(path)
-        pairing = compare.compare_runs(base, [run], compare.Effects(), statistic=statistic)
-        status, _ = compare.outcome(pairing)
-        called = [r.name for p in pairing for r in p.rows if r.verdict == "slower"]
+        pairing = comparison.compare_runs(base, [run], comparison.Effects(), statistic=statistic)
+        status, _ = comparison.outcome(pairing)
+        called = [r.name for p in pairing for r in p.rows if r.verdict == SLOWER]
         detects = {r.name: r.min_detectable for p in pairing for r in p.rows}
         ratios = {b["name"]: b["stats"]["median"] / old[b["fullname"]] for b in run.benchmarks if b["fullname"] in old}
         over = [n for n, r in ratios.items() if r > 1.10]
-        table.append({"session": name, "exit_as_run": rc, "gate_exit": status, "called_slower": called,
+        table.append({"session": name, "exit_as_run": rc, "gate_exit": int(status), "called_slower": called,
                       "slower_as_run": slower_rows(log), "detects": detects, "judged": len(ratios),
                       "old_gate_over_10pct": over, "run": path.name,
                       "numpy_square_ratio": next((r for n, r in ratios.items() if "numpy-square" in n), None)})

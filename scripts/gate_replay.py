@@ -17,10 +17,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from nptbench.analysis import gate
+from nptbench.analysis import comparison, gate
+from nptbench.analysis.verdict import SLOWER
 from nptbench.env import machine
 from nptbench.schema.runs import load
-from nptbench.tools import compare
+from nptbench.schema.status import Status
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gate_rates import AFFECTED  # noqa: E402  (numpy's products: what the SSE kernels slow)
@@ -29,9 +30,9 @@ SHORT = 5
 
 
 def judge(base, run, statistic):
-    pairing = compare.compare_runs(base, [run], compare.Effects(), statistic=statistic)
-    status, _ = compare.outcome(pairing)
-    return status, [r.name for p in pairing for r in p.rows if r.verdict == "slower"], len(pairing[0].rows)
+    pairing = comparison.compare_runs(base, [run], comparison.Effects(), statistic=statistic)
+    status, _ = comparison.outcome(pairing)
+    return status, [r.name for p in pairing for r in p.rows if r.verdict == SLOWER], len(pairing[0].rows)
 
 
 def summary(label, rows, base_note):
@@ -54,7 +55,7 @@ def summary(label, rows, base_note):
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    statistic = argv[argv.index("--statistic") + 1] if "--statistic" in argv else compare.STATISTIC
+    statistic = argv[argv.index("--statistic") + 1] if "--statistic" in argv else comparison.STATISTIC
     out, results = Path(argv[0]), Path(argv[1])
     base = [load(p) for p in sorted((results / machine.fingerprint()).glob("default-*.json"))]
     names = [line.split()[0] for line in (out / "sessions.txt").read_text().splitlines()]
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
     for name, run in sessions:
         status, called, judged = judge(grown, run, statistic)
         rows.append(dict(session=name, status=status, called=called, judged=judged))
-        if status == compare.PASSED:
+        if status == Status.PASSED:
             grown.append(run)
     summary("grown", rows, f"the set grown by every session that passed: {span(base)} at first, {span(grown)} at the end")
 

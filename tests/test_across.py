@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from nptbench.analysis import across
+from nptbench.analysis import comparison
 from nptbench.schema.runs import Run, load_runs
-from nptbench.tools import compare
 from nptbench.tools.report import data as report_data
 from tests.test_compare import fake_run, rounds, write
 
@@ -62,7 +62,7 @@ def test_compare_and_the_report_pool_alike(tmp_path, base_raw):
     write(tmp_path / "base" / "1.json", first)
     write(tmp_path / "base" / "2.json", second if base_raw else stats_only(second))
     write(tmp_path / "new" / "1.json", new)
-    [pairing] = compare.compare_runs(load_runs([tmp_path / "base"]), load_runs([tmp_path / "new"]), mode="session")
+    [pairing] = comparison.compare_runs(load_runs([tmp_path / "base"]), load_runs([tmp_path / "new"]), mode="session")
     [row] = pairing.rows
     report = report_data.gather([tmp_path / "base", tmp_path / "new"])
     base_result = report.results[("M1/smoke", "e", "k")]

@@ -194,3 +194,87 @@ def test_the_graph_sees_every_kind_of_import(tmp_path):
     assert graph["sub.d"] == {"a", "c"} and graph["e"] == {"a"}
     assert cycles(graph) == [["a", "b", "c", "sub.d", "a"]]
     assert cycles({"x": {"y"}, "y": set()}) == []
+
+
+def _string_constants(path: Path) -> list:
+    return [n for n in ast.walk(ast.parse(path.read_text(encoding="utf8"))) if isinstance(n, ast.Constant)
+            and isinstance(n.value, str)]
+
+
+#: Modules whose words are not yet the verdict engine's (a history step's direction, the dashboard's and the
+#: report's own labels): each may still write a verdict word as a literal.
+OWN_WORDS = {"tools.history", "tools.dashboard", "tools.report.__init__", "tools.report"}
+
+
+def test_each_verdict_word_is_written_once():
+    """One word per verdict (nptbench.analysis.verdict.WORDS): the modules that judge or print verdicts take
+    them from there instead of writing "slower" again."""
+    from nptbench.analysis.verdict import WORDS
+
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = module_name(path, PACKAGE)
+        hits = [n.lineno for n in _string_constants(path) if n.value in WORDS]
+        if hits and name not in OWN_WORDS | {"analysis.verdict"}:
+            found[name] = hits
+    assert not found, f"verdict words written outside nptbench.analysis.verdict: {found}"
+
+
+def test_what_judges_runs_calls_the_one_engine_and_the_engine_never_prints():
+    """compare, ab, bisect, the gate and the plugin reach the verdict engine (nptbench.analysis.comparison)
+    through their imports; no command defines a judging function of its own; the analysis layer never
+    prints."""
+    graph = import_graph()
+
+    def reaches(module: str, target: str) -> bool:
+        seen, todo = set(), [module]
+        while todo:
+            m = todo.pop()
+            if m == target:
+                return True
+            if m not in seen:
+                seen.add(m)
+                todo += sorted(graph.get(m, ()))
+        return False
+
+    for module in ("tools.compare", "tools.ab", "tools.bisect", "tools.session_gate", "plugin"):
+        assert reaches(module, "analysis.comparison"), module
+    engine = {"compare_runs", "compare_pair", "outcome", "confirm", "between_runs", "judge"}
+    for path in sorted((PACKAGE / "tools").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf8"))
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert not defined & engine, f"{path.name} defines {defined & engine}"
+    for path in sorted((PACKAGE / "analysis").rglob("*.py")):
+        calls = [n for n in ast.walk(ast.parse(path.read_text(encoding="utf8"))) if isinstance(n, ast.Call)
+                 and isinstance(n.func, ast.Name) and n.func.id == "print"]
+        assert not calls, f"{path.name} prints (line {calls[0].lineno})"
+
+
+def test_every_command_exits_with_the_shared_statuses():
+    """One exit-status enum (nptbench.schema.status.Status) for every command: none defines its own numbered
+    constants for them (PASSED, SLOWER, BAD_INPUT, ... = 0, 1, 2, ...)."""
+    names = {"PASSED", "SLOWER", "UNREADABLE", "NOTHING", "CANNOT_JUDGE", "BAD_INPUT", "FOUND", "NONE_FOUND",
+             "UNDECIDED", "OK", "FAILED_CHECK", "CANNOT_RUN", "INTERRUPTED", "NEW_STEP"}
+    found = []
+    for path in sorted((PACKAGE / "tools").rglob("*.py")):
+        if module_name(path, PACKAGE) == "tools.history":  # not yet on the shared enum
+            continue
+        for node in ast.parse(path.read_text(encoding="utf8")).body:
+            numbers = [n for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, int)]
+            if isinstance(node, ast.Assign) and numbers:
+                targets = [t for tgt in node.targets for t in (tgt.elts if isinstance(tgt, ast.Tuple) else [tgt])]
+                found += [f"{path.name}: {t.id}" for t in targets if isinstance(t, ast.Name) and t.id in names]
+    assert not found, found
+
+
+def test_sessions_are_run_by_the_one_runner():
+    """ab, baseline, bisect and the gate's second timing start pytest through nptbench.tools.session: ab,
+    baseline and the gate import no subprocess of their own, and no command imports ab to borrow its runs."""
+    graph = import_graph()
+    for module in ("tools.ab", "tools.baseline", "tools.bisect", "tools.session_gate"):
+        assert "tools.session" in graph[module], module
+    for module in ("tools.ab", "tools.baseline", "tools.session_gate"):
+        tree = ast.parse((PACKAGE / (module.replace(".", "/") + ".py")).read_text(encoding="utf8"))
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert "subprocess" not in imported, module
+    assert not [m for m, deps in graph.items() if "tools.ab" in deps], "a module imports the ab command"

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from nptbench.schema import layout, runs
-from nptbench.tools import baseline
+from nptbench.schema.status import Status
+from nptbench.tools import baseline, session
 
 FP = runs.make_fingerprint("Fake CPU", 2, [])
 
@@ -129,10 +130,10 @@ def test_a_benchmark_failing_its_check_is_named_with_its_reason_and_its_run_kept
     rc = baseline.main(["--runs", "3", "--pause", "0", "--results", str(results), "--python", python,
                         "--out", str(out)])
     err = capsys.readouterr().err
-    assert rc == baseline.FAILED_CHECK == 1
+    assert rc == Status.FAILED == 1
     assert len(calls(log)) == 2  # the set stops at the failure
     assert "FAILED bench/test_x.py::test_x[v]: AssertionError: exp/v is wrong: rel_err 0.002 > tolerance 6e-06" in err
-    kept = baseline.saved_run(out, calls(log)[1]["name"])
+    kept = session.saved_run(out, calls(log)[1]["name"])
     assert f"the failed run is kept, not promoted: {kept}" in err and kept.is_file()
     assert "add -- bench --deselect 'bench/test_x.py::test_x[v]'" in err
     assert len(promoted(results)) == 1 and "the 1 run promoted before it stay" in err
@@ -148,7 +149,7 @@ def test_an_interrupted_baseline_keeps_what_it_promoted_and_promotes_nothing_hal
             raise KeyboardInterrupt
         monkeypatch.setattr(baseline, "pause", pause)
     else:
-        real = baseline.subprocess.run
+        real = session.subprocess.run
         count = []
 
         def run(*args, **kwargs):
@@ -157,10 +158,10 @@ def test_an_interrupted_baseline_keeps_what_it_promoted_and_promotes_nothing_hal
                 real(*args, **kwargs)  # the second run is saved, then the user presses Ctrl-C
                 raise KeyboardInterrupt
             return real(*args, **kwargs)
-        monkeypatch.setattr(baseline.subprocess, "run", run)
+        monkeypatch.setattr(session.subprocess, "run", run)
     rc = baseline.main(["--runs", "3", "--pause", "1", "--results", str(results), "--python", python])
     err = capsys.readouterr().err
-    assert rc == baseline.INTERRUPTED == 130
+    assert rc == Status.INTERRUPTED == 130
     files = promoted(results)
     assert len(files) == 1 and "interrupted: the run in progress is not promoted" in err and str(files[0]) in err
     assert len(runs.baseline_set(FP, "default", results)) == 1  # the set reads as before: nothing half-written

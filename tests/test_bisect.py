@@ -111,6 +111,7 @@ import json  # noqa: E402
 import sys  # noqa: E402
 
 from nptbench.tools import bisect as cmd  # noqa: E402
+from nptbench.schema.status import Status  # noqa: E402
 from tests.test_ab import FAKE_PYTEST  # noqa: E402
 
 
@@ -135,7 +136,7 @@ def test_envs_ladder_finds_the_culprit_and_skips_a_broken_rung(tmp_path, monkeyp
     status = cmd.main(["--envs", *pythons, "--runs", "2", "--out", str(tmp_path / "out"),
                        "--json", str(tmp_path / "b.json"), "--", "bench"])
     out, err = capsys.readouterr()
-    assert status == cmd.FOUND, out + err
+    assert status == Status.FAILED, out + err
     assert f"culprit (slower) {pythons[3]} -> {pythons[4]}" in out and "broken rungs (skipped)" in out
     data = json.loads((tmp_path / "b.json").read_text())
     (o,) = data["outcomes"]
@@ -145,7 +146,7 @@ def test_envs_ladder_finds_the_culprit_and_skips_a_broken_rung(tmp_path, monkeyp
 
 
 def test_bad_input_is_one_line(tmp_path, capsys):
-    assert cmd.main(["--envs", str(tmp_path / "nope"), sys.executable]) == cmd.BAD_INPUT
+    assert cmd.main(["--envs", str(tmp_path / "nope"), sys.executable]) == Status.BAD_INPUT
     assert capsys.readouterr().err.strip().count("\n") == 0
     with pytest.raises(cmd.BisectError, match="not a release"):
         cmd.version_ladder("torch", "2.12.9", "2.15.0", ["2.12.0", "2.12.1", "2.13.0", "2.15.0"])
@@ -169,7 +170,7 @@ def test_a_probe_word_asks_only_whether_the_change_searched_for_reached_the_mini
     from nptbench.analysis.verdict import Verdict
 
     def w(verdict, low, high, faster=False):
-        return cmd.word(Verdict(1.0, low, high, 0.5, verdict), 0.10, faster)
+        return b.answer_word(Verdict(1.0, low, high, 0.5, verdict), 0.10, faster)
 
     assert w("slower", 1.15, 1.3) == b.SLOWER and w("faster", 0.7, 0.8) == b.SAME and w("same", 0.95, 1.05) == b.SAME
     assert w("uncertain", 0.86, 1.09) == b.SAME  # perhaps faster, certainly not 10 % slower

@@ -17,7 +17,9 @@ import pytest
 from nptbench.schema import runs as runs_model
 from nptbench.env import blas
 from nptbench.analysis import verdict as stats
+from nptbench.analysis import comparison
 from nptbench.tools import compare
+from nptbench.tools import verdict_text
 from nptbench.schema.record import THREAD_VARIABLES
 from nptbench.schema.runs import make_fingerprint
 
@@ -150,7 +152,7 @@ def test_cli_table_sides_and_exit_status(tmp_path, capsys):
 
 def test_a_long_list_of_unmatched_benchmarks_is_counted(tmp_path, capsys):
     """A -k subset against a whole-suite baseline: the unmatched part is counted, not listed whole."""
-    names = [f"v{i:02d}" for i in range(compare.LIST_LIMIT + 5)]
+    names = [f"v{i:02d}" for i in range(verdict_text.LIST_LIMIT + 5)]
     base = write(tmp_path / "base.json", fake_run({"a": ("exp", rounds(1e-3, seed=1)),
                                                    **{n: ("exp", rounds(1e-3)) for n in names}}))
     new = write(tmp_path / "new.json", fake_run({"a": ("exp", rounds(1e-3, seed=2))}))
@@ -165,10 +167,10 @@ def test_runs_are_matched_by_record_not_name(tmp_path):
     base = fake_run({"a": ("exp", rounds(1e-3))})
     new = fake_run({"a": ("exp", rounds(1e-3))})
     new["benchmarks"][0]["name"] = new["benchmarks"][0]["fullname"] = "bench/renamed.py::test_y[a]"
-    [pairing] = compare.compare_runs([runs_model.Run(Path("b"), base)], [runs_model.Run(Path("n"), new)], mode="session")
+    [pairing] = comparison.compare_runs([runs_model.Run(Path("b"), base)], [runs_model.Run(Path("n"), new)], mode="session")
     assert len(pairing.rows) == 1 and not pairing.only_base and not pairing.only_new
     new["benchmarks"][0]["extra_info"]["shape"] = [[8, 8], [8, 8]]  # other work: no longer the same benchmark
-    [pairing] = compare.compare_runs([runs_model.Run(Path("b"), base)], [runs_model.Run(Path("n"), new)], mode="session")
+    [pairing] = comparison.compare_runs([runs_model.Run(Path("b"), base)], [runs_model.Run(Path("n"), new)], mode="session")
     assert not pairing.rows and pairing.only_base and pairing.only_new
 
 
@@ -179,7 +181,7 @@ def test_folders_pool_runs_and_machines_sit_side_by_side(tmp_path, capsys):
                                                           when="2026-01-02T00:00:00"))
         write(tmp_path / "new" / f"{i}.json", fake_run({"a": ("exp", rounds(1e-3 * (1 + i), seed=20 + i))}, cpu=cpu,
                                                         torch="2.12.1"))
-    pairings = compare.compare_runs(runs_model.load_runs([tmp_path / "base"]), runs_model.load_runs([tmp_path / "new"]), mode="session")
+    pairings = comparison.compare_runs(runs_model.load_runs([tmp_path / "base"]), runs_model.load_runs([tmp_path / "new"]), mode="session")
     assert sorted(p.label for p in pairings) == sorted(make_fingerprint(c, 2, []) for c in ["CPU One", "CPU Two"])
     assert all(p.same_hardware and len(p.base_runs) == 2 for p in pairings)
     assert {p.label.split("_")[0]: p.rows[0].verdict for p in pairings} == {"cpu-one": "same", "cpu-two": "slower"}
@@ -208,10 +210,10 @@ def test_corrupt_or_missing_run_is_named(tmp_path, capsys):
 def test_min_effect_per_experiment_from_pyproject(tmp_path):
     cfg = tmp_path / "pyproject.toml"
     cfg.write_text('[tool.nptbench.min-effect]\ndefault = 0.2\nmnist5 = 0.5\n')
-    effects = compare.Effects.from_pyproject(cfg)
+    effects = comparison.Effects.from_pyproject(cfg)
     assert effects("mnist5") == 0.5 and effects("abt") == 0.2
-    assert compare.Effects.from_pyproject(cfg, default=0.05)("abt") == 0.05
-    assert compare.Effects.from_pyproject(ROOT / "pyproject.toml")("any") == compare.DEFAULT_MIN_EFFECT
+    assert comparison.Effects.from_pyproject(cfg, default=0.05)("abt") == 0.05
+    assert comparison.Effects.from_pyproject(ROOT / "pyproject.toml")("any") == stats.DEFAULT_MIN_EFFECT
 
 
 # --- the proofs: real runs of the matmul benchmarks -------------------------------------------------------
@@ -280,8 +282,8 @@ def proof_runs(tmp_path_factory, narrowed):
 
 
 def verdicts(base, new) -> tuple[dict, str]:
-    pairings = compare.compare_runs(base, new, mode="session")
-    return {r.name: r.verdict for p in pairings for r in p.rows}, compare.render(pairings)
+    pairings = comparison.compare_runs(base, new, mode="session")
+    return {r.name: r.verdict for p in pairings for r in p.rows}, verdict_text.render(pairings)
 
 
 @pytest.mark.sessions
@@ -394,7 +396,7 @@ def test_the_header_names_the_kernels_a_run_recorded():
     """torch's CPU capability and OpenBLAS's core type beside the versions, once each; a run that recorded no
     cpu_kernels (made before they were recorded) reads as it always did."""
     from nptbench.schema.runs import Run
-    from nptbench.tools.compare import _kernels
+    from nptbench.tools.verdict_text import _kernels
 
     blas = {"libscipy_openblas64_.so": "Haswell", "libscipy_openblas.so": "Haswell"}
     now = Run(Path("a"), {"machine_info": {"nptbench": {"cpu_kernels": {"torch": "AVX2"}, "blas_kernels": blas}},

@@ -9,6 +9,8 @@ import numpy as np
 
 from nptbench.schema import runs as runs_model
 from nptbench.analysis import across
+from nptbench.analysis import comparison
+from nptbench.analysis.verdict import NOT_COMPARED
 from nptbench.tools import compare, report
 from nptbench.schema import record
 from nptbench.tools.report import data as report_data
@@ -57,7 +59,7 @@ def test_a_folder_pools_only_runs_under_the_same_conditions(tmp_path):
     base, new = runs_model.load_runs([tmp_path / "base"]), runs_model.load_runs([tmp_path / "new"])
     warm = across.benches(base)
     assert sorted(b.runs for b in warm.values()) == [1, 2]  # two warm runs pooled, the cold one apart
-    [pairing] = compare.compare_runs(base, new, mode="session")
+    [pairing] = comparison.compare_runs(base, new, mode="session")
     [row] = pairing.rows
     assert row.verdict == "same" and row.result.ratio == np.float64(row.result.ratio)  # the warm pair only
     assert pairing.only_base == ["test_x[k] [cold-L2]"]
@@ -91,6 +93,6 @@ def test_report_keeps_cold_and_warm_apart_and_pools_repeats(tmp_path):
 def test_a_refused_row_says_why_instead_of_a_ratio(tmp_path):
     warm = gpu_run(1e-3, cold=False, seed=1)
     cold = gpu_run(1e-3, cold=True, seed=2)
-    [pairing] = compare.compare_runs([runs_model.Run(tmp_path / "w", warm)], [runs_model.Run(tmp_path / "c", cold)], mode="session")
+    [pairing] = comparison.compare_runs([runs_model.Run(tmp_path / "w", warm)], [runs_model.Run(tmp_path / "c", cold)], mode="session")
     [row] = pairing.rows
-    assert row.verdict == compare.NOT_COMPARED and row.ratio_text().startswith("measured under different conditions")
+    assert row.verdict == NOT_COMPARED and row.ratio_text().startswith("measured under different conditions")

@@ -15,6 +15,7 @@ import pytest
 
 from nptbench.schema import layout, runs
 from nptbench.schema.runs import RunError
+from nptbench.schema.status import Status
 from nptbench.tools import baseline, bisect as bisect_cmd, history, promote
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -241,7 +242,7 @@ def test_baseline_refuses_a_results_folder_it_cannot_write_before_running_anythi
     rc = baseline.main(["--runs", "2", "--pause", "0", "--results", str(results), "--python", str(script),
                         "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
-    assert rc == baseline.CANNOT_RUN == 2 and f"{results}: cannot write there" in err and "nothing was run" in err
+    assert rc == Status.BAD_INPUT == 2 and f"{results}: cannot write there" in err and "nothing was run" in err
     assert not ran.exists()
 
 

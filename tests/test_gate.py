@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nptbench.analysis import gate
-from nptbench.analysis.gate import (CANNOT_JUDGE, FASTER, SAME, SLOWER, UNCERTAIN, Judgement, holm,
-                                    holm_adjusted, judge_session, session_drift, summarize)
+from nptbench.analysis import gate, verdict
+from nptbench.analysis.gate import Judgement, holm, holm_adjusted, judge_session, session_drift, summarize
+from nptbench.analysis.verdict import CANNOT_JUDGE, FASTER, SAME, SLOWER, UNCERTAIN
 
 B = 25
 SHARED = 0.25  # share of each benchmark's between-run variance explained by the run-level factor
@@ -328,10 +328,13 @@ def test_summary_and_drift():
     assert isinstance(js[0], Judgement)
 
 
-def test_gate_imports_nothing_from_nptbench():
+def test_gate_imports_nothing_from_nptbench_but_the_verdict_words():
     tree = ast.parse(Path(gate.__file__).read_text(encoding="utf8"))
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
+        if isinstance(node, ast.ImportFrom) and node.module == "nptbench.analysis.verdict":
+            assert {a.name for a in node.names} <= set(verdict.__dict__) and all(
+                getattr(verdict, a.name) in verdict.WORDS for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
             assert node.level == 0 and not (node.module or "").startswith("nptbench")
             assert node.module.split(".")[0] in {"__future__", "math", "dataclasses", "datetime", "typing", "numpy", "scipy"}
         elif isinstance(node, ast.Import):

@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from nptbench.tools import compare
+from nptbench.schema.status import Status
 from tests.test_compare import fake_run, rounds, write
 
 STATE = {"copy_gbps": 14.0, "python_mips": 2.8, "hash_mbps": 790.0}
@@ -36,12 +37,12 @@ def baseline_set(folder, k: int = 5) -> None:
 def test_a_thin_baseline_cannot_judge_and_says_how_to_build_one(tmp_path, capsys):
     baseline_set(tmp_path / "base", k=2)
     new = write(tmp_path / "new.json", run(3.0, 30))
-    assert compare.main([str(tmp_path / "base"), str(new)]) == compare.CANNOT_JUDGE
+    assert compare.main([str(tmp_path / "base"), str(new)]) == Status.CANNOT_JUDGE
     out, err = capsys.readouterr()
     assert "**cannot judge**: BASE holds 2 runs" in out and "python -m nptbench baseline" in out
     assert "slower" not in [line.split(" | ")[-2] for line in out.splitlines() if line.startswith("| test_x")]
     assert "cannot judge between-run noise" in err
-    assert compare.main([str(tmp_path / "base"), str(new), "--json"]) == compare.CANNOT_JUDGE
+    assert compare.main([str(tmp_path / "base"), str(new), "--json"]) == Status.CANNOT_JUDGE
     verdicts = json.loads(capsys.readouterr().out)["pairings"][0]["verdicts"]
     assert {v["verdict"] for v in verdicts} == {"cannot judge"} and all(v["min_detectable"] is None for v in verdicts)
     assert verdicts[0]["ratio"] > 2.5 and verdicts[0]["basis"] == "thin baseline: 2 BASE runs"
@@ -50,10 +51,10 @@ def test_a_thin_baseline_cannot_judge_and_says_how_to_build_one(tmp_path, capsys
 def test_a_set_judges_between_runs_and_says_what_it_could_detect(tmp_path, capsys):
     baseline_set(tmp_path / "base")
     same = write(tmp_path / "same.json", run(1.01, 30))
-    assert compare.main([str(tmp_path / "base"), str(same)]) == compare.PASSED
+    assert compare.main([str(tmp_path / "base"), str(same)]) == Status.PASSED
     capsys.readouterr()
     slower = write(tmp_path / "slower.json", run(1.6, 31))
-    assert compare.main([str(tmp_path / "base"), str(slower), "--json"]) == compare.SLOWER
+    assert compare.main([str(tmp_path / "base"), str(slower), "--json"]) == Status.FAILED
     doc = json.loads(capsys.readouterr().out)
     assert doc["status"] == 1 and doc["pairings"][0]["statistic"] == "both"
     rows = {v["benchmark"]: v for v in doc["pairings"][0]["verdicts"]}
@@ -67,14 +68,14 @@ def test_a_set_that_mixes_profiles_or_conditions_is_refused_naming_the_files(tmp
     baseline_set(tmp_path / "base", k=3)
     odd = write(tmp_path / "base" / "odd.json", run(1.0, 9, profile="default"))
     new = write(tmp_path / "new.json", run(1.0, 30))
-    assert compare.main([str(tmp_path / "base"), str(new)]) == compare.UNREADABLE
+    assert compare.main([str(tmp_path / "base"), str(new)]) == Status.BAD_INPUT
     err = capsys.readouterr().err
     assert "BASE mixes profiles" in err and str(odd) in err and str(tmp_path / "base" / "0.json") in err
     assert "--profile keeps one" in err
-    assert compare.main([str(tmp_path / "base"), str(new), "--profile", "smoke"]) == compare.PASSED
+    assert compare.main([str(tmp_path / "base"), str(new), "--profile", "smoke"]) == Status.PASSED
     odd.unlink()
     write(tmp_path / "base" / "pinned.json", run(1.0, 9, env={"OMP_NUM_THREADS": "1"}))
-    assert compare.main([str(tmp_path / "base"), str(new)]) == compare.UNREADABLE
+    assert compare.main([str(tmp_path / "base"), str(new)]) == Status.BAD_INPUT
     assert "BASE mixes conditions" in capsys.readouterr().err
 
 
@@ -86,7 +87,7 @@ def test_the_machine_drift_is_named_with_the_rows_it_could_explain(tmp_path, cap
         {k: v * 2 for k, v in slow_memory["benchmarks"][0]["stats"].items() if k in ("min", "median")})
     slow_memory["benchmarks"][0]["stats"]["data"] = [t * 2 for t in slow_memory["benchmarks"][0]["stats"]["data"]]
     new = write(tmp_path / "new.json", slow_memory)
-    assert compare.main([str(tmp_path / "base"), str(new)]) == compare.CANNOT_JUDGE
+    assert compare.main([str(tmp_path / "base"), str(new)]) == Status.CANNOT_JUDGE
     out, err = capsys.readouterr()
     assert "machine state: copy_gbps 0.50x of BASE's (14 -> 7), beyond its own noise" in out
     assert "the memory-bound rows (1), of which called slower: test_x[mem]" in out
@@ -95,7 +96,7 @@ def test_the_machine_drift_is_named_with_the_rows_it_could_explain(tmp_path, cap
     # the compute-bound row slower too: no yardstick explains it, the gate fails
     both = run(2.0, 31, state={**STATE, "copy_gbps": 7.0})
     new = write(tmp_path / "both.json", both)
-    assert compare.main([str(tmp_path / "base"), str(new)]) == compare.SLOWER
+    assert compare.main([str(tmp_path / "base"), str(new)]) == Status.FAILED
 
 
 def test_runs_without_yardsticks_or_cut_short_say_so(tmp_path, capsys):
@@ -105,7 +106,7 @@ def test_runs_without_yardsticks_or_cut_short_say_so(tmp_path, capsys):
                                    "complete": False}
     del partial["benchmarks"][0]["stats"]["data"]  # and one benchmark saved without raw rounds
     new = write(tmp_path / "new.json", partial)
-    assert compare.main([str(tmp_path / "base"), str(new)]) == compare.PASSED
+    assert compare.main([str(tmp_path / "base"), str(new)]) == Status.PASSED
     out = capsys.readouterr().out
     assert f"**NEW run {new} is partial**: session ended with exit status 2 (interrupted): 3 of 5 benchmarks did not run" in out
     assert "machine state: no yardsticks in NEW (1 of 1 runs)" in out
@@ -115,16 +116,16 @@ def test_runs_without_yardsticks_or_cut_short_say_so(tmp_path, capsys):
 def test_a_set_made_in_one_stretch_says_so_and_one_spread_over_time_does_not(tmp_path, capsys):
     baseline_set(tmp_path / "base")  # five runs a minute apart
     new = write(tmp_path / "new.json", run(1.0, 50))
-    assert compare.main([str(tmp_path / "base"), str(new)]) == compare.PASSED
+    assert compare.main([str(tmp_path / "base"), str(new)]) == Status.PASSED
     out = capsys.readouterr().out
     assert "BASE's 5 runs were made over 4 min (2026-01-01 00:00 to 2026-01-01 00:04" in out
     assert "**A short set**" in out
-    assert compare.main([str(tmp_path / "base"), str(new), "--json"]) == compare.PASSED
+    assert compare.main([str(tmp_path / "base"), str(new), "--json"]) == Status.PASSED
     span = json.loads(capsys.readouterr().out)["pairings"][0]["base_span"]
     assert span["minutes"] == 4 and span["median_gap"] == 1 and span["short"] is True
     for i in range(5):  # the same runs, made an hour apart
         write(tmp_path / "wide" / f"{i}.json", {**run(1.0 + 0.03 * np.sin(i), i), "datetime": f"2026-01-01T{i:02d}:00:00"})
-    assert compare.main([str(tmp_path / "wide"), str(new)]) == compare.PASSED
+    assert compare.main([str(tmp_path / "wide"), str(new)]) == Status.PASSED
     out = capsys.readouterr().out
     assert "BASE's 5 runs were made over 240 min" in out and "a run every 60.0 min" in out
     assert "short set" not in out
@@ -135,16 +136,16 @@ def test_a_row_called_slower_stays_slower_only_when_a_second_timing_says_so_too(
     slow = write(tmp_path / "slow.json", run(1.6, 31))
     spell_over = write(tmp_path / "second-fast.json", run(1.0, 32))  # the slow stretch did not last
     still = write(tmp_path / "second-slow.json", run(1.6, 33))
-    assert compare.main([str(tmp_path / "base"), str(slow), "--confirm", str(spell_over)]) == compare.PASSED
+    assert compare.main([str(tmp_path / "base"), str(slow), "--confirm", str(spell_over)]) == Status.PASSED
     out = capsys.readouterr().out
     assert "not confirmed: a second timing read 1.00x" in out and "confirmed 0;" in out
-    assert compare.main([str(tmp_path / "base"), str(slow), "--confirm", str(still), "--json"]) == compare.SLOWER
+    assert compare.main([str(tmp_path / "base"), str(slow), "--confirm", str(still), "--json"]) == Status.FAILED
     doc = json.loads(capsys.readouterr().out)
     rows = {v["benchmark"]: v for v in doc["pairings"][0]["verdicts"]}
     assert rows["test_x[cpu]"]["verdict"] == "slower" and rows["test_x[cpu]"]["confirmed"] is True
     assert "confirmed: a second timing read 1.5" in rows["test_x[cpu]"]["note"] and "(slower)" in rows["test_x[cpu]"]["note"]
     assert doc["pairings"][0]["second_timing"] == [str(still)]
-    assert compare.main([str(tmp_path / "base"), str(slow), "--json"]) == compare.SLOWER  # without it: as before
+    assert compare.main([str(tmp_path / "base"), str(slow), "--json"]) == Status.FAILED  # without it: as before
     assert json.loads(capsys.readouterr().out)["pairings"][0]["verdicts"][0]["confirmed"] is None
 
 
@@ -164,7 +165,7 @@ def test_a_second_timing_of_some_rows_is_judged_in_the_whole_sessions_family(tmp
     part = run(1.0, 32)
     part["benchmarks"] = [b for b in part["benchmarks"] if b["name"] == "test_x[cpu]"]
     second = write(tmp_path / "second.json", part)
-    assert compare.main([str(tmp_path / "base"), str(slow), "--confirm", str(second), "--json"]) == compare.SLOWER
+    assert compare.main([str(tmp_path / "base"), str(slow), "--confirm", str(second), "--json"]) == Status.FAILED
     rows = {v["benchmark"]: v for v in json.loads(capsys.readouterr().out)["pairings"][0]["verdicts"]}
     assert rows["test_x[cpu]"]["verdict"] == "uncertain" and rows["test_x[cpu]"]["confirmed"] is False
     assert rows["test_x[mem]"]["verdict"] == "slower" and rows["test_x[mem]"]["confirmed"] is None
@@ -178,7 +179,7 @@ def test_a_row_named_with_its_conditions_gets_its_second_timing(tmp_path, capsys
     slow = write(tmp_path / "slow.json", run(1.6, 31, env=pinned))
     second = write(tmp_path / "second.json", run(1.0, 32, env=pinned))
     assert compare.main([str(tmp_path / "base"), str(slow), "--across-conditions", "--confirm", str(second),
-                         "--json"]) == compare.PASSED
+                         "--json"]) == Status.PASSED
     rows = json.loads(capsys.readouterr().out)["pairings"][0]["verdicts"]
     assert {v["benchmark"] for v in rows} == {"test_x[cpu] [OMP_NUM_THREADS=1]", "test_x[mem] [OMP_NUM_THREADS=1]"}
     for v in rows:  # matched to its benchmark, not to the name with its conditions

@@ -663,7 +663,8 @@ def saved_gpu_run(clock, device_s, host_s, when) -> dict:
 
 
 def test_compare_judges_gpu_records_on_device_rounds(fake_cuda):
-    from nptbench.tools import compare
+    from nptbench.analysis import comparison
+    from nptbench.tools import verdict_text
 
     rng = np.random.default_rng(0)
     noise = lambda: rng.lognormal(0.0, 0.01, 60)  # noqa: E731
@@ -673,9 +674,9 @@ def test_compare_judges_gpu_records_on_device_rounds(fake_cuda):
     assert len(base["benchmarks"][0]["extra_info"]["device_times_s"]) == 60
 
     def judged():
-        [pairing] = compare.compare_runs([runs_model.Run(Path("b"), base)], [runs_model.Run(Path("n"), new)], mode="session")
+        [pairing] = comparison.compare_runs([runs_model.Run(Path("b"), base)], [runs_model.Run(Path("n"), new)], mode="session")
         [row] = pairing.rows
-        return row, compare.render([pairing])
+        return row, verdict_text.render([pairing])
 
     row, table = judged()
     assert row.timer == "device" and row.verdict == "slower" and row.result.ratio == pytest.approx(2.0, rel=0.05)

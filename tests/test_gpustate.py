@@ -15,10 +15,12 @@ import pytest
 
 from nptbench import plugin
 from nptbench.analysis import gpu_records
+from nptbench.analysis import comparison
 from nptbench.measure import gpustate, harness
 from nptbench.schema import record as schema
 from nptbench.schema import runs as runs_model
 from nptbench.tools import compare, doctor, report
+from nptbench.tools import verdict_text
 from tests.test_gpu_logic import FakeBenchmark, fake_cuda, record, timed_work  # noqa: F401 (fake_cuda: a fixture)
 
 APP_MHZ = 1980
@@ -369,20 +371,20 @@ def test_compare_notes_a_row_whose_rounds_ran_throttled(tmp_path, capsys):
     assert "**slower**" in row
     assert ("**GPU rounds ran throttled in NEW (SM clock down to 1290 MHz, 65% of the application clock 1980 MHz "
             "(threshold 75%); throttle reason SwPowerCap; peak 83 °C, 699 W)**") in row
-    [pairing] = compare.compare_runs([runs_model.load(base)], [runs_model.load(new)], mode="session")
+    [pairing] = comparison.compare_runs([runs_model.load(base)], [runs_model.load(new)], mode="session")
     assert pairing.rows[0].throttled.startswith("GPU rounds ran throttled in NEW (")
     # the flag of either side counts; neither: no note
-    [pairing] = compare.compare_runs([runs_model.load(new)], [runs_model.load(base)], mode="session")
+    [pairing] = comparison.compare_runs([runs_model.load(new)], [runs_model.load(base)], mode="session")
     assert pairing.rows[0].throttled.startswith("GPU rounds ran throttled in BASE (")
-    [pairing] = compare.compare_runs([runs_model.load(base)], [runs_model.load(base)], mode="session")
+    [pairing] = comparison.compare_runs([runs_model.load(base)], [runs_model.load(base)], mode="session")
     assert pairing.rows[0].throttled is None
-    assert compare.as_json([pairing], 0)["pairings"][0]["verdicts"][0]["gpu_throttled"] is None
+    assert verdict_text.as_json([pairing], 0)["pairings"][0]["verdicts"][0]["gpu_throttled"] is None
 
 
 def test_a_pooled_side_keeps_the_throttled_runs_flag(tmp_path):
     runs = [runs_model.Run(Path(f"b{i}"), gpu_run(1e-3, f"2026-01-01T00:0{i}:00", i, **state))
             for i, state in enumerate((STEADY, THROTTLED, STEADY))]
-    [pairing] = compare.compare_runs(runs, runs[:1], mode="baseline")
+    [pairing] = comparison.compare_runs(runs, runs[:1], mode="baseline")
     assert pairing.rows[0].throttled.startswith("GPU rounds ran throttled in BASE in 1 of 3 runs (")
     from nptbench.analysis import across
 

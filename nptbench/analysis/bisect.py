@@ -1,9 +1,11 @@
 """The search of ``python -m nptbench bisect``: which rung of an ordered ladder (package versions, git
 revisions, environments) made a benchmark slower, found with as few probes as the noise allows.
 
-A **probe** compares two rungs side by side (the command runs them interleaved, as ``ab`` does, and judges
-by default each run's fastest round with a Welch test on their logs, nptbench.tools.bisect.judge) and answers, per benchmark: :data:`SLOWER` (the second rung is slower
-than the first beyond the minimum effect), :data:`SAME` (it is not: the same, or faster), or
+A **probe** compares two rungs side by side: the command runs them interleaved, as ``ab`` does, and
+:func:`probe_answers` judges the runs, by default on each run's fastest round (a Welch t test on their
+logs, nptbench.analysis.verdict.fastest_verdict; ``rounds``: the same-session verdict of
+nptbench.analysis.comparison on all rounds). It answers, per benchmark: :data:`SLOWER` (the second rung
+is slower than the first beyond the minimum effect), :data:`SAME` (it is not: the same, or faster), or
 :data:`AMBIGUOUS` (the interval straddles the minimum effect); a rung that cannot be installed, built or
 run is :data:`BROKEN` and is skipped like ``git bisect skip``.
 
@@ -22,8 +24,8 @@ The search (:class:`Search`), per benchmark:
    starts again from the culprit.
 
 Probes are shared by benchmarks where their searches meet: a probe measures every selected benchmark at
-once and is cached by its pair of rungs and runs a side. Nothing here runs anything: the command gives the probe function, the tests
-give fake ones.
+once and is cached by its pair of rungs and runs a side. Nothing here runs anything: the command gives the
+probe function, the tests give fake ones.
 """
 from __future__ import annotations
 
@@ -31,7 +33,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-SLOWER, SAME, AMBIGUOUS, BROKEN = "slower", "same", "ambiguous", "broken"
+from nptbench.analysis.across import benches
+from nptbench.analysis.comparison import Effects, compare_runs
+from nptbench.analysis.verdict import FASTER, SAME, SLOWER, Verdict, fastest_verdict
+
+#: A probe's answers besides the verdict words SLOWER and SAME (nptbench.analysis.verdict): the interval
+#: straddles the minimum effect; a rung could not be measured.
+AMBIGUOUS, BROKEN = "ambiguous", "broken"
 #: Outcomes of one benchmark's search.
 FOUND, NO_REGRESSION, UNDECIDED = "found", "no regression", "ambiguous"
 
@@ -78,6 +86,47 @@ class Outcome:
 
 ProbeFn = Callable[[int, int, int], Probe]
 
+#: What a probe judges on: ``min``, each run's fastest round (nptbench.analysis.verdict.fastest_verdict,
+#: the default: a neighbour's load moves it least), or ``rounds``, the same-session verdict on all rounds
+#: (nptbench.analysis.comparison, mode "session": the two-level bootstrap ``ab`` prints).
+STATISTICS = ("min", "rounds")
+
+
+def answer_word(r: Verdict, min_effect: float, faster: bool = False) -> str:
+    """A probe's word for a verdict ``r``. Bisection asks one thing: did the second rung change by the
+    minimum effect in the direction searched for (slower, or faster with ``faster``)? :data:`SLOWER` where
+    the verdict says so; :data:`SAME` ("not slower") where it says same or the other way, or where it is
+    uncertain but its whole interval lies short of the minimum effect in that direction (0.86-1.09 with
+    10 %: perhaps faster, certainly not 10 % slower); :data:`AMBIGUOUS` otherwise."""
+    changed, other = (FASTER, SLOWER) if faster else (SLOWER, FASTER)
+    if r.verdict == changed:
+        return SLOWER
+    if r.verdict in (SAME, other):
+        return SAME
+    if r.low is not None and r.high is not None:
+        short = r.low >= 1 / (1 + min_effect) if faster else r.high <= 1 + min_effect
+        if short:
+            return SAME
+    return AMBIGUOUS
+
+
+def probe_answers(base: list, new: list, effects: Effects, statistic: str = "min", faster: bool = False) -> dict:
+    """A probe's :class:`Answer` per benchmark (pytest's name) for the runs of its two rungs, judged by
+    ``statistic`` (:data:`STATISTICS`)."""
+    out = {}
+    if statistic == "rounds":
+        for p in compare_runs(base, new, effects, mode="session"):
+            for row in p.rows:
+                r = row.result
+                out[row.name] = Answer(answer_word(r, row.min_effect, faster), r.ratio, r.low, r.high)
+        return out
+    a, b = benches(base), benches(new)
+    for key in sorted(set(a) & set(b), key=lambda k: a[k].name):
+        me = effects(a[key].experiment)
+        r = fastest_verdict(a[key].host.run_mins, b[key].host.run_mins, me)
+        out[b[key].name] = Answer(answer_word(r, me, faster), r.ratio, r.low, r.high)
+    return out
+
 
 class Search:
     """Bisection over ``rungs`` (names, oldest first) for ``benchmarks`` with ``probe(first, second, runs)``."""
@@ -94,6 +143,14 @@ class Search:
         self.broken: dict[int, str] = {}
 
     # --- probing ---
+
+    def add(self, probe: Probe) -> None:
+        """Count a probe made outside the search (the command's first probe of the ladder's ends) as one of
+        its own: cached, listed, and its broken rung known."""
+        self.cache[(probe.first, probe.second, probe.runs)] = probe
+        self.probes.append(probe)
+        if probe.broken:
+            self.broken[probe.broken_rung if probe.broken_rung is not None else probe.second] = probe.broken
 
     def probe(self, first: int, second: int, runs: int) -> Probe:
         key = (first, second, runs)

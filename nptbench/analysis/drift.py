@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from nptbench.analysis.verdict import FASTER, SLOWER
 from nptbench.schema.record import YARDSTICK_RATES as RATES
 
 #: Default noise thresholds on |ln(new / base)|, measured on the reference VM (module docstring).
@@ -63,7 +64,7 @@ def compare(base: dict, new: dict, thresholds: dict | None = None) -> list[dict]
         ratio = n / b
         beyond = abs(math.log(ratio)) > limits[name]
         out.append({"yardstick": name, "base": b, "new": n, "ratio": ratio, "threshold": limits[name],
-                    "beyond_noise": beyond, "direction": ("slower" if ratio < 1 else "faster") if beyond else None,
+                    "beyond_noise": beyond, "direction": (SLOWER if ratio < 1 else FASTER) if beyond else None,
                     "explains": KIND[name]})
     return out
 

@@ -92,7 +92,8 @@ estimated usefully: the verdict is "cannot judge", never "slower", with a messag
 baseline. With ``k == 1`` only the ratio is given; with ``k == 2`` the (1-df, plain t) interval and
 p-values are shown for information only.
 
-Pure functions; numpy and scipy only (and the standard library: a set's span reads its runs' times).
+Pure functions; numpy and scipy only (and the standard library: a set's span reads its runs' times), with the
+verdict words of nptbench.analysis.verdict.
 """
 from __future__ import annotations
 
@@ -104,11 +105,9 @@ from typing import Callable, Mapping, Sequence, Union
 import numpy as np
 from scipy import optimize, special, stats
 
-SLOWER = "slower"
-FASTER = "faster"
-SAME = "same"
-UNCERTAIN = "uncertain"
-CANNOT_JUDGE = "cannot judge"
+from nptbench.analysis.verdict import CANNOT_JUDGE, FASTER, SAME, SLOWER, UNCERTAIN
+
+#: The words the gate gives (nptbench.analysis.verdict's, of which "not compared" is never the gate's).
 VERDICTS = (SLOWER, FASTER, SAME, UNCERTAIN, CANNOT_JUDGE)
 
 THIN_MESSAGE = (
@@ -267,6 +266,28 @@ def _logs(values: Sequence[float], what: str, name: str) -> np.ndarray:
 # the gate
 
 
+@dataclass
+class _Row:
+    """One benchmark on its way through :func:`judge_session`: its runs a side, the mean log-ratio ``d``,
+    the baseline's sample variance of log ``s2``, its minimum effect, then the sd used (``s``, after
+    moderation and floor; NaN while it has none) with its df, the raw one-sided p-values, the interval and
+    the smallest detectable ratio (``mdd``); NaN where a thin baseline gives none."""
+
+    name: str
+    k: int
+    n: int
+    d: float
+    s2: float
+    effect: float
+    s: float = math.nan
+    df: float = math.nan
+    p_slower: float = math.nan
+    p_faster: float = math.nan
+    low: float = math.nan
+    high: float = math.nan
+    mdd: float = math.nan
+
+
 def judge_session(
     benchmarks: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     min_effect: MinEffect = 0.10,
@@ -300,20 +321,20 @@ def judge_session(
         k, n = lb.size, ly.size
         d = float(ly.mean() - lb.mean())
         s2 = float(np.var(lb, ddof=1)) if k >= 2 else math.nan
-        rows.append(dict(name=name, k=k, n=n, d=d, s2=s2, effect=_effect_for(name, min_effect, default_effect)))
+        rows.append(_Row(name, k, n, d, s2, _effect_for(name, min_effect, default_effect)))
 
-    judged = [r for r in rows if r["k"] >= min_runs]
+    judged = [r for r in rows if r.k >= min_runs]
     m = len(judged)
 
-    drift = float(np.median([r["d"] for r in rows])) if rows else 0.0
+    drift = float(np.median([r.d for r in rows])) if rows else 0.0
     if adjust_drift:
         for r in rows:
-            r["d"] -= drift
+            r.d -= drift
 
     # between-run sd: moderated across the judged benchmarks, then floored
     if judged:
-        s2 = np.array([r["s2"] for r in judged])
-        dfs = np.array([r["k"] - 1 for r in judged], dtype=float)
+        s2 = np.array([r.s2 for r in judged])
+        dfs = np.array([r.k - 1 for r in judged], dtype=float)
         if moderation not in ("raise", "full", "none"):
             raise ValueError(f"moderation must be 'raise', 'full' or 'none', not {moderation!r}")
         if moderation != "none" and m >= min_moderate:
@@ -321,57 +342,54 @@ def judge_session(
             post, dfs = moderate(s2, dfs, prior)
             s2 = np.maximum(post, s2) if moderation == "raise" else post
         for r, v, df in zip(judged, s2, dfs):
-            r["s"], r["df"] = max(math.sqrt(v), s_floor), float(df)
+            r.s, r.df = max(math.sqrt(v), s_floor), float(df)
     for r in rows:  # thin (k == 2): plain t with its 1 df, for information only
-        if min_runs > r["k"] >= 2:
-            r["s"], r["df"] = max(math.sqrt(r["s2"]), s_floor), float(r["k"] - 1)
+        if min_runs > r.k >= 2:
+            r.s, r.df = max(math.sqrt(r.s2), s_floor), float(r.k - 1)
 
     level = alpha / max(m, 1)  # Bonferroni: the strictest level Holm uses
-    have = [r for r in rows if "s" in r]
-    for r in rows:
-        if "s" not in r:
-            r.update(se=math.nan, p_slower=math.nan, p_faster=math.nan, low=math.nan, high=math.nan, mdd=math.nan)
+    have = [r for r in rows if not math.isnan(r.s)]  # the others keep NaN for every quantity
     if have:  # vectorised: one scipy call per quantity, not per benchmark
-        d = np.array([r["d"] for r in have])
-        df = np.array([r["df"] for r in have])
-        se = np.array([r["s"] * math.sqrt(1.0 / r["k"] + 1.0 / r["n"]) for r in have])
-        eff = np.array([r["effect"] for r in have])
+        d = np.array([r.d for r in have])
+        df = np.array([r.df for r in have])
+        se = np.array([r.s * math.sqrt(1.0 / r.k + 1.0 / r.n) for r in have])
+        eff = np.array([r.effect for r in have])
         t = d / se
         q = stats.t.ppf(1.0 - level, df)
         p_slow, p_fast = stats.t.sf(t, df), stats.t.cdf(t, df)
         low, high = np.exp(d - q * se), np.exp(d + q * se)
         mdd = np.maximum(1.0 + eff, np.exp(q * se))
         for i, r in enumerate(have):
-            r.update(se=float(se[i]), p_slower=float(p_slow[i]), p_faster=float(p_fast[i]),
-                     low=float(low[i]), high=float(high[i]), mdd=float(mdd[i]))
+            r.p_slower, r.p_faster = float(p_slow[i]), float(p_fast[i])
+            r.low, r.high, r.mdd = float(low[i]), float(high[i]), float(mdd[i])
 
-    slow_reject = dict(zip([r["name"] for r in judged], holm([r["p_slower"] for r in judged], alpha)))
-    fast_reject = dict(zip([r["name"] for r in judged], holm([r["p_faster"] for r in judged], alpha)))
+    slow_reject = dict(zip([r.name for r in judged], holm([r.p_slower for r in judged], alpha)))
+    fast_reject = dict(zip([r.name for r in judged], holm([r.p_faster for r in judged], alpha)))
 
     out = []
     for r in rows:
-        e, ratio = r["effect"], math.exp(r["d"])
+        e, ratio = r.effect, math.exp(r.d)
         msg = ""
-        if r["k"] < min_runs:
+        if r.k < min_runs:
             verdict = CANNOT_JUDGE
             basis = "thin baseline"
-            msg = THIN_MESSAGE.format(k=r["k"], min_runs=min_runs)
+            msg = THIN_MESSAGE.format(k=r.k, min_runs=min_runs)
         else:
-            basis = f"between-run, {r['k']} runs vs {r['n']}"
-            if slow_reject[r["name"]] and ratio > 1.0 + e:
+            basis = f"between-run, {r.k} runs vs {r.n}"
+            if slow_reject[r.name] and ratio > 1.0 + e:
                 verdict = SLOWER
-            elif fast_reject[r["name"]] and ratio < 1.0 / (1.0 + e):
+            elif fast_reject[r.name] and ratio < 1.0 / (1.0 + e):
                 verdict = FASTER
-            elif r["low"] >= 1.0 / (1.0 + e) and r["high"] <= 1.0 + e:
+            elif r.low >= 1.0 / (1.0 + e) and r.high <= 1.0 + e:
                 verdict = SAME
             else:
                 verdict = UNCERTAIN
             if adjust_drift:
                 basis += f", machine drift x{math.exp(drift):.3f} divided out"
         out.append(Judgement(
-            name=r["name"], ratio=ratio, low=r["low"], high=r["high"], p_slower=r["p_slower"],
-            p_faster=r["p_faster"], verdict=verdict, min_detectable=r["mdd"], basis=basis, k=r["k"],
-            n=r["n"], s=r.get("s", math.nan), df=r.get("df", math.nan), effect=e, message=msg,
+            name=r.name, ratio=ratio, low=r.low, high=r.high, p_slower=r.p_slower,
+            p_faster=r.p_faster, verdict=verdict, min_detectable=r.mdd, basis=basis, k=r.k,
+            n=r.n, s=r.s, df=r.df, effect=e, message=msg,
         ))
     return out
 

@@ -24,6 +24,14 @@ import math
 
 import numpy as np
 
+#: The words of a verdict, one for each, in the order a summary counts them: NEW slower or faster than BASE
+#: (significant and beyond the minimum effect), the same (within it), uncertain (neither can be said),
+#: cannot judge (a baseline too thin to know its between-run spread, nptbench.analysis.gate) and not
+#: compared (the two sides were measured under different conditions).
+SLOWER, FASTER, SAME, UNCERTAIN = "slower", "faster", "same", "uncertain"
+CANNOT_JUDGE, NOT_COMPARED = "cannot judge", "not compared"
+WORDS = (SLOWER, FASTER, SAME, UNCERTAIN, CANNOT_JUDGE, NOT_COMPARED)
+
 DEFAULT_MIN_EFFECT = 0.10
 CONFIDENCE = 0.95
 #: Rounds are grouped into at most this many consecutive batches (at least MIN_BATCH rounds each).
@@ -32,7 +40,6 @@ MIN_BATCH = 3
 #: Fewest rounds a side for any verdict but "uncertain" (Mann-Whitney needs 4 vs 4 to reach p < 0.05).
 MIN_ROUNDS = 5
 RESAMPLES = 2000
-
 
 
 def batch_medians(times: np.ndarray) -> np.ndarray:
@@ -59,11 +66,14 @@ def _bootstrap_ci(base, new, confidence, seed):
 
 @dataclass
 class Verdict:
+    """A verdict on one benchmark, NEW against BASE: the ratio NEW/BASE, its interval (``low``, ``high``:
+    a confidence interval within a session, a prediction interval between runs), the p-value the word
+    rests on, the word (:data:`WORDS`) and a note in words (what it lacked, how it was taken)."""
     ratio: float
     low: float | None = None
     high: float | None = None
     p: float | None = None
-    verdict: str = "uncertain"
+    verdict: str = UNCERTAIN
     note: str = ""
 
 
@@ -90,12 +100,12 @@ def _word(low: float, high: float, p: float, min_effect: float, confidence: floa
     interval within it; uncertain otherwise."""
     alpha, up, down = 1 - confidence, 1 + min_effect, 1 / (1 + min_effect)
     if low > up and p < alpha:
-        return "slower"
+        return SLOWER
     if high < down and p < alpha:
-        return "faster"
+        return FASTER
     if low >= down and high <= up:
-        return "same"
-    return "uncertain"
+        return SAME
+    return UNCERTAIN
 
 
 def fastest_verdict(base_mins, new_mins, min_effect: float = DEFAULT_MIN_EFFECT,

@@ -11,27 +11,27 @@ combination of
 - a git revision (``--a-rev v1.2``: checked out into a temporary worktree and run from there),
 
 and both sides run the same pytest arguments (after ``--``; default ``bench``). Each run is saved with its
-raw rounds under ``OUT/A`` or ``OUT/B``; the table and the exit status are compare's (1: something is
-slower, 3: nothing compared), and 2 when a run fails.
+raw rounds under ``OUT/A`` or ``OUT/B``; the verdicts are nptbench.analysis.comparison's, judged within the
+session (``compare --same-session``), printed as ``compare`` prints them; the exit status is compare's
+(nptbench.schema.status.Status: 1 something is slower, 3 nothing compared), and 2 when a run fails.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nptbench.analysis.comparison import Effects, compare_runs
 from nptbench.schema import layout
-from nptbench.tools import split_pytest_args
-from nptbench.env import configs
 from nptbench.schema.record import THREAD_VARIABLES
-from nptbench.tools import compare
+from nptbench.schema.runs import RunError, load_runs
+from nptbench.schema.status import Status
+from nptbench.tools import session, split_pytest_args
+from nptbench.tools.verdict_text import show
 
 #: Runs a side by default: with threads pinned, 3 interleaved runs a side gave no false alarm in the
 #: A/A comparisons of results/ab.md and called the SSE-only slowdown every time.
@@ -63,37 +63,14 @@ def parse_env(items: list[str], flag: str) -> dict:
     return out
 
 
-def run_env(side: Side, threads: int | None, ceilings: bool) -> dict:
-    """The environment of one run: this one without BENCH_SIZE (the profile comes from the pytest
-    arguments), with pinned threads unless ``threads`` is None, and the side's own variables (which win)."""
-    env = {k: v for k, v in os.environ.items() if k != "BENCH_SIZE"}
-    env.update(configs.threads(threads))
-    env["NPTBENCH_OFFLINE"] = env.get("NPTBENCH_OFFLINE") or "1"
-    if env.get("MNIST_DIR"):  # a revision runs from another folder: the same data for both sides
-        env["MNIST_DIR"] = str(Path(env["MNIST_DIR"]).expanduser().resolve())
-    if not ceilings:
-        env["NPTBENCH_CEILINGS"] = "off"  # compare needs times only; calibrating every run costs seconds
-    env.update(side.env)
-    return env
-
-
-def command(side: Side, storage: Path, name: str, pytest_args: list[str]) -> list[str]:
-    return [side.python, "-m", "pytest", *pytest_args, "-q", "-p", "no:cacheprovider",
-            f"--benchmark-storage=file://{storage}", f"--benchmark-save={name}", "--benchmark-save-data"]
-
-
 def worktree(repo: Path, rev: str, parent: Path, side: str) -> Path:
-    """A detached checkout of ``rev`` for ``side`` under ``parent`` (removed by :func:`remove_worktree`)."""
+    """A detached checkout of ``rev`` for ``side`` under ``parent`` (removed by
+    nptbench.tools.session.remove_worktree)."""
     dest = parent / f"{side}-rev-{''.join(c if c.isalnum() else '-' for c in rev)[:40]}"
-    proc = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(dest), rev],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"nptbench ab: cannot check out {rev!r}: {proc.stderr.strip()}")
+    refused = session.worktree(repo, rev, dest)
+    if refused:
+        raise SystemExit(f"nptbench ab: cannot check out {rev!r}: {refused}")
     return dest
-
-
-def remove_worktree(repo: Path, path: Path) -> None:
-    subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(path)], capture_output=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,39 +125,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nptbench ab: {args.repeats} runs a side, interleaved A B; threads "
               f"{'as set' if threads is None else threads}; pytest {shlex.join(pytest_args)}; runs in {out}",
               file=sys.stderr)
-        total, done, t0 = 2 * args.repeats, 0, time.perf_counter()
+        progress = session.Progress(2 * args.repeats)
         for i in range(args.repeats):
             # A B, then B A: a steady drift of the machine (warming up, load rising) falls on both sides
             for side in (sides if i % 2 == 0 else sides[::-1]):
-                done += 1
-                storage = out / side.name
-                start = time.perf_counter()
-                proc = subprocess.run(command(side, storage, f"{side.name.lower()}{i + 1}", pytest_args),
-                                      cwd=side.cwd, env=run_env(side, threads, args.ceilings),
-                                      capture_output=True, text=True)
-                took = time.perf_counter() - start
-                if proc.returncode != 0:
-                    tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
-                    print("\n".join(tail), file=sys.stderr)
-                    print(f"nptbench ab: run {done}/{total} (side {side.name}) failed with exit status "
-                          f"{proc.returncode}", file=sys.stderr)
-                    return 2
-                left = (time.perf_counter() - t0) / done * (total - done)
-                print(f"nptbench ab: [{done}/{total}] {side.name} run {i + 1} of {args.repeats} done in "
-                      f"{took:.1f} s; about {left:.0f} s left", file=sys.stderr, flush=True)
+                name = f"{side.name.lower()}{i + 1}"
+                cmd = session.pytest_command(side.python, pytest_args, out / side.name, save=name)
+                done = session.run(cmd, side.cwd, session.side_by_side_environment(threads, args.ceilings, side.env))
+                progress.add(done.seconds)
+                if done.returncode != 0:
+                    print("\n".join(done.tail(15)), file=sys.stderr)
+                    print(f"nptbench ab: run {progress.done}/{progress.total} (side {side.name}) failed with exit "
+                          f"status {done.returncode}", file=sys.stderr)
+                    return Status.BAD_INPUT
+                print(f"nptbench ab: [{progress.done}/{progress.total}] {side.name} run {i + 1} of {args.repeats} done "
+                      f"in {done.seconds:.1f} s; about {progress.left:.0f} s left", file=sys.stderr, flush=True)
     finally:
         for path in made:
-            remove_worktree(repo, path)
+            session.remove_worktree(repo, path)
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"nptbench ab: compare {out / 'A'} (BASE) {out / 'B'} (NEW)", file=sys.stderr)
-    # the two sides ran side by side in this session: judged within it, not against a saved baseline's spread
-    cmp_args = [str(out / "A"), str(out / "B"), "--config", str(args.config), "--same-session"]
     differ = sorted(k for k in THREAD_VARIABLES if sides[0].env.get(k) != sides[1].env.get(k))
     if differ or args.across_conditions:
         # compare keeps results of other thread settings apart; here that difference is what was asked for
         print(f"nptbench ab: the sides differ in {', '.join(differ) or 'conditions'}: compared across conditions",
               file=sys.stderr)
-        cmp_args.append("--across-conditions")
-    if args.min_effect is not None:
-        cmp_args += ["--min-effect", str(args.min_effect)]
-    return compare.main(cmp_args)
+    try:
+        # the two sides ran side by side in this session: judged within it, not against a saved baseline's spread
+        pairings = compare_runs(load_runs([out / "A"]), load_runs([out / "B"]),
+                                Effects.from_pyproject(args.config, args.min_effect),
+                                across=bool(differ or args.across_conditions), mode="session")
+    except RunError as exc:
+        print(f"nptbench compare: {exc}", file=sys.stderr)
+        return Status.BAD_INPUT
+    return show(pairings)

@@ -27,30 +27,30 @@ check is not a number to judge others by, and a set missing rows would judge the
 says. An interrupt (Ctrl-C) between runs or during one stops the same way: the run in progress is not
 promoted, those promoted before stay.
 
-Exit status: 0; 1 when a run's benchmark failed its check (named); 2 when a run could not run or be saved or
-promoted (the runs promoted before it stay, and are named); 130 when interrupted.
+Exit status (nptbench.schema.status.Status): 0; 1 when a run's benchmark failed its check (named); 2 when a
+run could not run or be saved or promoted (the runs promoted before it stay, and are named); 130 when
+interrupted.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from nptbench.schema import layout
-from nptbench.tools import split_pytest_args
 from nptbench.env import configs
+from nptbench.schema import layout
 from nptbench.schema.runs import RunError, load
-from nptbench.tools import promote as promoting
+from nptbench.schema.status import Status
+from nptbench.tools import session, split_pytest_args
+from nptbench.tools.promote import promote
 
 #: Runs in a set by default: enough for compare's between-run spread to mean something.
 DEFAULT_RUNS = 5
-#: Runs the gate needs to judge between-run noise (nptbench.tools.compare.BUILD_HINT); fewer: "cannot judge".
+#: Runs the gate needs to judge between-run noise (nptbench.analysis.comparison.BUILD_HINT); fewer: "cannot judge".
 MIN_SET = 3
 #: Seconds between two runs by default: long enough for the machine's state to move on.
 DEFAULT_PAUSE = 60.0
@@ -64,17 +64,11 @@ def pause(seconds: float) -> None:
         time.sleep(seconds)
 
 
-#: Exit statuses.
-OK, FAILED_CHECK, CANNOT_RUN, INTERRUPTED = 0, 1, 2, 130
-
-
 def command(python: str, storage: Path, name: str, pytest_args: list[str], bench_size: str | None) -> list[str]:
     """One run of the set: its own pytest process, saved with raw rounds as ``storage/*/NNNN_<name>.json``,
-    what each benchmark's check found in ``storage/<name>.checks.jsonl``."""
-    size = [f"--bench-size={bench_size}"] if bench_size else []
-    return [python, "-m", "pytest", *pytest_args, *size, "-q", "-p", "no:cacheprovider",
-            f"--benchmark-storage=file://{storage}", f"--benchmark-save={name}", "--benchmark-save-data",
-            f"--check-log={check_log(storage, name)}"]
+    what each benchmark's check found in ``storage/<name>.checks.jsonl`` (nptbench.tools.session)."""
+    return session.pytest_command(python, pytest_args, storage, save=name, bench_size=bench_size,
+                                  check_log=check_log(storage, name))
 
 
 def unwritable(folder: Path) -> str | None:
@@ -113,7 +107,7 @@ def explain_failure(storage: Path, name: str, log, returncode: int, output: str)
     """Say what failed in run ``name`` and what to do; the exit status."""
     failed = failed_checks(storage, name)
     try:
-        kept = saved_run(storage, name)
+        kept = session.saved_run(storage, name)
     except RunError:
         kept = None
     if failed:
@@ -123,20 +117,11 @@ def explain_failure(storage: Path, name: str, log, returncode: int, output: str)
         deselect = " ".join(f"--deselect {shlex.quote(r['nodeid'])}" for r in failed)
         log(f"to build a set without {'this row' if len(failed) == 1 else 'these rows'} (said in every gate "
             f"that uses it): add -- bench {deselect}")
-        return FAILED_CHECK
+        return Status.FAILED
     tail = output.strip().splitlines()[-15:]
     print("\n".join(tail), file=sys.stderr)
     log(f"the run failed with exit status {returncode} and no benchmark failed its check (above: its last lines)")
-    return CANNOT_RUN
-
-
-def saved_run(storage: Path, name: str) -> Path:
-    """The file the run named ``name`` saved under ``storage``; :class:`RunError` unless exactly one."""
-    found = sorted(storage.rglob(f"[0-9][0-9][0-9][0-9]_{name}.json")) if storage.is_dir() else []
-    if len(found) != 1:
-        raise RunError(f"run {name!r} saved {len(found)} files under {storage}, not one"
-                       + (" (did it collect any benchmark?)" if not found else ""))
-    return found[0]
+    return Status.BAD_INPUT
 
 
 def fmt_s(seconds: float) -> str:
@@ -146,15 +131,11 @@ def fmt_s(seconds: float) -> str:
     return f"{seconds:.0f} s (~{seconds / 60:.0f} min)"
 
 
-#: The thread-count variables pinned to a count (none for None): one definition, the configuration matrix's.
-thread_env = configs.threads
-
-
 def gate_command(bench_size: str | None, results: Path, pytest_args: list[str] | None = None,
                  threads: int | None = None) -> str:
     """The gate's command line for the set just made: its thread variables, pytest arguments, profile and
     results folder."""
-    pinned = [f"{k}={v}" for k, v in thread_env(threads).items()]
+    pinned = [f"{k}={v}" for k, v in configs.threads(threads).items()]
     storage = []
     if Path(results) != layout.RESULTS:  # the plugin finds baselines beside the storage's runs/ folder
         storage = [f"--benchmark-storage=file://{layout.runs_dir(Path(results).resolve())}"]
@@ -201,20 +182,20 @@ def main(argv: list[str] | None = None) -> int:
     names = [f"baseline-{stamp}-{i}" for i in range(1, args.runs + 1)]
     cmds = [command(args.python, out, name, pytest_args, args.bench_size) for name in names]
     if args.dry_run:
-        pinned = " ".join(f"{k}={v}" for k, v in thread_env(args.threads).items())
+        pinned = " ".join(f"{k}={v}" for k, v in configs.threads(args.threads).items())
         for i, cmd in enumerate(cmds, 1):
             print((pinned + " " if pinned else "") + shlex.join(cmd))
             if not args.no_promote:
                 print(f"# promote {out}/*/NNNN_{names[i - 1]}.json into {args.results}/<fingerprint>/")
             if i < args.runs and args.pause > 0:
                 print(f"sleep {args.pause:g}")
-        return 0
+        return Status.PASSED
 
     log = lambda msg: print(f"nptbench baseline: {msg}", file=sys.stderr, flush=True)
     problem = unwritable(out) or (None if args.no_promote else unwritable(Path(args.results)))
     if problem:  # before the first run, not after it: nothing could be saved or promoted
         log(problem)
-        return CANNOT_RUN
+        return Status.BAD_INPUT
     n = args.runs
     log(f"{n} run{'s' if n != 1 else ''} of pytest {shlex.join(pytest_args)}"
         f"{' --bench-size=' + args.bench_size if args.bench_size else ''}, {args.pause:g} s apart; saved in {out}"
@@ -222,30 +203,27 @@ def main(argv: list[str] | None = None) -> int:
     log(f"pauses alone take {fmt_s(args.pause * (n - 1))}; the time estimate follows the first run")
     promoted: list[Path] = []
     last_run = None
-    t0, run_time = time.perf_counter(), 0.0
+    progress = session.Progress(n, args.pause)
     try:
         for i, (name, cmd) in enumerate(zip(names, cmds), 1):
-            start = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True,
-                                  env={**os.environ, **thread_env(args.threads)})
-            took = time.perf_counter() - start
-            run_time += took
-            if proc.returncode != 0:
-                log(f"run {i}/{n} failed with exit status {proc.returncode}; not promoted, stopping")
-                status = explain_failure(out, name, log, proc.returncode, proc.stdout + proc.stderr)
+            done = session.run(cmd, env=session.environment(args.threads))
+            took = done.seconds
+            progress.add(took)
+            if done.returncode != 0:
+                log(f"run {i}/{n} failed with exit status {done.returncode}; not promoted, stopping")
+                status = explain_failure(out, name, log, done.returncode, done.output)
                 stop(promoted, args.no_promote, log)
                 return status
             try:
-                path = saved_run(out, name)
+                path = session.saved_run(out, name)
                 last_run = load(path)
                 if not args.no_promote:
-                    dest = promoting.promote(path, args.results)
+                    dest = promote(path, args.results)
                     promoted.append(dest)
             except RunError as exc:
                 log(f"run {i}/{n}: {exc}; stopping")
                 return stop(promoted, args.no_promote, log)
-            left = run_time / i * (n - i) + args.pause * (n - i)
-            log(f"[{i}/{n}] run {i} done in {took:.1f} s; about {fmt_s(left)} left (runs and pauses)")
+            log(f"[{i}/{n}] run {i} done in {took:.1f} s; about {fmt_s(progress.left)} left (runs and pauses)")
             if i == 1 and n > 1:
                 log(f"estimate: the whole set takes about {fmt_s(took * n + args.pause * (n - 1))}")
             log(f"  saved {path}" + ("" if args.no_promote else f"; promoted -> {dest}"))
@@ -254,14 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log("interrupted: the run in progress is not promoted")
         stop(promoted, args.no_promote, log)
-        return INTERRUPTED
-    log(f"{n} run{'s' if n != 1 else ''} done in {fmt_s(time.perf_counter() - t0)}")
+        return Status.INTERRUPTED
+    log(f"{n} run{'s' if n != 1 else ''} done in {fmt_s(progress.elapsed)}")
     summary(last_run, args, promoted)
-    return 0
+    return Status.PASSED
 
 
 def stop(promoted: list[Path], no_promote: bool, log) -> int:
-    """Say what stays after a stop; exit status 2 (:data:`CANNOT_RUN`)."""
+    """Say what stays after a stop; exit status 2 (:attr:`Status.BAD_INPUT`)."""
     if no_promote:
         log("nothing was promoted (--no-promote)")
     elif promoted:
@@ -270,7 +248,7 @@ def stop(promoted: list[Path], no_promote: bool, log) -> int:
             log(f"  {dest}")
     else:
         log("no run was promoted")
-    return CANNOT_RUN
+    return Status.BAD_INPUT
 
 
 def summary(run, args, promoted: list[Path]) -> None:

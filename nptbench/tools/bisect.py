@@ -1,9 +1,11 @@
 """``python -m nptbench bisect``: which release or which commit made a benchmark slower.
 
-A ladder of rungs, oldest (good) first, is searched by nptbench.analysis.bisect; every probe compares two
+A ladder of rungs, oldest (good) first, is searched by nptbench.analysis.bisect; every probe runs two
 rungs the way ``ab`` does (separate pytest sessions, interleaved A B B A, threads pinned, the run as the
-unit), judged by default on each run's fastest round (a Welch test on their logs,
-nptbench.analysis.verdict.fastest_verdict; ``--statistic rounds``: compare's same-session verdict) and answers slower, same or ambiguous per benchmark. Rungs are
+unit) and nptbench.analysis.bisect.probe_answers judges them, by default on each run's fastest round (a
+Welch t test on their logs, nptbench.analysis.verdict.fastest_verdict; ``--statistic rounds``: the
+same-session verdict ``compare --same-session`` gives, on all rounds), answering slower, same or ambiguous
+per benchmark. Rungs are
 
 - **package versions** (``--package torch --good 2.12.1 --bad 2.15.0``): every release between on the
   package index (``pip index versions``), each installed once into a cached venv beside the suite
@@ -16,8 +18,8 @@ nptbench.analysis.verdict.fastest_verdict; ``--statistic rounds``: compare's sam
 A rung that will not install, check out or run (its pytest fails) is named and skipped, like
 ``git bisect skip``. Output: per benchmark the culprit pair with its effect and interval, or "no
 regression", or the range an ambiguous probe or broken rungs left; every probe with its answers and time;
-``--json FILE`` keeps it all as data. Exit statuses: 0 no regression, 1 a culprit found, 2 bad input,
-4 undecided (ambiguous or broken rungs).
+``--json FILE`` keeps it all as data. Exit statuses (nptbench.schema.status.Status): 0 no regression, 1 a
+culprit found, 2 bad input, 4 undecided (ambiguous or broken rungs).
 """
 from __future__ import annotations
 
@@ -31,13 +33,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from nptbench.analysis import bisect as search_mod
-from nptbench.analysis.across import benches
-from nptbench.analysis.verdict import fastest_verdict
+from nptbench.analysis.bisect import (BROKEN, NO_REGRESSION, STATISTICS, UNDECIDED, Probe, Search, probe_answers,
+                                     probes_bound)
+from nptbench.analysis.comparison import Effects
+from nptbench.analysis.verdict import FASTER, SLOWER
 from nptbench.schema.runs import RunError, load_runs
-from nptbench.tools import ab, compare, split_pytest_args
+from nptbench.schema.status import Status
+from nptbench.tools import session, split_pytest_args
 
-NONE_FOUND, FOUND, BAD_INPUT, UNDECIDED = 0, 1, 2, 4
 #: Runs a side per probe. One run of a side whose fastest round a neighbour spoiled leaves a Welch interval
 #: too wide to call with few runs: simulated bisections drawing from real runs found the exact culprit of a
 #: 20 % step in 77 % with 4 runs a side and 98 % with 6 (results/bisect.md).
@@ -151,10 +154,9 @@ def rev_rung(repo: Path, commit: str, cache: Path) -> Rung:
     def prepare(rung: Rung) -> None:
         if (where / "pyproject.toml").is_file():
             return
-        proc = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(where), commit],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise BisectError(f"cannot check out {commit[:12]}: {proc.stderr.strip()}")
+        refused = session.worktree(repo, commit, where)
+        if refused:
+            raise BisectError(f"cannot check out {commit[:12]}: {refused}")
         # does it build: the package must import from its own tree
         proc = subprocess.run([sys.executable, "-c", "import nptbench.plugin"], cwd=where, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -173,12 +175,12 @@ class Prober:
     out: Path
     runs_per_probe: list = field(default_factory=list)
     threads: int | None = 1
-    effects: compare.Effects = field(default_factory=compare.Effects)
+    effects: Effects = field(default_factory=Effects)
     faster: bool = False  # look for the rung that made it faster: "faster" is the change searched for
     statistic: str = "min"  # STATISTICS
 
-    def __call__(self, first: int, second: int, runs: int) -> search_mod.Probe:
-        probe = search_mod.Probe(first, second, runs)
+    def __call__(self, first: int, second: int, runs: int) -> Probe:
+        probe = Probe(first, second, runs)
         t0 = time.perf_counter()
         for i in (first, second):
             self.rungs[i].make_ready()
@@ -190,22 +192,21 @@ class Prober:
         sides = [("A", self.rungs[first], first), ("B", self.rungs[second], second)]
         for k in range(runs):
             for label, rung, index in (sides if k % 2 == 0 else sides[::-1]):
-                side = ab.Side(label, rung.python, {}, None, rung.cwd)
+                cmd = session.pytest_command(rung.python, self.pytest_args, folder / label,
+                                             save=f"{label.lower()}{k + 1}")
                 try:
-                    proc = subprocess.run(ab.command(side, folder / label, f"{label.lower()}{k + 1}", self.pytest_args),
-                                          cwd=rung.cwd, env=ab.run_env(side, self.threads, False),
-                                          capture_output=True, text=True)
+                    done = session.run(cmd, rung.cwd, session.side_by_side_environment(self.threads))
                 except OSError as exc:
                     probe.broken, probe.broken_rung = f"cannot run it: {exc}", index
                     return probe
-                if proc.returncode != 0:
-                    tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["?"]
-                    probe.broken, probe.broken_rung = f"its benchmarks failed (pytest exit {proc.returncode}: {tail[0]})", index
+                if done.returncode != 0:
+                    probe.broken, probe.broken_rung = (f"its benchmarks failed (pytest exit {done.returncode}: "
+                                                       f"{done.last_line or '?'})"), index
                     probe.seconds = time.perf_counter() - t0
                     return probe
         try:
-            probe.answers = judge(load_runs([folder / "A"]), load_runs([folder / "B"]), self.effects,
-                                  self.statistic, self.faster)
+            probe.answers = probe_answers(load_runs([folder / "A"]), load_runs([folder / "B"]), self.effects,
+                                          self.statistic, self.faster)
         except RunError as exc:
             probe.broken, probe.broken_rung = str(exc), second
             return probe
@@ -213,77 +214,36 @@ class Prober:
         return probe
 
 
-#: What a probe judges on: ``min``, each run's fastest round (nptbench.analysis.verdict.fastest_verdict,
-#: the default: a neighbour's load moves it least), or ``rounds``, compare's same-session verdict on all
-#: rounds (the two-level bootstrap ``ab`` prints).
-STATISTICS = ("min", "rounds")
-
-
-def word(r, min_effect: float, faster: bool = False) -> str:
-    """A probe's word for a verdict ``r`` (nptbench.analysis.verdict.Verdict). Bisection asks one thing:
-    did the second rung change by the minimum effect in the direction searched for (slower, or faster
-    with ``--faster``)? SLOWER where the verdict says so; SAME ("not slower") where it says same or the
-    other way, or where it is uncertain but its whole interval lies short of the minimum effect in that
-    direction (0.86-1.09 with 10 %: perhaps faster, certainly not 10 % slower); AMBIGUOUS otherwise."""
-    changed, other = ("faster", "slower") if faster else ("slower", "faster")
-    if r.verdict == changed:
-        return search_mod.SLOWER
-    if r.verdict in ("same", other):
-        return search_mod.SAME
-    if r.low is not None and r.high is not None:
-        short = r.low >= 1 / (1 + min_effect) if faster else r.high <= 1 + min_effect
-        if short:
-            return search_mod.SAME
-    return search_mod.AMBIGUOUS
-
-
-def judge(base: list, new: list, effects: compare.Effects, statistic: str = "min", faster: bool = False) -> dict:
-    """A probe's answer per benchmark (pytest's name) for the runs of its two rungs."""
-    out = {}
-    if statistic == "rounds":
-        for p in compare.compare_runs(base, new, effects, mode="session"):
-            for row in p.rows:
-                r = row.result
-                out[row.name] = search_mod.Answer(word(r, row.min_effect, faster), r.ratio, r.low, r.high)
-        return out
-    a, b = benches(base), benches(new)
-    for key in sorted(set(a) & set(b), key=lambda k: a[k].name):
-        me = effects(a[key].experiment)
-        r = fastest_verdict(a[key].host.run_mins, b[key].host.run_mins, me)
-        out[b[key].name] = search_mod.Answer(word(r, me, faster), r.ratio, r.low, r.high)
-    return out
-
-
 # --- output ---------------------------------------------------------------------------------------------
 
 def fmt_answer(a) -> str:
-    if a is None or a == search_mod.BROKEN:
+    if a is None or a == BROKEN:
         return "broken"
     ci = f" [{a.low:.3f}, {a.high:.3f}]" if a.low is not None else ""
     return f"{a.word}, ratio {a.ratio:.3f}{ci}" if a.ratio is not None else a.word
 
 
-def report(search: search_mod.Search, outcomes: list, seconds: float, faster: bool = False) -> list[str]:
+def report(search: Search, outcomes: list, seconds: float, faster: bool = False) -> list[str]:
     names = search.rungs
-    change = "faster" if faster else "slower"
+    change = FASTER if faster else SLOWER
     lines = [f"{len(search.probes)} probes over {len(names)} rungs ({names[0]} .. {names[-1]}) in {seconds:.0f} s"]
     for o in outcomes:
-        if o.status == search_mod.NO_REGRESSION:
+        if o.status == NO_REGRESSION:
             lines.append(f"  {o.benchmark}: {'no speed-up' if faster else 'no regression'} from {names[0]} to {names[-1]}")
         for c in o.culprits:
             lines.append(f"  {o.benchmark}: {'culprit' if c.confirmed else 'AMBIGUOUS culprit'} ({change}) "
                          f"{names[c.before]} -> {names[c.rung]} ({fmt_answer(c.answer)})")
-        if o.status == search_mod.UNDECIDED:
+        if o.status == UNDECIDED:
             lines.append(f"  {o.benchmark}: AMBIGUOUS: {o.note}")
     if search.broken:
         lines.append("  broken rungs (skipped): " + "; ".join(f"{names[k]}: {why}" for k, why in sorted(search.broken.items())))
     return lines
 
 
-def as_json(search: search_mod.Search, outcomes: list, seconds: float, ladder: dict) -> dict:
+def as_json(search: Search, outcomes: list, seconds: float, ladder: dict) -> dict:
     names = search.rungs
     return {
-        "ladder": ladder, "rungs": names, "seconds": seconds, "searched_for": ladder.get("searched_for", "slower"),
+        "ladder": ladder, "rungs": names, "seconds": seconds, "searched_for": ladder.get("searched_for", SLOWER),
         "outcomes": [{"benchmark": o.benchmark, "status": o.status, "note": o.note,
                       "range": [names[k] for k in o.range] if o.range else None,
                       "culprits": [{"before": names[c.before], "culprit": names[c.rung], "confirmed": c.confirmed,
@@ -357,8 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             ladder_info = {"envs": args.envs}
     except BisectError as exc:
         print(f"nptbench bisect: {exc}", file=sys.stderr)
-        return BAD_INPUT
-    effects = compare.Effects.from_pyproject(args.config, args.min_effect)
+        return Status.BAD_INPUT
+    effects = Effects.from_pyproject(args.config, args.min_effect)
     started = time.perf_counter()
 
     def log(text: str) -> None:
@@ -367,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         left = ""
         if done:
             # the probes a bisection of this ladder takes, at most, without ambiguities
-            expect = max(done + 1, search_mod.probes_bound(len(rungs)))
+            expect = max(done + 1, probes_bound(len(rungs)))
             left = f"; about {elapsed / done * (expect - done):.0f} s left if nothing is ambiguous"
         print(f"nptbench bisect: [{elapsed:.0f} s] {text}{left}", file=sys.stderr, flush=True)
 
@@ -378,23 +338,21 @@ def main(argv: list[str] | None = None) -> int:
     first = prober(0, len(rungs) - 1, args.runs)
     if first.broken:
         print(f"nptbench bisect: an end of the ladder cannot be measured: {first.broken}", file=sys.stderr)
-        return BAD_INPUT
+        return Status.BAD_INPUT
     if not first.answers:
         print("nptbench bisect: the selected benchmarks compared nothing (check the pytest arguments)", file=sys.stderr)
-        return BAD_INPUT
-    search = search_mod.Search([r.name for r in rungs], sorted(first.answers), prober, args.runs, args.max_runs,
-                               log=log)
-    ladder_info["searched_for"] = "faster" if args.faster else "slower"
-    search.cache[(0, len(rungs) - 1, args.runs)] = first
-    search.probes.append(first)
+        return Status.BAD_INPUT
+    search = Search([r.name for r in rungs], sorted(first.answers), prober, args.runs, args.max_runs, log=log)
+    ladder_info["searched_for"] = FASTER if args.faster else SLOWER
+    search.add(first)
     outcomes = search.run()
     seconds = time.perf_counter() - started
     print("\n".join(report(search, outcomes, seconds, args.faster)))
     if args.json:
         args.json.write_text(json.dumps(as_json(search, outcomes, seconds, ladder_info), indent=1, default=str))
-    if any(o.status == search_mod.UNDECIDED for o in outcomes):
-        return UNDECIDED
-    return FOUND if any(o.culprits for o in outcomes) else NONE_FOUND
+    if any(o.status == UNDECIDED for o in outcomes):
+        return Status.CANNOT_JUDGE
+    return Status.FAILED if any(o.culprits for o in outcomes) else Status.PASSED
 
 
 if __name__ == "__main__":
