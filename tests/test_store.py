@@ -290,3 +290,28 @@ def test_a_history_folder_reads_back_from_a_database_as_the_same_files(database)
     assert sorted(p.name for p in runs.run_files(folder)) == sorted(p.name for p in runs.run_files(HISTORY))
     assert all((folder / p.name).read_bytes() == p.read_bytes() for p in runs.run_files(HISTORY))
     assert store.local_folder(ROOT / "results", under) == ROOT / "results" / under  # a folder is itself
+
+
+def test_the_gate_finds_its_set_in_a_database_and_grows_it_there(database, tmp_path, monkeypatch):
+    """$NPTBENCH_RESULTS naming a database moves the gate's set there: it reads the set from it and a
+    session that passes joins it there, not in the checkout's folder."""
+    from tests.test_gate_compare import run as gate_run
+    from tests.test_session_gate import FP as GATE_FP, never, results_with_set
+    from nptbench.schema.status import Status
+    from nptbench.tools.session_gate import SessionGate
+
+    folder = results_with_set(tmp_path)  # five runs of a set, imported into the database
+    target = store.open_store(database)
+    try:
+        store.import_runs(target, folder, report=lambda *a: None)
+    finally:
+        target.close()
+    monkeypatch.setenv(store.ENV, database)
+    gate = SessionGate.find(tmp_path / "elsewhere", GATE_FP, "smoke", fail=True, grow=True)
+    assert len(gate.paths) == 5 and store.redact(database) in gate.header
+    now = gate_run(1.01, 30)
+    gate.judge(now, now, never)
+    assert gate.status == Status.PASSED
+    [line] = gate.lines
+    assert "joined the baseline set (6 runs now)" in line and not (tmp_path / "elsewhere").exists()
+    assert len(SessionGate.find(tmp_path / "elsewhere", GATE_FP, "smoke").paths) == 6

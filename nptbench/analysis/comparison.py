@@ -49,8 +49,7 @@ from nptbench.schema.runs import Run, RunError
 from nptbench.schema.status import Status
 
 #: Which time of each run a saved baseline is judged on: its median round, its fastest (``min``), or both,
-#: when a benchmark is called slower (or faster, or the same) only where both say so (results/README.md:
-#: the gate on a shared machine, measured).
+#: when a benchmark is called slower (or faster, or the same) only where both say so (results/gate.md).
 STATISTICS = ("both", "median", "min")
 STATISTIC = "both"
 #: How a comparison is judged. "baseline" (the default, and the gate): NEW against a saved baseline made at
@@ -62,7 +61,7 @@ MODES = ("baseline", "session")
 ALPHA = 0.05
 #: How to build a baseline that can judge between-run noise (nptbench.tools.baseline).
 BUILD_HINT = ("build one of at least 3 runs made at different times: python -m nptbench baseline --runs 5 "
-              "(results/README.md: a trustworthy baseline)")
+              "(docs/upgrade.md: a trustworthy set)")
 
 
 # --- settings and models ---------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Compare saved runs (files or folders, from one or many machines): ratio of medians, an "
                     "interval and a verdict per benchmark. By default NEW is judged against BASE as against a "
                     "saved baseline, on the spread between BASE's runs (several runs made at different times; "
-                    "results/README.md). Exit status: 0 nothing slower, 1 slower, 2 a run cannot be read or a "
+                    "docs/upgrade.md). Exit status: 0 nothing slower, 1 slower, 2 a run cannot be read or a "
                     "set is refused, 3 nothing compared, 4 cannot judge (a baseline of fewer than 3 runs, or a "
                     "machine whose drift could explain every slower row).",
     )

@@ -3,7 +3,9 @@ object: the pytest plugin (nptbench.plugin.PytestBaseline) hands it what pytest 
 says; everything here runs, and is tested, without pytest.
 
 - **Finding the set** (:meth:`SessionGate.find`): every baseline run of this machine's fingerprint, this
-  profile and this session's conditions (nptbench.schema.runs.baseline_set), with one header line that
+  profile and this session's conditions (nptbench.schema.runs.baseline_set), in the results folder, or in
+  the store ``$NPTBENCH_RESULTS`` names (a folder, or a PostgreSQL database: nptbench.schema.store.find_set,
+  where a grown run goes too), with one header line that
   says which, or that there is none. A ``--benchmark-compare-fail`` that would compare nothing because
   the set was made under other conditions is refused (:class:`nptbench.schema.runs.RunError`).
 - **Judging** (:meth:`SessionGate.judge`): this session's run against the set, by the verdict engine
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from nptbench.analysis.comparison import Effects, Pairing, compare_runs, confirm, outcome, to_confirm
-from nptbench.schema import runs
+from nptbench.schema import runs, store
 from nptbench.schema.record import conditions_label
 from nptbench.schema.status import Status
 from nptbench.tools import session
@@ -86,14 +88,26 @@ class SessionGate:
         condition of GPU records alone, judged per record) among ``results``' baseline runs, names holding
         ``select`` when given. A :class:`nptbench.schema.runs.RunError` where a failing gate would compare
         nothing because the set was made under other conditions, or a run of the set cannot be read."""
-        paths = runs.baseline_set(fp, profile, results, select, conditions)
-        where = f"{Path(results) / fp}/{' matching ' + repr(select) if select else ''}"
+        location = store.locate(results)
+        if store.is_database(location):  # $NPTBENCH_RESULTS names a database: the set is read from it
+
+            def baseline_set(*conds):
+                return store.find_set(location, fp, profile, select, *conds)
+
+            where = f"{store.redact(location)}#{fp}/{' matching ' + repr(select) if select else ''}"
+        else:
+
+            def baseline_set(*conds):
+                return runs.baseline_set(fp, profile, Path(location), select, *conds)
+
+            where = f"{Path(location) / fp}/{' matching ' + repr(select) if select else ''}"
+        paths = baseline_set(conditions)
         if paths:
             k = len(paths)
             header = (f"nptbench: comparing with the baseline set of {where} ({k} run{'s' if k != 1 else ''}; "
                       f"newest {paths[-1].name})")
             return cls(results, fp, profile, paths, header, fail=fail, **settings)
-        other = runs.baseline_set(fp, profile, results, select)
+        other = baseline_set()
         if not other:
             header = f"nptbench: no {profile} baseline for this machine in {where}: running without comparison"
             return cls(results, fp, profile, [], header, fail=fail, **settings)
@@ -156,7 +170,8 @@ class SessionGate:
             return
         run = runs.Run(Path("this session"), saved)
         try:
-            dest = promote_run(run, f"gate-{stamp(saved.get('datetime', ''))}.json", self.results, unique=True)
+            dest = promote_run(run, f"gate-{stamp(saved.get('datetime', ''))}.json", store.locate(self.results),
+                               unique=True)
         except runs.RunError as exc:
             self.lines.append(f"--baseline-grow: not joined: {exc}")
             return
