@@ -86,6 +86,11 @@ class Point:
     run: Run
     value: float  # seconds: the run's lead time of this benchmark
     record: dict
+    env: dict | None = None  # environment(run), made once a run by series(); None: made when asked
+
+    @property
+    def environment(self) -> dict:
+        return self.env if self.env is not None else environment(self.run)
 
     @property
     def file(self) -> str:
@@ -129,10 +134,10 @@ class Series:
         """(index, ["numpy 2.4.6 -> 2.5.0", ...]) at every run whose environment differs from the run
         before it in this series."""
         out = []
-        for i in range(1, len(self.points)):
-            words = env_changes(environment(self.points[i - 1].run), environment(self.points[i].run))
-            if words:
-                out.append((i, words))
+        envs = [p.environment for p in self.points]
+        for i in range(1, len(envs)):
+            if envs[i] != envs[i - 1]:
+                out.append((i, env_changes(envs[i - 1], envs[i])))
         return out
 
     def detect(self, **options) -> list:
@@ -238,17 +243,18 @@ def series(runs: list[Run]) -> list[Series]:
     conditions, then the benchmark's name."""
     out: dict[tuple, Series] = {}
     for run in sorted(runs, key=lambda r: (r.time, str(r.path))):
+        machine, profile, env = run.machine_key, run.profile, environment(run)  # once a run, not a row
         for b in run.benchmarks:
             rec = b.get("extra_info") or {}
             value, kind = lead_time(rec, b["stats"]["median"])
             if not value:
                 continue
             conds = run.conditions(rec)
-            key = (run.machine_key, run.profile, conds, match_key(b))
+            key = (machine, profile, conds, match_key(b))
             s = out.get(key)
             if s is None:
                 s = out[key] = Series(run.machine_key, run.profile, conds, key[3], b.get("name") or b["fullname"],
                                       rec.get("experiment") or b.get("group") or "", kind)
             s.name = b.get("name") or b["fullname"]
-            s.points.append(Point(run, float(value), rec))
+            s.points.append(Point(run, float(value), rec, env))
     return sorted(out.values(), key=lambda s: (s.fingerprint, s.profile, s.conditions, s.name))
