@@ -218,30 +218,52 @@ def split(x: np.ndarray, min_size: int = MIN_SIZE, draws: int = DRAWS, clip: flo
     n = len(x)
     if n < 2 * min_size:
         return None
-    t, i, j = scan(scores(x, clip), min_size)
+    found = largest(scores(x, clip), min_size)
+    best, bound = _best(found, nulls(n, min_size, draws, clip), draws)
+    if bound is not None and (alpha is None or bound <= alpha):  # the bound decides nothing: every null whole
+        best, _ = _best(found, null_max(null_length(n), min_size, draws, clip), draws)
+    return best
+
+
+def largest(u: np.ndarray, min_size: int = MIN_SIZE) -> list[tuple[float, int, int] | None]:
+    """The largest |t| of :func:`scan` in a series of scores and its stretch, ``(|t|, i, j)``, of each
+    family: single splits, then stretches inside (None where there are none); the first in :func:`pairs`'
+    order on a tie. A series longer than :data:`EXACT_UPTO` runs is scanned compiled
+    (nptbench.analysis.changepoint_kernels.best: the same numbers to the bit, without the arrays)."""
+    n = len(u)
+    if n > EXACT_UPTO:
+        from nptbench.analysis import changepoint_kernels  # numba: imported where it pays
+
+        s1, s2 = _sums(np.asarray(u, dtype=float))
+        e_t, e_i, e_j, n_t, n_i, n_j = changepoint_kernels.best(s1, s2, min_size, MAX_INSIDE)
+        return [(e_t, e_i, e_j), (n_t, n_i, n_j) if n_i >= 0 else None]
+    t, i, j = scan(u, min_size)
     t = np.abs(t)
     edge = (i == 0) | (j == n)
-    best = _best(t, i, j, edge, nulls(n, min_size, draws, clip), draws)
-    if best[3] and (alpha is None or best[2] <= alpha):  # a bound decides nothing here: every null whole
-        best = _best(t, i, j, edge, null_max(null_length(n), min_size, draws, clip), draws)
-    return best[:3]
+    out = []
+    for family in (edge, ~edge):
+        k = int(np.flatnonzero(family)[np.argmax(t[family])]) if family.any() else None
+        out.append(None if k is None else (float(t[k]), int(i[k]), int(j[k])))
+    return out
 
 
-def _best(t: np.ndarray, i: np.ndarray, j: np.ndarray, edge: np.ndarray, null: tuple, draws: int
-          ) -> tuple[int, int, float, bool]:
-    """:func:`split`'s choice of the two families against these nulls (their largest |t| sorted: every
-    draw's, or the table's top): ``(i, j, p, bound)``, ``bound`` where a p-value is a lower bound."""
-    best, bound = None, False
-    for family, top, share in ((edge, null[0], EDGE_SHARE), (~edge, null[1], 1 - EDGE_SHARE)):
-        if not family.any() or top is None:
+def _best(found: list, null: tuple, draws: int) -> tuple[tuple[int, int, float], float | None]:
+    """:func:`split`'s choice of the two families (:func:`largest`) against these nulls (their largest |t|
+    sorted: every draw's, or the table's top): ``(i, j, p)``, and the smallest p-value that is only a lower
+    bound (None when all are exact). A family whose bound exceeds ``alpha`` loses to one at or below it
+    either way."""
+    best, bound = None, None
+    for top_found, top, share in zip(found, null, (EDGE_SHARE, 1 - EDGE_SHARE)):
+        if top_found is None or top is None:
             continue
-        k = int(np.flatnonzero(family)[np.argmax(t[family])])
-        exceed = len(top) - int(np.searchsorted(top, t[k] - 1e-9, side="left"))
-        bound |= exceed == len(top) < draws  # every tabulated maximum exceeds it: more may, untabulated
+        t, i, j = top_found
+        exceed = len(top) - int(np.searchsorted(top, t - 1e-9, side="left"))
         p = min(1.0, (1 + exceed) / (1 + draws) / share)
+        if exceed == len(top) < draws:  # every tabulated maximum reaches it: more may, untabulated
+            bound = p if bound is None else min(bound, p)
         if best is None or p < best[2]:
-            best = (int(i[k]), int(j[k]), p)
-    return (*best, bound)
+            best = (int(i), int(j), p)
+    return best, bound
 
 
 def null_length(n: int) -> int:
@@ -276,49 +298,14 @@ def null_max(n: int, min_size: int = MIN_SIZE, draws: int = DRAWS, clip: float =
 
 def fast_maxima(u: np.ndarray, min_size: int = MIN_SIZE, max_inside: int = MAX_INSIDE
                 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`maxima` compiled (numba): the same statistics, each as the square root of ``diff^2 / var``
-    (one division a stretch, no square root), so equal to :func:`scan`'s to rounding (about 1e-15
-    relative), not bit for bit; about 20 times faster."""
-    u = np.ascontiguousarray(u, dtype=float)
-    s1, s2 = _sums(u)
-    edge, inside = np.zeros(len(u)), np.zeros(len(u))
-    _kernel()(s1, s2, min_size, max_inside, edge, inside)
-    return np.sqrt(edge), (np.sqrt(inside) if u.shape[-1] >= 3 * min_size else None)
+    """:func:`maxima` compiled (nptbench.analysis.changepoint_kernels.maxima): the same statistics to
+    rounding (about 1e-15 relative), not bit for bit; many times faster."""
+    from nptbench.analysis import changepoint_kernels  # numba: imported where it pays (its module docstring)
 
-
-@lru_cache(maxsize=1)
-def _kernel():
-    """The compiled loop of :func:`fast_maxima` (numba is imported and the loop compiled on first use)."""
-    import numba
-
-    @numba.njit(cache=True)
-    def run(s1, s2, min_size, max_inside, edge, inside):
-        rows, n = s1.shape[0], s1.shape[1] - 1
-        for r in range(rows):
-            a, b = s1[r], s2[r]
-            s1n, s2n = a[n], b[n]
-            best = 0.0
-            for j in range(min_size, n - min_size + 1):  # [0, j) against [j, n): one split, either way
-                best = max(best, _square(a[j], b[j], s1n, s2n, 1 / j, 1 / (n - j), (1 / j + 1 / (n - j)) / (n - 2)))
-            edge[r] = best
-            best = 0.0
-            for m in range(min_size, min(max_inside, n - 2 * min_size) + 1):
-                inv_in, inv_out = 1 / m, 1 / (n - m)
-                scale = (inv_in + inv_out) / (n - 2)
-                for i in range(min_size, n - min_size - m + 1):
-                    best = max(best, _square(a[i + m] - a[i], b[i + m] - b[i], s1n, s2n, inv_in, inv_out, scale))
-            inside[r] = best
-
-    @numba.njit(inline="always")
-    def _square(in1, in2, s1n, s2n, inv_in, inv_out, scale):  # t^2 of a stretch whose sums are in1, in2
-        out1, out2 = s1n - in1, s2n - in2
-        var = max((in2 - in1 * in1 * inv_in) + (out2 - out1 * out1 * inv_out), 0.0) * scale
-        diff = in1 * inv_in - out1 * inv_out
-        if var > 1e-24:
-            return diff * diff / var
-        return np.inf if abs(diff) > 1e-12 else 0.0
-
-    return run
+    s1, s2 = _sums(np.ascontiguousarray(u, dtype=float))
+    edge, inside = np.zeros(len(s1)), np.zeros(len(s1))
+    changepoint_kernels.maxima(s1, s2, min_size, max_inside, edge, inside)
+    return edge, (inside if u.shape[-1] >= 3 * min_size else None)
 
 
 def nulls(n: int, min_size: int = MIN_SIZE, draws: int = DRAWS, clip: float = CLIP
