@@ -13,7 +13,8 @@ environment are those of the committed run its first rows came from, so the hist
 kernels stay in it. The runs keep no raw rounds (as committed).
 
 ``time`` runs the command (``--quiet``, its text to /dev/null) under ``/usr/bin/time -v`` and prints the
-wall time and the peak resident memory, with the command's own stderr. ``--cwd`` runs it in another
+wall time, the CPU time (user + system), the peak resident memory and the 1-minute load average after it,
+with the command's own stderr. ``--cwd`` runs it in another
 checkout (``python -m`` imports the package of the folder it runs in: another commit's code).
 """
 from __future__ import annotations
@@ -21,8 +22,10 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -70,18 +73,25 @@ def make(out: Path, n_runs: int, rows: int, source: Path) -> None:
 
 def timed(folder: Path, python: str, cwd: Path | None, timeout: float, extra: list[str]) -> int:
     cmd = ["/usr/bin/time", "-v", python, "-m", "nptbench", "history", str(folder.resolve()), "--quiet", *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                            start_new_session=True)
     try:
-        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=timeout,
-                              cwd=cwd)
+        _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # time and the command under it
+        proc.communicate()
         print(f"{folder}: over {timeout:.0f} s, stopped")
         return 124
+    done = subprocess.CompletedProcess(cmd, proc.returncode, None, err)
     wall = re.search(r"Elapsed \(wall clock\) time.*: (\S+)", done.stderr).group(1)
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
+    cpu = sum(float(re.search(rf"{k} time \(seconds\): (\S+)", done.stderr).group(1)) for k in ("User", "System"))
     parts = [float(p) for p in wall.split(":")]
     seconds = sum(p * 60 ** k for k, p in enumerate(reversed(parts)))
     own = [line for line in done.stderr.splitlines() if not line.startswith("\t") and "Command" not in line]
-    print(f"{folder}: exit {done.returncode}, {seconds:.1f} s, peak {rss / 1024:.0f} MB" + "".join(f"\n  {o}" for o in own))
+    load = Path("/proc/loadavg").read_text().split()[0]
+    print(f"{folder}: exit {done.returncode}, {seconds:.1f} s, cpu {cpu:.1f} s, peak {rss / 1024:.0f} MB, load {load}"
+          + "".join(f"\n  {o}" for o in own))
     return 0
 
 

@@ -272,9 +272,14 @@ def _match_key(bench: dict, memo: dict) -> tuple:
     work the same way (its name and every field of its record that match_key reads, as they print): a
     history's runs repeat their rows."""
     rec = bench.get("extra_info") or {}
-    seen = (bench["fullname"], repr([(k in rec, rec.get(k)) for k in ("experiment", "variant", "backend", "device",
-                                                                       "dtype", "shape", *WORK_FIELDS)]))
-    key = memo.get(seen)
+    same = (bench["fullname"], id(rec))  # runs read from an index share their records (schema.runs._unpack)
+    key = memo.get(same)
     if key is None:
-        key = memo[seen] = match_key(bench)
+        seen = (bench["fullname"], repr([(k in rec, rec.get(k)) for k in ("experiment", "variant", "backend", "device",
+                                                                           "dtype", "shape", *WORK_FIELDS)]))
+        key = memo.get(seen)
+        if key is None:
+            key = memo[seen] = match_key(bench)
+        if rec:  # a record alive through the whole call: its id names it (an empty one is made afresh each time)
+            memo[same] = key
     return key

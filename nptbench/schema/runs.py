@@ -6,7 +6,9 @@ see pyproject.toml), with what the suite's plugin (nptbench.plugin) adds: ``mach
 benchmark's record in its ``extra_info`` (nptbench.schema.record). ``compare``, ``report``, ``promote`` and the
 baseline lookup all read runs through :func:`load`, so a corrupt file is refused the same way
 everywhere, and they all name the machine that measured a run by its hardware fingerprint
-(:func:`make_fingerprint`).
+(:func:`make_fingerprint`). ``history``, which reads every run of years of them, reads their summaries
+(:func:`read_summaries`: no rounds, each file checked by :func:`load` once, then kept in the folder's
+index until it changes).
 
 The fingerprint names the hardware only (CPU model, usable cores, GPU or "nogpu"), never software
 versions: comparing torch 2.12 with 2.13 on one machine is exactly what a baseline is for.
@@ -224,7 +226,7 @@ SUMMARY_RECORD = ("experiment", "variant", "backend", "device", "dtype", "shape"
                   "repetitions", "gpu_cold_l2", DEVICE_TIME)
 #: The index a folder of runs keeps of their summaries (:func:`read_summaries`); not a ``.json``: never a run.
 INDEX_FILE = ".nptbench-index"
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 #: A file changed less than this many seconds before the index is written is left out of it: a file
 #: rewritten within one tick of the file system's clock could keep its size and time (git's "racy" files).
 RACY_S = 2.0
@@ -286,15 +288,15 @@ def _index_version() -> str:
 
 
 def _read_index(where: Path) -> dict:
-    """The entries of a folder's index; {} where it is missing, unreadable or of another version (then every
-    file is read again)."""
+    """The entries of a folder's index (name -> stamp and summary, :func:`_unpack`); {} where it is missing,
+    unreadable or of another version (then every file is read again)."""
     try:
         data = json.loads(where.read_text(encoding="utf8"))
-    except (OSError, ValueError):
+        if data.get("version") != _index_version():
+            return {}
+        return _unpack(data)
+    except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
         return {}
-    if not isinstance(data, dict) or data.get("version") != _index_version() or not isinstance(data.get("files"), dict):
-        return {}
-    return data["files"]
 
 
 def _write_index(where: Path, entries: dict) -> None:
@@ -304,10 +306,52 @@ def _write_index(where: Path, entries: dict) -> None:
     fresh = {k: e for k, e in entries.items() if now - e["stamp"][1] > RACY_S * 1e9}
     tmp = where.with_name(f"{INDEX_FILE}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps({"version": _index_version(), "files": fresh}, separators=(",", ":")), encoding="utf8")
+        tmp.write_text(json.dumps({"version": _index_version(), **_pack(fresh)}, separators=(",", ":")),
+                       encoding="utf8")
         os.replace(tmp, where)
     except OSError:
         tmp.unlink(missing_ok=True)
+
+
+def _pack(entries: dict) -> dict:
+    """The index's entries as written: what runs repeat (a machine's info, a benchmark's names and record
+    without its device time) once in ``shared``, each run's benchmarks as ``[shared, median, device time]``."""
+    shared, where = [], {}
+
+    def ref(obj) -> int:
+        key = json.dumps(obj, sort_keys=True)
+        if key not in where:
+            where[key] = len(shared)
+            shared.append(obj)
+        return where[key]
+
+    files = {}
+    for name, e in entries.items():
+        run = e["run"]
+        benches = []
+        for b in run["benchmarks"]:
+            rec = dict(b.get("extra_info") or {})
+            device = rec.pop(DEVICE_TIME, None)
+            desc = {k: b[k] for k in ("name", "fullname", "group") if k in b} | {"extra_info": rec}
+            benches.append([ref(desc), b["stats"]["median"], device])
+        files[name] = {"stamp": e["stamp"], "datetime": run["datetime"], "commit_info": run["commit_info"],
+                       "machine_info": ref(run["machine_info"]), "benchmarks": benches}
+    return {"shared": shared, "files": files}
+
+
+def _unpack(data: dict) -> dict:
+    """:func:`_pack` undone: name -> {"stamp", "run": summary}. Runs share the objects they repeat."""
+    shared = data["shared"]
+    out = {}
+    for name, f in data["files"].items():
+        benches = []
+        for k, median, device in f["benchmarks"]:
+            desc = shared[k]
+            rec = desc["extra_info"] if device is None else {**desc["extra_info"], DEVICE_TIME: device}
+            benches.append({**desc, "extra_info": rec, "stats": {"median": median}})
+        out[name] = {"stamp": f["stamp"], "run": {"datetime": f["datetime"], "commit_info": f["commit_info"],
+                                                  "machine_info": shared[f["machine_info"]], "benchmarks": benches}}
+    return out
 
 
 def load_runs(paths) -> list[Run]:

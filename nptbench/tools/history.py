@@ -2,7 +2,9 @@
 explained.
 
 Reads saved runs (by default ``results/``: the committed baselines of every machine and the runs in
-``results/runs/``; or any files and folders given), builds each benchmark's series per machine, profile
+``results/runs/``; or any files and folders given) as summaries, without their rounds (a folder keeps
+them in an index, so an unchanged file is not read again: nptbench.schema.runs.read_summaries; progress
+on stderr while files are read whole; docs/history.md), builds each benchmark's series per machine, profile
 and conditions (nptbench.analysis.history: runs of other machines never mix into a series), finds its
 steps (nptbench.analysis.changepoints: from the scatter between runs, with a stated false-alarm rate) and
 prints them newest first, each with its size and interval, the first run at the new level and what
