@@ -226,7 +226,7 @@ SUMMARY_RECORD = ("experiment", "variant", "backend", "device", "dtype", "shape"
                   "repetitions", "gpu_cold_l2", DEVICE_TIME)
 #: The index a folder of runs keeps of their summaries (:func:`read_summaries`); not a ``.json``: never a run.
 INDEX_FILE = ".nptbench-index"
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 #: A file changed less than this many seconds before the index is written is left out of it: a file
 #: rewritten within one tick of the file system's clock could keep its size and time (git's "racy" files).
 RACY_S = 2.0
@@ -242,7 +242,7 @@ def summary(run: Run) -> dict:
     benches = [{**{k: b[k] for k in ("name", "fullname", "group") if k in b},
                 "extra_info": {k: v for k, v in (b.get("extra_info") or {}).items() if k in SUMMARY_RECORD},
                 "stats": {"median": b["stats"]["median"]}} for b in run.benchmarks]
-    return {"datetime": run.data.get("datetime"), "commit_info": run.data.get("commit_info"),
+    return {**{k: run.data[k] for k in ("datetime", "commit_info") if k in run.data},
             "machine_info": machine, "benchmarks": benches}
 
 
@@ -334,7 +334,7 @@ def _pack(entries: dict) -> dict:
             device = rec.pop(DEVICE_TIME, None)
             desc = {k: b[k] for k in ("name", "fullname", "group") if k in b} | {"extra_info": rec}
             benches.append([ref(desc), b["stats"]["median"], device])
-        files[name] = {"stamp": e["stamp"], "datetime": run["datetime"], "commit_info": run["commit_info"],
+        files[name] = {"stamp": e["stamp"], "head": {k: run[k] for k in ("datetime", "commit_info") if k in run},
                        "machine_info": ref(run["machine_info"]), "benchmarks": benches}
     return {"shared": shared, "files": files}
 
@@ -349,8 +349,8 @@ def _unpack(data: dict) -> dict:
             desc = shared[k]
             rec = desc["extra_info"] if device is None else {**desc["extra_info"], DEVICE_TIME: device}
             benches.append({**desc, "extra_info": rec, "stats": {"median": median}})
-        out[name] = {"stamp": f["stamp"], "run": {"datetime": f["datetime"], "commit_info": f["commit_info"],
-                                                  "machine_info": shared[f["machine_info"]], "benchmarks": benches}}
+        out[name] = {"stamp": f["stamp"], "run": {**f["head"], "machine_info": shared[f["machine_info"]],
+                                                  "benchmarks": benches}}
     return out
 
 
