@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from nptbench.analysis import changepoints, drift
-from nptbench.analysis.across import match_key
+from nptbench.analysis.across import WORK_FIELDS, match_key
 from nptbench.schema.record import ENVIRONMENT_FIELDS, conditions_label, lead_time
 from nptbench.schema.runs import Run
 
@@ -86,6 +86,16 @@ class Point:
     run: Run
     value: float  # seconds: the run's lead time of this benchmark
     record: dict
+    env: dict | None = None  # environment(run), made once a run by series(); None: made when asked
+    state: dict | None = None  # drift.run_state of the run, made with env (None too for a run without yardsticks)
+
+    @property
+    def environment(self) -> dict:
+        return self.env if self.env is not None else environment(self.run)
+
+    @property
+    def machine_state(self) -> dict | None:
+        return self.state if self.env is not None else drift.run_state(self.run.info)
 
     @property
     def file(self) -> str:
@@ -129,10 +139,10 @@ class Series:
         """(index, ["numpy 2.4.6 -> 2.5.0", ...]) at every run whose environment differs from the run
         before it in this series."""
         out = []
-        for i in range(1, len(self.points)):
-            words = env_changes(environment(self.points[i - 1].run), environment(self.points[i].run))
-            if words:
-                out.append((i, words))
+        envs = [p.environment for p in self.points]
+        for i in range(1, len(envs)):
+            if envs[i] != envs[i - 1]:
+                out.append((i, env_changes(envs[i - 1], envs[i])))
         return out
 
     def detect(self, **options) -> list:
@@ -156,8 +166,8 @@ class Series:
             c = commit(p.run)[:10]
             if c and c not in commits:
                 commits.append(c)
-        base = drift.side_state([drift.run_state(p.run.info) for p in before])
-        new = drift.side_state([drift.run_state(p.run.info) for p in after])
+        base = drift.side_state([p.machine_state for p in before])
+        new = drift.side_state([p.machine_state for p in after])
         machine = [d for d in drift.compare(base, new) if d["beyond_noise"]] if base and new else []
         return {
             "environment": [w if j == i else f"{w} (at run {j + 1}, {j - i:+d})" for j, ws in near for w in ws],
@@ -237,18 +247,39 @@ def series(runs: list[Run]) -> list[Series]:
     """Every benchmark's series of these runs (module docstring), in a stable order: machine, profile,
     conditions, then the benchmark's name."""
     out: dict[tuple, Series] = {}
+    keys: dict = {}
     for run in sorted(runs, key=lambda r: (r.time, str(r.path))):
+        machine, profile = run.machine_key, run.profile  # once a run, not a row
+        env, state = environment(run), drift.run_state(run.info)
         for b in run.benchmarks:
             rec = b.get("extra_info") or {}
             value, kind = lead_time(rec, b["stats"]["median"])
             if not value:
                 continue
             conds = run.conditions(rec)
-            key = (run.machine_key, run.profile, conds, match_key(b))
+            key = (machine, profile, conds, _match_key(b, keys))
             s = out.get(key)
             if s is None:
                 s = out[key] = Series(run.machine_key, run.profile, conds, key[3], b.get("name") or b["fullname"],
                                       rec.get("experiment") or b.get("group") or "", kind)
             s.name = b.get("name") or b["fullname"]
-            s.points.append(Point(run, float(value), rec))
+            s.points.append(Point(run, float(value), rec, env, state))
     return sorted(out.values(), key=lambda s: (s.fingerprint, s.profile, s.conditions, s.name))
+
+
+def _match_key(bench: dict, memo: dict) -> tuple:
+    """nptbench.analysis.across.match_key of a benchmark, made once for every benchmark that names the same
+    work the same way (its name and every field of its record that match_key reads, as they print): a
+    history's runs repeat their rows."""
+    rec = bench.get("extra_info") or {}
+    same = (bench["fullname"], id(rec))  # runs read from an index share their records (schema.runs._unpack)
+    key = memo.get(same)
+    if key is None:
+        seen = (bench["fullname"], repr([(k in rec, rec.get(k)) for k in ("experiment", "variant", "backend", "device",
+                                                                           "dtype", "shape", *WORK_FIELDS)]))
+        key = memo.get(seen)
+        if key is None:
+            key = memo[seen] = match_key(bench)
+        if rec:  # a record alive through the whole call: its id names it (an empty one is made afresh each time)
+            memo[same] = key
+    return key

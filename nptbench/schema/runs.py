@@ -6,7 +6,9 @@ see pyproject.toml), with what the suite's plugin (nptbench.plugin) adds: ``mach
 benchmark's record in its ``extra_info`` (nptbench.schema.record). ``compare``, ``report``, ``promote`` and the
 baseline lookup all read runs through :func:`load`, so a corrupt file is refused the same way
 everywhere, and they all name the machine that measured a run by its hardware fingerprint
-(:func:`make_fingerprint`).
+(:func:`make_fingerprint`). ``history``, which reads every run of years of them, reads their summaries
+(:func:`read_summaries`: no rounds, each file checked by :func:`load` once, then kept in the folder's
+index until it changes).
 
 The fingerprint names the hardware only (CPU model, usable cores, GPU or "nogpu"), never software
 versions: comparing torch 2.12 with 2.13 on one machine is exactly what a baseline is for.
@@ -15,12 +17,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from nptbench.schema import layout
-from nptbench.schema.record import conditions
+from nptbench.schema.record import DEVICE_TIME, conditions
 
 
 class RunError(ValueError):
@@ -206,6 +210,148 @@ class Run:
 def load(path) -> Run:
     """The saved run at ``path``; :class:`RunError` names a bad file."""
     return Run(Path(path), read_run(path))
+
+
+# --- summaries: a run without its rounds, and a folder's index of them ---------------------------------------
+
+#: What a summary of a run keeps (:func:`summary`): the run's date, commit and machine, and of every
+#: benchmark its names, record and median: what the tools that follow runs over time read (history), and
+#: none of the raw rounds, which make a saved run 10-100 times larger.
+SUMMARY_MACHINE = ("nptbench", "node", "processor")
+#: The record fields a summary keeps: what names the work (nptbench.analysis.across.match_key: its
+#: experiment, variant, backend, device, dtype, shape and length of work), its conditions and its device
+#: time (nptbench.schema.record.conditions, lead_time). tests/test_history_scale.py checks they cover
+#: what those read.
+SUMMARY_RECORD = ("experiment", "variant", "backend", "device", "dtype", "shape", "iterations", "steps", "epochs",
+                  "repetitions", "gpu_cold_l2", DEVICE_TIME)
+#: The index a folder of runs keeps of their summaries (:func:`read_summaries`); not a ``.json``: never a run.
+INDEX_FILE = ".nptbench-index"
+INDEX_VERSION = 3
+#: A file changed less than this many seconds before the index is written is left out of it: a file
+#: rewritten within one tick of the file system's clock could keep its size and time (git's "racy" files).
+RACY_S = 2.0
+
+
+def summary(run: Run) -> dict:
+    """The saved run ``run`` as what its summary keeps (:data:`SUMMARY_MACHINE`, :data:`SUMMARY_RECORD`): a
+    run's data, smaller."""
+    mi = run.machine_info
+    machine = {k: mi[k] for k in SUMMARY_MACHINE if k in mi}
+    if isinstance(mi.get("cpu"), dict) and "brand_raw" in mi["cpu"]:
+        machine["cpu"] = {"brand_raw": mi["cpu"]["brand_raw"]}
+    benches = [{**{k: b[k] for k in ("name", "fullname", "group") if k in b},
+                "extra_info": {k: v for k, v in (b.get("extra_info") or {}).items() if k in SUMMARY_RECORD},
+                "stats": {"median": b["stats"]["median"]}} for b in run.benchmarks]
+    return {**{k: run.data[k] for k in ("datetime", "commit_info") if k in run.data},
+            "machine_info": machine, "benchmarks": benches}
+
+
+def _stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def read_summaries(path, progress=None, index: bool = True) -> list[Run]:
+    """Every saved run at ``path`` (:func:`run_files`) as its summary (:func:`summary`; each a :class:`Run`
+    of its file whose data holds only that), the files checked as :func:`load` checks them.
+
+    With ``index``, a folder keeps its summaries in :data:`INDEX_FILE`, each under its file's name with
+    the file's size, modification time (ns) and inode: a file whose three are unchanged is not read again;
+    any other is read whole, and the index rewritten (atomically; not where the folder is read-only) without
+    the files that left. Files changed in the last :data:`RACY_S` seconds are not indexed. ``progress(done,
+    total)`` is called after each file read whole."""
+    path = Path(path)
+    files = run_files(path)
+    folder = path if path.is_dir() else None
+    where = folder / INDEX_FILE if (folder and index) else None
+    known = _read_index(where) if where else {}
+    kept, runs, read = {}, [], 0
+    for f in files:
+        name = f.relative_to(folder).as_posix() if folder else f.name
+        stamp = _stamp(f)
+        entry = known.get(name)
+        if entry is None or entry.get("stamp") != stamp:
+            entry = {"stamp": stamp, "run": summary(load(f))}
+            read += 1
+            if progress:
+                progress(read, len(files))
+        kept[name] = entry
+        runs.append(Run(f, entry["run"]))
+    if where and (read or set(known) != set(kept)):
+        _write_index(where, kept)
+    return runs
+
+
+def _index_version() -> str:
+    """The index's format and what its summaries keep: an index written under others is read as none."""
+    return f"{INDEX_VERSION}: {','.join(SUMMARY_MACHINE)}; {','.join(SUMMARY_RECORD)}"
+
+
+def _read_index(where: Path) -> dict:
+    """The entries of a folder's index (name -> stamp and summary, :func:`_unpack`); {} where it is missing,
+    unreadable or of another version (then every file is read again)."""
+    try:
+        data = json.loads(where.read_text(encoding="utf8"))
+        if data.get("version") != _index_version():
+            return {}
+        return _unpack(data)
+    except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return {}
+
+
+def _write_index(where: Path, entries: dict) -> None:
+    """Write a folder's index (a temporary file renamed over it: a reader sees the old or the new one),
+    leaving out the racy files (:data:`RACY_S`); nothing where the folder cannot be written."""
+    now = time.time_ns()
+    fresh = {k: e for k, e in entries.items() if now - e["stamp"][1] > RACY_S * 1e9}
+    tmp = where.with_name(f"{INDEX_FILE}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps({"version": _index_version(), **_pack(fresh)}, separators=(",", ":")),
+                       encoding="utf8")
+        os.replace(tmp, where)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _pack(entries: dict) -> dict:
+    """The index's entries as written: what runs repeat (a machine's info, a benchmark's names and record
+    without its device time) once in ``shared``, each run's benchmarks as ``[shared, median, device time]``."""
+    shared, where = [], {}
+
+    def ref(obj) -> int:
+        key = json.dumps(obj, sort_keys=True)
+        if key not in where:
+            where[key] = len(shared)
+            shared.append(obj)
+        return where[key]
+
+    files = {}
+    for name, e in entries.items():
+        run = e["run"]
+        benches = []
+        for b in run["benchmarks"]:
+            rec = dict(b.get("extra_info") or {})
+            device = rec.pop(DEVICE_TIME, None)
+            desc = {k: b[k] for k in ("name", "fullname", "group") if k in b} | {"extra_info": rec}
+            benches.append([ref(desc), b["stats"]["median"], device])
+        files[name] = {"stamp": e["stamp"], "head": {k: run[k] for k in ("datetime", "commit_info") if k in run},
+                       "machine_info": ref(run["machine_info"]), "benchmarks": benches}
+    return {"shared": shared, "files": files}
+
+
+def _unpack(data: dict) -> dict:
+    """:func:`_pack` undone: name -> {"stamp", "run": summary}. Runs share the objects they repeat."""
+    shared = data["shared"]
+    out = {}
+    for name, f in data["files"].items():
+        benches = []
+        for k, median, device in f["benchmarks"]:
+            desc = shared[k]
+            rec = desc["extra_info"] if device is None else {**desc["extra_info"], DEVICE_TIME: device}
+            benches.append({**desc, "extra_info": rec, "stats": {"median": median}})
+        out[name] = {"stamp": f["stamp"], "run": {**f["head"], "machine_info": shared[f["machine_info"]],
+                                                  "benchmarks": benches}}
+    return out
 
 
 def load_runs(paths) -> list[Run]:

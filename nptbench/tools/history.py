@@ -2,7 +2,9 @@
 explained.
 
 Reads saved runs (by default ``results/``: the committed baselines of every machine and the runs in
-``results/runs/``; or any files and folders given), builds each benchmark's series per machine, profile
+``results/runs/``; or any files and folders given) as summaries, without their rounds (a folder keeps
+them in an index, so an unchanged file is not read again: nptbench.schema.runs.read_summaries; progress
+on stderr while files are read whole; docs/history.md), builds each benchmark's series per machine, profile
 and conditions (nptbench.analysis.history: runs of other machines never mix into a series), finds its
 steps (nptbench.analysis.changepoints: from the scatter between runs, with a stated false-alarm rate) and
 prints them newest first, each with its size and interval, the first run at the new level and what
@@ -29,7 +31,7 @@ from nptbench.analysis import changepoints
 from nptbench.analysis.history import RunLevel, Series, changed_there, newest_first, run_levels, series, unique
 from nptbench.schema import layout
 from nptbench.schema.record import conditions_label
-from nptbench.schema.runs import RunError, load, run_files
+from nptbench.schema.runs import INDEX_FILE, RunError, read_summaries
 
 PASSED, NEW_STEP, BAD_INPUT, NOTHING = 0, 1, 2, 3
 #: A step is new when its first run is among the series' newest this many runs (a step shows once
@@ -39,18 +41,24 @@ NEW_RUNS = 5
 PROGRESS_EVERY = 2.0
 
 
-def read(paths: list[Path], progress=None) -> tuple[list, list[Path]]:
-    """Every run at ``paths`` (files, folders of them), copies of one run read once; ``progress(done,
-    total)`` is called now and then on long reads. :class:`RunError` names a corrupt file."""
-    files = [f for p in paths for f in run_files(p)]
-    if not files:
-        raise RunError(f"no saved run (*.json) in {', '.join(map(str, paths))}")
-    runs, last = [], time.monotonic()
-    for i, f in enumerate(files, 1):
-        runs.append(dated(load(f)))
+def read(paths: list[Path], progress=None, index: bool = True) -> tuple[list, list[Path]]:
+    """Every run at ``paths`` (files, folders of them) as its summary (nptbench.schema.runs.read_summaries:
+    a folder's index spares reading again a file that did not change; ``index=False`` reads every file
+    whole and writes no index), copies of one run read once; ``progress(done, total)`` is called about every
+    :data:`PROGRESS_EVERY` seconds while files are read whole. :class:`RunError` names a corrupt file."""
+    started = last = time.monotonic()
+
+    def every(done: int, total: int) -> None:
+        nonlocal last
         if progress and time.monotonic() - last > PROGRESS_EVERY:
-            progress(i, len(files))
+            progress(done, total)
             last = time.monotonic()
+
+    runs = [dated(r) for p in paths for r in read_summaries(p, every, index)]
+    if not runs:
+        raise RunError(f"no saved run (*.json) in {', '.join(map(str, paths))}")
+    if progress and last > started:  # it printed progress: say where it ended
+        progress(len(runs), len(runs))
     return unique(runs)
 
 
@@ -177,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-runs", type=int, default=changepoints.MIN_SIZE,
                         help=f"fewest runs on either side of a step (default {changepoints.MIN_SIZE})")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--no-index", action="store_true",
+                        help="read every run file whole and write no index (by default a folder keeps the "
+                             f"summaries of its runs in {INDEX_FILE}, keyed by each file's size, time and inode)")
     args = parser.parse_args(argv)
     if not 0 < args.alpha < 1 or args.min_step < 0 or args.min_runs < 1 or args.new < 1:
         parser.error("--alpha must lie in (0, 1), --min-step >= 0, --min-runs and --new >= 1")
@@ -186,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"history: read {done} of {total} runs", file=sys.stderr, flush=True)
 
     try:
-        runs, copies = read(paths, None if args.quiet else progress)
+        runs, copies = read(paths, None if args.quiet else progress, not args.no_index)
     except RunError as exc:
         print(f"nptbench history: {exc}", file=sys.stderr)
         return BAD_INPUT
