@@ -250,7 +250,7 @@ def test_baseline_refuses_a_results_folder_it_cannot_write_before_running_anythi
 
 def test_history_of_one_run_says_it_is_too_short(tmp_path, capsys):
     write_run(tmp_path / "one.json")
-    assert history.main([str(tmp_path), "--quiet"]) == history.PASSED
+    assert history.main([str(tmp_path), "--quiet"]) == Status.PASSED
     out = capsys.readouterr().out
     assert "1 series too short to hold a step" in out and "no steps" in out
 
@@ -265,7 +265,7 @@ def test_history_refuses_a_run_without_a_date_naming_it(tmp_path, capsys, when, 
     else:
         undated["datetime"] = when
     (tmp_path / "r9.json").write_text(json.dumps(undated))
-    assert history.main([str(tmp_path), "--quiet"]) == history.BAD_INPUT
+    assert history.main([str(tmp_path), "--quiet"]) == Status.BAD_INPUT
     err = capsys.readouterr().err.strip()
     assert err == f"nptbench history: {tmp_path / 'r9.json'}: {why}, so it has no place in a history " \
                   "(pytest-benchmark saves one with every run)"

@@ -14,6 +14,7 @@ import pytest
 from nptbench.analysis import changepoints as cp
 from nptbench.analysis.history import run_levels, series
 from nptbench.schema.runs import load_runs
+from nptbench.schema.status import Status
 from nptbench.tools import history
 
 
@@ -267,7 +268,7 @@ def test_each_series_level_is_its_runs_level_where_rows_miss_runs(tmp_path):
 
 def test_the_machines_steps_are_printed_apart_and_the_rows_own_kept(tmp_path, capsys):
     machine_history(tmp_path)
-    assert history.main([str(tmp_path), "--json", "--quiet"]) == history.PASSED
+    assert history.main([str(tmp_path), "--json", "--quiet"]) == Status.PASSED
     out = json.loads(capsys.readouterr().out)
     by_name = {s["name"]: s for s in out["series"]}
     assert [st["index"] for st in by_name["test_x[r2]"]["steps"]] == [30]
@@ -277,7 +278,7 @@ def test_the_machines_steps_are_printed_apart_and_the_rows_own_kept(tmp_path, ca
     assert level["rows"] == 8 and len(level["runs"]) == 40 and all(r["rows"] == 8 for r in level["runs"])
     (step,) = level["steps"]
     assert step["first_run"] == "0020_run.json" and step["ratio"] == pytest.approx(1.3, rel=0.05)
-    assert history.main([str(tmp_path), "--quiet"]) == history.PASSED
+    assert history.main([str(tmp_path), "--quiet"]) == Status.PASSED
     text = capsys.readouterr().out
     assert "1 step(s), newest first" in text and "slower test_x[r2]" in text
     assert "the machine's: 8 step(s)" in text and "run level [" in text and "x1.3" in text
@@ -285,7 +286,7 @@ def test_the_machines_steps_are_printed_apart_and_the_rows_own_kept(tmp_path, ca
 
 def test_a_step_with_the_machine_where_the_environment_changed_stays_the_rows(tmp_path, capsys):
     machine_history(tmp_path, numpy_change_at=20)  # a new numpy could move every row alike
-    assert history.main([str(tmp_path), "--json", "--quiet"]) == history.PASSED
+    assert history.main([str(tmp_path), "--json", "--quiet"]) == Status.PASSED
     out = json.loads(capsys.readouterr().out)
     for s in out["series"]:
         assert s["steps"][0]["index"] == 20 and s["steps"][0]["changed"]["environment"] == ["numpy 2.4.6 -> 2.5.0"]
@@ -294,17 +295,17 @@ def test_a_step_with_the_machine_where_the_environment_changed_stays_the_rows(tm
 
 def test_fail_on_new_step_ignores_the_machines_step(tmp_path, capsys):
     machine_history(tmp_path, own_at=99, runs=24)  # every row steps at run 20 of 24, nothing changed
-    assert history.main([str(tmp_path), "--fail-on-new-step", "--quiet"]) == history.PASSED
+    assert history.main([str(tmp_path), "--fail-on-new-step", "--quiet"]) == Status.PASSED
     assert "the machine's: 8 step(s)" in capsys.readouterr().out
     shutil.rmtree(tmp_path)
     machine_history(tmp_path, numpy_change_at=20, own_at=99, runs=24)  # the same, with a new numpy there
-    assert history.main([str(tmp_path), "--fail-on-new-step", "--quiet"]) == history.NEW_STEP
+    assert history.main([str(tmp_path), "--fail-on-new-step", "--quiet"]) == Status.FAILED
     assert len(capsys.readouterr().err.strip().splitlines()) == 8
 
 
 def test_a_filter_keeps_the_level_of_every_row(tmp_path, capsys):
     machine_history(tmp_path)
-    assert history.main([str(tmp_path), "-k", "r5", "--json", "--quiet"]) == history.PASSED
+    assert history.main([str(tmp_path), "-k", "r5", "--json", "--quiet"]) == Status.PASSED
     out = json.loads(capsys.readouterr().out)
     (s,) = out["series"]
     assert s["steps"] == [] and [st["index"] for st in s["with_run_level"]] == [20]
@@ -313,7 +314,7 @@ def test_a_filter_keeps_the_level_of_every_row(tmp_path, capsys):
 
 def test_json_names_each_series_and_its_steps(tmp_path, capsys):
     stepped_history(tmp_path, numpy_change_at=20)
-    assert history.main([str(tmp_path), "--json", "--quiet"]) == history.PASSED
+    assert history.main([str(tmp_path), "--json", "--quiet"]) == Status.PASSED
     out = json.loads(capsys.readouterr().out)
     by_name = {s["name"]: s for s in out["series"]}
     assert set(by_name) == {"test_x[slow]", "test_x[flat]"}
@@ -329,13 +330,13 @@ def test_json_names_each_series_and_its_steps(tmp_path, capsys):
 
 def test_fail_on_new_step_exits_1_with_one_line_per_step(tmp_path, capsys):
     stepped_history(tmp_path)
-    assert history.main([str(tmp_path), "--fail-on-new-step", "--quiet"]) == history.NEW_STEP
+    assert history.main([str(tmp_path), "--fail-on-new-step", "--quiet"]) == Status.FAILED
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("NEW SLOWDOWN STEP: test_x[slow]") and "x1.8" in err[0]
     # the same step, once ten more runs sit after it, is no longer new
     shutil.rmtree(tmp_path)
     stepped_history(tmp_path, after=14)
-    assert history.main([str(tmp_path), "--fail-on-new-step", "--quiet"]) == history.PASSED
+    assert history.main([str(tmp_path), "--fail-on-new-step", "--quiet"]) == Status.PASSED
     assert "x1.8" in capsys.readouterr().out
 
 
@@ -350,15 +351,15 @@ def test_text_lists_steps_newest_first_with_what_changed(tmp_path, capsys):
 def test_a_corrupt_run_is_named_in_one_line(tmp_path, capsys):
     stepped_history(tmp_path)
     (tmp_path / "0007_run.json").write_text("{not json")
-    assert history.main([str(tmp_path)]) == history.BAD_INPUT
+    assert history.main([str(tmp_path)]) == Status.BAD_INPUT
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "0007_run.json" in err[0] and "corrupt" in err[0]
 
 
 def test_nothing_to_read_and_bad_options(tmp_path, capsys):
-    assert history.main([str(tmp_path)]) == history.BAD_INPUT
+    assert history.main([str(tmp_path)]) == Status.BAD_INPUT
     stepped_history(tmp_path)
-    assert history.main([str(tmp_path), "-k", "nosuch"]) == history.NOTHING
+    assert history.main([str(tmp_path), "-k", "nosuch"]) == Status.NOTHING
     with pytest.raises(SystemExit):
         history.main([str(tmp_path), "--alpha", "2"])
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nptbench.schema.status import Status
 from nptbench.analysis import across, changepoint_kernels, changepoints as cp
 from nptbench.schema import record, runs
 from nptbench.tools import history
@@ -164,7 +165,7 @@ def test_a_historys_searches_and_simulations_do_not_grow_with_its_runs(tmp_path,
 
         monkeypatch.setattr(cp, "largest", counted_largest)
         monkeypatch.setattr(cp, "null_max", counted_null)
-        assert history.main([str(stepped_history(tmp_path / str(n), n)), "--json", "--quiet"]) == history.PASSED
+        assert history.main([str(stepped_history(tmp_path / str(n), n)), "--json", "--quiet"]) == Status.PASSED
     assert work[250]["simulations"] == work[1000]["simulations"] == 0
     assert work[1000]["scans"] <= work[250]["scans"]  # one search a segment, whatever its length
     for n, counts in work.items():  # each scan is linear in the runs, so the whole search is
@@ -231,7 +232,7 @@ def test_the_history_of_summaries_is_the_history_of_whole_runs(tmp_path, capsys)
     aged(tmp_path)
     outputs = []
     for options in (["--no-index"], [], []):  # whole files, then writing the index, then reading it
-        assert history.main([str(tmp_path), "--json", "--quiet", *options]) == history.PASSED
+        assert history.main([str(tmp_path), "--json", "--quiet", *options]) == Status.PASSED
         outputs.append(capsys.readouterr().out)
     assert outputs[0] == outputs[1] == outputs[2] and json.loads(outputs[0])["series"]
 
@@ -239,7 +240,7 @@ def test_the_history_of_summaries_is_the_history_of_whole_runs(tmp_path, capsys)
 def test_progress_goes_to_stderr_never_into_the_json(tmp_path, capsys, monkeypatch):
     machine_history(tmp_path, runs=12)
     monkeypatch.setattr(history, "PROGRESS_EVERY", -1.0)
-    assert history.main([str(tmp_path), "--json", "--no-index"]) == history.PASSED
+    assert history.main([str(tmp_path), "--json", "--no-index"]) == Status.PASSED
     out, err = capsys.readouterr()
     assert json.loads(out)["runs"] == 12
     assert "history: read 1 of 12 runs" in err and "history: read 12 of 12 runs" in err

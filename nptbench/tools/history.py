@@ -14,9 +14,9 @@ run level's own steps, and never failing ``--fail-on-new-step``. ``--json`` prin
 history.html with its plots inline, img/*.svg; nptbench.tools.dashboard), and ``--fail-on-new-step`` makes
 it a CI check.
 
-Exit statuses: :data:`PASSED` (no new slowdown step, or not asked), :data:`NEW_STEP` (with
-``--fail-on-new-step``: the newest runs begin a slowdown step, one line per step), :data:`BAD_INPUT` (a
-run cannot be read, or says no date: named in one line; bad arguments), :data:`NOTHING` (no series to look at).
+Exit statuses (nptbench.schema.status.Status): ``PASSED`` (no new slowdown step, or not asked), ``FAILED`` (with
+``--fail-on-new-step``: the newest runs begin a slowdown step, one line per step), ``BAD_INPUT`` (a
+run cannot be read, or says no date: named in one line; bad arguments), ``NOTHING`` (no series to look at).
 """
 from __future__ import annotations
 
@@ -28,12 +28,13 @@ from datetime import datetime
 from pathlib import Path
 
 from nptbench.analysis import changepoints
+from nptbench.analysis.fmt import step_ratio
 from nptbench.analysis.history import RunLevel, Series, changed_there, newest_first, run_levels, series, unique
 from nptbench.schema import layout
 from nptbench.schema.record import conditions_label
 from nptbench.schema.runs import INDEX_FILE, RunError, read_summaries
+from nptbench.schema.status import Status
 
-PASSED, NEW_STEP, BAD_INPUT, NOTHING = 0, 1, 2, 3
 #: A step is new when its first run is among the series' newest this many runs (a step shows once
 #: ``min_size`` runs sit after it, and may need a couple more on a noisy machine).
 NEW_RUNS = 5
@@ -117,7 +118,7 @@ def fmt_step(s: Series, step) -> str:
     why = s.explain(step)
     said = changed_there(why)
     commits = " -> ".join(why["commits"])
-    return (f"{s.label}: x{step.ratio:.2f} ({step.low:.2f}-{step.high:.2f}) from run {step.index + 1} of "
+    return (f"{s.label}: {step_ratio(step.ratio, step.low, step.high)} from run {step.index + 1} of "
             f"{len(s.points)} ({s.points[step.index].file}, {s.points[step.index].date})"
             + (f"; commits {commits}" if commits else "")
             + (f"; changed there: {'; '.join(said)}" if said else "; nothing recorded changed there"))
@@ -151,7 +152,7 @@ def print_text(all_series: list[Series], copies: list[Path], runs: int, short: l
               "moved alike, nothing recorded changed there), not counted as the rows' own:", file=out)
         for lv in moved:
             for st in lv.steps:
-                print(f"  {level_label(lv)}: x{st.ratio:.2f} ({st.low:.2f}-{st.high:.2f}) from run {st.index + 1} "
+                print(f"  {level_label(lv)}: {step_ratio(st.ratio, st.low, st.high)} from run {st.index + 1} "
                       f"of {len(lv.runs)} ({lv.runs[st.index].path.name})", file=out)
         for s, st in shared:
             print(f"  with the run level: {fmt_step(s, st)}", file=out)
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         runs, copies = read(paths, None if args.quiet else progress, not args.no_index)
     except RunError as exc:
         print(f"nptbench history: {exc}", file=sys.stderr)
-        return BAD_INPUT
+        return Status.BAD_INPUT
     every = series(runs)
     levels = run_levels(every)  # of every row, whatever the filters show
     found = [s for s in every
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     if not found:
         print("nptbench history: no series in these runs" + (" with these filters" if args.keyword or
               args.fingerprint or args.profile else ""), file=sys.stderr)
-        return NOTHING
+        return Status.NOTHING
     short = [s for s in found if len(s.points) < 2 * args.min_runs]
     started = time.monotonic()
     for i, s in enumerate(found, 1):
@@ -239,8 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         for s, st in fresh:
             print(f"NEW SLOWDOWN STEP: {fmt_step(s, st)}", file=sys.stderr)
         if fresh:
-            return NEW_STEP
-    return PASSED
+            return Status.FAILED
+    return Status.PASSED
 
 
 if __name__ == "__main__":
