@@ -315,3 +315,26 @@ def test_the_gate_finds_its_set_in_a_database_and_grows_it_there(database, tmp_p
     [line] = gate.lines
     assert "joined the baseline set (6 runs now)" in line and not (tmp_path / "elsewhere").exists()
     assert len(SessionGate.find(tmp_path / "elsewhere", GATE_FP, "smoke").paths) == 6
+
+
+def test_history_reads_a_database_as_it_reads_the_folder(database, tmp_path, capsys):
+    """``history --results URL``: the same series and steps from the committed history imported into a
+    database as from its folder."""
+    from nptbench.tools import history
+
+    folder = tmp_path / "results"
+    for f in sorted(HISTORY.glob("*.json"))[:30]:
+        dest = folder / "amd-epyc_2cores_nogpu" / "history" / "runs" / f.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(f.read_bytes())
+    target = store.open_store(database)
+    try:
+        store.import_runs(target, folder, report=lambda *a: None)
+    finally:
+        target.close()
+    outputs = []
+    for args in (["--results", str(folder)], ["--results", database, "--fingerprint", "amd-epyc_2cores_nogpu"]):
+        assert history.main([*args, "--json", "--quiet", "--no-index"]) == 0
+        series = json.loads(capsys.readouterr().out)["series"]
+        outputs.append(series)
+    assert outputs[0] == outputs[1] and len(outputs[0]) >= 20

@@ -606,6 +606,17 @@ def find_set(location, fp: str, profile: str, select: str | None = None, conditi
         target.close()
 
 
+def local_runs(location, under: str = "") -> list[Path]:
+    """Every run below folder ``under`` ("" for all) of the store at ``location``, as files: the runs
+    themselves in a folder store, local copies from a database (:func:`local_files`). Only the runs the store
+    holds now: a copy of a run pruned since is not among them."""
+    target = open_store(location)
+    try:
+        return local_files(location, target.entries(under), target)
+    finally:
+        target.close()
+
+
 def local_folder(location, under: str) -> Path:
     """Folder ``under`` of the store at ``location`` (``<fingerprint>/history/runs``, a machine's whole
     folder) as a folder of files, for ``history``, ``report`` and ``bisect``, which read folders: the folder

@@ -30,7 +30,7 @@ from pathlib import Path
 from nptbench.analysis import changepoints
 from nptbench.analysis.fmt import step_ratio
 from nptbench.analysis.history import RunLevel, Series, changed_there, newest_first, run_levels, series, unique
-from nptbench.schema import layout
+from nptbench.schema import layout, store
 from nptbench.schema.record import conditions_label
 from nptbench.schema.runs import INDEX_FILE, RunError, read_summaries
 from nptbench.schema.status import Status
@@ -165,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
                     "from the scatter between runs and explained by what changed there. Exit status: 0, 1 a new "
                     "slowdown step (--fail-on-new-step), 2 a run cannot be read, 3 no series.")
     parser.add_argument("paths", nargs="*", type=Path,
-                        help=f"saved runs: files or folders (default: {layout.RESULTS}/, baselines and runs)")
+                        help=f"saved runs: files or folders (default: the store --results names)")
+    parser.add_argument("--results", default=None,
+                        help=f"read the runs of this store, a folder or a postgresql:// URL (default: "
+                             f"${store.ENV}, else {layout.RESULTS}/, baselines and runs); from a database with "
+                             "--fingerprint, that machine's runs alone")
     parser.add_argument("-k", dest="keyword", default=None, help="only benchmarks whose name contains this")
     parser.add_argument("--fingerprint", default=None, help="only this machine")
     parser.add_argument("--profile", default=None, help="only this size profile")
@@ -192,7 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.alpha < 1 or args.min_step < 0 or args.min_runs < 1 or args.new < 1:
         parser.error("--alpha must lie in (0, 1), --min-step >= 0, --min-runs and --new >= 1")
-    paths = args.paths or [layout.RESULTS]
+    if args.paths and args.results:
+        parser.error("give saved runs or --results, not both")
+    location = args.results or store.locate()
+    try:
+        paths = args.paths or (store.local_runs(location, args.fingerprint or "") if store.is_database(location)
+                               else [Path(location)])
+    except RunError as exc:
+        print(f"nptbench history: {exc}", file=sys.stderr)
+        return Status.BAD_INPUT
 
     def progress(done: int, total: int) -> None:
         print(f"history: read {done} of {total} runs", file=sys.stderr, flush=True)
