@@ -815,7 +815,10 @@ class InstructionSession:
         return run
 
     def pytest_sessionfinish(self, session):
-        if self.counter is None or not self.counted:
+        if self.counter is None:
+            return
+        instruments.finish(self.counter)
+        if not self.counted:
             return
         info = {**machine.describe(), "profile": profile(self.config).size, **instruments.session_info()}
         run = {"machine_info": {"nptbench": info}, "datetime": datetime.now().isoformat(),

@@ -28,8 +28,10 @@ How a call is counted, and why this way:
   (:func:`read_dump`). The counter is read as ``(window of n calls - empty window) / n``, which
   takes the requests' own instructions out. Python's garbage collector is collected before and switched off
   during each window, so a collection never falls into one.
-- **Settled windows**: after the warm-up the first windows of a call still differ (caches of the allocator
-  and of the libraries fill). Each benchmark makes :data:`EMPTY_WINDOWS` empty windows and :data:`WINDOWS`
+- **Settled windows**: Python's interpreter specializes bytecode over its first tens of runs, and caches of
+  the allocator and the libraries fill: the windows' own code runs before any count, and each benchmark
+  gets up to :data:`WARM_CALLS` more uninstrumented calls after the harness's warm-up (as many as
+  :data:`WARM_SECONDS` allow). Each benchmark then makes :data:`EMPTY_WINDOWS` empty windows and :data:`WINDOWS`
   windows of calls back to back, and only then reads their dumps (reading a file between windows would
   leave the allocator in another state for the next): the count is the last window's minus the last empty
   one's. The record says how far the last two windows were apart (``instructions_window_spread``).
@@ -62,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from nptbench.env import blas
 from nptbench.measure import harness
 from nptbench.schema.record import write
 
@@ -77,10 +80,19 @@ CACHE = {"I1": (32768, 8, 64), "D1": (32768, 8, 64), "LL": (8388608, 16, 64)}
 CYCLE_WEIGHTS = (1, 5, 30)
 #: Empty windows, and windows of calls, counted per benchmark; the last of each kind is the count's.
 EMPTY_WINDOWS, WINDOWS = 2, 3
+#: Windows of nothing run (uninstrumented) when a counter starts, for the interpreter to specialize their code.
+PRIME_WINDOWS = 100
+#: A call of at least this many instructions is counted in one window (its first): the windows' noise, tens
+#: of instructions, is nothing beside it, and each more window would cost seconds.
+LARGE_CALL = 20_000_000
+#: How far two counts of the probe's tiny call may be apart (a fraction).
+PROBE_TOLERANCE = 1e-3
+#: Calls before a count (uninstrumented), at most; and the seconds they may take, at most.
+WARM_CALLS, WARM_SECONDS = 64, 2.0
 #: A window holds enough calls for about this many instructions (tens of milliseconds under callgrind) ...
-WINDOW_INSTRUCTIONS = 2_000_000
+WINDOW_INSTRUCTIONS = 4_000_000
 #: ... and at most this many calls.
-MAX_CALLS = 32
+MAX_CALLS = 256
 
 #: The x86-64 client request: rax = the request's 6 words, rdx = the default; the result comes in rdx.
 #: mov rax,rdi; mov rdx,rsi; rol rdi,3; rol rdi,13; rol rdi,61; rol rdi,51; xchg rbx,rbx; mov rax,rdx; ret
@@ -135,7 +147,7 @@ def command(argv: list[str], dumps: Path) -> list[str]:
     return ["setarch", platform.machine(), "-R", "valgrind", "--tool=callgrind", "-q",
             "--instr-atstart=no", "--collect-atstart=no", "--cache-sim=yes", *cache,
             "--dump-instr=no", "--dump-line=no", "--compress-strings=no",
-            f"--callgrind-out-file={dumps}/callgrind.out.%p", *argv]
+            f"--callgrind-out-file={dumps}/callgrind.out.%p", f"--log-file={dumps}/valgrind.%p.log", *argv]
 
 
 def environment(dumps: Path, base: dict | None = None) -> dict:
@@ -157,8 +169,9 @@ def reexec(args: list[str], cwd: str, before: Callable[[], None] = lambda: None)
 
 
 def probe(python: str = sys.executable, timeout: float = 300) -> str | None:
-    """Run the instrument on a tiny call (a list sum) in a fresh valgrind process, counting it twice:
-    None when both counts are the same whole number above zero, else why not, in one line. Takes seconds."""
+    """Run the instrument on a tiny call (a sum over a range) in a fresh valgrind process, counting it twice:
+    None when both counts are above zero and within :data:`PROBE_TOLERANCE` of each other, else why not, in
+    one line. Takes seconds."""
     reason = missing()
     if reason:
         return reason
@@ -176,9 +189,20 @@ def probe(python: str = sys.executable, timeout: float = 300) -> str | None:
     if proc.returncode != 0:
         return f"a counted probe under valgrind failed (exit {proc.returncode}): {lines[-1] if lines else ''}"
     words = proc.stdout.split()
-    if len(words) != 2 or words[0] != words[1] or float(words[0]) <= 0:
-        return f"a tiny call counted twice gave {' and '.join(words) or 'nothing'}, not one count above zero"
+    try:
+        first, second = map(float, words)
+    except ValueError:
+        return f"a counted probe under valgrind printed {proc.stdout.strip()[:200]!r}, not two counts"
+    if min(first, second) <= 0 or abs(first - second) > PROBE_TOLERANCE * first:
+        return f"a tiny call counted twice gave {first:,.1f} and {second:,.1f} instructions, not one count above zero"
     return None
+
+
+def kernels(timeout: float = 600) -> dict:
+    """Which kernels numpy's BLAS and torch's operators run under the instrument (nptbench.env.blas.probe,
+    run under valgrind as a counted session is): valgrind's simulated CPU has no AVX-512."""
+    with tempfile.TemporaryDirectory(prefix="nptbench-kernels-") as tmp:
+        return blas.probe(environment(Path(tmp)), timeout, tuple(command([], Path(tmp))))
 
 
 # --- client requests and windows -------------------------------------------------------------------------
@@ -224,7 +248,7 @@ class Count:
     events: dict
     calls: int  #: calls in each window
     windows: int  #: windows of calls made
-    spread: float  #: (max - min) / median of the windows' instructions
+    spread: float | None  #: (max - min) / median of the windows' instructions; None for one window
 
     @property
     def instructions(self) -> float:
@@ -248,12 +272,30 @@ class Counter:
             raise NotCounted(f"{DUMPS_ENV} is set but this process does not run under valgrind")
         return counter
 
-    def window(self, fn: Callable, arg_sets: list) -> object:
+    def __post_init__(self):
+        # The windows' own Python code is specialized by the interpreter over its first tens of runs: run
+        # it before any count, so the first benchmark's windows cost what every later one's do.
+        for _ in range(PRIME_WINDOWS):
+            self.window(lambda: None, [()] * MAX_CALLS, dump=False, collect=False)
+
+    def warm(self, fn: Callable, args: tuple, make_args: Callable | None) -> None:
+        """Uninstrumented calls before a count: :data:`WARM_CALLS`, or as many as :data:`WARM_SECONDS` allow
+        (a call's own bytecode is specialized over its first tens of runs)."""
+        import time
+
+        start = time.perf_counter()
+        for _ in range(WARM_CALLS):
+            fn(*(make_args() if make_args else args))
+            if time.perf_counter() - start > WARM_SECONDS:
+                break
+
+    def window(self, fn: Callable, arg_sets: list, dump: bool = True, collect: bool = True) -> object:
         """One window: ``fn(*args)`` for each of ``arg_sets``, collected, then dumped by callgrind (read
         later, :meth:`totals`: reading a file between windows would change the allocator's state the next
         window starts from). Returns the last call's result."""
         req, out = self.requests, None
-        gc.collect()
+        if collect:
+            gc.collect()
         was = gc.isenabled()
         gc.disable()
         try:
@@ -265,7 +307,8 @@ class Counter:
         finally:
             if was:
                 gc.enable()
-        req(DUMP_STATS_AT, ctypes.addressof(self.requests.label))
+        if dump:
+            req(DUMP_STATS_AT, ctypes.addressof(self.requests.label))
         return out
 
     def totals(self, windows: int) -> list[dict]:
@@ -296,6 +339,7 @@ class Counter:
         def window(n: int) -> object:
             return self.window(fn, [make_args() for _ in range(n)] if make_args else [args] * n)
 
+        self.warm(fn, args, make_args)
         req(START_INSTRUMENTATION)
         try:
             for _ in range(EMPTY_WINDOWS):
@@ -304,6 +348,8 @@ class Counter:
             if calls is None:
                 one = self.totals(EMPTY_WINDOWS + 1)
                 calls = calls_for(one[-1].get("Ir", 0) - one[-2].get("Ir", 0))
+                if one[-1].get("Ir", 0) - one[-2].get("Ir", 0) >= LARGE_CALL:  # one window is enough
+                    return Count(per_call(one[-1], one[-2], 1), 1, 1, None), out
             window(0)  # the empty window subtracted, made right before the windows of calls
             for _ in range(windows):
                 out = window(calls)
@@ -314,6 +360,11 @@ class Counter:
         median = ranked[len(ranked) // 2]
         spread = (ranked[-1].get("Ir", 0) - ranked[0].get("Ir", 0)) / max(median.get("Ir", 0), 1)
         return Count(per_call(median, empty, calls), calls, windows, spread), out
+
+
+def finish(counter: Counter) -> None:
+    """Remove the session's dumps folder (callgrind's own end-of-run dump and valgrind's log included)."""
+    shutil.rmtree(counter.dumps, ignore_errors=True)
 
 
 def per_call(window: dict, empty: dict, calls: int) -> dict:

@@ -262,7 +262,8 @@ INSTRUMENT_FIELDS = {
                           "chosen from a first counted call",
     "instructions_windows": "windows of instructions_calls calls counted back to back (the median is the count)",
     "instructions_window_spread": "(max - min) / median of those windows' instructions (unitless): the "
-                                  "count's noise within the session",
+                                  "count's noise within the session; null for a call counted in one window "
+                                  "(nptbench.measure.instruments.LARGE_CALL instructions or more)",
     "counted_threads": "threads the call was counted with: 1 (every thread pool at one thread); a row that "
                        "runs multi-threaded when timed is counted as one thread's work",
     "memory_accesses_per_call": "data reads + writes of one call (callgrind's Dr + Dw), in accesses",

@@ -45,7 +45,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: tomli is a dependency there (pyproject.toml)
     import tomli as tomllib
 
-from nptbench.analysis import drift, gate, gpu_records
+from nptbench.analysis import counts, drift, gate, gpu_records
 from nptbench.analysis.across import Bench, Times, benches
 from nptbench.analysis.verdict import (CONFIDENCE, DEFAULT_MIN_EFFECT, Verdict, hierarchical_verdict,
                                        verdict)
@@ -689,7 +689,13 @@ def main(argv: list[str] | None = None) -> int:
                              "of the rows it calls slower): a row stays slower only where NEW with those rows "
                              "replaced by SECOND's, judged against BASE the same way, calls it slower too")
     parser.add_argument("--json", action="store_true", help="print every verdict as JSON instead of the tables")
+    parser.add_argument("--counts", nargs=2, type=Path, metavar=("BASE_COUNTS", "NEW_COUNTS"), default=None,
+                        help="count runs of both sides (pytest bench --instrument instructions, results/counts/): "
+                             "judged on their own rule (nptbench.analysis.counts) in a table of their own, each row "
+                             "with the wall-time verdict beside it. BASE and NEW may themselves be count runs")
     args = parser.parse_args(argv)
+    if args.counts is None and counts.holds_counts(args.base) and counts.holds_counts(args.new):
+        return judge_counts(args.base, args.new, None)
     try:
         base, new = load_runs([args.base]), load_runs([args.new])
         if args.profile:
@@ -715,4 +721,23 @@ def main(argv: list[str] | None = None) -> int:
         print(render(pairings))
     for line in lines:
         print(f"nptbench compare: {line}", file=sys.stderr)
+    if args.counts is not None:
+        times = {r.bench or r.name: f"{r.verdict}, {r.result.ratio:.2f}x" for p in pairings for r in p.rows}
+        counted = judge_counts(*args.counts, times)
+        status = counted if status == PASSED else status
     return status
+
+
+def judge_counts(base: Path, new: Path, times: dict | None) -> int:
+    """Print the count table of two sides' count runs (nptbench.analysis.counts) and return compare's exit
+    status for them: :data:`SLOWER` where a count is called slower."""
+    try:
+        pairing = counts.judge(counts.load(base), counts.load(new))
+    except RunError as exc:
+        print(f"nptbench compare: {exc}", file=sys.stderr)
+        return UNREADABLE
+    print(counts.render(pairing, times))
+    called = counts.slower(pairing)
+    if called:
+        print(f"nptbench compare: {len(called)} benchmark(s) slower in counts: {', '.join(called)}", file=sys.stderr)
+    return SLOWER if called else NOTHING if pairing.refused or not pairing.rows else PASSED
