@@ -88,7 +88,7 @@ LARGE_CALL = 20_000_000
 #: How far two counts of the probe's tiny call may be apart (a fraction).
 PROBE_TOLERANCE = 1e-3
 #: Calls before a count (uninstrumented), at most; and the seconds they may take, at most.
-WARM_CALLS, WARM_SECONDS = 64, 2.0
+WARM_CALLS, WARM_SECONDS = 1024, 2.0
 #: A window holds enough calls for about this many instructions (tens of milliseconds under callgrind) ...
 WINDOW_INSTRUCTIONS = 4_000_000
 #: ... and at most this many calls.
