@@ -782,6 +782,12 @@ class InstructionSession:
 
     def __init__(self, config):
         self.config, self.counted, self.counter, self.reason = config, [], None, None
+        opt = config.option
+        if getattr(opt, "benchmark_compare", None) or getattr(opt, "benchmark_compare_fail", None) \
+                or getattr(opt, "baseline_grow", False):
+            raise pytest.UsageError("--instrument instructions saves a count run, which the gate does not judge: "
+                                    "compare two count runs with python -m nptbench compare BASE NEW "
+                                    "(docs/instructions.md)")
         try:
             self.counter = instruments.Counter.here()
         except instruments.NotCounted:

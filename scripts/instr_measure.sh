@@ -3,6 +3,7 @@
 # for A/A exactness, with and without a neighbour, and with extra work of known size (scripts/instr_mutations.py).
 #
 #   scripts/instr_measure.sh aa OUT N [pytest args...]        N sessions, count runs in OUT/aa/counts
+#   (pytest args: the bench files or folder and options, e.g. bench --bench-size smoke)
 #   scripts/instr_measure.sh aa-loaded OUT N [pytest args...] the same with a neighbour busy on the other core
 #   scripts/instr_measure.sh power OUT PCT [pytest args...]   one session with PCT % extra work, in OUT/pPCT/counts
 #
@@ -16,10 +17,11 @@ run() {  # $1: the storage folder; the rest: pytest arguments
   local store=$1
   shift
   local start=$SECONDS
-  .venv/bin/python -m pytest bench -q -p no:cacheprovider --instrument instructions \
-    --benchmark-storage="file://$PWD/$store/runs" "$@" > "$store.log" 2>&1 || true
+  .venv/bin/python -m pytest -q -p no:cacheprovider --instrument instructions \
+    --benchmark-storage="file://$store/runs" "$@" > "$store.log" 2>&1 || true
   echo "$store $((SECONDS - start)) s: $(tail -1 "$store.log")" | tee -a "$out/times.txt"
 }
+out=$(realpath -m "$out")
 mkdir -p "$out"
 case $mode in
   aa)

@@ -132,6 +132,13 @@ def test_without_valgrind_the_benchmarks_skip_with_the_reason(tmp_path):
     assert not (tmp_path / "counts").exists()
 
 
+def test_the_gate_refuses_an_instrumented_session(tmp_path):
+    proc = bench_session([*ONE_ROW, "--instrument", "instructions", "--benchmark-compare-fail=min:5%"],
+                         dict(os.environ), tmp_path)
+    assert proc.returncode == 4  # pytest's usage error
+    assert "the gate does not judge" in proc.stderr
+
+
 @pytest.mark.sessions
 @needs_valgrind
 def test_a_session_counts_its_rows_and_compare_judges_them(tmp_path):
