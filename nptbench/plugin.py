@@ -777,7 +777,7 @@ def measure(benchmark, pytestconfig, request):
 
 class InstructionSession:
     """``--instrument instructions``: this session runs again, whole, under valgrind
-    (nptbench.measure.instruments.reexec; where it cannot, every benchmark skips with the reason), its
+    (nptbench.measure.instruments.rerun; where it cannot, every benchmark skips with the reason), its
     benchmarks are counted instead of timed, and the count run is saved in results/counts/ at the end."""
 
     def __init__(self, config):
@@ -792,9 +792,9 @@ class InstructionSession:
             self.counter = instruments.Counter.here()
         except instruments.NotCounted:
             self.reason = instruments.missing()
-            if self.reason is None:  # no return: the process becomes the counted session
+            if self.reason is None:  # no return: this process ends with the counted session's status
                 capture = config.pluginmanager.get_plugin("capturemanager")
-                instruments.reexec(list(config.invocation_params.args), str(config.invocation_params.dir),
+                instruments.rerun(list(config.invocation_params.args), str(config.invocation_params.dir),
                                    capture.suspend_global_capture if capture else lambda: None)
 
     def pytest_sessionstart(self, session):
@@ -821,10 +821,7 @@ class InstructionSession:
         return run
 
     def pytest_sessionfinish(self, session):
-        if self.counter is None:
-            return
-        instruments.finish(self.counter)
-        if not self.counted:
+        if self.counter is None or not self.counted:
             return
         info = {**machine.describe(), "profile": profile(self.config).size, **instruments.session_info()}
         run = {"machine_info": {"nptbench": info}, "datetime": datetime.now().isoformat(),

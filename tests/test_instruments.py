@@ -182,15 +182,16 @@ def verdicts(pairing) -> dict:
 
 
 def test_a_one_percent_change_is_called_with_one_run_a_side():
+    assert counts.MIN_EFFECT == 0.005
     base = runs_of(count_run({"a": 100_000, "b": 100_000, "c": 100_000}))
-    new = runs_of(count_run({"a": 101_100, "b": 100_500, "c": 98_800}))
+    new = runs_of(count_run({"a": 101_000, "b": 100_400, "c": 99_000}))
     p = counts.judge(base, new)
     assert verdicts(p) == {"a": "slower", "b": "same", "c": "faster"}
     assert all("one run a side" in " ".join(r.notes) for r in p.rows)
 
 
 def test_a_row_that_moves_between_runs_needs_more():
-    # row a moved 0.5 % between BASE's own runs: 3 x 0.5 % = 1.5 % is needed to call it
+    # row a moved 0.5 % between BASE's own runs: 3 x 0.5 % = 1.5 % is needed to call it, b 0.5 %
     base = runs_of(count_run({"a": 100_000, "b": 100_000}), count_run({"a": 100_500, "b": 100_000}))
     new = runs_of(count_run({"a": 101_300, "b": 101_300}))
     p = counts.judge(base, new)

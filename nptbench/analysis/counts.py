@@ -9,7 +9,7 @@ per million on most rows (results/instructions.md), so a count ratio needs no si
 
 - a row's **A/A spread** is how far its count moved between the runs of one side, ``max / min - 1`` (the
   larger of BASE's and NEW's where both hold several runs); its side's count is the median of its runs;
-- **slower** when NEW / BASE - 1 exceeds both the minimum effect (:data:`MIN_EFFECT`, 1 %) and
+- **slower** when NEW / BASE - 1 exceeds both the minimum effect (:data:`MIN_EFFECT`, 0.5 %) and
   :data:`SPREAD_MULTIPLE` times that spread; **faster** the same way down; else **same**;
 - with one run a side no spread is measured: the minimum effect alone judges, and the row says so;
 - runs of different hardware (fingerprints), or of different simulated caches, are **not compared**:
@@ -28,8 +28,9 @@ from pathlib import Path
 
 from nptbench.schema.runs import Run, RunError, run_files
 
-#: The smallest count change called, as a fraction.
-MIN_EFFECT = 0.01
+#: The smallest count change called, as a fraction: half of the 1 % a count should see, so a 1 % change
+#: whose realized count moves a little less is still called; 50 times the A/A spread of most rows here.
+MIN_EFFECT = 0.005
 #: A change is called only beyond this many times the row's measured A/A spread.
 SPREAD_MULTIPLE = 3
 #: Below this many flops per byte a row is memory-bound on any CPU here (a STREAM-like op is ~0.1): its
@@ -230,7 +231,7 @@ def render(pairing: CountPairing, times: dict | None = None, base_label: str = "
         out.append(line + (f" {times.get(r.name, '-')} |" if time_col else ""))
     words = ("slower", "faster", "same")
     out += ["", "Count verdicts: " + ", ".join(f"{sum(r.verdict == w for r in pairing.rows)} {w}" for w in words)
-            + f" (slower or faster: beyond {MIN_EFFECT:.0%} and beyond {SPREAD_MULTIPLE}x the row's A/A spread "
+            + f" (slower or faster: beyond {MIN_EFFECT:.1%} and beyond {SPREAD_MULTIPLE}x the row's A/A spread "
             "between its runs; nptbench.analysis.counts)."]
     if time_col:
         out.append("'wall time' is the verdict of the timed runs on the same row, judged on its own statistics: "

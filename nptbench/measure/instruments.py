@@ -10,8 +10,9 @@ the run is saved as a count run (:func:`save`), which ``compare`` judges on its 
 
 How a call is counted, and why this way:
 
-- **One valgrind process per session**, never one per benchmark: :func:`reexec` replaces the pytest
-  process by ``setarch -R valgrind --tool=callgrind ... python -m pytest <the same arguments>``. Importing
+- **One valgrind process per session**, never one per benchmark: :func:`rerun` runs
+  ``setarch -R valgrind --tool=callgrind ... python -m pytest <the same arguments>`` and ends the first
+  pytest process with its exit status. Importing
   torch under valgrind costs about 30 s here; once per session it is paid once.
 - **Instrumentation off except around the counted calls** (``--instr-atstart=no``): the session's imports,
   data, references and warm-ups run on valgrind's plain translation (a few times slower than native, not
@@ -69,7 +70,8 @@ from nptbench.measure import harness
 from nptbench.schema.record import write
 
 INSTRUMENTS = ("time", "instructions")
-#: Set in the session that runs under valgrind: the folder callgrind dumps its windows into.
+#: Set in the session that runs under valgrind: the folder callgrind dumps its windows into (removed by
+#: :func:`rerun` when that session has ended).
 DUMPS_ENV = "NPTBENCH_INSTRUMENT_DUMPS"
 #: Every thread pool at one thread while counting.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
@@ -142,7 +144,7 @@ def missing() -> str | None:
 
 
 def command(argv: list[str], dumps: Path) -> list[str]:
-    """The command that runs ``argv`` (a Python command line) under callgrind as :func:`reexec` does."""
+    """The command that runs ``argv`` (a Python command line) under callgrind as :func:`rerun` does."""
     cache = [f"--{name}={','.join(map(str, geom))}" for name, geom in CACHE.items()]
     return ["setarch", platform.machine(), "-R", "valgrind", "--tool=callgrind", "-q",
             "--instr-atstart=no", "--collect-atstart=no", "--cache-sim=yes", *cache,
@@ -155,17 +157,22 @@ def environment(dumps: Path, base: dict | None = None) -> dict:
     return {**(os.environ if base is None else base), **ONE_THREAD, "PYTHONHASHSEED": "0", DUMPS_ENV: str(dumps)}
 
 
-def reexec(args: list[str], cwd: str, before: Callable[[], None] = lambda: None) -> None:
-    """Replace this process by the same pytest session (``args``: its arguments) under callgrind. ``before``
-    runs last (the plugin suspends pytest's capture there, so the new process writes to the terminal)."""
+def rerun(args: list[str], cwd: str, before: Callable[[], None] = lambda: None) -> None:
+    """Run the same pytest session (``args``: its arguments) again under callgrind, wait for it, remove its
+    dumps folder and end this process with its exit status: this process never runs a benchmark. ``before``
+    runs first (the plugin suspends pytest's capture there, so the session writes to the terminal)."""
     dumps = Path(tempfile.mkdtemp(prefix="nptbench-callgrind-"))
-    cmd = command([sys.executable, "-m", "pytest", *args], dumps)
-    env = environment(dumps)
     before()
     sys.stdout.flush()
     sys.stderr.flush()
-    os.chdir(cwd)
-    os.execvpe(cmd[0], cmd, env)
+    try:
+        status = subprocess.call(command([sys.executable, "-m", "pytest", *args], dumps), env=environment(dumps),
+                                 cwd=cwd)
+    except KeyboardInterrupt:
+        status = 2
+    finally:
+        shutil.rmtree(dumps, ignore_errors=True)  # valgrind writes its last dump there as it exits: not before
+    os._exit(status if status >= 0 else 128 - status)
 
 
 def probe(python: str = sys.executable, timeout: float = 300) -> str | None:
@@ -257,7 +264,7 @@ class Count:
 
 @dataclass
 class Counter:
-    """Counts calls in this process, which runs under callgrind (:func:`reexec`)."""
+    """Counts calls in this process, which runs under callgrind (:func:`rerun`)."""
     dumps: Path
     requests: Requests = field(default_factory=Requests)
 
@@ -360,11 +367,6 @@ class Counter:
         median = ranked[len(ranked) // 2]
         spread = (ranked[-1].get("Ir", 0) - ranked[0].get("Ir", 0)) / max(median.get("Ir", 0), 1)
         return Count(per_call(median, empty, calls), calls, windows, spread), out
-
-
-def finish(counter: Counter) -> None:
-    """Remove the session's dumps folder (callgrind's own end-of-run dump and valgrind's log included)."""
-    shutil.rmtree(counter.dumps, ignore_errors=True)
 
 
 def per_call(window: dict, empty: dict, calls: int) -> dict:
