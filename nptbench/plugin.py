@@ -799,7 +799,8 @@ class InstructionSession:
 
     def pytest_sessionstart(self, session):
         bs = benchmark_session(self.config)
-        if bs is not None:  # nothing is timed: pytest-benchmark has no run to save (the count run is ours)
+        if bs is not None:  # nothing is timed: no yardsticks, ceilings or run of pytest-benchmark's (ours is saved)
+            bs.disabled = True
             bs.autosave = bs.save = bs.json = None
 
     def pytest_runtest_setup(self, item):
