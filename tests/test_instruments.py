@@ -38,30 +38,42 @@ def counted(code: str, tmp_path: Path) -> list[str]:
 
 TINY = ("import numpy as np; from nptbench.measure import instruments as i; c = i.Counter.here(); "
         "f = lambda n: sum(range(n)); x, y = np.ones((5, 784), np.float32), np.ones((784, 10), np.float32); "
-        "g = lambda: x @ y; "
-        "a = c.count(f, (200,)); b = c.count(f, (200,)); d = c.count(f, (400,)); p = c.count(g); q = c.count(g); "
-        "print(a.instructions, b.instructions, d.instructions, p.instructions, q.instructions, a.calls, "
-        "a.events.get('CEst', 0) > a.instructions)")
-#: How close two counts of a tiny call must be (a fraction): a pure-Python call of some 16,000 instructions
-#: that allocates integers is the noisiest kind (the goal between sessions is 0.1 %); a numpy product's
-#: counts agree far closer (results/instructions.md).
-CLOSE = {"python": 1e-3, "numpy": 1e-4}
+        "g = lambda: x @ y; [f(200) for _ in range(PYTHON_WARMUP)]; "
+        "a = c.count(f, (200,)); b = c.count(f, (200,)); e = c.count(f, (200,)); d = c.count(f, (400,)); "
+        "p = c.count(g); q = c.count(g); "
+        "print(a.instructions, b.instructions, e.instructions, d.instructions, p.instructions, q.instructions, a.calls, "
+        "int(a.events.get('CEst', 0) > a.instructions))")
+#: Calls of the tiny pure-Python function before it is counted: CPython 3.11's specializing interpreter
+#: changes a call of a few thousand instructions by up to 0.4 % over its first few thousand runs, more than
+#: the instrument's own warm-up (WARM_CALLS) gives it (results/instructions.md).
+PYTHON_WARMUP = 4096
+#: How close two counts of a tiny call must be (a fraction): a numpy product's, and a pure-Python call's
+#: once counted before ("settled"); the first count of a pure-Python call of some 16,000 instructions in a
+#: process sits up to 0.3 % from the later ones (measured; results/instructions.md).
+CLOSE = {"numpy": 1e-4, "settled": 1e-4, "first": 5e-3}
+
+
+def tiny_counts(tmp_path: Path) -> list[float]:
+    return [float(x) for x in counted(TINY.replace("PYTHON_WARMUP", str(PYTHON_WARMUP)), tmp_path)]
 
 
 @needs_valgrind
 def test_a_tiny_call_counted_twice_gives_the_same_count(tmp_path):
-    *numbers, calls, cycles = counted(TINY, tmp_path / "a")
-    a, b, d, p, q = map(float, numbers)
-    assert a > 0 and b == pytest.approx(a, rel=CLOSE["python"])
+    a, b, e, d, p, q, calls, cycles = tiny_counts(tmp_path)
+    assert a > 0 and e == pytest.approx(b, rel=CLOSE["settled"]) and a == pytest.approx(b, rel=CLOSE["first"])
     assert p > 0 and q == pytest.approx(p, rel=CLOSE["numpy"])
     assert int(calls) == instruments.calls_for(a) > 1  # a tiny call: many calls a window
-    # twice the loop's work counts more, but less than twice plus the call's own cost
-    assert a * 1.5 < d < 2 * a
-    assert cycles == "True"  # the cache simulation ran: the cycle estimate is above the instructions
-    # ... and a second process counts the same
-    a2, b2, d2, p2, q2 = (float(x) for x in counted(TINY, tmp_path / "b")[:5])
-    assert [a2, b2, d2] == pytest.approx([a, b, d], rel=CLOSE["python"])
-    assert [p2, q2] == pytest.approx([p, q], rel=CLOSE["numpy"])
+    # twice the loop's work counts more (its integers above 256 are made, not taken from the cache)
+    assert d > 1.5 * a
+    assert cycles == 1.0  # the cache simulation ran: the cycle estimate is above the instructions
+
+
+@pytest.mark.sessions
+@needs_valgrind
+def test_two_processes_count_a_tiny_call_the_same(tmp_path):
+    first, second = tiny_counts(tmp_path / "a"), tiny_counts(tmp_path / "b")
+    assert second[:4] == pytest.approx(first[:4], rel=CLOSE["first"])
+    assert second[4:6] == pytest.approx(first[4:6], rel=CLOSE["numpy"])
 
 
 def test_outside_valgrind_the_requests_do_nothing_and_the_counter_refuses(monkeypatch):

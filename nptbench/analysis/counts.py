@@ -57,7 +57,10 @@ def is_count_run(data: dict) -> bool:
 
 def holds_counts(path) -> bool:
     """Whether ``path`` (a run file, or a folder of them) holds count runs: its first run file is one."""
-    files = run_files(path)
+    try:
+        files = run_files(path)
+    except RunError:  # no such file: the timed reading says so
+        return False
     if not files:
         return False
     try:
