@@ -27,6 +27,10 @@ Benchmarks are matched, kept apart by their conditions and pooled over several r
 nptbench.analysis.across says, like everywhere in the suite. Runs are grouped by hardware fingerprint:
 each machine is judged against its own BASE runs and all machines are laid side by side; comparing across
 fingerprints prints a loud warning. Exit statuses: :data:`PASSED` ... :data:`CANNOT_JUDGE`.
+
+Count runs (``pytest bench --instrument instructions``) hold no times: BASE and NEW that are count runs, or
+``--counts BASE_COUNTS NEW_COUNTS`` beside timed runs, are judged apart by nptbench.analysis.counts
+(:func:`judge_counts`), in a table of their own that shows each row's wall-time verdict beside its count's.
 """
 from __future__ import annotations
 
