@@ -263,3 +263,20 @@ def test_a_timed_run_is_not_a_count_run(tmp_path):
     assert not counts.holds_counts(timed)
     with pytest.raises(counts.RunError, match="not a count run"):
         counts.load(timed)
+
+
+# --- doctor ----------------------------------------------------------------------------------------------
+
+def test_doctor_says_whether_the_instrument_can_run_and_which_kernels_it_takes():
+    from nptbench.tools import doctor
+
+    report = {"paths": {"instructions": None}, "instrument": None,
+              "blas": {"kernels": {"numpy": {"kernels": "SkylakeX"}, "torch_capability": "AVX512"}}}
+    assert "doctor --instrument" in doctor.render_instrument(report)[0]
+    report["instrument"] = {"kernels": {"numpy": {"kernels": "Haswell"}, "torch_capability": "AVX2"}}
+    lines = doctor.render_instrument(report)
+    assert "numpy BLAS: SkylakeX -> Haswell" in "\n".join(lines) and "torch operators: AVX512 -> AVX2" in lines[-1]
+    report["paths"]["instructions"] = "needs valgrind on PATH"
+    report["instrument"] = {}
+    assert doctor.render_instrument(report) == []
+    assert doctor.RUNS["instructions"].startswith("instruction counts")
