@@ -38,6 +38,7 @@ def power(base: str, pairs: list[str]) -> None:
     base_runs = counts.load(base)
     print("| extra work | affected rows called slower | realized count ratios (affected) | unaffected rows called |")
     print("|---|---|---|---|")
+    per_row: dict = {}
     for pair in pairs:
         label, _, folder = pair.partition("=")
         p = counts.judge(base_runs, counts.load(folder))
@@ -46,8 +47,15 @@ def power(base: str, pairs: list[str]) -> None:
         called = [r for r in hit if r.verdict == "slower"]
         wrong = [r for r in rest if r.verdict != "same"]
         ratios = ", ".join(f"{r.ratio:.4f}" for r in sorted(hit, key=lambda r: r.name))
+        for r in hit:
+            per_row.setdefault(r.name, {})[label] = f"{r.ratio:.4f} {r.verdict} (beyond {r.threshold:.2%})"
         print(f"| {label} % | {len(called)} of {len(hit)} | {ratios} | {len(wrong)} of {len(rest)}"
               + (f" ({', '.join(f'{r.name} {r.verdict} {r.ratio:.4f}' for r in wrong)})" if wrong else "") + " |")
+    labels = [pair.partition("=")[0] for pair in pairs]
+    print("\n| affected row | " + " | ".join(f"{x} %" for x in labels) + " |")
+    print("|---|" + "---|" * len(labels))
+    for name in sorted(per_row):
+        print(f"| {name} | " + " | ".join(per_row[name].get(x, "-") for x in labels) + " |")
 
 
 if __name__ == "__main__":
