@@ -32,7 +32,7 @@ import pytest
 
 from nptbench.analysis import gpu_records, roofline
 from nptbench.env import backends, machine
-from nptbench.measure import ceilings, devicetime, gpustate, harness, yardsticks
+from nptbench.measure import ceilings, devicetime, gpustate, harness, instruments, yardsticks
 from nptbench.schema import layout, runs
 from nptbench.schema.record import DEFAULT_GPU_THROTTLE_THRESHOLD, THREAD_VARIABLES
 from nptbench.schema.status import Status
@@ -131,6 +131,12 @@ def pytest_addoption(parser):
              "configuration matrix read to name what failed)",
     )
     group.addoption(
+        "--instrument", choices=instruments.INSTRUMENTS, default="time",
+        help="time (default): pytest-benchmark times each benchmark. instructions: the session runs again under "
+             "valgrind (callgrind) and every CPU benchmark's call is counted after its warm-up, with the same "
+             "checks; the count run is saved in results/counts/ (docs/instructions.md). GPU rows skip",
+    )
+    group.addoption(
         "--gpu-throttle-threshold", type=throttle_threshold, default=DEFAULT_GPU_THROTTLE_THRESHOLD,
         metavar="FRACTION",
         help="a GPU benchmark whose SM clock fell below this fraction of the application clock (read through "
@@ -159,6 +165,8 @@ def pytest_configure(config):
     if not backends.missing_package("torch"):
         backends.configure_torch()
     config.pluginmanager.register(LastScreen(), "nptbench-last-screen")
+    if config.getoption("--instrument") == "instructions":
+        config.pluginmanager.register(InstructionSession(config), "nptbench-instrument")
     try:  # --benchmark-compare uses results/<this machine's fingerprint>/
         config.pluginmanager.register(PytestBaseline(config, profile(config).size), "nptbench-baseline")
     except runs.RunError as exc:
@@ -721,7 +729,70 @@ def size(pytestconfig) -> str:
 
 
 @pytest.fixture
-def measure(benchmark, pytestconfig):
-    """``measure(fn, args, record=..., reference=...)``: warm up, time, check, record (nptbench.measure.harness)."""
-    return functools.partial(harness.measure, benchmark, cold_l2=pytestconfig.getoption("--gpu-cold-l2"),
+def measure(benchmark, pytestconfig, request):
+    """``measure(fn, args, record=..., reference=...)``: warm up, time, check, record (nptbench.measure.harness);
+    under ``--instrument instructions`` count instead of time (:class:`InstructionSession`)."""
+    counting = pytestconfig.pluginmanager.get_plugin("nptbench-instrument")
+    run = counting.measure(benchmark, request.node) if counting else harness.measure
+    return functools.partial(run, benchmark, cold_l2=pytestconfig.getoption("--gpu-cold-l2"),
                              throttle_threshold=pytestconfig.getoption("--gpu-throttle-threshold"))
+
+
+# --- --instrument instructions (nptbench.measure.instruments) ---------------------------------------------
+
+class InstructionSession:
+    """``--instrument instructions``: this session runs again, whole, under valgrind
+    (nptbench.measure.instruments.rerun; where it cannot, every benchmark skips with the reason), its
+    benchmarks are counted instead of timed, and the count run is saved in results/counts/ at the end."""
+
+    def __init__(self, config):
+        self.config, self.counted, self.counter, self.reason = config, [], None, None
+        opt = config.option
+        if getattr(opt, "benchmark_compare", None) or getattr(opt, "benchmark_compare_fail", None) \
+                or getattr(opt, "baseline_grow", False):
+            raise pytest.UsageError("--instrument instructions saves a count run, which the gate does not judge: "
+                                    "compare two count runs with python -m nptbench compare BASE NEW "
+                                    "(docs/instructions.md)")
+        try:
+            self.counter = instruments.Counter.here()
+        except instruments.NotCounted:
+            self.reason = instruments.missing()
+            if self.reason is None:  # no return: this process ends with the counted session's status
+                capture = config.pluginmanager.get_plugin("capturemanager")
+                instruments.rerun(list(config.invocation_params.args), str(config.invocation_params.dir),
+                                   capture.suspend_global_capture if capture else lambda: None)
+
+    def pytest_sessionstart(self, session):
+        bs = benchmark_session(self.config)
+        if bs is not None:  # nothing is timed: no yardsticks, ceilings or run of pytest-benchmark's (ours is saved)
+            bs.disabled = True
+            bs.autosave = bs.save = bs.json = None
+
+    def pytest_runtest_setup(self, item):
+        if item.get_closest_marker("gpu") or item.get_closest_marker("numba_cuda"):
+            pytest.skip(instruments.GPU_REASON)  # before its fixtures put anything on the device
+
+    def measure(self, benchmark, item):
+        if self.reason:
+            pytest.skip(self.reason)
+        benchmark._mode = "--instrument instructions"  # pytest-benchmark's "fixture was not used" warning
+        params = {k: str(v) for k, v in getattr(getattr(item, "callspec", None), "params", {}).items()}
+        stand_in = instruments.CountingBenchmark(benchmark, self.counter, self.counted, item.name, item.nodeid, params)
+
+        def run(_, *args, **kwargs):
+            try:
+                return instruments.measure(stand_in, *args, **kwargs)
+            except instruments.NotCounted as exc:
+                pytest.skip(str(exc))
+        return run
+
+    def pytest_sessionfinish(self, session):
+        if self.counter is None or not self.counted:
+            return
+        info = {**machine.describe(), "profile": profile(self.config).size, **instruments.session_info()}
+        run = {"machine_info": {"nptbench": info}, "datetime": datetime.now().isoformat(),
+               "benchmarks": self.counted}
+        add_skips(self.config, run)
+        add_session(self.config, run)
+        path = instruments.save(results_root(self.config), json.loads(json.dumps(run, default=str)))
+        profile(self.config).notices.append(f"instruction counts saved in {path}")

@@ -119,12 +119,14 @@ def parse(stdout: str) -> dict:
     return out
 
 
-def probe(env: dict | None = None, timeout: float = 120) -> dict:
+def probe(env: dict | None = None, timeout: float = 120, prefix: tuple = ()) -> dict:
     """Ask a fresh Python process, started with ``env`` (default: this one's), which kernels its BLAS
-    libraries run (see :func:`parse`)."""
+    libraries run (see :func:`parse`); ``prefix``: a command it runs under (valgrind, for the kernels
+    taken under ``--instrument instructions``)."""
     env = dict(os.environ if env is None else env)
     env["MKL_VERBOSE"] = "1"
-    proc = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([*prefix, sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True,
+                          timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"the BLAS probe failed: {proc.stderr.strip()[-500:]}")
     return parse(proc.stdout)

@@ -4,6 +4,7 @@ Report and compare tools read only these fields, so they are declared here, with
 and nowhere else: :data:`FIELDS` are in every record; :data:`GPU_FIELDS` and :data:`GPU_STATE_FIELDS`
 every ``device == "cuda"`` record adds; :data:`HARNESS_FIELDS`, :data:`FAMILY_FIELDS`, :data:`ROOFLINE_FIELDS`
 and :data:`SAVED_FIELDS` the harness, a family, the roofline or saving and promoting add where they apply;
+:data:`INSTRUMENT_FIELDS` a record counted instead of timed (``--instrument instructions``);
 :data:`FIELD_PREFIXES` fields named by a prefix. Every field reaches ``benchmark.extra_info`` through
 :func:`write`, which refuses an undeclared one: a new field is declared here first.
 """
@@ -251,6 +252,41 @@ SESSION_FIELDS = {
     "complete": "true when every collected benchmark ran (or skipped with its reason) and none failed",
 }
 
+#: Fields a record counted under ``--instrument instructions`` adds (nptbench.measure.instruments.fields), in
+#: place of times: per call, after the warm-up, in one valgrind (callgrind) process per session. Read by
+#: nptbench.analysis.counts, never with the wall-time statistics.
+INSTRUMENT_FIELDS = {
+    "instructions_per_call": "instructions one call executes (callgrind's Ir): (a window of instructions_calls "
+                             "calls - an empty window) / instructions_calls, in instructions",
+    "instructions_calls": "calls in each counted window: a power of two, 1 to nptbench.measure.instruments.MAX_CALLS, "
+                          "chosen from a first counted call",
+    "instructions_windows": "windows of instructions_calls calls counted back to back (the median is the count)",
+    "instructions_window_spread": "(max - min) / median of those windows' instructions (unitless): the "
+                                  "count's noise within the session; null for a call counted in one window "
+                                  "(nptbench.measure.instruments.LARGE_CALL instructions or more)",
+    "counted_threads": "threads the call was counted with: 1 (every thread pool at one thread); a row that "
+                       "runs multi-threaded when timed is counted as one thread's work",
+    "memory_accesses_per_call": "data reads + writes of one call (callgrind's Dr + Dw), in accesses",
+    "l1_misses_per_call": "simulated L1 misses of one call, instruction and data (I1mr + D1mr + D1mw), in misses "
+                          "(the run's instrument_cache geometry)",
+    "ll_misses_per_call": "simulated last-level misses of one call (ILmr + DLmr + DLmw), in misses: accesses "
+                          "that went to RAM",
+    "cycles_estimate_per_call": "estimated cycles of one call: 1 x L1 hits + 5 x LL hits + 30 x RAM accesses "
+                                "over instruction and data accesses (pythonspeed's fit of cachegrind's events "
+                                "to a Haswell Xeon), in cycles; an estimate, not a measurement",
+}
+
+#: What a count run's machine info (``machine_info["nptbench"]``) says about how it was counted
+#: (nptbench.measure.instruments.session_info); a run without ``instrument`` is a timed run.
+INSTRUMENT_RUN_FIELDS = {
+    "instrument": "instructions: the run holds counts, not times (it is saved in results/counts/)",
+    "instrument_tool": "valgrind's version and tool",
+    "instrument_cache": "{I1, D1, LL: [bytes, ways, line bytes]} of the simulated caches, fixed",
+    "instrument_cycles_formula": "the cycle estimate's formula, in words",
+    "instrument_threads": "threads every pool was held to while counting (1)",
+    "instrument_aslr": "off: address randomization was switched off (setarch -R)",
+}
+
 #: Fields named by a prefix: prefix -> what the rest of the name says.
 FIELD_PREFIXES = {
     "rel_err_vs_": "rel_err against another reference, named by the suffix (information only, unchecked)",
@@ -259,7 +295,7 @@ FIELD_PREFIXES = {
 
 #: Every declared field with a fixed name.
 DECLARED = {**FIELDS, **GPU_FIELDS, **GPU_STATE_FIELDS, **HARNESS_FIELDS, **FAMILY_FIELDS, **ROOFLINE_FIELDS,
-            **SAVED_FIELDS}
+            **SAVED_FIELDS, **INSTRUMENT_FIELDS}
 
 
 def declared(name: str) -> bool:

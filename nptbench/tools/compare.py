@@ -29,6 +29,10 @@ each machine is judged against its own BASE runs and all machines are laid side 
 fingerprints prints a loud warning. Exit statuses: nptbench.schema.status.Status (0 nothing slower, 1
 slower, 2 a run cannot be read or a set is refused, 3 nothing compared, 4 cannot judge).
 
+Count runs (``pytest bench --instrument instructions``) hold no times: BASE and NEW that are count runs, or
+``--counts BASE_COUNTS NEW_COUNTS`` beside timed runs, are judged apart by nptbench.analysis.counts
+(:func:`judge_counts`), in a table of their own that shows each row's wall-time verdict beside its count's.
+
 This module parses the arguments, loads the runs, and prints: the judging, the second timing and the
 exit policy are nptbench.analysis.comparison's (the engine the gate, ``ab`` and ``bisect`` call too), the
 tables and the JSON nptbench.tools.verdict_text's.
@@ -39,6 +43,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from nptbench.analysis import counts
 from nptbench.analysis.comparison import STATISTIC, STATISTICS, Effects, compare_runs, confirm
 from nptbench.analysis.verdict import DEFAULT_MIN_EFFECT
 from nptbench.schema.runs import RunError, load_runs
@@ -79,7 +84,13 @@ def main(argv: list[str] | None = None) -> int:
                              "of the rows it calls slower): a row stays slower only where NEW with those rows "
                              "replaced by SECOND's, judged against BASE the same way, calls it slower too")
     parser.add_argument("--json", action="store_true", help="print every verdict as JSON instead of the tables")
+    parser.add_argument("--counts", nargs=2, type=Path, metavar=("BASE_COUNTS", "NEW_COUNTS"), default=None,
+                        help="count runs of both sides (pytest bench --instrument instructions, results/counts/): "
+                             "judged on their own rule (nptbench.analysis.counts) in a table of their own, each row "
+                             "with the wall-time verdict beside it. BASE and NEW may themselves be count runs")
     args = parser.parse_args(argv)
+    if args.counts is None and counts.holds_counts(args.base) and counts.holds_counts(args.new):
+        return judge_counts(args.base, args.new, None)
     try:
         base, new = load_runs([args.base]), load_runs([args.new])
         if args.profile:
@@ -95,4 +106,24 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as exc:
         print(f"nptbench compare: {exc}", file=sys.stderr)
         return Status.BAD_INPUT
-    return show(pairings, args.json)
+    status = show(pairings, args.json)
+    if args.counts is not None:
+        times = {r.bench or r.name: f"{r.verdict}, {r.result.ratio:.2f}x" for p in pairings for r in p.rows}
+        counted = judge_counts(*args.counts, times)
+        status = counted if status == Status.PASSED else status
+    return status
+
+
+def judge_counts(base: Path, new: Path, times: dict | None) -> Status:
+    """Print the count table of two sides' count runs (nptbench.analysis.counts) and return compare's exit
+    status for them: ``FAILED`` where a count is called slower."""
+    try:
+        pairing = counts.judge(counts.load(base), counts.load(new))
+    except RunError as exc:
+        print(f"nptbench compare: {exc}", file=sys.stderr)
+        return Status.BAD_INPUT
+    print(counts.render(pairing, times))
+    called = counts.slower(pairing)
+    if called:
+        print(f"nptbench compare: {len(called)} benchmark(s) slower in counts: {', '.join(called)}", file=sys.stderr)
+    return Status.FAILED if called else Status.NOTHING if pairing.refused or not pairing.rows else Status.PASSED

@@ -13,12 +13,13 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
 from nptbench.env import backends, machine, mnist_source
-from nptbench.measure import gpustate
+from nptbench.measure import gpustate, instruments
 from nptbench.schema import layout
 from nptbench.schema.record import GPU_THROTTLE_FLAGGED
 
@@ -65,8 +66,9 @@ def gpu_state() -> dict:
     return {"settings": gpustate.static_info(), "now": gpustate.sample()}
 
 
-def examine(results: Path = layout.RESULTS) -> dict:
-    """Everything the doctor reports, as data."""
+def examine(results: Path = layout.RESULTS, instrument: bool = False) -> dict:
+    """Everything the doctor reports, as data. ``instrument``: also run the instrument (a tiny call counted
+    twice under valgrind) and ask which kernels run under it (:func:`instrument_check`; a minute or so)."""
     info = machine.describe()
     gpus = info["gpus"]
     cc = tuple(int(x) for x in gpus[0]["capability"].split(".")) if gpus else DEFAULT_CC
@@ -80,6 +82,7 @@ def examine(results: Path = layout.RESULTS) -> dict:
         "numba-cuda": backends.missing_numba_cuda(),
         f"compile-sm_{cc[0]}{cc[1]}": compile_problem[1] if compile_problem else None,
         "fastcore": backends.missing_package("fastcore"),
+        "instructions": instruments.missing(),
     }
     return {
         "fingerprint": fp,
@@ -94,7 +97,22 @@ def examine(results: Path = layout.RESULTS) -> dict:
         "paths": paths,
         "mnist": _mnist(),
         "results": _results(fp, results),
+        "instrument": instrument_check(paths) if instrument else None,
     }
+
+
+def instrument_check(paths: dict) -> dict:
+    """``--instrument``: run the instrument on a tiny call (nptbench.measure.instruments.probe); its verdict
+    replaces the cheap one in ``paths``; where it runs, the kernels numpy's BLAS and torch take under it."""
+    if paths["instructions"] is not None:
+        return {}
+    paths["instructions"] = instruments.probe()
+    if paths["instructions"] is not None:
+        return {}
+    try:
+        return {"kernels": instruments.kernels()}
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        return {"kernels_error": str(exc)}
 
 
 #: path -> what it runs, in words
@@ -104,6 +122,7 @@ RUNS = {
     "torch-cuda": "torch GPU benchmarks (-m gpu)",
     "numba-cuda": "numba CUDA benchmarks (-m numba_cuda)",
     "fastcore": "seed 004's test_close check",
+    "instructions": "instruction counts (pytest bench --instrument instructions, docs/instructions.md)",
 }
 GPU_PATHS = ("torch-cuda", "numba-cuda")
 
@@ -145,6 +164,30 @@ def render(report: dict) -> list[str]:
     for path, why in report["paths"].items():
         what = RUNS.get(path) or f"numba CUDA kernels compiled for {path.split('-', 1)[1]} (no GPU needed)"
         lines.append(f"  {'yes' if why is None else 'no ':<4} {what}" + (f": {why}" if why else ""))
+    lines += render_instrument(report)
+    return lines
+
+
+def render_instrument(report: dict) -> list[str]:
+    """Under ``--instrument``: the kernels taken natively and under valgrind, side by side; without it, how
+    to run the instrument's own check."""
+    check = report.get("instrument")
+    if check is None:
+        return ["  (instruction counts: checked for valgrind and setarch only; python -m nptbench doctor "
+                "--instrument counts a tiny call twice under valgrind)"] if report["paths"]["instructions"] is None \
+            else []
+    if "kernels_error" in check:
+        return [f"kernels under valgrind: cannot tell: {check['kernels_error']}"]
+    if "kernels" not in check:
+        return []
+    native, under = report["blas"]["kernels"], check["kernels"]
+    lines = ["kernels   natively -> under valgrind (counts describe the latter: valgrind has no AVX-512)"]
+    for lib in ("numpy", "torch"):
+        a, b = (native.get(lib) or {}).get("kernels"), (under.get(lib) or {}).get("kernels")
+        if a or b:
+            lines.append(f"          {lib} BLAS: {a or '?'} -> {b or '?'}")
+    lines.append(f"          torch operators: {native.get('torch_capability') or '?'} -> "
+                 f"{under.get('torch_capability') or '?'}")
     return lines
 
 
@@ -191,9 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--require-gpu", action="store_true",
                         help="exit 1 when any GPU path is broken (as the GPU benchmarks would fail)")
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
+    parser.add_argument("--instrument", action="store_true",
+                        help="also run --instrument instructions' own check: a tiny call counted twice under "
+                             "valgrind, and the kernels numpy's BLAS and torch take under it (a minute or so)")
     parser.add_argument("--results", type=Path, default=layout.RESULTS, help="results folder (default: ./results)")
     args = parser.parse_args(argv)
-    report = examine(args.results)
+    report = examine(args.results, args.instrument)
     broken = broken_gpu_paths(report)
     if args.json:
         print(json.dumps({**report, "broken_gpu_paths": broken}, indent=1))

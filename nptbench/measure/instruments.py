@@ -1,0 +1,492 @@
+"""Count instructions instead of timing: ``pytest bench --instrument instructions``.
+
+On a shared machine a wall time moves by several percent between runs; the instructions a call executes do
+not. With ``--instrument instructions`` the pytest session runs itself again, whole, in one valgrind
+process (``callgrind``), and every CPU benchmark's call is counted after its warm-up instead of timed; the
+same correctness checks run on what the counted call returned (nptbench.measure.harness). The record gets
+``instructions_per_call`` and the simulated cache's misses (nptbench.schema.record.INSTRUMENT_FIELDS) and
+the run is saved as a count run (:func:`save`), which ``compare`` judges on its own rule
+(nptbench.analysis.counts), never with the wall-time statistics.
+
+How a call is counted, and why this way:
+
+- **One valgrind process per session**, never one per benchmark: :func:`rerun` runs
+  ``setarch -R valgrind --tool=callgrind ... python -m pytest <the same arguments>`` and ends the first
+  pytest process with its exit status. Importing
+  torch under valgrind costs about 30 s here; once per session it is paid once.
+- **Instrumentation off except around the counted calls** (``--instr-atstart=no``): the session's imports,
+  data, references and warm-ups run on valgrind's plain translation (a few times slower than native, not
+  the tens of times of full instrumentation). Only a benchmark's counting switches it on, and collection
+  (``--collect-atstart=no``) only for the windows of calls.
+- **Client requests**, the way valgrind's own headers switch these on, without a compiled helper: the
+  request is x86-64's "special instruction" sequence (rotations of ``rdi`` that leave it unchanged, then
+  ``xchg rbx, rbx``), 29 bytes of machine code placed in an executable page and called through ctypes
+  (:class:`Requests`). Outside valgrind they do nothing and return 0. ``--toggle-collect`` on a C function
+  would need the whole session instrumented (with the function's symbol in this Python's build), and
+  ``callgrind_control`` from outside is asynchronous: neither can bracket one call exactly.
+- **A window**: zero the counters, switch collection on, make ``n`` calls, switch it off, dump
+  (``CALLGRIND_DUMP_STATS_AT``): callgrind writes the window's totals to a file before the request returns
+  (:func:`read_dump`). The counter is read as ``(window of n calls - empty window) / n``, which
+  takes the requests' own instructions out. Python's garbage collector is collected before and switched off
+  during each window, so a collection never falls into one.
+- **Settled windows**: Python's interpreter specializes bytecode over its first tens of runs, and caches of
+  the allocator and the libraries fill: the windows' own code runs before any count, and each benchmark
+  gets up to :data:`WARM_CALLS` more uninstrumented calls after the harness's warm-up (as many as
+  :data:`WARM_SECONDS` allow). Each benchmark then makes :data:`EMPTY_WINDOWS` empty windows and :data:`WINDOWS`
+  windows of calls back to back, and only then reads their dumps (reading a file between windows would
+  leave the allocator in another state for the next): the count is the last window's minus the last empty
+  one's. The record says how far the last two windows were apart (``instructions_window_spread``).
+- **Determinism of the process**: ASLR off (``setarch -R``), ``PYTHONHASHSEED=0``, every thread pool at
+  one thread (:data:`ONE_THREAD`: idle BLAS threads spinning moved counts by 2-3 %); a multi-threaded row is
+  counted as one thread's work and its record says so (``counted_threads``).
+- **A fixed simulated cache** (:data:`CACHE`): the same geometry on every machine, so the misses do not
+  depend on what callgrind reads from this CPU. The cycle estimate is pythonspeed's fit of cachegrind's
+  events to a Haswell Xeon, ``(L1 hits) + 5 x (LL hits) + 30 x (RAM accesses)`` over instruction and data
+  accesses (:func:`per_call`): it charges memory traffic, which instructions alone do not; KCachegrind's
+  ``Ir + 10 L1m + 100 LLm`` is, by its author's word, a rough guess.
+
+What is not counted: GPU rows (valgrind sees the host only: they skip, saying so). valgrind 3.19 has no
+AVX-512, so libraries that pick their kernels by CPU (OpenBLAS, torch's ATen) take their AVX2 paths under
+it: counts describe those paths, not necessarily the ones a native run takes.
+"""
+from __future__ import annotations
+
+import ctypes
+import gc
+import mmap
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from nptbench.env import blas
+from nptbench.measure import harness
+from nptbench.schema.record import write
+
+INSTRUMENTS = ("time", "instructions")
+#: Set in the session that runs under valgrind: the folder callgrind dumps its windows into (removed by
+#: :func:`rerun` when that session has ended).
+DUMPS_ENV = "NPTBENCH_INSTRUMENT_DUMPS"
+#: Every thread pool at one thread while counting.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "NUMBA_NUM_THREADS": "1"}
+#: The simulated caches: (bytes, ways, line bytes), the same on every machine.
+CACHE = {"I1": (32768, 8, 64), "D1": (32768, 8, 64), "LL": (8388608, 16, 64)}
+#: The cycle estimate's weights: an L1 hit, a last-level hit, a RAM access (pythonspeed's fit).
+CYCLE_WEIGHTS = (1, 5, 30)
+#: Empty windows, and windows of calls, counted per benchmark; the last of each kind is the count's.
+EMPTY_WINDOWS, WINDOWS = 2, 3
+#: Windows of nothing run (uninstrumented) when a counter starts, for the interpreter to specialize their code.
+PRIME_WINDOWS = 100
+#: A call of at least this many instructions is counted in one window (its first): the windows' noise, tens
+#: of instructions, is nothing beside it, and each more window would cost seconds.
+LARGE_CALL = 20_000_000
+#: How far two counts of the probe's tiny call may be apart (a fraction).
+PROBE_TOLERANCE = 1e-3
+#: Calls before a count (uninstrumented), at most; and the seconds they may take, at most.
+WARM_CALLS, WARM_SECONDS = 1024, 2.0
+#: A window holds enough calls for about this many instructions (tens of milliseconds under callgrind) ...
+WINDOW_INSTRUCTIONS = 4_000_000
+#: ... and at most this many calls.
+MAX_CALLS = 256
+
+#: The x86-64 client request: rax = the request's 6 words, rdx = the default; the result comes in rdx.
+#: mov rax,rdi; mov rdx,rsi; rol rdi,3; rol rdi,13; rol rdi,61; rol rdi,51; xchg rbx,rbx; mov rax,rdx; ret
+REQUEST_CODE = bytes.fromhex("4889f8" "4889f2" "48c1c703" "48c1c70d" "48c1c73d" "48c1c733" "4887db" "4889d0" "c3")
+RUNNING_ON_VALGRIND = 0x1001
+_CALLGRIND = 0x43540000  # VG_USERREQ_TOOL_BASE('C', 'T')
+DUMP_STATS_AT, ZERO_STATS, TOGGLE_COLLECT = _CALLGRIND + 3, _CALLGRIND + 1, _CALLGRIND + 2
+START_INSTRUMENTATION, STOP_INSTRUMENTATION = _CALLGRIND + 4, _CALLGRIND + 5
+
+
+class NotCounted(Exception):
+    """A benchmark that cannot be counted here; the message is the reason it skips with."""
+
+
+# --- can it run here? -----------------------------------------------------------------------------------
+
+def valgrind_version() -> str | None:
+    exe = shutil.which("valgrind")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out or None
+
+
+def missing() -> str | None:
+    """Why instructions cannot be counted on this machine, or None. Cheap: no valgrind run."""
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+        return (f"--instrument instructions needs Linux on x86-64 (its client requests are x86-64 code); this is "
+                f"{platform.system()} on {platform.machine()}")
+    if valgrind_version() is None:
+        return ("--instrument instructions needs valgrind on PATH (Debian/Ubuntu: apt-get install valgrind); "
+                "none found")
+    if shutil.which("setarch") is None:
+        return "--instrument instructions needs setarch (util-linux) to switch address randomization off; none found"
+    try:
+        proc = subprocess.run(["setarch", platform.machine(), "-R", "true"], capture_output=True, text=True,
+                              timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"setarch -R could not run: {exc}"
+    if proc.returncode != 0:
+        return (f"setarch -R (address randomization off) is refused here: {proc.stderr.strip() or proc.returncode} "
+                "(a container without the personality syscall?)")
+    return None
+
+
+def command(argv: list[str], dumps: Path) -> list[str]:
+    """The command that runs ``argv`` (a Python command line) under callgrind as :func:`rerun` does."""
+    cache = [f"--{name}={','.join(map(str, geom))}" for name, geom in CACHE.items()]
+    return ["setarch", platform.machine(), "-R", "valgrind", "--tool=callgrind", "-q",
+            "--instr-atstart=no", "--collect-atstart=no", "--cache-sim=yes", *cache,
+            "--dump-instr=no", "--dump-line=no", "--compress-strings=no",
+            f"--callgrind-out-file={dumps}/callgrind.out.%p", f"--log-file={dumps}/valgrind.%p.log", *argv]
+
+
+def environment(dumps: Path, base: dict | None = None) -> dict:
+    """The environment of the counted process: one thread everywhere, fixed hashing, the dumps' folder."""
+    return {**(os.environ if base is None else base), **ONE_THREAD, "PYTHONHASHSEED": "0", DUMPS_ENV: str(dumps)}
+
+
+def rerun(args: list[str], cwd: str, before: Callable[[], None] = lambda: None) -> None:
+    """Run the same pytest session (``args``: its arguments) again under callgrind, wait for it, remove its
+    dumps folder and end this process with its exit status: this process never runs a benchmark. ``before``
+    runs first (the plugin suspends pytest's capture there, so the session writes to the terminal)."""
+    dumps = Path(tempfile.mkdtemp(prefix="nptbench-callgrind-"))
+    before()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        status = subprocess.call(command([sys.executable, "-m", "pytest", *args], dumps), env=environment(dumps),
+                                 cwd=cwd)
+    except KeyboardInterrupt:
+        status = 2
+    finally:
+        shutil.rmtree(dumps, ignore_errors=True)  # valgrind writes its last dump there as it exits: not before
+    os._exit(status if status >= 0 else 128 - status)
+
+
+def probe(python: str = sys.executable, timeout: float = 300) -> str | None:
+    """Run the instrument on a tiny call (a sum over a range) in a fresh valgrind process, counting it twice:
+    None when both counts are above zero and within :data:`PROBE_TOLERANCE` of each other, else why not, in
+    one line. Takes seconds."""
+    reason = missing()
+    if reason:
+        return reason
+    with tempfile.TemporaryDirectory(prefix="nptbench-probe-") as tmp:
+        code = ("import sys; from nptbench.measure import instruments as i; c = i.Counter.here(); "
+                "f = lambda: sum(range(200)); print(c.count(f, ()).instructions, c.count(f, ()).instructions)")
+        cmd = command([python, "-c", code], Path(tmp))
+        try:
+            proc = subprocess.run(cmd, env=environment(Path(tmp)), capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return f"a counted probe under valgrind did not finish within {timeout:.0f} s"
+        except OSError as exc:
+            return f"valgrind could not start: {exc}"
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    if proc.returncode != 0:
+        return f"a counted probe under valgrind failed (exit {proc.returncode}): {lines[-1] if lines else ''}"
+    words = proc.stdout.split()
+    try:
+        first, second = map(float, words)
+    except ValueError:
+        return f"a counted probe under valgrind printed {proc.stdout.strip()[:200]!r}, not two counts"
+    if min(first, second) <= 0 or abs(first - second) > PROBE_TOLERANCE * first:
+        return f"a tiny call counted twice gave {first:,.1f} and {second:,.1f} instructions, not one count above zero"
+    return None
+
+
+def kernels(timeout: float = 600) -> dict:
+    """Which kernels numpy's BLAS and torch's operators run under the instrument (nptbench.env.blas.probe,
+    run under valgrind as a counted session is): valgrind's simulated CPU has no AVX-512."""
+    with tempfile.TemporaryDirectory(prefix="nptbench-kernels-") as tmp:
+        return blas.probe(environment(Path(tmp)), timeout, tuple(command([], Path(tmp))))
+
+
+# --- client requests and windows -------------------------------------------------------------------------
+
+class Requests:
+    """valgrind's client requests from Python: :data:`REQUEST_CODE` in an executable page, called by ctypes."""
+
+    def __init__(self):
+        self._page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        self._page.write(REQUEST_CODE)
+        address = ctypes.addressof(ctypes.c_char.from_buffer(self._page))
+        self._call = ctypes.CFUNCTYPE(ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong)(address)
+        self._words = (ctypes.c_ulong * 6)()
+        self._address = ctypes.addressof(self._words)
+        self.label = ctypes.create_string_buffer(b"nptbench-window")  #: the name of every dump
+
+    def __call__(self, request: int, arg: int = 0) -> int:
+        """Make one request (with one argument): the same words are reused, so a request allocates
+        nothing a window could count."""
+        self._words[0], self._words[1] = request, arg
+        return self._call(self._address, 0)
+
+    def on_valgrind(self) -> bool:
+        return self(RUNNING_ON_VALGRIND) > 0
+
+
+def read_dump(path: Path) -> dict:
+    """A callgrind dump's totals: event name -> count (``events:`` and ``summary:`` lines)."""
+    names, totals = None, None
+    for line in Path(path).read_text(errors="replace").splitlines():
+        if line.startswith("events:"):
+            names = line.split()[1:]
+        elif line.startswith("summary:") or (totals is None and line.startswith("totals:")):
+            totals = [int(x) for x in line.split()[1:]]
+    if names is None or totals is None:
+        raise NotCounted(f"callgrind's dump {path} holds no totals")
+    return dict(zip(names, totals + [0] * (len(names) - len(totals))))
+
+
+@dataclass
+class Count:
+    """One call's counts (callgrind's events per call, see :func:`per_call`) and how they were taken."""
+    events: dict
+    calls: int  #: calls in each window
+    windows: int  #: windows of calls made
+    spread: float | None  #: (max - min) / median of the windows' instructions; None for one window
+
+    @property
+    def instructions(self) -> float:
+        return self.events.get("Ir", 0.0)
+
+
+@dataclass
+class Counter:
+    """Counts calls in this process, which runs under callgrind (:func:`rerun`)."""
+    dumps: Path
+    requests: Requests = field(default_factory=Requests)
+
+    @classmethod
+    def here(cls) -> "Counter":
+        """The counter of this process; :class:`NotCounted` when it does not run under the instrument."""
+        folder = os.environ.get(DUMPS_ENV)
+        if not folder:
+            raise NotCounted("this process does not run under the instrument (no valgrind re-run)")
+        counter = cls(Path(folder))
+        if not counter.requests.on_valgrind():
+            raise NotCounted(f"{DUMPS_ENV} is set but this process does not run under valgrind")
+        return counter
+
+    def __post_init__(self):
+        # The windows' own Python code is specialized by the interpreter over its first tens of runs: run
+        # it before any count, so the first benchmark's windows cost what every later one's do.
+        for _ in range(PRIME_WINDOWS):
+            self.window(lambda: None, [()] * MAX_CALLS, dump=False, collect=False)
+
+    def warm(self, fn: Callable, args: tuple, make_args: Callable | None) -> None:
+        """Uninstrumented calls before a count: :data:`WARM_CALLS`, or as many as :data:`WARM_SECONDS` allow
+        (a call's own bytecode is specialized over its first tens of runs)."""
+        import time
+
+        start = time.perf_counter()
+        for _ in range(WARM_CALLS):
+            fn(*(make_args() if make_args else args))
+            if time.perf_counter() - start > WARM_SECONDS:
+                break
+
+    def window(self, fn: Callable, arg_sets: list, dump: bool = True, collect: bool = True) -> object:
+        """One window: ``fn(*args)`` for each of ``arg_sets``, collected, then dumped by callgrind (read
+        later, :meth:`totals`: reading a file between windows would change the allocator's state the next
+        window starts from). Returns the last call's result."""
+        req, out = self.requests, None
+        if collect:
+            gc.collect()
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            req(ZERO_STATS)
+            req(TOGGLE_COLLECT)
+            for args in arg_sets:
+                out = fn(*args)
+            req(TOGGLE_COLLECT)
+        finally:
+            if was:
+                gc.enable()
+        if dump:
+            req(DUMP_STATS_AT, ctypes.addressof(self.requests.label))
+        return out
+
+    def totals(self, windows: int) -> list[dict]:
+        """The totals of the last ``windows`` windows, oldest first; their dump files are removed."""
+        files = sorted((p for p in self.dumps.glob("callgrind.out.*") if re.search(r"\.\d+\.\d+$", p.name)),
+                       key=lambda p: int(p.name.rsplit(".", 1)[1]))
+        if len(files) < windows:
+            raise NotCounted(f"callgrind wrote {len(files)} dumps into {self.dumps}, not {windows}")
+        out = [read_dump(p) for p in files[-windows:]]
+        for path in files:
+            path.unlink(missing_ok=True)
+        return out
+
+    def count(self, fn: Callable, args: tuple = (), make_args: Callable | None = None, calls: int | None = None,
+              windows: int = WINDOWS) -> Count:
+        """The :class:`Count` of ``fn(*args)``, see :meth:`count_with_result`."""
+        return self.count_with_result(fn, args, make_args, calls, windows)[0]
+
+    def count_with_result(self, fn: Callable, args: tuple = (), make_args: Callable | None = None,
+                          calls: int | None = None, windows: int = WINDOWS) -> tuple[Count, object]:
+        """Count ``fn(*args)`` (with ``make_args``: on fresh arguments made before each window, outside it):
+        :data:`EMPTY_WINDOWS` empty windows, one window of one call that sets ``calls`` where not given
+        (:func:`calls_for`), then ``windows`` windows of ``calls`` calls. The count is (the median of those
+        windows - the last empty window) / ``calls``; its spread, the windows' (max - min) / median.
+        Returns the :class:`Count` and the last call's result."""
+        req = self.requests
+
+        def window(n: int) -> object:
+            return self.window(fn, [make_args() for _ in range(n)] if make_args else [args] * n)
+
+        self.warm(fn, args, make_args)
+        req(START_INSTRUMENTATION)
+        try:
+            for _ in range(EMPTY_WINDOWS):
+                window(0)
+            out = window(1)
+            if calls is None:
+                one = self.totals(EMPTY_WINDOWS + 1)
+                calls = calls_for(one[-1].get("Ir", 0) - one[-2].get("Ir", 0))
+                if one[-1].get("Ir", 0) - one[-2].get("Ir", 0) >= LARGE_CALL:  # one window is enough
+                    return Count(per_call(one[-1], one[-2], 1), 1, 1, None), out
+            window(0)  # the empty window subtracted, made right before the windows of calls
+            for _ in range(windows):
+                out = window(calls)
+        finally:
+            req(STOP_INSTRUMENTATION)
+        empty, *full = self.totals(1 + windows)
+        ranked = sorted(full, key=lambda w: w.get("Ir", 0))
+        median = ranked[len(ranked) // 2]
+        spread = (ranked[-1].get("Ir", 0) - ranked[0].get("Ir", 0)) / max(median.get("Ir", 0), 1)
+        return Count(per_call(median, empty, calls), calls, windows, spread), out
+
+
+def per_call(window: dict, empty: dict, calls: int) -> dict:
+    """Per-call events from a window of ``calls`` calls and an empty window: callgrind's own events
+    (``Ir``, and with the cache simulation ``Dr``, ``Dw``, ``I1mr`` ...), and ``L1m``, ``LLm`` and ``CEst``
+    (the cycle estimate, :data:`CYCLE_WEIGHTS`) where the simulation ran."""
+    out = {k: (window.get(k, 0) - empty.get(k, 0)) / calls for k in window}
+    if "D1mr" in out:
+        l1 = out["I1mr"] + out["D1mr"] + out["D1mw"]
+        ll = out["ILmr"] + out["DLmr"] + out["DLmw"]
+        accesses = out["Ir"] + out["Dr"] + out["Dw"]
+        w1, wll, wram = CYCLE_WEIGHTS
+        out.update(L1m=l1, LLm=ll, CEst=w1 * (accesses - l1) + wll * (l1 - ll) + wram * ll)
+    return out
+
+
+def fields(count: Count) -> dict:
+    """The record fields of a count (nptbench.schema.record.INSTRUMENT_FIELDS)."""
+    e = count.events
+    out = {"instructions_per_call": e["Ir"], "instructions_calls": count.calls,
+           "instructions_windows": count.windows, "instructions_window_spread": count.spread,
+           "counted_threads": 1}
+    if "CEst" in e:
+        out.update(memory_accesses_per_call=e["Dr"] + e["Dw"], l1_misses_per_call=e["L1m"],
+                   ll_misses_per_call=e["LLm"], cycles_estimate_per_call=e["CEst"])
+    return out
+
+
+def session_info() -> dict:
+    """What a count run says about how it was counted (nptbench.schema.record.INSTRUMENT_RUN_FIELDS)."""
+    w1, wll, wram = CYCLE_WEIGHTS
+    return {
+        "instrument": "instructions",
+        "instrument_tool": f"{valgrind_version() or 'valgrind'} callgrind",
+        "instrument_cache": {name: list(geom) for name, geom in CACHE.items()},
+        "instrument_cycles_formula": f"{w1} x L1 hits + {wll} x LL hits + {wram} x RAM accesses "
+                                     "(instruction and data accesses; pythonspeed's fit)",
+        "instrument_threads": 1,
+        "instrument_aslr": "off",
+    }
+
+
+# --- the stand-in for pytest-benchmark's fixture --------------------------------------------------------
+
+class CountingBenchmark:
+    """What :func:`nptbench.measure.harness.measure` is handed instead of pytest-benchmark's ``benchmark``
+    under ``--instrument instructions``: the same calls (``benchmark(fn, *args)``, ``benchmark.pedantic``),
+    which count instead of timing. The record goes to the real fixture's ``extra_info``; :attr:`counted`
+    collects what :func:`save` writes."""
+
+    def __init__(self, benchmark, counter: Counter, counted: list, name: str, fullname: str, params: dict):
+        self.extra_info = benchmark.extra_info
+        self.group = None
+        self._counter = counter
+        self._counted = counted
+        self._entry = {"name": name, "fullname": fullname, "params": params}
+
+    def __call__(self, fn: Callable, *args, **kwargs):
+        return self._count(lambda *a: fn(*a, **kwargs), args, None)
+
+    def pedantic(self, target: Callable, args: tuple = (), kwargs: dict | None = None, setup: Callable | None = None,
+                 rounds: int = 1, warmup_rounds: int = 0, iterations: int = 1):
+        kwargs = kwargs or {}
+        if setup is None:
+            return self._count(lambda *a: target(*a, **kwargs), tuple(args), None)
+
+        def fresh() -> tuple:
+            made = setup()
+            return tuple(made[0]) if made is not None else tuple(args)
+        return self._count(target, (), fresh)
+
+    def _count(self, fn: Callable, args: tuple, make_args: Callable | None):
+        count, out = self._counter.count_with_result(fn, args, make_args)
+        write(self.extra_info, **fields(count))
+        self._counted.append({**self._entry, "group": self.group, "extra_info": self.extra_info})
+        return out
+
+
+def measure(benchmark, fn: Callable, args: tuple = (), *, record: dict, **kwargs):
+    """:func:`nptbench.measure.harness.measure` with ``benchmark`` a :class:`CountingBenchmark`: the same
+    warm-up, checks and record, the call counted instead of timed. A GPU row raises :class:`NotCounted`."""
+    if record.get("device") != "cpu":
+        raise NotCounted(GPU_REASON)
+    return harness.measure(benchmark, fn, args, record=record, **kwargs)
+
+
+GPU_REASON = ("not counted: valgrind counts the host's instructions only, and a GPU row's work runs on the "
+              "device (time it with --instrument time)")
+
+
+def calls_for(instructions: float) -> int:
+    """Calls per window for a call of ``instructions`` (its first counted window): a power of two that
+    brings a window to about :data:`WINDOW_INSTRUCTIONS`, 1 to :data:`MAX_CALLS`. Made from a count, not a
+    time, so the sessions of one machine (and of two) choose the same."""
+    n = 1
+    while n < MAX_CALLS and instructions * n * 2 <= WINDOW_INSTRUCTIONS:
+        n *= 2
+    return n
+
+
+# --- the count run ---------------------------------------------------------------------------------------
+
+#: Where count runs are saved, below the results folder (never among the timed runs: they hold no times).
+COUNTS = "counts"
+
+
+def save(results: Path, run: dict) -> Path:
+    """Write a count run to ``<results>/counts/NNNN_<time>.json`` (the next free number) and return the path."""
+    import json
+    import time
+
+    folder = Path(results) / COUNTS
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d_%H%M%S")
+    for num in range(len(list(folder.glob("*.json"))) + 1, 100000):
+        path = folder / f"{num:04d}_{stamp}.json"
+        try:
+            with open(path, "x") as f:
+                json.dump(run, f, indent=1, default=str)
+            return path
+        except FileExistsError:
+            continue
+    raise OSError(f"no free count run name in {folder}")
