@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nptbench.analysis.verdict import FASTER, NOT_COMPARED, SAME, SLOWER
 from nptbench.schema.runs import Run, RunError, run_files
 
 #: The smallest count change called, as a fraction: half of the 1 % a count should see, so a 1 % change
@@ -143,12 +144,12 @@ def _median(values: list[float]) -> float:
 
 def verdict_of(ratio: float, threshold: float) -> str:
     if not math.isfinite(ratio):
-        return "not compared"
+        return NOT_COMPARED
     if ratio - 1 > threshold:
-        return "slower"
+        return SLOWER
     if 1 - ratio > threshold:
-        return "faster"
-    return "same"
+        return FASTER
+    return SAME
 
 
 def memory_bound(record: dict) -> bool:
@@ -199,7 +200,7 @@ def judge(base: list[Run], new: list[Run], min_effect: float = MIN_EFFECT,
 
 
 def slower(pairing: CountPairing) -> list[str]:
-    return [r.name for r in pairing.rows if r.verdict == "slower"]
+    return [r.name for r in pairing.rows if r.verdict == SLOWER]
 
 
 # --- rendering ---------------------------------------------------------------------------------------------
@@ -222,7 +223,7 @@ def render(pairing: CountPairing, times: dict | None = None, base_label: str = "
     cycles = {r.name: r for r in pairing.rows}
     old = counts_of(pairing.base_runs)
     for r in pairing.rows:
-        word = f"**{r.verdict}**" if r.verdict in ("slower", "faster") else r.verdict
+        word = f"**{r.verdict}**" if r.verdict in (SLOWER, FASTER) else r.verdict
         if r.notes:
             word += f" ({'; '.join(r.notes)})"
         base_cycles = old[r.name][-1].get("cycles_estimate_per_call")
@@ -232,7 +233,7 @@ def render(pairing: CountPairing, times: dict | None = None, base_label: str = "
         line = (f"| {r.name} | {r.base:,.0f} | {r.new:,.0f} | {r.ratio:.4f} | {_pct(r.spread)} | {r.threshold:.2%} | "
                 f"{word} | {cyc} | {'-' if ll is None else f'{ll:,.0f}'} |")
         out.append(line + (f" {times.get(r.name, '-')} |" if time_col else ""))
-    words = ("slower", "faster", "same")
+    words = (SLOWER, FASTER, SAME)
     out += ["", "Count verdicts: " + ", ".join(f"{sum(r.verdict == w for r in pairing.rows)} {w}" for w in words)
             + f" (slower or faster: beyond {MIN_EFFECT:.1%} and beyond {SPREAD_MULTIPLE}x the row's A/A spread "
             "between its runs; nptbench.analysis.counts)."]
