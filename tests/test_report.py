@@ -250,3 +250,22 @@ def test_a_skipped_row_without_an_experiment_parameter_is_recorded_with_its_expe
     assert experiment_of(item, row) == "big-add"
     assert experiment_of(SimpleNamespace(callspec=SimpleNamespace(id="other-id")), row) is None
     assert experiment_of(item, None) is None
+
+
+def test_count_runs_add_instructions_per_useful_operation(run, run_json, tmp_path):
+    """A count run given beside the timed one adds, per experiment, each variant's instructions per call and
+    per flop, leanest first; a count run alone is refused in one line."""
+    counted = copy.deepcopy(run)
+    counted["machine_info"]["nptbench"]["instrument"] = "instructions"
+    for k, b in enumerate(counted["benchmarks"]):
+        b["stats"] = {}
+        b["extra_info"]["instructions_per_call"] = 1000.0 * (k + 1)
+    (tmp_path / "counts.json").write_text(json.dumps(counted))
+    assert report.main([str(run_json), str(tmp_path / "counts.json"), "--out", str(tmp_path / "out"),
+                        "--no-plots"]) == 0
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "## Instructions per useful operation" in md
+    first = counted["benchmarks"][0]["extra_info"]
+    row = next(line for line in md.splitlines() if line.startswith(f"| {first['experiment']} | {first['variant']} |"))
+    assert "| 1,000 |" in row and (f"| {1000 / first['flops']:.3g} |" in row if first.get("flops") else True)
+    assert report.main([str(tmp_path / "counts.json"), "--out", str(tmp_path / "alone")]) == 2

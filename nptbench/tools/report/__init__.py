@@ -30,11 +30,12 @@ import json
 import sys
 from pathlib import Path
 
-from nptbench.analysis import claims
+from nptbench.analysis import claims, counts
 from nptbench.analysis import gpu_records
 from nptbench.analysis.fmt import fmt_num, fmt_pct, fmt_time
 from nptbench.schema import layout
 from nptbench.schema.record import per_second
+from nptbench.schema.runs import RunError
 from nptbench.tools.report.data import ReportError, Result, Runs, contexts, gather, skip_reasons, times_by_context
 from nptbench.tools.report.md import Doc
 from nptbench.tools.report.plots import plot_claims, plot_experiment, plot_roofline
@@ -334,8 +335,41 @@ def skipped(doc: Doc, runs: Runs) -> None:
               + ", ".join(f"`{n}`" for n in runs.ignored[:20]) + (" ..." if len(runs.ignored) > 20 else ""))
 
 
-def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims.PATH) -> dict:
-    """Write report.md, report.html and img/*.svg into ``out``; returns the paths written."""
+def instructions(doc: Doc, count_runs: list) -> None:
+    """For learners: each counted benchmark's instructions per call and per useful operation (a flop as its
+    record counts them: a product's multiply-add is two, an elementwise op's element one), by experiment,
+    fewest first, with how many times more the variant needs than the experiment's leanest."""
+    rows = {}
+    for run in count_runs:
+        for b in run.benchmarks:
+            rec = b.get("extra_info") or {}
+            if rec.get("instructions_per_call"):
+                rows[(rec.get("experiment", "?"), rec.get("variant", b["name"]))] = rec  # the newest run's
+    if not rows:
+        return
+    doc.h(2, "Instructions per useful operation")
+    doc.p("Counted under the instruction instrument (`pytest bench --instrument instructions`, "
+          "docs/instructions.md): what each variant asks of the CPU for the same work, in the machine's own "
+          "instructions. A flop is the record's: a product's multiply-add is 2 flops, an elementwise op's element "
+          "1. Counts are one thread's and take the AVX2 paths the instrument can run; a memory-bound row's time "
+          "is its bytes, not its instructions.")
+    by_exp: dict = {}
+    for (exp, variant), rec in rows.items():
+        by_exp.setdefault(exp, []).append((variant, rec))
+    table = []
+    for exp in sorted(by_exp):
+        ranked = sorted(by_exp[exp], key=lambda vr: vr[1]["instructions_per_call"])
+        least = ranked[0][1]["instructions_per_call"]
+        for variant, rec in ranked:
+            n, flops = rec["instructions_per_call"], rec.get("flops")
+            table.append([exp, variant, fmt_num(n), fmt_num(n / flops) if flops else "-",
+                          f"{n / least:,.1f}x"])
+    doc.table(["experiment", "variant", "instructions per call", "per flop", "against the leanest"], table)
+
+
+def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims.PATH, count_runs: list = ()) -> dict:
+    """Write report.md, report.html and img/*.svg into ``out``; returns the paths written. ``count_runs``:
+    runs saved by the instruction instrument, whose counts get a section of their own."""
     out.mkdir(parents=True, exist_ok=True)
     img = out / "img"
     if plots:
@@ -350,6 +384,7 @@ def build(runs: Runs, out: Path, plots: bool = True, claims_path=claims.PATH) ->
     ceilings(doc, runs)
     claims_ledger(doc, runs, rows, tolerance, img if plots else None)
     experiments(doc, runs, img if plots else None)
+    instructions(doc, list(count_runs))
     checks(doc, runs)
     roofline_charts(doc, runs, img if plots else None)
     skipped(doc, runs)
@@ -363,7 +398,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m nptbench report",
         description="Markdown and HTML report (roofline, claims ledger, plots) from saved pytest-benchmark runs.")
-    parser.add_argument("runs", nargs="+", help="saved runs (--benchmark-json files, or directories of them)")
+    parser.add_argument("runs", nargs="+", help="saved runs (--benchmark-json files, or directories of them); count "
+                                                "runs (--instrument instructions) among them add the instructions "
+                                                "per useful operation")
     parser.add_argument("--out", required=True, type=Path, help="directory for report.md, report.html, img/")
     parser.add_argument("--no-plots", action="store_true", help="tables only, no charts")
     parser.add_argument("--results", type=Path, default=layout.RESULTS,
@@ -371,10 +408,14 @@ def main(argv=None) -> int:
     parser.add_argument("--run-ceilings", action="store_true",
                         help="hold each run against the ceilings it measured, even where stored ones exist")
     args = parser.parse_args(argv)
+    counted = [p for p in args.runs if counts.holds_counts(p)]
+    timed = [p for p in args.runs if p not in counted]
     try:
-        written = build(gather(args.runs, None if args.run_ceilings else args.results), args.out,
-                        plots=not args.no_plots)
-    except (ReportError, RuntimeError) as exc:
+        if not timed:
+            raise ReportError("count runs alone make no report: give the timed runs of the same benchmarks too")
+        written = build(gather(timed, None if args.run_ceilings else args.results), args.out,
+                        plots=not args.no_plots, count_runs=[r for p in counted for r in counts.load(p)])
+    except (ReportError, RuntimeError, RunError) as exc:
         print(f"nptbench report: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {written['markdown']} and {written['html']} ({len(written['images'])} plots)")
