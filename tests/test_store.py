@@ -338,3 +338,41 @@ def test_history_reads_a_database_as_it_reads_the_folder(database, tmp_path, cap
         series = json.loads(capsys.readouterr().out)["series"]
         outputs.append(series)
     assert outputs[0] == outputs[1] and len(outputs[0]) >= 20
+
+
+def test_compare_and_report_read_a_database_as_they_read_the_folder(database, tmp_path, capsys):
+    """compare and report take ``postgresql://...#<folder>``: the same verdicts and the same report as from
+    the folder the runs were imported from."""
+    from nptbench.tools import compare
+    from nptbench.tools import report
+
+    folder = tmp_path / "results" / "amd-epyc_2cores_nogpu" / "history" / "runs"
+    folder.mkdir(parents=True)
+    for f in sorted(HISTORY.glob("*.json"))[:6]:
+        (folder / f.name).write_bytes(f.read_bytes())
+    target = store.open_store(database)
+    try:
+        store.import_runs(target, tmp_path / "results", report=lambda *a: None)
+    finally:
+        target.close()
+    newest = sorted(folder.glob("*.json"))[-1]
+    outputs = []
+    for base in (str(folder), f"{database}#amd-epyc_2cores_nogpu/history/runs"):
+        status = compare.main([base, str(newest), "--json"])
+        outputs.append((status, names_only(json.loads(capsys.readouterr().out))))
+    assert outputs[0] == outputs[1] and outputs[0][1]["pairings"][0]["verdicts"]
+    assert report.main([f"{database}#amd-epyc_2cores_nogpu", "--out", str(tmp_path / "r1"), "--no-plots"]) == 0
+    assert report.main([str(folder), "--out", str(tmp_path / "r2"), "--no-plots"]) == 0
+    capsys.readouterr()
+    one, two = ((tmp_path / d / "report.md").read_text() for d in ("r1", "r2"))
+    assert one.split("\n", 4)[3] == two.split("\n", 4)[3]  # the summary line: runs, results, machines
+    assert compare.main([f"{database}#no-such-machine", str(newest)]) == 2
+
+
+def names_only(data):
+    """``data`` with every path to a run file replaced by the file's name (the runs' folders differ)."""
+    if isinstance(data, dict):
+        return {k: names_only(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [names_only(v) for v in data]
+    return Path(data).name if isinstance(data, str) and data.endswith(".json") and "/" in data else data

@@ -617,6 +617,19 @@ def local_runs(location, under: str = "") -> list[Path]:
         target.close()
 
 
+def run_paths(arg) -> list:
+    """A command's argument naming saved runs, as paths: a file or folder as it is; a database URL, with an
+    optional ``#<folder>`` (``postgresql://host/db#<fingerprint>``, a machine's set), as local copies of the
+    runs it holds below that folder (:func:`local_runs`). What compare and report read runs through."""
+    if not is_database(arg):
+        return [Path(arg)]
+    url, _, under = str(arg).partition("#")
+    found = local_runs(url, under)
+    if not found:
+        raise RunError(f"{redact(url)}#{under}: no run stored there")
+    return found
+
+
 def local_folder(location, under: str) -> Path:
     """Folder ``under`` of the store at ``location`` (``<fingerprint>/history/runs``, a machine's whole
     folder) as a folder of files, for ``history``, ``report`` and ``bisect``, which read folders: the folder

@@ -47,6 +47,7 @@ from nptbench.analysis import counts
 from nptbench.analysis.comparison import STATISTIC, STATISTICS, Effects, compare_runs, confirm
 from nptbench.analysis.verdict import DEFAULT_MIN_EFFECT
 from nptbench.schema.runs import RunError, load_runs
+from nptbench.schema.store import run_paths
 from nptbench.schema.status import Status
 from nptbench.tools.verdict_text import show
 
@@ -61,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                     "set is refused, 3 nothing compared, 4 cannot judge (a baseline of fewer than 3 runs, or a "
                     "machine whose drift could explain every slower row).",
     )
-    parser.add_argument("base", type=Path, help="saved run(s): a .json file or a folder of them")
-    parser.add_argument("new", type=Path, help="saved run(s) to judge against BASE")
+    parser.add_argument("base", help="saved run(s): a .json file or a folder of them, or a store's database "
+                                     "(postgresql://...#<fingerprint>: a machine's set)")
+    parser.add_argument("new", help="saved run(s) to judge against BASE, named the same ways")
     parser.add_argument("--min-effect", type=float, default=None,
                         help="smallest ratio change that counts, as a fraction (default: pyproject.toml "
                              f"[tool.nptbench.min-effect] default, else {DEFAULT_MIN_EFFECT})")
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.counts is None and counts.holds_counts(args.base) and counts.holds_counts(args.new):
         return judge_counts(args.base, args.new, None)
     try:
-        base, new = load_runs([args.base]), load_runs([args.new])
+        base, new = load_runs(run_paths(args.base)), load_runs(run_paths(args.new))
         if args.profile:
             base, new = ([r for r in side if r.profile == args.profile] for side in (base, new))
             if not base or not new:

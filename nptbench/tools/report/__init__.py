@@ -36,6 +36,7 @@ from nptbench.analysis.fmt import fmt_num, fmt_pct, fmt_time
 from nptbench.schema import layout
 from nptbench.schema.record import per_second
 from nptbench.schema.runs import RunError
+from nptbench.schema.store import run_paths
 from nptbench.tools.report.data import ReportError, Result, Runs, contexts, gather, skip_reasons, times_by_context
 from nptbench.tools.report.md import Doc
 from nptbench.tools.report.plots import plot_claims, plot_experiment, plot_roofline
@@ -400,7 +401,7 @@ def main(argv=None) -> int:
         description="Markdown and HTML report (roofline, claims ledger, plots) from saved pytest-benchmark runs.")
     parser.add_argument("runs", nargs="+", help="saved runs (--benchmark-json files, or directories of them); count "
                                                 "runs (--instrument instructions) among them add the instructions "
-                                                "per useful operation")
+                                                "per useful operation; a store's database: postgresql://...#<folder>")
     parser.add_argument("--out", required=True, type=Path, help="directory for report.md, report.html, img/")
     parser.add_argument("--no-plots", action="store_true", help="tables only, no charts")
     parser.add_argument("--results", type=Path, default=layout.RESULTS,
@@ -408,9 +409,10 @@ def main(argv=None) -> int:
     parser.add_argument("--run-ceilings", action="store_true",
                         help="hold each run against the ceilings it measured, even where stored ones exist")
     args = parser.parse_args(argv)
-    counted = [p for p in args.runs if counts.holds_counts(p)]
-    timed = [p for p in args.runs if p not in counted]
     try:
+        given = [p for arg in args.runs for p in run_paths(arg)]
+        counted = [p for p in given if counts.holds_counts(p)]
+        timed = [p for p in given if p not in counted]
         if not timed:
             raise ReportError("count runs alone make no report: give the timed runs of the same benchmarks too")
         written = build(gather(timed, None if args.run_ceilings else args.results), args.out,
