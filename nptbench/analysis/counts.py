@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,12 +137,6 @@ def spread(values: list[float]) -> float | None:
     return max(values) / low - 1 if low > 0 else math.inf
 
 
-def _median(values: list[float]) -> float:
-    ranked = sorted(values)
-    mid = len(ranked) // 2
-    return ranked[mid] if len(ranked) % 2 else (ranked[mid - 1] + ranked[mid]) / 2
-
-
 def verdict_of(ratio: float, threshold: float) -> str:
     if not math.isfinite(ratio):
         return NOT_COMPARED
@@ -187,7 +182,7 @@ def judge(base: list[Run], new: list[Run], min_effect: float = MIN_EFFECT,
         measured = [s for s in (spread(b), spread(n)) if s is not None]
         aa = max(measured) if measured else None
         threshold = max(min_effect, multiple * aa) if aa is not None else min_effect
-        row = CountRow(name, now[name][-1].get("experiment", ""), _median(b), _median(n), (len(b), len(n)), aa,
+        row = CountRow(name, now[name][-1].get("experiment", ""), statistics.median(b), statistics.median(n), (len(b), len(n)), aa,
                        threshold, "", record=now[name][-1])
         row.verdict = verdict_of(row.ratio, threshold)
         if aa is None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -89,18 +90,13 @@ class SessionGate:
         ``select`` when given. A :class:`nptbench.schema.runs.RunError` where a failing gate would compare
         nothing because the set was made under other conditions, or a run of the set cannot be read."""
         location = store.locate(results)
+        matching = f"/{' matching ' + repr(select) if select else ''}"
         if store.is_database(location):  # $NPTBENCH_RESULTS names a database: the set is read from it
-
-            def baseline_set(*conds):
-                return store.find_set(location, fp, profile, select, *conds)
-
-            where = f"{store.redact(location)}#{fp}/{' matching ' + repr(select) if select else ''}"
+            baseline_set = partial(store.find_set, location, fp, profile, select)
+            where = f"{store.redact(location)}#{fp}{matching}"
         else:
-
-            def baseline_set(*conds):
-                return runs.baseline_set(fp, profile, Path(location), select, *conds)
-
-            where = f"{Path(location) / fp}/{' matching ' + repr(select) if select else ''}"
+            baseline_set = partial(runs.baseline_set, fp, profile, Path(location), select)
+            where = f"{Path(location) / fp}{matching}"
         paths = baseline_set(conditions)
         if paths:
             k = len(paths)

@@ -4,7 +4,6 @@ bar carries its figures as a tooltip.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from nptbench.analysis import claims
@@ -116,10 +115,8 @@ def plot_claims(rows: list, tolerance: float, path: Path) -> int:
     size = 560
     many = len({p.context for p in pts}) > 1
     labels = [r.claim.id + (f" [{r.context}]" if many else "") for r in pts]
-    c = Canvas(max([size + 80] + [x_px + 6 + text_width(t, 8) + 10 for x_px, t in
-                                  zip((70 + (size - 40) * _share(seed_x(r), lo, hi) for r in pts), labels)]),
-               size + 60)
     x, y = Scale(lo, hi, 70, 70 + size - 40), Scale(lo, hi, size, 40)
+    c = Canvas(max([size + 80] + [x(seed_x(r)) + 6 + text_width(t, 8) + 10 for r, t in zip(pts, labels)]), size + 60)
     c.text(70, 18, "Seed claims: their speed-up against ours", size=13, bold=True)
     band = [(x(lo), y(lo * tolerance)), (x(hi / tolerance), y(hi)), (x(hi), y(hi)), (x(hi), y(hi / tolerance)),
             (x(lo * tolerance), y(lo)), (x(lo), y(lo))]
@@ -145,11 +142,6 @@ def plot_claims(rows: list, tolerance: float, path: Path) -> int:
     c.text(x(hi), y(1) - 4, "1x", anchor="end", color=MUTED, size=9)
     _write(c, path)
     return len(pts)
-
-
-def _share(v: float, lo: float, hi: float) -> float:
-    """Where v lies between lo and hi on a log axis, from 0 to 1."""
-    return math.log(v / lo) / math.log(hi / lo)
 
 
 def _own_fair(row) -> bool:

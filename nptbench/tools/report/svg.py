@@ -57,11 +57,8 @@ class Scale:
         return self.a + (self.b - self.a) * share
 
     def ticks(self) -> list[float]:
-        if self.log:
-            return log_ticks(self.lo, self.hi)
-        step = 10 ** math.floor(math.log10((self.hi - self.lo) / 3 or 1))
-        first = math.ceil(self.lo / step) * step
-        return [first + k * step for k in range(int((self.hi - first) / step) + 1)][::2]
+        """Round values to label a log axis (a linear one is labelled by its caller)."""
+        return log_ticks(self.lo, self.hi) if self.log else []
 
 
 def _attrs(**kw) -> str:
