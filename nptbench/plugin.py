@@ -33,7 +33,7 @@ import pytest
 from nptbench.analysis import gpu_records, roofline
 from nptbench.env import backends, machine
 from nptbench.measure import ceilings, devicetime, gpustate, harness, instruments, yardsticks
-from nptbench.schema import layout, runs
+from nptbench.schema import layout, runs, store
 from nptbench.schema.record import DEFAULT_GPU_THROTTLE_THRESHOLD, THREAD_VARIABLES
 from nptbench.schema.status import Status
 from nptbench.tools.session import CONFIRMING_ENV
@@ -195,16 +195,15 @@ def save_exclusively(storage, output_json: dict, save: str) -> Path:
     log line), but whole and never over another: it numbers the run by listing the folder and asserts the
     name is free, so two sessions that save into one storage within the same second (two runners growing one
     set, nptbench.tools.promote) crashed the second with an AssertionError and lost its run. Here the run is
-    linked to its name (nptbench.tools.promote.publish) and a taken name is tried again with the number that
+    linked to its name (nptbench.schema.store.publish) and a taken name is tried again with the number that
     follows. A file system's refusal is a :class:`nptbench.schema.runs.RunError` naming the path."""
     from pytest_benchmark.utils import safe_dumps
 
-    from nptbench.tools import promote
 
     text = safe_dumps(output_json, ensure_ascii=True, indent=4)
     first = storage.get(f"{storage._next_num}_{save}.json")
-    names = (storage.get(f"{storage._next_num}_{save}.json") for _ in range(promote.UNIQUE_TRIES))
-    dest = promote.publish(text, first, names=names)
+    names = (storage.get(f"{storage._next_num}_{save}.json") for _ in range(store.UNIQUE_TRIES))
+    dest = store.publish(text, first, names=names)
     storage.logger.info(f"Saved benchmark data in: {dest}")
     return dest
 

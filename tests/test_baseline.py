@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nptbench.env import machine
-from nptbench.schema import layout, runs
+from nptbench.schema import layout, runs, store
 from nptbench.schema.runs import RunError
 from nptbench.tools import promote
 from nptbench.schema.record import THREAD_VARIABLES
@@ -188,7 +188,7 @@ def test_benchmark_compare_judges_against_the_baseline_set_as_compare_does(tmp_p
 def test_promote_thins_raw_rounds_evenly():
     run = {"benchmarks": [{"stats": {"data": list(range(10001))}, "extra_info": {}},
                           {"stats": {"data": [1.0, 2.0]}, "extra_info": {}}]}
-    promote.thin_rounds(run, keep=101)
+    store.thin_rounds(run, keep=101)
     big, small = run["benchmarks"]
     assert big["stats"]["data"] == list(range(0, 10001, 100))  # first, last and every 100th in between
     assert big["extra_info"]["raw_rounds_kept"] == "101 of 10001"

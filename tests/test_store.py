@@ -237,7 +237,7 @@ def test_the_folder_store_is_todays_layout_and_promote_writes_the_same_bytes(tmp
     dest = promote.promote(src, tmp_path / "results")
     assert dest == layout.promoted_path(FP, "smoke", "0001_x.json", tmp_path / "results")
     expected = run_dict(rounds=3000)
-    promote.thin_rounds(expected)
+    store.thin_rounds(expected)
     assert dest.read_text() == json.dumps(expected, indent=1)
     assert store.find_set(tmp_path / "results", FP, "smoke") == runs.baseline_set(FP, "smoke", tmp_path / "results")
 

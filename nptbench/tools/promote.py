@@ -16,7 +16,6 @@ from pathlib import Path
 from nptbench.env import machine
 from nptbench.schema import layout, store
 from nptbench.schema.runs import Run, RunError, load
-from nptbench.schema.store import UNIQUE_TRIES, publish, thin_rounds  # noqa: F401 (names the plugin and tests use)
 
 
 # --- promote -------------------------------------------------------------------------------------------
