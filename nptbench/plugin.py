@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -137,12 +138,31 @@ def pytest_addoption(parser):
              "checks; the count run is saved in results/counts/ (docs/instructions.md). GPU rows skip",
     )
     group.addoption(
+        "--instrument-jobs", type=positive_int, default=None, metavar="N",
+        help="with --instrument instructions: valgrind processes that count at once, each a share of the CPU "
+             "benchmarks, balanced by what each took in the newest count runs of this profile (default: one per "
+             "CPU core, at most 4)",
+    )
+    group.addoption(
         "--gpu-throttle-threshold", type=throttle_threshold, default=DEFAULT_GPU_THROTTLE_THRESHOLD,
         metavar="FRACTION",
         help="a GPU benchmark whose SM clock fell below this fraction of the application clock (read through "
              "NVML while its rounds ran) is flagged as throttled, as is one that saw a power or thermal throttle "
              f"reason (default {DEFAULT_GPU_THROTTLE_THRESHOLD}, as nvbench's --throttle-threshold)",
     )
+
+
+def positive_int(text: str) -> int:
+    """An option's whole number of at least 1."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, got {value}")
+    return value
 
 
 def throttle_threshold(text: str) -> float:
@@ -740,26 +760,59 @@ def measure(benchmark, pytestconfig, request):
 # --- --instrument instructions (nptbench.measure.instruments) ---------------------------------------------
 
 class InstructionSession:
-    """``--instrument instructions``: this session runs again, whole, under valgrind
-    (nptbench.measure.instruments.rerun; where it cannot, every benchmark skips with the reason), its
-    benchmarks are counted instead of timed, and the count run is saved in results/counts/ at the end."""
+    """``--instrument instructions``: this session runs again, whole, under valgrind, in ``--instrument-jobs``
+    processes that each count a share of the CPU benchmarks (nptbench.measure.instruments.rerun; where it
+    cannot, every benchmark skips with the reason); its benchmarks are counted instead of timed, and the
+    count run is saved in results/counts/ at the end."""
 
     def __init__(self, config):
-        self.config, self.counted, self.counter, self.reason = config, [], None, None
-        opt = config.option
-        if getattr(opt, "benchmark_compare", None) or getattr(opt, "benchmark_compare_fail", None) \
-                or getattr(opt, "baseline_grow", False):
-            raise pytest.UsageError("--instrument instructions saves a count run, which the gate does not judge: "
-                                    "compare two count runs with python -m nptbench compare BASE NEW "
-                                    "(docs/instructions.md)")
+        self.config, self.counted, self.counter, self.reason, self.index = config, [], None, None, {}
+        self.shard = instruments.shard_of(os.environ.get(instruments.SHARD_ENV))
         try:
             self.counter = instruments.Counter.here()
         except instruments.NotCounted:
             self.reason = instruments.missing()
-            if self.reason is None:  # no return: this process ends with the counted session's status
-                capture = config.pluginmanager.get_plugin("capturemanager")
-                instruments.rerun(list(config.invocation_params.args), str(config.invocation_params.dir),
-                                   capture.suspend_global_capture if capture else lambda: None)
+            if self.reason is None:  # no return: this process ends with the counted sessions' status
+                os._exit(self.count(config))
+
+    @staticmethod
+    def count(config) -> int:
+        """Run the counted sessions (instruments.rerun) and, asked for the gate (``--benchmark-compare[-fail]``,
+        ``--baseline-grow``), judge their count run against the machine's count set (tools.count_gate):
+        the exit status of both."""
+        from nptbench.tools import count_gate
+
+        opt = config.option
+        fail = bool(getattr(opt, "benchmark_compare_fail", None))
+        gate = fail or bool(getattr(opt, "benchmark_compare", None)) or getattr(opt, "baseline_grow", False)
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        root, size, fp = results_root(config), profile(config).size, machine.fingerprint()
+        status, saved = instruments.rerun(count_gate.without_gate_options(list(config.invocation_params.args)),
+                                          str(config.invocation_params.dir),
+                                          capture.suspend_global_capture if capture else lambda: None,
+                                          jobs=config.getoption("--instrument-jobs") or instruments.default_jobs(),
+                                          results=root, costs=instruments.known_costs(root, size, fp))
+        if gate and saved is not None and status == Status.PASSED:
+            status = count_gate.gate(saved, root, fp, size, getattr(opt, "baseline_grow", False), fail)
+        sys.stdout.flush()
+        return int(status)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        """This session's share of the CPU benchmarks (instruments.split); GPU rows, which skip, stay in the
+        first session."""
+        k, n = self.shard
+        self.index = {item.nodeid: i for i, item in enumerate(items)}
+        if n == 1:
+            return
+        cpu = [item for item in items if not (item.get_closest_marker("gpu") or item.get_closest_marker("numba_cuda"))]
+        path = os.environ.get(instruments.COSTS_ENV)
+        costs = json.loads(Path(path).read_text()) if path else {}
+        share = dict(zip((item.nodeid for item in cpu), instruments.split([item.nodeid for item in cpu], n, costs)))
+        keep = [item for item in items if share.get(item.nodeid, 0) == k]
+        if len(keep) < len(items):
+            config.hook.pytest_deselected(items=[item for item in items if share.get(item.nodeid, 0) != k])
+            items[:] = keep
 
     def pytest_sessionstart(self, session):
         bs = benchmark_session(self.config)
@@ -776,7 +829,8 @@ class InstructionSession:
             pytest.skip(self.reason)
         benchmark._mode = "--instrument instructions"  # pytest-benchmark's "fixture was not used" warning
         params = {k: str(v) for k, v in getattr(getattr(item, "callspec", None), "params", {}).items()}
-        stand_in = instruments.CountingBenchmark(benchmark, self.counter, self.counted, item.name, item.nodeid, params)
+        stand_in = instruments.CountingBenchmark(benchmark, self.counter, self.counted, item.name, item.nodeid, params,
+                                                 self.index.get(item.nodeid, 0))
 
         def run(_, *args, **kwargs):
             try:
@@ -786,12 +840,18 @@ class InstructionSession:
         return run
 
     def pytest_sessionfinish(self, session):
-        if self.counter is None or not self.counted:
+        if self.counter is None:
             return
-        info = {**machine.describe(), "profile": profile(self.config).size, **instruments.session_info()}
+        k, n = self.shard
+        info = {**machine.describe(), "profile": profile(self.config).size, **instruments.session_info(n)}
         run = {"machine_info": {"nptbench": info}, "datetime": datetime.now().isoformat(),
                "benchmarks": self.counted}
         add_skips(self.config, run)
         add_session(self.config, run)
-        path = instruments.save(results_root(self.config), json.loads(json.dumps(run, default=str)))
-        profile(self.config).notices.append(f"instruction counts saved in {path}")
+        run = json.loads(json.dumps(run, default=str))
+        parts = os.environ.get(instruments.PARTS_ENV)
+        if parts:  # the process that started this session merges the parts and saves the run
+            (Path(parts) / f"part-{k}.json").write_text(json.dumps(run))
+        elif self.counted:
+            path = instruments.save(results_root(self.config), instruments.merge([run]))
+            profile(self.config).notices.append(f"instruction counts saved in {path}")

@@ -113,7 +113,7 @@ def test_per_call_events_and_the_cycle_estimate():
 def test_the_record_and_run_fields_are_declared():
     count = instruments.Count({"Ir": 1.0, "Dr": 1.0, "Dw": 1.0, "L1m": 0.0, "LLm": 0.0, "CEst": 3.0}, 4, 3, 0.0)
     written = instruments.fields(count)
-    assert set(written) == set(INSTRUMENT_FIELDS) and set(written) <= set(DECLARED)
+    assert set(written) | {"instrument_cost_s"} == set(INSTRUMENT_FIELDS) and set(written) <= set(DECLARED)
     assert "instructions" in INSTRUMENT_FIELDS["instructions_per_call"]  # the unit is said
     assert set(instruments.session_info()) == set(INSTRUMENT_RUN_FIELDS)
 
@@ -149,11 +149,46 @@ def test_without_valgrind_the_benchmarks_skip_with_the_reason(tmp_path):
     assert not (tmp_path / "counts").exists()
 
 
-def test_the_gate_refuses_an_instrumented_session(tmp_path):
-    proc = bench_session([*ONE_ROW, "--instrument", "instructions", "--benchmark-compare-fail=min:5%"],
-                         dict(os.environ), tmp_path)
-    assert proc.returncode == 4  # pytest's usage error
-    assert "the gate does not judge" in proc.stderr
+@pytest.mark.sessions
+@needs_valgrind
+def test_the_gate_judges_counts_against_the_machines_count_set(tmp_path):
+    """pytest bench --instrument instructions --benchmark-compare-fail --baseline-grow: the first session starts
+    the machine's count set, the second is judged against it (one run judges) and joins it."""
+    gate = ["--instrument", "instructions", "--benchmark-compare-fail=min:5%", "--baseline-grow"]
+    first = bench_session([*ONE_ROW, *gate], dict(os.environ), tmp_path)
+    assert first.returncode == 0 and "this run starts it" in first.stdout, first.stdout[-3000:] + first.stderr[-3000:]
+    second = bench_session([*ONE_ROW, *gate], dict(os.environ), tmp_path)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "One run judges" in second.stdout and "### Instruction counts (1 SET and 1 NEW" in second.stdout
+    assert "passed; joined the count set" in second.stdout
+    assert len(list((tmp_path / "count-sets").rglob("*.json"))) == 2
+
+
+def test_the_count_gate_calls_a_slower_run_and_keeps_it_out_of_the_set(tmp_path, capsys):
+    from nptbench.tools import count_gate
+
+    base = write_run(tmp_path / "counts" / "0001_a.json", count_run({"a": 100_000, "b": 100_000}))
+    slower = write_run(tmp_path / "counts" / "0002_b.json", count_run({"a": 101_000, "b": 100_000}))
+    fp = Run(base, json.loads(base.read_text())).fingerprint
+    # no set yet: nothing judged, unless --baseline-grow starts one
+    assert count_gate.gate(base, tmp_path, fp, "smoke", grow=False, fail=True) == Status.CANNOT_JUDGE
+    assert count_gate.gate(base, tmp_path, fp, "smoke", grow=True, fail=True) == Status.PASSED
+    assert count_gate.gate(slower, tmp_path, fp, "smoke", grow=True, fail=True) == Status.FAILED
+    out = capsys.readouterr().out
+    assert "this run starts it" in out and "not joined (called slower)" in out and "One run judges" in out
+    assert [p.name for p in (tmp_path / "count-sets" / fp).glob("*.json")] == ["0001_a.json"]
+    # --benchmark-compare without -fail shows the table and does not fail the session
+    assert count_gate.gate(slower, tmp_path, fp, "smoke", grow=False, fail=False) == Status.PASSED
+    # another profile's set is not this one's
+    assert count_gate.gate(slower, tmp_path, fp, "default", grow=False, fail=True) == Status.CANNOT_JUDGE
+
+
+def test_the_counted_sessions_never_see_the_gate_options():
+    from nptbench.tools.count_gate import without_gate_options
+
+    args = ["bench", "--benchmark-compare", "--benchmark-compare-fail", "min:5%", "mean:0.1", "--baseline-grow", "-k", "x",
+            "--benchmark-compare=0003", "--benchmark-compare-fail=median:10%", "--benchmark-compare", "0002", "-q"]
+    assert without_gate_options(args) == ["bench", "-k", "x", "-q"]
 
 
 @pytest.mark.sessions
@@ -170,8 +205,68 @@ def test_a_session_counts_its_rows_and_compare_judges_them(tmp_path):
     run = json.loads(saved[0].read_text())
     assert run["machine_info"]["nptbench"]["instrument"] == "instructions"
     assert run["benchmarks"] and all(b["extra_info"]["instructions_per_call"] > 0 and "rel_err" in b["extra_info"]
-                                     for b in run["benchmarks"])
+                                     and b["extra_info"]["instrument_cost_s"] > 0 for b in run["benchmarks"])
+    # counted in as many valgrind processes as the machine has cores (at most 4), merged into one run
+    jobs = instruments.default_jobs()
+    assert run["machine_info"]["nptbench"]["instrument_jobs"] == jobs
+    assert len(run["benchmarks"]) == 2 and run["nptbench_session"]["complete"]
+    assert ("counting in 2 valgrind processes" in proc.stdout) == (jobs > 1)
     assert compare.main([str(saved[0]), str(saved[1])]) == Status.PASSED
+
+
+@pytest.mark.sessions
+@needs_valgrind
+def test_ab_and_bisect_count_instead_of_timing(tmp_path, capsys):
+    """ab and bisect with --instrument instructions: one counted session a side, judged on counts. The same
+    code on both sides: every row the same, no culprit."""
+    from nptbench.tools import ab, bisect
+
+    assert ab.main(["--instrument", "instructions", "--out", str(tmp_path / "ab"), "--", *ONE_ROW]) == Status.PASSED
+    out = capsys.readouterr()
+    assert "### Instruction counts (1 A and 1 B count runs)" in out.out and "2 same" in out.out
+    assert "1 count run a side" in out.err and len(list((tmp_path / "ab" / "A-counts" / "counts").glob("*.json"))) == 1
+    code = bisect.main(["--envs", sys.executable, sys.executable, "--instrument", "instructions",
+                        "--out", str(tmp_path / "bisect"), "--json", str(tmp_path / "b.json"), "--", *ONE_ROW])
+    assert code == Status.PASSED, capsys.readouterr()
+    found = json.loads((tmp_path / "b.json").read_text())
+    assert found["ladder"]["instrument"] == "instructions" and found["probes"][0]["runs_a_side"] == 1
+    assert {o["status"] for o in found["outcomes"]} == {"no regression"}
+
+
+def test_the_counted_sessions_share_the_benchmarks_by_what_they_cost():
+    names = [f"b{i}" for i in range(6)]
+    assert instruments.split(names, 2) == [0, 1, 0, 1, 0, 1]  # nothing known: round-robin
+    costs = {"b0": 100.0, "b1": 10.0, "b2": 60.0, "b3": 50.0, "b4": 5.0}  # b5 unknown
+    share = instruments.split(names, 2, costs)
+    assert share == instruments.split(names, 2, costs)  # every session computes the same split
+    load = [sum(costs.get(n, 50) for n, k in zip(names, share) if k == j) for j in range(2)]  # b5: the median
+    assert share[0] != share[2] and abs(load[0] - load[1]) <= 25  # the two costliest apart, loads close
+    assert instruments.split(names, 1, costs) == [0] * 6
+    assert instruments.shard_of(None) == (0, 1) and instruments.shard_of("1/3") == (1, 3)
+    with pytest.raises(ValueError):
+        instruments.shard_of("3/3")
+    run = {"benchmarks": [{"fullname": "b0", "extra_info": {"instrument_cost_s": 2.5}},
+                          {"fullname": "b1", "extra_info": {}}]}
+    assert instruments.costs_of(run) == {"b0": 2.5}
+
+
+def test_the_parts_of_the_counted_sessions_make_one_run():
+    def part(benches, skipped, status=0, complete=True, failed=()):
+        return {"machine_info": {"nptbench": {"instrument": "instructions"}}, "datetime": "d",
+                "benchmarks": [{"name": n, "index": i} for n, i in benches], "nptbench_skipped": skipped,
+                "nptbench_session": {"exitstatus": status, "collected": len(benches), "failed": list(failed),
+                                     "not_run": [], "complete": complete}}
+
+    run = instruments.merge([part([("b", 1), ("d", 3)], [{"nodeid": "gpu"}]),
+                             part([("a", 0), ("c", 2)], [], 1, False, ["c"])])
+    assert [b["name"] for b in run["benchmarks"]] == ["a", "b", "c", "d"]  # collection order
+    assert all("index" not in b for b in run["benchmarks"])
+    assert run["nptbench_skipped"] == [{"nodeid": "gpu"}]
+    assert run["nptbench_session"] == {"exitstatus": 1, "collected": 4, "failed": ["c"], "not_run": [],
+                                       "complete": False}
+    assert instruments.merge([part([], [])]) is None  # nothing counted: no run
+    assert instruments.combined_status([0, 5]) == 0 and instruments.combined_status([5, 5]) == 5
+    assert instruments.combined_status([0, 1]) == 1 and instruments.combined_status([0, -9]) == 137
 
 
 # --- judging counts -----------------------------------------------------------------------------------------
@@ -259,6 +354,42 @@ def test_compare_judges_count_runs_and_shows_the_time_verdict_beside(tmp_path, c
     assert len(lines) == 2  # one row in the time table, one in the count table
     assert "**slower**" in lines[1] and lines[1].rstrip(" |").endswith("x")  # the count row holds the time verdict
     assert "never combined" in out
+
+
+def test_a_bisect_probe_answers_from_one_count_run_a_side():
+    from nptbench.analysis.bisect import SAME, SLOWER, count_answers
+
+    base = runs_of(count_run({"a": 100_000, "b": 100_000, "c": 100_000}))
+    new = runs_of(count_run({"a": 101_000, "b": 100_100, "c": 98_000}))
+    answers = count_answers(base, new)
+    assert {k: a.word for k, a in answers.items()} == {"test_x[a]": SLOWER, "test_x[b]": SAME, "test_x[c]": SAME}
+    assert answers["test_x[a]"].ratio == pytest.approx(1.01) and answers["test_x[a]"].low is None
+    faster = count_answers(base, new, faster=True)
+    assert {k: a.word for k, a in faster.items()} == {"test_x[a]": SAME, "test_x[b]": SAME, "test_x[c]": SLOWER}
+
+
+def test_history_of_count_runs_finds_the_step_in_one_run(tmp_path, capsys):
+    from nptbench.tools import history
+
+    values = {"a": [100_000, 100_010, 99_995, 101_000, 101_005], "b": [50_000, 50_400, 49_900, 50_300, 50_100],
+              "c": [80_000, 80_000, 80_000, 80_000, 78_000]}
+    folder = tmp_path / "counts"
+    for i in range(5):
+        data = count_run({k: v[i] for k, v in values.items()})
+        data["datetime"] = f"2026-01-0{i + 1}T00:00:00"
+        write_run(folder / f"{i + 1:04d}_run.json", data)
+    found = {s.name: s for s in counts.history(counts.load(folder))}
+    # a: +1 % at the 4th run; b: moves about 0.8 % from run to run, never 3x that; c: -2.5 %, faster
+    assert [(st.index, st.verdict) for st in found["test_x[a]"].steps] == [(3, "slower")]
+    assert found["test_x[b]"].steps == []
+    assert [(st.index, st.verdict) for st in found["test_x[c]"].steps] == [(4, "faster")]
+    assert history.main([str(folder), "--fail-on-new-step", "--new", "2"]) == Status.FAILED
+    out = capsys.readouterr()
+    assert "Count history: 5 count runs" in out.out and "NEW SLOWDOWN STEP (counts): test_x[a]" in out.err
+    assert history.main([str(folder), "--fail-on-new-step", "--new", "1"]) == Status.PASSED  # a's step is older
+    capsys.readouterr()
+    assert history.main([str(folder), "--json"]) == Status.PASSED
+    assert json.loads(capsys.readouterr().out)["instrument"] == "instructions"
 
 
 def test_a_timed_run_is_not_a_count_run(tmp_path):

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from nptbench.analysis.verdict import FASTER, NOT_COMPARED, SAME, SLOWER
 from nptbench.schema.runs import Run, RunError, run_files
+from nptbench.schema.status import Status
 
 #: The smallest count change called, as a fraction: half of the 1 % a count should see, so a 1 % change
 #: whose realized count moves a little less is still called; 50 times the A/A spread of most rows here.
@@ -153,7 +154,7 @@ def memory_bound(record: dict) -> bool:
     return bool(moved) and (not flops or flops / moved < MEMORY_BOUND_INTENSITY)
 
 
-def _refusal(base: list[Run], new: list[Run]) -> str:
+def _refusal(base: list[Run], new: list[Run], across_kernels: bool = False) -> str:
     fps = {r.fingerprint for r in base + new}
     if len(fps) > 1:
         return ("not compared: the runs come from different hardware (" + ", ".join(sorted(fps)) + "); counts "
@@ -164,13 +165,20 @@ def _refusal(base: list[Run], new: list[Run]) -> str:
     caches = {json.dumps(r.info.get("instrument_cache"), sort_keys=True) for r in base + new}
     if len(caches) > 1:
         return "not compared: the runs simulated different caches (instrument_cache)"
+    kernels = {json.dumps(r.info.get("instrument_kernels"), sort_keys=True) for r in base + new}
+    if len(kernels) > 1 and not across_kernels:
+        return ("not compared: the runs were counted with different BLAS kernels (instrument_kernels: "
+                + " vs ".join(sorted(kernels)) + "); a kernel change is what ab --b-env compares: judge it with "
+                "--across-conditions")
     return ""
 
 
 def judge(base: list[Run], new: list[Run], min_effect: float = MIN_EFFECT,
-          multiple: float = SPREAD_MULTIPLE) -> CountPairing:
-    """Judge NEW's counts against BASE's, row by row (the rule in this module's docstring)."""
-    pairing = CountPairing(base, new, refused=_refusal(base, new))
+          multiple: float = SPREAD_MULTIPLE, across_kernels: bool = False) -> CountPairing:
+    """Judge NEW's counts against BASE's, row by row (the rule in this module's docstring). Runs counted with
+    different BLAS kernels (``instrument_kernels``) are compared only ``across_kernels`` (a kernel change
+    asked for, as ab's sides set it)."""
+    pairing = CountPairing(base, new, refused=_refusal(base, new, across_kernels))
     old, now = counts_of(base), counts_of(new)
     pairing.only_base = sorted(set(old) - set(now))
     pairing.only_new = sorted(set(now) - set(old))
@@ -196,6 +204,99 @@ def judge(base: list[Run], new: list[Run], min_effect: float = MIN_EFFECT,
 
 def slower(pairing: CountPairing) -> list[str]:
     return [r.name for r in pairing.rows if r.verdict == SLOWER]
+
+
+def status_of(pairing: CountPairing) -> Status:
+    """The exit status of a count comparison: FAILED where a row is called slower, NOTHING where nothing was
+    compared (other hardware, no common row), else PASSED."""
+    if slower(pairing):
+        return Status.FAILED
+    return Status.NOTHING if pairing.refused or not pairing.rows else Status.PASSED
+
+
+# --- history ----------------------------------------------------------------------------------------------
+
+@dataclass
+class CountStep:
+    """Where a row's count left its level: ``index`` is the first run at the new count."""
+    index: int
+    level: float  #: the count before: the median of the runs since the last step
+    count: float  #: the count of run ``index``
+    threshold: float  #: the change it took (the minimum effect, or 3x the level's own spread)
+    verdict: str  #: SLOWER or FASTER
+
+    @property
+    def ratio(self) -> float:
+        return self.count / self.level if self.level else math.nan
+
+
+@dataclass
+class CountSeries:
+    """One row's counts over count runs of one machine, profile and set of kernels, oldest first."""
+    name: str
+    experiment: str
+    group: tuple  #: (fingerprint, profile, kernels and caches)
+    runs: list = field(default_factory=list)  #: Run, oldest first
+    values: list = field(default_factory=list)  #: instructions per call, one per run
+    steps: list = field(default_factory=list)  #: CountStep, oldest first
+
+
+def noise(values: list[float]) -> float:
+    """A series' run-to-run noise: the median of its consecutive relative changes, which a few steps do not
+    move (0 for fewer than two values)."""
+    changes = [abs(b / a - 1) for a, b in zip(values, values[1:]) if a > 0]
+    return statistics.median(changes) if changes else 0.0
+
+
+def history(runs: list[Run], min_effect: float = MIN_EFFECT, multiple: float = SPREAD_MULTIPLE) -> list[CountSeries]:
+    """Every row's series over count runs (oldest first), and its steps: a run whose count left the level of
+    the runs since the last step (their median) by more than the minimum effect and ``multiple`` x the row's
+    run-to-run noise (:func:`noise`, over its whole series) begins a new level. One run is enough: a count
+    repeats between sessions, so no run of a new level needs another to confirm it. Runs of other machines,
+    profiles, kernels or caches make series of their own: their counts are never compared."""
+    out: dict[tuple, CountSeries] = {}
+    for run in sorted(runs, key=lambda r: (r.time, str(r.path))):
+        group = (run.fingerprint, run.profile, json.dumps([run.info.get("instrument_kernels"),
+                                                           run.info.get("instrument_cache")], sort_keys=True))
+        for bench in run.data["benchmarks"]:
+            info = bench.get("extra_info") or {}
+            value = info.get("instructions_per_call")
+            if not isinstance(value, (int, float)) or value <= 0:
+                continue
+            key = (*group, bench["name"])
+            s = out.setdefault(key, CountSeries(bench["name"], info.get("experiment", ""), group))
+            s.runs.append(run)
+            s.values.append(float(value))
+    for s in out.values():
+        threshold = max(min_effect, multiple * noise(s.values))
+        start = 0
+        for i in range(1, len(s.values)):
+            level = statistics.median(s.values[start:i])
+            word = verdict_of(s.values[i] / level, threshold)
+            if word in (SLOWER, FASTER):
+                s.steps.append(CountStep(i, level, s.values[i], threshold, word))
+                start = i
+    return sorted(out.values(), key=lambda s: (s.group, s.name))
+
+
+def new_slower_steps(all_series: list[CountSeries], newest: int = 1) -> list[tuple[CountSeries, CountStep]]:
+    """The slower steps that begin among each series' ``newest`` runs."""
+    return [(s, st) for s in all_series for st in s.steps
+            if st.verdict == SLOWER and st.index >= len(s.values) - newest]
+
+
+def render_history(all_series: list[CountSeries], runs: int) -> str:
+    """The count history as text: per row its runs, newest count and steps (run file, ratio, verdict)."""
+    lines = [f"Count history: {runs} count runs, {len(all_series)} series (a step: the count left the level of "
+             f"the runs since the last step by more than {MIN_EFFECT:.1%} and {SPREAD_MULTIPLE}x the row's run-to-run "
+             "noise, the median of its consecutive changes; "
+             "nptbench.analysis.counts)", "",
+             "| benchmark | runs | newest instructions/call | steps |", "|---|---:|---:|---|"]
+    for s in all_series:
+        steps = "; ".join(f"{Path(s.runs[st.index].path).name}: x{st.ratio:.4f} {st.verdict}" for st in s.steps) or "none"
+        lines.append(f"| {s.name} | {len(s.values)} | {s.values[-1]:,.0f} | {steps} |")
+    lines += ["", *(f"- {c}" for c in CAVEATS)]
+    return "\n".join(lines) + "\n"
 
 
 # --- rendering ---------------------------------------------------------------------------------------------

@@ -27,12 +27,12 @@ How a call is counted, and why this way:
 - **A window**: zero the counters, switch collection on, make ``n`` calls, switch it off, dump
   (``CALLGRIND_DUMP_STATS_AT``): callgrind writes the window's totals to a file before the request returns
   (:func:`read_dump`). The counter is read as ``(window of n calls - empty window) / n``, which
-  takes the requests' own instructions out. Python's garbage collector is collected before and switched off
-  during each window, so a collection never falls into one.
+  takes the requests' own instructions out. Python's garbage collector collects once before a benchmark's
+  windows and is off until they end, so a collection never falls into one.
 - **Settled windows**: Python's interpreter specializes bytecode over its first tens of runs, and caches of
   the allocator and the libraries fill: the windows' own code runs before any count, and each benchmark
-  gets up to :data:`WARM_CALLS` more uninstrumented calls after the harness's warm-up (as many as
-  :data:`WARM_SECONDS` allow). Each benchmark then makes :data:`EMPTY_WINDOWS` empty windows and :data:`WINDOWS`
+  gets up to :data:`WARM_CALLS` more uninstrumented calls after the harness's warm-up, until the two have
+  taken :data:`WARM_SECONDS` (a call slower than that gets none: its loops ran thousands of times). Each benchmark then makes :data:`EMPTY_WINDOWS` empty windows and :data:`WINDOWS`
   windows of calls back to back, and only then reads their dumps (reading a file between windows would
   leave the allocator in another state for the next): the count is the last window's minus the last empty
   one's. The record says how far the last two windows were apart (``instructions_window_spread``).
@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import json
 import mmap
 import os
 import platform
@@ -76,6 +77,12 @@ DUMPS_ENV = "NPTBENCH_INSTRUMENT_DUMPS"
 #: Every thread pool at one thread while counting.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "NUMBA_NUM_THREADS": "1"}
+#: The BLAS kernels held while counting, where the user's environment does not choose them: valgrind 3.19
+#: runs fused multiply-adds (FMA: the AVX2 kernels of OpenBLAS and of torch's MKL) about a thousand times
+#: slower than native (a 64x1000 @ 1000x100 product: 0.29 ms natively, 260 ms under valgrind with OpenBLAS's
+#: Haswell kernel, 3.9 ms with its Sandybridge (AVX) kernel; torch's MKL 325 ms, with MKL_CBWR=AVX 2.2 ms).
+#: The counts then describe these AVX kernels (the run says so, ``instrument_kernels``).
+KERNELS = {"OPENBLAS_CORETYPE": "Sandybridge", "MKL_CBWR": "AVX"}
 #: The simulated caches: (bytes, ways, line bytes), the same on every machine.
 CACHE = {"I1": (32768, 8, 64), "D1": (32768, 8, 64), "LL": (8388608, 16, 64)}
 #: The cycle estimate's weights: an L1 hit, a last-level hit, a RAM access (pythonspeed's fit).
@@ -153,26 +160,165 @@ def command(argv: list[str], dumps: Path) -> list[str]:
 
 
 def environment(dumps: Path, base: dict | None = None) -> dict:
-    """The environment of the counted process: one thread everywhere, fixed hashing, the dumps' folder."""
-    return {**(os.environ if base is None else base), **ONE_THREAD, "PYTHONHASHSEED": "0", DUMPS_ENV: str(dumps)}
+    """The environment of the counted process: one thread everywhere, fixed hashing, the BLAS kernels of
+    :data:`KERNELS` unless ``base`` chooses them, the dumps' folder."""
+    base = dict(os.environ if base is None else base)
+    return {**KERNELS, **base, **ONE_THREAD, "PYTHONHASHSEED": "0", DUMPS_ENV: str(dumps)}
 
 
-def rerun(args: list[str], cwd: str, before: Callable[[], None] = lambda: None) -> None:
-    """Run the same pytest session (``args``: its arguments) again under callgrind, wait for it, remove its
-    dumps folder and end this process with its exit status: this process never runs a benchmark. ``before``
-    runs first (the plugin suspends pytest's capture there, so the session writes to the terminal)."""
+def rerun(args: list[str], cwd: str, before: Callable[[], None] = lambda: None, jobs: int = 1,
+          results: Path | None = None, costs: dict | None = None) -> tuple[int, Path | None]:
+    """Run the same pytest session (``args``: its arguments) again under callgrind, in ``jobs`` valgrind
+    processes at once (each counts every ``jobs``-th CPU benchmark, :func:`shard_of`), wait for them, merge
+    what they counted into one count run (:func:`merge`), save it below ``results`` (:func:`save`), remove
+    the dumps, and return the sessions' exit status (:func:`combined_status`) and the saved run's path (None
+    where nothing was counted). The caller ends its process with that status: it never runs a benchmark. The first session writes to the terminal as it goes; each other's output is
+    printed when all have ended. ``costs``: what each benchmark cost last time, which balances the sessions
+    (:func:`known_costs`). ``before`` runs first (the plugin suspends pytest's capture there)."""
     dumps = Path(tempfile.mkdtemp(prefix="nptbench-callgrind-"))
     before()
     sys.stdout.flush()
     sys.stderr.flush()
+    procs, logs, status, saved = [], [], 2, None
     try:
-        status = subprocess.call(command([sys.executable, "-m", "pytest", *args], dumps), env=environment(dumps),
-                                 cwd=cwd)
+        if jobs > 1:
+            print(f"nptbench: counting in {jobs} valgrind processes at once (--instrument-jobs), each a share of "
+                  f"the CPU benchmarks; the first writes here, the others' output follows it", flush=True)
+        if costs:
+            (dumps / "costs.json").write_text(json.dumps(costs))
+        for k in range(jobs):
+            folder = dumps / f"shard{k}"
+            folder.mkdir()
+            env = {**environment(folder), SHARD_ENV: f"{k}/{jobs}", PARTS_ENV: str(dumps),
+                   **({COSTS_ENV: str(dumps / "costs.json")} if costs else {})}
+            log = None if k == 0 else open(dumps / f"shard{k}.log", "w")
+            logs.append(log)
+            procs.append(subprocess.Popen(command([sys.executable, "-m", "pytest", *args], folder), env=env, cwd=cwd,
+                                          stdout=log, stderr=subprocess.STDOUT if log else None))
+        statuses = [proc.wait() for proc in procs]
+        for k, log in enumerate(logs[1:], start=1):
+            log.close()
+            print(f"\n--- counted session {k + 1} of {jobs} (exit {statuses[k]}) ---", flush=True)
+            print((dumps / f"shard{k}.log").read_text(errors="replace"), end="", flush=True)
+        run = merge([json.loads(p.read_text()) for p in sorted(dumps.glob("part-*.json"))])
+        if run is not None and results is not None:
+            saved = save(results, run)
+            print(f"nptbench: instruction counts saved in {saved}", flush=True)
+        status = combined_status(statuses)
     except KeyboardInterrupt:
-        status = 2
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait()
     finally:
+        for log in logs:
+            if log is not None:
+                log.close()
         shutil.rmtree(dumps, ignore_errors=True)  # valgrind writes its last dump there as it exits: not before
-    os._exit(status if status >= 0 else 128 - status)
+    return status, saved
+
+
+#: Set in each counted session: which share of the CPU benchmarks it counts, ``k/n`` (:func:`shard_of`).
+SHARD_ENV = "NPTBENCH_INSTRUMENT_SHARD"
+#: Set in each counted session: the folder it writes what it counted into (``part-<k>.json``), for
+#: :func:`rerun` to merge.
+PARTS_ENV = "NPTBENCH_INSTRUMENT_PARTS"
+
+
+#: Set in each counted session when earlier count runs say what each benchmark cost: a JSON file of them
+#: (:func:`known_costs`, read by :func:`split`'s caller).
+COSTS_ENV = "NPTBENCH_INSTRUMENT_COSTS"
+
+
+def known_costs(results: Path, size: str, fingerprint: str, runs: int = 20) -> dict:
+    """name -> what each benchmark cost under valgrind (:func:`costs_of`) in the newest ``runs`` count runs
+    below ``results`` of this size profile and machine fingerprint, the newest run's figure for each."""
+    from nptbench.schema.runs import Run
+
+    out: dict = {}
+    for path in sorted((Path(results) / COUNTS).glob("*.json"))[-runs:]:
+        try:
+            data = json.loads(path.read_text())
+            if data["machine_info"]["nptbench"].get("profile") == size and Run(path, data).fingerprint == fingerprint:
+                out.update(costs_of(data))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return out
+
+
+def default_jobs() -> int:
+    """Counted sessions at once by default: one per CPU core, at most 4 (each is one valgrind process, one
+    thread, and holds a few GB)."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def shard_of(text: str | None) -> tuple[int, int]:
+    """``k/n`` -> (k, n); nothing -> (0, 1)."""
+    if not text:
+        return 0, 1
+    k, n = (int(x) for x in text.split("/"))
+    if not 0 <= k < n:
+        raise ValueError(f"{SHARD_ENV}={text}: not k/n with 0 <= k < n")
+    return k, n
+
+
+def split(names: list[str], n: int, costs: dict | None = None) -> list[int]:
+    """Which of ``n`` sessions counts each of ``names`` (CPU benchmarks, in collection order): the costliest
+    first, each to the session with the least so far (``costs``: name -> the seconds its count took last
+    time, :func:`costs_of`; a name without one is taken at the median of those known, and with none known
+    every name costs the same: round-robin). Deterministic: the same names and costs give the same split in
+    every session."""
+    costs = costs or {}
+    known = sorted(costs[name] for name in names if name in costs)
+    typical = known[len(known) // 2] if known else 1.0
+    cost = [costs.get(name, typical) for name in names]
+    out, load = [0] * len(names), [0.0] * n
+    for i in sorted(range(len(names)), key=lambda i: (-cost[i], i)):
+        k = min(range(n), key=lambda j: (load[j], j))
+        out[i] = k
+        load[k] += cost[i]
+    return out
+
+
+def costs_of(run: dict) -> dict:
+    """name -> the seconds each benchmark of a count run took under valgrind (``instrument_cost_s``): the
+    weights :func:`split` balances the counted sessions with."""
+    return {b.get("fullname") or b.get("name"): b["extra_info"]["instrument_cost_s"]
+            for b in run.get("benchmarks", []) if b.get("extra_info", {}).get("instrument_cost_s")}
+
+
+def merge(parts: list[dict]) -> dict | None:
+    """One count run from the parts the counted sessions wrote (:data:`PARTS_ENV`), or None when none counted
+    anything: the benchmarks of all (in collection order where the parts say it), the first part's machine
+    and date, the skips of all, and how the sessions ended together (failed and not-run benchmarks of all;
+    complete when each was)."""
+    if not any(p.get("benchmarks") for p in parts):
+        return None
+    run = {**next(p for p in parts if p.get("benchmarks"))}
+    run["benchmarks"] = sorted((b for p in parts for b in p["benchmarks"]), key=lambda b: b.get("index", 0))
+    for bench in run["benchmarks"]:
+        bench.pop("index", None)
+    run["nptbench_skipped"] = [s for p in parts for s in p.get("nptbench_skipped", [])]
+    sessions = [p["nptbench_session"] for p in parts if "nptbench_session" in p]
+    if sessions:
+        run["nptbench_session"] = {
+            "exitstatus": max(s["exitstatus"] for s in sessions),
+            "collected": sum(s["collected"] for s in sessions),
+            "failed": [n for s in sessions for n in s["failed"]],
+            "not_run": [n for s in sessions for n in s["not_run"]],
+            "complete": all(s["complete"] for s in sessions),
+        }
+    return run
+
+
+def combined_status(statuses: list[int]) -> int:
+    """The exit status of counted sessions together: the first that is neither 0 nor 5 (nothing collected:
+    a session can be handed none of the benchmarks), else 0 when one passed, else 5."""
+    statuses = [s if s >= 0 else 128 - s for s in statuses]
+    for status in statuses:
+        if status not in (0, 5):
+            return status
+    return 0 if 0 in statuses else 5
 
 
 def probe(python: str = sys.executable, timeout: float = 300) -> str | None:
@@ -283,37 +429,32 @@ class Counter:
         # The windows' own Python code is specialized by the interpreter over its first tens of runs: run
         # it before any count, so the first benchmark's windows cost what every later one's do.
         for _ in range(PRIME_WINDOWS):
-            self.window(lambda: None, [()] * MAX_CALLS, dump=False, collect=False)
+            self.window(lambda: None, [()] * MAX_CALLS, dump=False)
 
-    def warm(self, fn: Callable, args: tuple, make_args: Callable | None) -> None:
+    def warm(self, fn: Callable, args: tuple, make_args: Callable | None, already: float = 0.0) -> None:
         """Uninstrumented calls before a count: :data:`WARM_CALLS`, or as many as :data:`WARM_SECONDS` allow
-        (a call's own bytecode is specialized over its first tens of runs)."""
+        (a call's own bytecode is specialized over its first tens of runs). ``already``: the seconds the
+        harness's own warm-up calls took; a call that long has run its loops thousands of times, and gets no
+        more (each more call of a large row costs valgrind tens of seconds)."""
         import time
 
-        start = time.perf_counter()
+        start = time.perf_counter() - already
         for _ in range(WARM_CALLS):
-            fn(*(make_args() if make_args else args))
             if time.perf_counter() - start > WARM_SECONDS:
                 break
+            fn(*(make_args() if make_args else args))
 
-    def window(self, fn: Callable, arg_sets: list, dump: bool = True, collect: bool = True) -> object:
+    def window(self, fn: Callable, arg_sets: list, dump: bool = True) -> object:
         """One window: ``fn(*args)`` for each of ``arg_sets``, collected, then dumped by callgrind (read
         later, :meth:`totals`: reading a file between windows would change the allocator's state the next
-        window starts from). Returns the last call's result."""
+        window starts from). Returns the last call's result. Python's garbage collector is the caller's to
+        hold off (:meth:`count_with_result`)."""
         req, out = self.requests, None
-        if collect:
-            gc.collect()
-        was = gc.isenabled()
-        gc.disable()
-        try:
-            req(ZERO_STATS)
-            req(TOGGLE_COLLECT)
-            for args in arg_sets:
-                out = fn(*args)
-            req(TOGGLE_COLLECT)
-        finally:
-            if was:
-                gc.enable()
+        req(ZERO_STATS)
+        req(TOGGLE_COLLECT)
+        for args in arg_sets:
+            out = fn(*args)
+        req(TOGGLE_COLLECT)
         if dump:
             req(DUMP_STATS_AT, ctypes.addressof(self.requests.label))
         return out
@@ -335,18 +476,25 @@ class Counter:
         return self.count_with_result(fn, args, make_args, calls, windows)[0]
 
     def count_with_result(self, fn: Callable, args: tuple = (), make_args: Callable | None = None,
-                          calls: int | None = None, windows: int = WINDOWS) -> tuple[Count, object]:
+                          calls: int | None = None, windows: int = WINDOWS,
+                          already: float = 0.0) -> tuple[Count, object]:
         """Count ``fn(*args)`` (with ``make_args``: on fresh arguments made before each window, outside it):
         :data:`EMPTY_WINDOWS` empty windows, one window of one call that sets ``calls`` where not given
         (:func:`calls_for`), then ``windows`` windows of ``calls`` calls. The count is (the median of those
         windows - the last empty window) / ``calls``; its spread, the windows' (max - min) / median.
+        Python's garbage collector collects once before the first window and is off until the last has
+        ended, so no collection falls into a window (a collection before each window, under callgrind's
+        instrumentation, cost about 1.7 s a window once torch was imported). ``already``: see :meth:`warm`.
         Returns the :class:`Count` and the last call's result."""
         req = self.requests
 
         def window(n: int) -> object:
             return self.window(fn, [make_args() for _ in range(n)] if make_args else [args] * n)
 
-        self.warm(fn, args, make_args)
+        self.warm(fn, args, make_args, already)
+        gc.collect()
+        was = gc.isenabled()
+        gc.disable()
         req(START_INSTRUMENTATION)
         try:
             for _ in range(EMPTY_WINDOWS):
@@ -362,6 +510,8 @@ class Counter:
                 out = window(calls)
         finally:
             req(STOP_INSTRUMENTATION)
+            if was:
+                gc.enable()
         empty, *full = self.totals(1 + windows)
         ranked = sorted(full, key=lambda w: w.get("Ir", 0))
         median = ranked[len(ranked) // 2]
@@ -395,8 +545,9 @@ def fields(count: Count) -> dict:
     return out
 
 
-def session_info() -> dict:
-    """What a count run says about how it was counted (nptbench.schema.record.INSTRUMENT_RUN_FIELDS)."""
+def session_info(jobs: int = 1) -> dict:
+    """What a count run says about how it was counted (nptbench.schema.record.INSTRUMENT_RUN_FIELDS), ``jobs``
+    valgrind processes at once."""
     w1, wll, wram = CYCLE_WEIGHTS
     return {
         "instrument": "instructions",
@@ -406,6 +557,8 @@ def session_info() -> dict:
                                      "(instruction and data accesses; pythonspeed's fit)",
         "instrument_threads": 1,
         "instrument_aslr": "off",
+        "instrument_jobs": jobs,
+        "instrument_kernels": {name: os.environ.get(name) for name in KERNELS},
     }
 
 
@@ -417,12 +570,14 @@ class CountingBenchmark:
     which count instead of timing. The record goes to the real fixture's ``extra_info``; :attr:`counted`
     collects what :func:`save` writes."""
 
-    def __init__(self, benchmark, counter: Counter, counted: list, name: str, fullname: str, params: dict):
+    def __init__(self, benchmark, counter: Counter, counted: list, name: str, fullname: str, params: dict,
+                 index: int = 0):
         self.extra_info = benchmark.extra_info
         self.group = None
         self._counter = counter
         self._counted = counted
-        self._entry = {"name": name, "fullname": fullname, "params": params}
+        self._entry = {"name": name, "fullname": fullname, "params": params, "index": index}
+        self.started: float | None = None  #: when the harness began its warm-up (:func:`measure`)
 
     def __call__(self, fn: Callable, *args, **kwargs):
         return self._count(lambda *a: fn(*a, **kwargs), args, None)
@@ -439,8 +594,12 @@ class CountingBenchmark:
         return self._count(target, (), fresh)
 
     def _count(self, fn: Callable, args: tuple, make_args: Callable | None):
-        count, out = self._counter.count_with_result(fn, args, make_args)
-        write(self.extra_info, **fields(count))
+        import time
+
+        already = time.perf_counter() - self.started if self.started is not None else 0.0
+        count, out = self._counter.count_with_result(fn, args, make_args, already=already)
+        cost = time.perf_counter() - self.started if self.started is not None else None
+        write(self.extra_info, **fields(count), instrument_cost_s=cost)
         self._counted.append({**self._entry, "group": self.group, "extra_info": self.extra_info})
         return out
 
@@ -448,8 +607,11 @@ class CountingBenchmark:
 def measure(benchmark, fn: Callable, args: tuple = (), *, record: dict, **kwargs):
     """:func:`nptbench.measure.harness.measure` with ``benchmark`` a :class:`CountingBenchmark`: the same
     warm-up, checks and record, the call counted instead of timed. A GPU row raises :class:`NotCounted`."""
+    import time
+
     if record.get("device") != "cpu":
         raise NotCounted(GPU_REASON)
+    benchmark.started = time.perf_counter()
     return harness.measure(benchmark, fn, args, record=record, **kwargs)
 
 
@@ -475,7 +637,6 @@ COUNTS = "counts"
 
 def save(results: Path, run: dict) -> Path:
     """Write a count run to ``<results>/counts/NNNN_<time>.json`` (the next free number) and return the path."""
-    import json
     import time
 
     folder = Path(results) / COUNTS

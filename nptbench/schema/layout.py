@@ -5,6 +5,9 @@
     results/
       runs/                      runs saved by ``pytest bench`` (--benchmark-autosave), never committed
         ab-<time>/A, ab-<time>/B the runs of one ``python -m nptbench ab``
+      counts/                    count runs (pytest bench --instrument instructions), never committed
+      count-sets/<fingerprint>/  a machine's count set: the count runs the gate judges counts against
+                                 (nptbench.tools.count_gate), committed
       <fingerprint>/             one machine (nptbench.schema.runs.make_fingerprint), committed
         <profile>-<run>.json     baseline runs (``python -m nptbench promote``)
         ceilings.json            its careful ceilings (``python -m nptbench calibrate``)
@@ -42,6 +45,11 @@ def ab_dir(results: Path = RESULTS, stamp: str | None = None) -> Path:
 def machine_dir(fp: str, results: Path = RESULTS) -> Path:
     """The committed folder of one machine (hardware fingerprint)."""
     return Path(results) / fp
+
+
+def count_set_dir(fp: str, results: Path = RESULTS) -> Path:
+    """A machine's count set (nptbench.tools.count_gate): apart from its timed baselines."""
+    return Path(results) / "count-sets" / fp
 
 
 def ceilings_path(fp: str, results: Path = RESULTS) -> Path:

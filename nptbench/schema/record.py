@@ -274,6 +274,9 @@ INSTRUMENT_FIELDS = {
     "cycles_estimate_per_call": "estimated cycles of one call: 1 x L1 hits + 5 x LL hits + 30 x RAM accesses "
                                 "over instruction and data accesses (pythonspeed's fit of cachegrind's events "
                                 "to a Haswell Xeon), in cycles; an estimate, not a measurement",
+    "instrument_cost_s": "seconds the instrument spent on this benchmark under valgrind (its warm-up and "
+                         "windows): the instrument's cost, which balances the counted sessions of the next "
+                         "count run (--instrument-jobs); never the benchmark's time, and never judged",
 }
 
 #: What a count run's machine info (``machine_info["nptbench"]``) says about how it was counted
@@ -285,6 +288,11 @@ INSTRUMENT_RUN_FIELDS = {
     "instrument_cycles_formula": "the cycle estimate's formula, in words",
     "instrument_threads": "threads every pool was held to while counting (1)",
     "instrument_aslr": "off: address randomization was switched off (setarch -R)",
+    "instrument_kernels": "{variable: value} of the BLAS kernel choices the run was counted with "
+                          "(nptbench.measure.instruments.KERNELS: AVX, since valgrind runs FMA kernels about a "
+                          "thousand times slower; or the user's own): counts of other kernels are not compared",
+    "instrument_jobs": "valgrind processes that counted the run's benchmarks at once, each a share of them "
+                       "(--instrument-jobs)",
 }
 
 #: Fields named by a prefix: prefix -> what the rest of the name says.

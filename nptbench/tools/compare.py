@@ -49,7 +49,7 @@ from nptbench.analysis.verdict import DEFAULT_MIN_EFFECT
 from nptbench.schema.runs import RunError, load_runs
 from nptbench.schema.store import run_paths
 from nptbench.schema.status import Status
-from nptbench.tools.verdict_text import show
+from nptbench.tools.verdict_text import show, show_counts, wall_verdicts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                              "with the wall-time verdict beside it. BASE and NEW may themselves be count runs")
     args = parser.parse_args(argv)
     if args.counts is None and counts.holds_counts(args.base) and counts.holds_counts(args.new):
-        return judge_counts(args.base, args.new, None)
+        return judge_counts(args.base, args.new, None, args.across_conditions)
     try:
         base, new = load_runs(run_paths(args.base)), load_runs(run_paths(args.new))
         if args.profile:
@@ -110,22 +110,18 @@ def main(argv: list[str] | None = None) -> int:
         return Status.BAD_INPUT
     status = show(pairings, args.json)
     if args.counts is not None:
-        times = {r.bench or r.name: f"{r.verdict}, {r.result.ratio:.2f}x" for p in pairings for r in p.rows}
-        counted = judge_counts(*args.counts, times)
+        counted = judge_counts(*args.counts, wall_verdicts(pairings), args.across_conditions)
         status = counted if status == Status.PASSED else status
     return status
 
 
-def judge_counts(base: Path, new: Path, times: dict | None) -> Status:
+def judge_counts(base: Path, new: Path, times: dict | None, across: bool = False) -> Status:
     """Print the count table of two sides' count runs (nptbench.analysis.counts) and return compare's exit
-    status for them: ``FAILED`` where a count is called slower."""
+    status for them: ``FAILED`` where a count is called slower. ``across``: also runs counted with other
+    BLAS kernels (``--across-conditions``)."""
     try:
-        pairing = counts.judge(counts.load(base), counts.load(new))
+        pairing = counts.judge(counts.load(base), counts.load(new), across_kernels=across)
     except RunError as exc:
         print(f"nptbench compare: {exc}", file=sys.stderr)
         return Status.BAD_INPUT
-    print(counts.render(pairing, times))
-    called = counts.slower(pairing)
-    if called:
-        print(f"nptbench compare: {len(called)} benchmark(s) slower in counts: {', '.join(called)}", file=sys.stderr)
-    return Status.FAILED if called else Status.NOTHING if pairing.refused or not pairing.rows else Status.PASSED
+    return show_counts(pairing, times)

@@ -9,6 +9,7 @@ import json
 import math
 import sys
 
+from nptbench.analysis import counts
 from nptbench.analysis.comparison import ALPHA, BUILD_HINT, NOT_COMPARED, Pairing, outcome
 from nptbench.analysis.gate import SHORT_SPAN_MINUTES, Span
 from nptbench.analysis.verdict import CONFIDENCE, FASTER, SLOWER, WORDS
@@ -237,3 +238,20 @@ def show(pairings: list[Pairing], as_data: bool = False) -> Status:
     for line in lines:
         print(f"nptbench compare: {line}", file=sys.stderr)
     return status
+
+
+def wall_verdicts(pairings: list[Pairing]) -> dict:
+    """benchmark name -> its wall-time verdict and ratio: the column a count table shows beside its own."""
+    return {r.bench or r.name: f"{r.verdict}, {r.result.ratio:.2f}x" for p in pairings for r in p.rows}
+
+
+def show_counts(pairing: counts.CountPairing, times: dict | None = None, command: str = "compare",
+                base_label: str = "BASE", new_label: str = "NEW") -> Status:
+    """Print a count comparison (nptbench.analysis.counts.render; ``times``: :func:`wall_verdicts` of the
+    same rows, shown beside, never combined), name the rows called slower on stderr, and return its exit
+    status (nptbench.analysis.counts.status_of)."""
+    print(counts.render(pairing, times, base_label, new_label))
+    called = counts.slower(pairing)
+    if called:
+        print(f"nptbench {command}: {len(called)} benchmark(s) slower in counts: {', '.join(called)}", file=sys.stderr)
+    return counts.status_of(pairing)
