@@ -3,6 +3,11 @@
     python scripts/instr_table.py aa DIR                 per row: the largest spread between DIR's count runs
     python scripts/instr_table.py power BASE PCT=DIR ... per extra-work size: affected rows called slower,
                                                          unaffected rows called (nptbench.analysis.counts)
+    python scripts/instr_table.py sides AB_OUT            an ``ab --instrument both`` folder: per row the count
+                                                         ratio and verdict beside the wall-time ratio and verdict,
+                                                         and the rank correlation of the two ratios
+    python scripts/instr_table.py wall LABEL=AB_OUT ...   ``ab`` (timed) folders of extra work: affected rows
+                                                         called slower, unaffected rows called
 
 The affected rows are the products scripts/instr_mutations.py gives extra work (numpy and torch ``a @ b``
 and ``a @ b.T`` of at least 100 rows: mnist-full, abt, square).
@@ -58,10 +63,89 @@ def power(base: str, pairs: list[str]) -> None:
         print(f"| {name} | " + " | ".join(per_row[name].get(x, "-") for x in labels) + " |")
 
 
+def _timed(out: str, across: bool = True) -> dict:
+    """name -> (wall-time ratio, verdict) of an ab folder's timed runs (compare --same-session)."""
+    from pathlib import Path
+
+    from nptbench.analysis.comparison import Effects, compare_runs
+    from nptbench.schema.runs import load_runs
+
+    pairings = compare_runs(load_runs([Path(out) / "A"]), load_runs([Path(out) / "B"]), Effects(), across=across,
+                            mode="session")
+    return {r.bench or r.name: (r.result.ratio, r.verdict) for p in pairings for r in p.rows}
+
+
+def _ranks(values: list[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2
+        i = j + 1
+    return ranks
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    rx, ry = _ranks(x), _ranks(y)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    num = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    den = (sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry)) ** 0.5
+    return num / den if den else float("nan")
+
+
+def sides(out: str) -> None:
+    from pathlib import Path
+
+    p = counts.judge(counts.load(Path(out) / "A-counts" / "counts"), counts.load(Path(out) / "B-counts" / "counts"),
+                     across_kernels=True)
+    timed = _timed(out)
+    print("| row | count ratio | count verdict | wall-time ratio | wall-time verdict |")
+    print("|---|---:|---|---:|---|")
+    pairs = []
+    for r in sorted(p.rows, key=lambda r: -r.ratio):
+        t = timed.get(r.name)
+        if t:
+            pairs.append((r.ratio, t[0]))
+        print(f"| {r.name} | {r.ratio:.4f} | {r.verdict} | " + (f"{t[0]:.3f} | {t[1]} |" if t else "- | - |"))
+    only_counts = [r.name for r in p.rows if r.verdict != "same" and timed.get(r.name, (0, "same"))[1] not in
+                   ("slower", "faster")]
+    print(f"\n{len(p.rows)} rows counted; count verdicts: " + ", ".join(
+        f"{sum(r.verdict == w for r in p.rows)} {w}" for w in ("slower", "faster", "same")))
+    print(f"wall-time verdicts of the same rows: " + ", ".join(
+        f"{sum(timed.get(r.name, (0, ''))[1] == w for r in p.rows)} {w}" for w in ("slower", "faster", "same", "uncertain")))
+    print(f"rows the counts call changed and wall time does not: {len(only_counts)}")
+    if len(pairs) > 2:
+        print(f"rank correlation (Spearman) of count ratio and wall-time ratio over {len(pairs)} rows: "
+              f"{spearman([a for a, _ in pairs], [b for _, b in pairs]):.2f}")
+
+
+def wall(pairs: list[str]) -> None:
+    print("| extra work, runs a side | affected rows called slower | wall-time ratios (affected) | unaffected rows called |")
+    print("|---|---|---|---|")
+    for pair in pairs:
+        label, _, out = pair.partition("=")
+        timed = _timed(out, across=False)
+        hit = {k: v for k, v in timed.items() if k in AFFECTED}
+        rest = {k: v for k, v in timed.items() if k not in AFFECTED}
+        called = [k for k, v in hit.items() if v[1] == "slower"]
+        wrong = [k for k, v in rest.items() if v[1] == "slower"]
+        ratios = ", ".join(f"{hit[k][0]:.3f}" for k in sorted(hit))
+        print(f"| {label} | {len(called)} of {len(hit)} | {ratios} | {len(wrong)} of {len(rest)}"
+              + (f" ({', '.join(wrong)})" if wrong else "") + " |")
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["aa"]:
         aa(sys.argv[2])
     elif sys.argv[1:2] == ["power"]:
         power(sys.argv[2], sys.argv[3:])
+    elif sys.argv[1:2] == ["sides"]:
+        sides(sys.argv[2])
+    elif sys.argv[1:2] == ["wall"]:
+        wall(sys.argv[2:])
     else:
         sys.exit(__doc__)

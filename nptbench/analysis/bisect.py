@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
+from nptbench.analysis import counts
 from nptbench.analysis.across import benches
 from nptbench.analysis.comparison import Effects, compare_runs
 from nptbench.analysis.verdict import FASTER, SAME, SLOWER, Verdict, fastest_verdict
@@ -126,6 +127,15 @@ def probe_answers(base: list, new: list, effects: Effects, statistic: str = "min
         r = fastest_verdict(a[key].host.run_mins, b[key].host.run_mins, me)
         out[b[key].name] = Answer(answer_word(r, me, faster), r.ratio, r.low, r.high)
     return out
+
+
+def count_answers(base: list, new: list, faster: bool = False) -> dict:
+    """A probe's :class:`Answer` per benchmark from the count runs of its two rungs (one a side is enough: a
+    count repeats between sessions), judged by nptbench.analysis.counts: :data:`SLOWER` where the count moved
+    beyond its rule in the direction searched for, else :data:`SAME`; never ambiguous, and no interval."""
+    changed = FASTER if faster else SLOWER
+    return {row.name: Answer(SLOWER if row.verdict == changed else SAME, row.ratio)
+            for row in counts.judge(base, new).rows}
 
 
 class Search:

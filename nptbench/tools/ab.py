@@ -14,6 +14,12 @@ and both sides run the same pytest arguments (after ``--``; default ``bench``). 
 raw rounds under ``OUT/A`` or ``OUT/B``; the verdicts are nptbench.analysis.comparison's, judged within the
 session (``compare --same-session``), printed as ``compare`` prints them; the exit status is compare's
 (nptbench.schema.status.Status: 1 something is slower, 3 nothing compared), and 2 when a run fails.
+
+``--instrument instructions`` counts instead of timing (nptbench.measure.instruments): one counted session a
+side by default (a count repeats between sessions: no pooling needed), saved under ``OUT/A-counts`` and
+``OUT/B-counts`` and judged by nptbench.analysis.counts. ``--instrument both`` makes the timed runs and one
+count run a side, and prints the count table with each row's wall-time verdict beside its count's; the
+exit status is 1 when either calls a row slower.
 """
 from __future__ import annotations
 
@@ -25,17 +31,21 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nptbench.analysis import counts
 from nptbench.analysis.comparison import Effects, compare_runs
+from nptbench.measure.instruments import KERNELS
 from nptbench.schema import layout
 from nptbench.schema.record import THREAD_VARIABLES
 from nptbench.schema.runs import RunError, load_runs
 from nptbench.schema.status import Status
 from nptbench.tools import session, split_pytest_args
-from nptbench.tools.verdict_text import show
+from nptbench.tools.verdict_text import show, show_counts, wall_verdicts
 
 #: Runs a side by default: with threads pinned, 3 interleaved runs a side gave no false alarm in the
 #: A/A comparisons of results/ab.md and called the SSE-only slowdown every time.
 DEFAULT_REPEATS = 3
+#: What a side measures: times (pytest-benchmark), instruction counts, or both.
+INSTRUMENTS = ("time", "instructions", "both")
 
 
 @dataclass
@@ -90,8 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{side}-python", default=sys.executable,
                             help=f"the Python of side {up} (another venv or tox env; default: this one)")
         parser.add_argument(f"--{side}-rev", default=None, help=f"a git revision to run side {up} from")
-    parser.add_argument("--repeats", "-n", type=int, default=DEFAULT_REPEATS,
-                        help=f"runs a side (default {DEFAULT_REPEATS})")
+    parser.add_argument("--repeats", "-n", type=int, default=None,
+                        help=f"runs a side (default {DEFAULT_REPEATS}; with --instrument instructions 1)")
+    parser.add_argument("--instrument", choices=INSTRUMENTS, default="time",
+                        help="time (default): timed runs, judged as compare --same-session does; instructions: "
+                             "counted runs (pytest --instrument instructions), judged as compare judges counts; "
+                             "both: the timed runs and one count run a side, the count table with the wall-time "
+                             "verdicts beside")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads pinned on both sides (OMP/MKL/OPENBLAS/NUMBA_NUM_THREADS; default 1)")
     parser.add_argument("--no-pin", action="store_true", help="leave the thread settings as they are")
@@ -103,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="as for compare (implied where the sides set different thread variables)")
     parser.add_argument("--config", type=Path, default=Path("pyproject.toml"), help="as for compare")
     args = parser.parse_args(argv)
-    if args.repeats < 1:
+    if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    timed = 0 if args.instrument == "instructions" else args.repeats or DEFAULT_REPEATS
+    counted = {"time": 0, "instructions": args.repeats or 1, "both": 1}[args.instrument]
     pytest_args = pytest_args or ["bench"]
     out = (args.out or layout.ab_dir()).resolve()
     if out.exists() and any(out.iterdir()):
@@ -122,30 +139,71 @@ def main(argv: list[str] | None = None) -> int:
                 made.append(side.cwd)
         for side in sides:
             print(f"nptbench ab: side {side.name}: {side.describe()}", file=sys.stderr)
-        print(f"nptbench ab: {args.repeats} runs a side, interleaved A B; threads "
-              f"{'as set' if threads is None else threads}; pytest {shlex.join(pytest_args)}; runs in {out}",
-              file=sys.stderr)
-        progress = session.Progress(2 * args.repeats)
-        for i in range(args.repeats):
+        what = ", ".join(f"{n} {kind}run{'s' if n > 1 or not kind else ''} a side" for n, kind in ((timed, ""), (counted, "count "))
+                         if n)
+        print(f"nptbench ab: {what}, interleaved A B; threads {'as set' if threads is None else threads}; pytest "
+              f"{shlex.join(pytest_args)}; runs in {out}", file=sys.stderr)
+        progress = session.Progress(2 * (timed + counted))
+        for i in range(max(timed, counted)):
             # A B, then B A: a steady drift of the machine (warming up, load rising) falls on both sides
             for side in (sides if i % 2 == 0 else sides[::-1]):
-                name = f"{side.name.lower()}{i + 1}"
-                cmd = session.pytest_command(side.python, pytest_args, out / side.name, save=name)
-                done = session.run(cmd, side.cwd, session.side_by_side_environment(threads, args.ceilings, side.env))
-                progress.add(done.seconds)
-                if done.returncode != 0:
-                    print("\n".join(done.tail(15)), file=sys.stderr)
-                    print(f"nptbench ab: run {progress.done}/{progress.total} (side {side.name}) failed with exit "
-                          f"status {done.returncode}", file=sys.stderr)
-                    return Status.BAD_INPUT
-                print(f"nptbench ab: [{progress.done}/{progress.total}] {side.name} run {i + 1} of {args.repeats} done "
-                      f"in {done.seconds:.1f} s; about {progress.left:.0f} s left", file=sys.stderr, flush=True)
+                env = session.side_by_side_environment(threads, args.ceilings, side.env)
+                cmds = [("", session.pytest_command(side.python, pytest_args, out / side.name,
+                                                         save=f"{side.name.lower()}{i + 1}"))] if i < timed else []
+                cmds += [("count ", session.count_command(side.python, pytest_args, out / f"{side.name}-counts"))
+                         ] if i < counted else []
+                for kind, cmd in cmds:
+                    done = session.run(cmd, side.cwd, env)
+                    progress.add(done.seconds)
+                    if done.returncode != 0:
+                        print("\n".join(done.tail(15)), file=sys.stderr)
+                        print(f"nptbench ab: {kind}run {progress.done}/{progress.total} (side {side.name}) failed "
+                              f"with exit status {done.returncode}", file=sys.stderr)
+                        return Status.BAD_INPUT
+                    print(f"nptbench ab: [{progress.done}/{progress.total}] {side.name} {kind}run {i + 1} of "
+                          f"{counted if kind else timed} done in {done.seconds:.1f} s; about {progress.left:.0f} s left",
+                          file=sys.stderr, flush=True)
     finally:
         for path in made:
             session.remove_worktree(repo, path)
         shutil.rmtree(scratch, ignore_errors=True)
+    status, times = Status.PASSED, None
+    if timed:
+        status = judge_times(out, sides, args)
+        if status == Status.BAD_INPUT:
+            return status
+    if counted:
+        print(f"nptbench ab: counts {out / 'A-counts'} (BASE) {out / 'B-counts'} (NEW)", file=sys.stderr)
+        try:
+            kernels = args.across_conditions or any(sides[0].env.get(k) != sides[1].env.get(k) for k in KERNELS)
+            pairing = counts.judge(counts.load(out / "A-counts" / "counts"), counts.load(out / "B-counts" / "counts"),
+                                   across_kernels=kernels)
+            if timed:
+                times = wall_verdicts(compare_runs(load_runs([out / "A"]), load_runs([out / "B"]),
+                                                   Effects.from_pyproject(args.config, args.min_effect),
+                                                   across=across(sides, args), mode="session"))
+        except RunError as exc:
+            print(f"nptbench ab: {exc}", file=sys.stderr)
+            return Status.BAD_INPUT
+        counted_status = show_counts(pairing, times, "ab", "A", "B")
+        status = counted_status if status == Status.PASSED or not timed else status
+    return status
+
+
+def across(sides: list[Side], args) -> bool:
+    """Whether the sides are compared across conditions: they set different thread variables (what was asked
+    for), or ``--across-conditions``."""
+    return bool(differing(sides) or args.across_conditions)
+
+
+def differing(sides: list[Side]) -> list[str]:
+    return sorted(k for k in THREAD_VARIABLES if sides[0].env.get(k) != sides[1].env.get(k))
+
+
+def judge_times(out: Path, sides: list[Side], args) -> Status:
+    """Print the timed runs' verdicts (compare --same-session) and return their exit status."""
     print(f"nptbench ab: compare {out / 'A'} (BASE) {out / 'B'} (NEW)", file=sys.stderr)
-    differ = sorted(k for k in THREAD_VARIABLES if sides[0].env.get(k) != sides[1].env.get(k))
+    differ = differing(sides)
     if differ or args.across_conditions:
         # compare keeps results of other thread settings apart; here that difference is what was asked for
         print(f"nptbench ab: the sides differ in {', '.join(differ) or 'conditions'}: compared across conditions",
@@ -154,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         # the two sides ran side by side in this session: judged within it, not against a saved baseline's spread
         pairings = compare_runs(load_runs([out / "A"]), load_runs([out / "B"]),
                                 Effects.from_pyproject(args.config, args.min_effect),
-                                across=bool(differ or args.across_conditions), mode="session")
+                                across=across(sides, args), mode="session")
     except RunError as exc:
         print(f"nptbench compare: {exc}", file=sys.stderr)
         return Status.BAD_INPUT

@@ -16,7 +16,9 @@ per benchmark. Rungs are
 - **an explicit list** (``--envs PY1 PY2 ...``): interpreters (venvs, tox envs), in order.
 
 A rung that will not install, check out or run (its pytest fails) is named and skipped, like
-``git bisect skip``. Output: per benchmark the culprit pair with its effect and interval, or "no
+``git bisect skip``. ``--instrument instructions`` probes with instruction counts instead of times
+(nptbench.measure.instruments): one counted session a rung (a count repeats between sessions), judged by
+nptbench.analysis.counts (nptbench.analysis.bisect.count_answers), never ambiguous. Output: per benchmark the culprit pair with its effect and interval, or "no
 regression", or the range an ambiguous probe or broken rungs left; every probe with its answers and time;
 ``--json FILE`` keeps it all as data. Exit statuses (nptbench.schema.status.Status): 0 no regression, 1 a
 culprit found, 2 bad input, 4 undecided (ambiguous or broken rungs).
@@ -33,8 +35,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from nptbench.analysis.bisect import (BROKEN, NO_REGRESSION, STATISTICS, UNDECIDED, Probe, Search, probe_answers,
-                                     probes_bound)
+from nptbench.analysis import counts
+from nptbench.analysis.bisect import (BROKEN, NO_REGRESSION, STATISTICS, UNDECIDED, Probe, Search, count_answers,
+                                     probe_answers, probes_bound)
 from nptbench.analysis.comparison import Effects
 from nptbench.analysis.verdict import FASTER, SLOWER
 from nptbench.schema.runs import RunError, load_runs
@@ -178,6 +181,7 @@ class Prober:
     effects: Effects = field(default_factory=Effects)
     faster: bool = False  # look for the rung that made it faster: "faster" is the change searched for
     statistic: str = "min"  # STATISTICS
+    instrument: str = "time"  # or "instructions": one counted session a side (count_answers)
 
     def __call__(self, first: int, second: int, runs: int) -> Probe:
         probe = Probe(first, second, runs)
@@ -190,10 +194,12 @@ class Prober:
         folder = self.out / f"probe-{len(self.runs_per_probe) + 1:02d}_{first}-{second}_x{runs}"
         self.runs_per_probe.append(str(folder))
         sides = [("A", self.rungs[first], first), ("B", self.rungs[second], second)]
-        for k in range(runs):
+        counting = self.instrument == "instructions"
+        for k in range(1 if counting else runs):
             for label, rung, index in (sides if k % 2 == 0 else sides[::-1]):
-                cmd = session.pytest_command(rung.python, self.pytest_args, folder / label,
-                                             save=f"{label.lower()}{k + 1}")
+                cmd = (session.count_command(rung.python, self.pytest_args, folder / label) if counting else
+                       session.pytest_command(rung.python, self.pytest_args, folder / label,
+                                              save=f"{label.lower()}{k + 1}"))
                 try:
                     done = session.run(cmd, rung.cwd, session.side_by_side_environment(self.threads))
                 except OSError as exc:
@@ -205,8 +211,12 @@ class Prober:
                     probe.seconds = time.perf_counter() - t0
                     return probe
         try:
-            probe.answers = probe_answers(load_runs([folder / "A"]), load_runs([folder / "B"]), self.effects,
-                                          self.statistic, self.faster)
+            if counting:
+                probe.answers = count_answers(counts.load(folder / "A" / "counts"), counts.load(folder / "B" / "counts"),
+                                              self.faster)
+            else:
+                probe.answers = probe_answers(load_runs([folder / "A"]), load_runs([folder / "B"]), self.effects,
+                                              self.statistic, self.faster)
         except RunError as exc:
             probe.broken, probe.broken_rung = str(exc), second
             return probe
@@ -273,8 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     ladder.add_argument("--envs", nargs="+", metavar="PYTHON", help="interpreters, oldest (good) first")
     parser.add_argument("--good", help="with --package: the good version")
     parser.add_argument("--bad", help="with --package: the bad version")
-    parser.add_argument("--runs", type=int, default=RUNS,
-                        help=f"runs a side per probe (default {RUNS}; doubled on an ambiguous answer)")
+    parser.add_argument("--runs", type=int, default=None,
+                        help=f"runs a side per probe (default {RUNS}; doubled on an ambiguous answer; with "
+                             "--instrument instructions always 1)")
+    parser.add_argument("--instrument", choices=("time", "instructions"), default="time",
+                        help="what a probe measures: times (default) or instruction counts (pytest --instrument "
+                             "instructions: one counted session a rung, judged as compare judges counts)")
     parser.add_argument("--max-runs", type=int, default=12, help="most runs a side an ambiguous probe grows to")
     parser.add_argument("--threads", type=int, default=1, help="threads pinned in every run (default 1)")
     parser.add_argument("--min-effect", type=float, default=None, help="as for compare")
@@ -288,7 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write every probe and the outcome as JSON here")
     parser.add_argument("--config", type=Path, default=Path("pyproject.toml"), help="as for compare")
     args = parser.parse_args(argv)
-    if args.runs < 2 or args.max_runs < args.runs:
+    if args.instrument == "instructions":
+        args.runs = args.max_runs = 1  # a count probe needs one run a side, and is never ambiguous
+    elif args.runs is None:
+        args.runs = RUNS
+    if args.instrument == "time" and (args.runs < 2 or args.max_runs < args.runs):
         parser.error("--runs must be at least 2 and --max-runs at least --runs")
     pytest_args = pytest_args or ["bench"]
     checkout = Path.cwd()
@@ -332,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nptbench bisect: [{elapsed:.0f} s] {text}{left}", file=sys.stderr, flush=True)
 
     prober = Prober(rungs, pytest_args, out, threads=args.threads, effects=effects, faster=args.faster,
-                    statistic=args.statistic)
+                    statistic=args.statistic, instrument=args.instrument)
     print(f"nptbench bisect: {len(rungs)} rungs: {', '.join(r.name for r in rungs)}; pytest "
           f"{shlex.join(pytest_args)}; runs in {out}", file=sys.stderr)
     first = prober(0, len(rungs) - 1, args.runs)
@@ -344,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         return Status.BAD_INPUT
     search = Search([r.name for r in rungs], sorted(first.answers), prober, args.runs, args.max_runs, log=log)
     ladder_info["searched_for"] = FASTER if args.faster else SLOWER
+    if args.instrument == "instructions":
+        ladder_info["instrument"] = "instructions"
     search.add(first)
     outcomes = search.run()
     seconds = time.perf_counter() - started

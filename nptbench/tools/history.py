@@ -14,6 +14,10 @@ run level's own steps, and never failing ``--fail-on-new-step``. ``--json`` prin
 history.html with its plots inline, img/*.svg; nptbench.tools.dashboard), and ``--fail-on-new-step`` makes
 it a CI check.
 
+Count runs (``history results/counts``, pytest bench --instrument instructions) are read apart, never by the
+timed detector: each row's count over the runs, and a step wherever a run's count left the level of the
+runs since the last step by more than the counts' own rule (nptbench.analysis.counts.history).
+
 Exit statuses (nptbench.schema.status.Status): ``PASSED`` (no new slowdown step, or not asked), ``FAILED`` (with
 ``--fail-on-new-step``: the newest runs begin a slowdown step, one line per step), ``BAD_INPUT`` (a
 run cannot be read, or says no date: named in one line; bad arguments), ``NOTHING`` (no series to look at).
@@ -27,7 +31,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from nptbench.analysis import changepoints
+from nptbench.analysis import changepoints, counts
 from nptbench.analysis.fmt import step_ratio
 from nptbench.analysis.history import RunLevel, Series, changed_there, newest_first, run_levels, series, unique
 from nptbench.schema import layout, store
@@ -206,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nptbench history: {exc}", file=sys.stderr)
         return Status.BAD_INPUT
 
+    if all(counts.holds_counts(p) for p in paths):
+        return count_history(paths, args)
+
     def progress(done: int, total: int) -> None:
         print(f"history: read {done} of {total} runs", file=sys.stderr, flush=True)
 
@@ -251,6 +258,39 @@ def main(argv: list[str] | None = None) -> int:
         fresh = new_steps(found, args.new)
         for s, st in fresh:
             print(f"NEW SLOWDOWN STEP: {fmt_step(s, st)}", file=sys.stderr)
+        if fresh:
+            return Status.FAILED
+    return Status.PASSED
+
+
+def count_history(paths: list, args) -> Status:
+    """``history`` of count runs (``results/counts``): each row's count over the runs and its steps, judged by
+    nptbench.analysis.counts (never by the timed changepoint detector: counts have their own rule)."""
+    try:
+        runs = [r for p in paths for r in counts.load(p)]
+    except RunError as exc:
+        print(f"nptbench history: {exc}", file=sys.stderr)
+        return Status.BAD_INPUT
+    found = [s for s in counts.history(runs)
+             if (not args.keyword or args.keyword in s.name)
+             and (not args.fingerprint or s.group[0] == args.fingerprint)
+             and (not args.profile or s.group[1] == args.profile)]
+    if not found:
+        print("nptbench history: no count series in these runs", file=sys.stderr)
+        return Status.NOTHING
+    if args.json:
+        print(json.dumps({"runs": len(runs), "instrument": "instructions", "series": [
+            {"name": s.name, "experiment": s.experiment, "fingerprint": s.group[0], "profile": s.group[1],
+             "runs": [str(r.path) for r in s.runs], "instructions_per_call": s.values,
+             "steps": [{"run": str(s.runs[st.index].path), "level": st.level, "count": st.count,
+                        "ratio": st.ratio, "threshold": st.threshold, "verdict": st.verdict} for st in s.steps]}
+            for s in found]}, indent=1))
+    else:
+        print(counts.render_history(found, len(runs)))
+    if args.fail_on_new_step:
+        fresh = counts.new_slower_steps(found, args.new)
+        for s, st in fresh:
+            print(f"NEW SLOWDOWN STEP (counts): {s.name}: x{st.ratio:.4f} at {s.runs[st.index].path}", file=sys.stderr)
         if fresh:
             return Status.FAILED
     return Status.PASSED

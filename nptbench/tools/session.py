@@ -8,6 +8,8 @@
 - :func:`worktree` / :func:`remove_worktree`: a detached checkout of a git revision to run from;
 - :func:`run`: one session, its exit status, output and seconds (:class:`Session`);
 - :func:`saved_run`: the one file a named session saved;
+- :func:`count_command` / :func:`count_run`: a session that counts instructions instead of timing
+  (``--instrument instructions``) and the one count run it saved;
 - :class:`Progress`: "[i/n] ... done in 12.3 s; about 40 s left" from the mean time so far.
 
 Only the standard library and the environment layer: the pytest plugin imports it at start-up.
@@ -44,6 +46,23 @@ def pytest_command(python: str, pytest_args: list[str], storage: Path, save: str
     if check_log:
         cmd.append(f"--check-log={check_log}")
     return cmd + list(extra)
+
+
+def count_command(python: str, pytest_args: list[str], results: Path, extra: list[str] = ()) -> list[str]:
+    """:func:`pytest_command` for a session that counts instructions instead of timing (``--instrument
+    instructions``, nptbench.measure.instruments): its count run is saved in ``results/counts/``
+    (:func:`count_run`)."""
+    return pytest_command(python, pytest_args, results / "runs", extra=["--instrument", "instructions", *extra])
+
+
+def count_run(results: Path) -> Path:
+    """The newest count run a :func:`count_command` session saved in ``results/counts/``; :class:`RunError`
+    when there is none."""
+    found = sorted((results / "counts").glob("*.json")) if (results / "counts").is_dir() else []
+    if not found:
+        raise RunError(f"no count run was saved under {results / 'counts'} (did the session count any benchmark? "
+                       "is valgrind there? python -m nptbench doctor --instrument)")
+    return found[-1]
 
 
 def environment(threads: int | None = None, base: dict | None = None, **extra: str) -> dict:
