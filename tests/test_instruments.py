@@ -245,9 +245,11 @@ def test_the_counted_sessions_share_the_benchmarks_by_what_they_cost():
     assert instruments.shard_of(None) == (0, 1) and instruments.shard_of("1/3") == (1, 3)
     with pytest.raises(ValueError):
         instruments.shard_of("3/3")
-    run = {"benchmarks": [{"fullname": "b0", "extra_info": {"instrument_cost_s": 2.5}},
+    run = {"benchmarks": [{"fullname": "b0", "extra_info": {"instructions_per_call": 1e9, "instructions_calls": 1,
+                                                            "instructions_windows": 1, "instrument_cost_s": 50.0}},
                           {"fullname": "b1", "extra_info": {}}]}
-    assert instruments.costs_of(run) == {"b0": 2.5}
+    # modelled from the counts (which repeat), not from the seconds (which do not): the split repeats too
+    assert instruments.costs_of(run) == {"b0": pytest.approx(instruments.COST_FIXED_S + 2e9 * 2e-8)}
 
 
 def test_the_parts_of_the_counted_sessions_make_one_run():

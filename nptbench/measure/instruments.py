@@ -83,6 +83,10 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THRE
 #: Haswell kernel, 3.9 ms with its Sandybridge (AVX) kernel; torch's MKL 325 ms, with MKL_CBWR=AVX 2.2 ms).
 #: The counts then describe these AVX kernels (the run says so, ``instrument_kernels``).
 KERNELS = {"OPENBLAS_CORETYPE": "Sandybridge", "MKL_CBWR": "AVX"}
+#: glibc's allocator, held still: by default its mmap threshold grows with the largest block freed so far,
+#: so whether a large array comes from the heap or from mmap (different code, different counts) depends on
+#: what the process ran before. Set, it is fixed (at glibc's own starting value) and no longer moves.
+ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 #: The simulated caches: (bytes, ways, line bytes), the same on every machine.
 CACHE = {"I1": (32768, 8, 64), "D1": (32768, 8, 64), "LL": (8388608, 16, 64)}
 #: The cycle estimate's weights: an L1 hit, a last-level hit, a RAM access (pythonspeed's fit).
@@ -160,10 +164,11 @@ def command(argv: list[str], dumps: Path) -> list[str]:
 
 
 def environment(dumps: Path, base: dict | None = None) -> dict:
-    """The environment of the counted process: one thread everywhere, fixed hashing, the BLAS kernels of
-    :data:`KERNELS` unless ``base`` chooses them, the dumps' folder."""
+    """The environment of the counted process: one thread everywhere, fixed hashing, a fixed allocator
+    threshold (:data:`ALLOCATOR`), the BLAS kernels of :data:`KERNELS` unless ``base`` chooses them, the
+    dumps' folder."""
     base = dict(os.environ if base is None else base)
-    return {**KERNELS, **base, **ONE_THREAD, "PYTHONHASHSEED": "0", DUMPS_ENV: str(dumps)}
+    return {**KERNELS, **base, **ONE_THREAD, **ALLOCATOR, "PYTHONHASHSEED": "0", DUMPS_ENV: str(dumps)}
 
 
 def rerun(args: list[str], cwd: str, before: Callable[[], None] = lambda: None, jobs: int = 1,
@@ -231,7 +236,7 @@ COSTS_ENV = "NPTBENCH_INSTRUMENT_COSTS"
 
 
 def known_costs(results: Path, size: str, fingerprint: str, runs: int = 20) -> dict:
-    """name -> what each benchmark cost under valgrind (:func:`costs_of`) in the newest ``runs`` count runs
+    """name -> each benchmark's modelled cost under valgrind (:func:`costs_of`) in the newest ``runs`` count runs
     below ``results`` of this size profile and machine fingerprint, the newest run's figure for each."""
     from nptbench.schema.runs import Run
 
@@ -264,8 +269,8 @@ def shard_of(text: str | None) -> tuple[int, int]:
 
 def split(names: list[str], n: int, costs: dict | None = None) -> list[int]:
     """Which of ``n`` sessions counts each of ``names`` (CPU benchmarks, in collection order): the costliest
-    first, each to the session with the least so far (``costs``: name -> the seconds its count took last
-    time, :func:`costs_of`; a name without one is taken at the median of those known, and with none known
+    first, each to the session with the least so far (``costs``: name -> its modelled cost from the last
+    count run, :func:`costs_of`; a name without one is taken at the median of those known, and with none known
     every name costs the same: round-robin). Deterministic: the same names and costs give the same split in
     every session."""
     costs = costs or {}
@@ -280,11 +285,25 @@ def split(names: list[str], n: int, costs: dict | None = None) -> list[int]:
     return out
 
 
+#: The model of a benchmark's cost under the instrument that balances the counted sessions: seconds of
+#: fixed work (warm-up, the windows' dumps, the checks) plus seconds per instruction counted. Fitted
+#: roughly to the smoke profile here (4-10 s for most rows, 110 s for 8.4 G instructions counted); made from
+#: the counts, not from the seconds a row took, so that the split, and what each valgrind process ran before
+#: a row, repeat from one count run to the next.
+COST_FIXED_S, COST_PER_INSTRUCTION_S = 4.0, 2e-8
+
+
 def costs_of(run: dict) -> dict:
-    """name -> the seconds each benchmark of a count run took under valgrind (``instrument_cost_s``): the
-    weights :func:`split` balances the counted sessions with."""
-    return {b.get("fullname") or b.get("name"): b["extra_info"]["instrument_cost_s"]
-            for b in run.get("benchmarks", []) if b.get("extra_info", {}).get("instrument_cost_s")}
+    """name -> the modelled cost of each benchmark of a count run (:data:`COST_FIXED_S`, from its counted
+    instructions): the weights :func:`split` balances the counted sessions with."""
+    out = {}
+    for bench in run.get("benchmarks", []):
+        info = bench.get("extra_info", {})
+        per_call = info.get("instructions_per_call")
+        if per_call:
+            counted = per_call * ((info.get("instructions_calls") or 1) * (info.get("instructions_windows") or 1) + 1)
+            out[bench.get("fullname") or bench.get("name")] = COST_FIXED_S + COST_PER_INSTRUCTION_S * counted
+    return out
 
 
 def merge(parts: list[dict]) -> dict | None:

@@ -275,8 +275,8 @@ INSTRUMENT_FIELDS = {
                                 "over instruction and data accesses (pythonspeed's fit of cachegrind's events "
                                 "to a Haswell Xeon), in cycles; an estimate, not a measurement",
     "instrument_cost_s": "seconds the instrument spent on this benchmark under valgrind (its warm-up and "
-                         "windows): the instrument's cost, which balances the counted sessions of the next "
-                         "count run (--instrument-jobs); never the benchmark's time, and never judged",
+                         "windows): the instrument's cost, as information; never the benchmark's time, and "
+                         "never judged",
 }
 
 #: What a count run's machine info (``machine_info["nptbench"]``) says about how it was counted
