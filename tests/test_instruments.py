@@ -315,6 +315,17 @@ def test_a_row_that_moves_between_runs_needs_more():
     assert row.base == pytest.approx(100_250)  # the median of BASE's runs
 
 
+def test_a_row_whose_windows_move_within_a_session_needs_more_with_one_run_a_side():
+    base, new = count_run({"a": 100_000, "b": 100_000}), count_run({"a": 101_000, "b": 101_000})
+    for run in (base, new):
+        for bench in run["benchmarks"]:
+            bench["extra_info"]["instructions_window_spread"] = 0.004 if bench["name"] == "test_x[a]" else 0.0001
+    p = counts.judge(runs_of(base), runs_of(new))
+    assert verdicts(p) == {"a": "same", "b": "slower"}  # a: 3 x 0.4 % = 1.2 % needed; b: the 0.5 % minimum
+    row = {r.name: r for r in p.rows}["test_x[a]"]
+    assert row.threshold == pytest.approx(0.012) and "windows moved 0.40% within a session" in row.notes[0]
+
+
 def test_other_hardware_profiles_or_caches_are_not_compared():
     base = runs_of(count_run({"a": 100_000}))
     for other in (count_run({"a": 150_000}, cpu="Other CPU"), count_run({"a": 150_000}, profile="default"),

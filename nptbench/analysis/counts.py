@@ -9,9 +9,12 @@ per million on most rows (results/instructions.md), so a count ratio needs no si
 
 - a row's **A/A spread** is how far its count moved between the runs of one side, ``max / min - 1`` (the
   larger of BASE's and NEW's where both hold several runs); its side's count is the median of its runs;
+  its **window spread**, how far its windows moved within one session (``instructions_window_spread``, the
+  largest of its records);
 - **slower** when NEW / BASE - 1 exceeds both the minimum effect (:data:`MIN_EFFECT`, 0.5 %) and
-  :data:`SPREAD_MULTIPLE` times that spread; **faster** the same way down; else **same**;
-- with one run a side no spread is measured: the minimum effect alone judges, and the row says so;
+  :data:`SPREAD_MULTIPLE` times the larger of the two spreads; **faster** the same way down; else **same**;
+- with one run a side no A/A spread is measured: the minimum effect and the window spread judge, and the
+  row says so (a row whose count moves within a session moves between sessions too: results/instructions.md);
 - runs of different hardware (fingerprints), or of different simulated caches, are **not compared**:
   glibc and the libraries pick their code by CPU, so a count describes one CPU model's paths.
 
@@ -114,6 +117,7 @@ class CountRow:
     verdict: str
     notes: list = field(default_factory=list)
     record: dict = field(default_factory=dict)  #: NEW's record
+    window: float = 0.0  #: the largest spread of its windows within a session (instructions_window_spread)
 
     @property
     def ratio(self) -> float:
@@ -189,12 +193,15 @@ def judge(base: list[Run], new: list[Run], min_effect: float = MIN_EFFECT,
         n = [r["instructions_per_call"] for r in now[name]]
         measured = [s for s in (spread(b), spread(n)) if s is not None]
         aa = max(measured) if measured else None
-        threshold = max(min_effect, multiple * aa) if aa is not None else min_effect
+        window = max((r.get("instructions_window_spread") or 0.0 for r in old[name] + now[name]), default=0.0)
+        threshold = max(min_effect, multiple * max(aa or 0.0, window))
         row = CountRow(name, now[name][-1].get("experiment", ""), statistics.median(b), statistics.median(n), (len(b), len(n)), aa,
-                       threshold, "", record=now[name][-1])
+                       threshold, "", record=now[name][-1], window=window)
         row.verdict = verdict_of(row.ratio, threshold)
         if aa is None:
-            row.notes.append("one run a side: no A/A spread measured, the minimum effect alone judges")
+            row.notes.append("one run a side: no A/A spread between runs measured"
+                             + (f"; its windows moved {window:.2%} within a session" if multiple * window > min_effect
+                                else ""))
         if memory_bound(row.record):
             row.notes.append("memory-bound: bandwidth, not instructions, sets its time")
         pairing.rows.append(row)
