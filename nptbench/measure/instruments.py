@@ -288,8 +288,9 @@ def split(names: list[str], n: int, costs: dict | None = None) -> list[int]:
 #: The model of a benchmark's cost under the instrument that balances the counted sessions: seconds of
 #: fixed work (warm-up, the windows' dumps, the checks) plus seconds per instruction counted. Fitted
 #: roughly to the smoke profile here (4-10 s for most rows, 110 s for 8.4 G instructions counted); made from
-#: the counts, not from the seconds a row took, so that the split, and what each valgrind process ran before
-#: a row, repeat from one count run to the next.
+#: the counts, not from the seconds a row took, and rounded to whole seconds, so that the split, and what
+#: each valgrind process ran before a row, repeat from one count run to the next: a small call's count moves
+#: with the layout of the process's memory (results/instructions.md), which its history sets.
 COST_FIXED_S, COST_PER_INSTRUCTION_S = 4.0, 2e-8
 
 
@@ -302,7 +303,8 @@ def costs_of(run: dict) -> dict:
         per_call = info.get("instructions_per_call")
         if per_call:
             counted = per_call * ((info.get("instructions_calls") or 1) * (info.get("instructions_windows") or 1) + 1)
-            out[bench.get("fullname") or bench.get("name")] = COST_FIXED_S + COST_PER_INSTRUCTION_S * counted
+            # whole seconds: a count that moves by a part in a thousand must not reorder the split
+            out[bench.get("fullname") or bench.get("name")] = float(round(COST_FIXED_S + COST_PER_INSTRUCTION_S * counted))
     return out
 
 
