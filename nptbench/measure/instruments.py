@@ -30,9 +30,10 @@ How a call is counted, and why this way:
   takes the requests' own instructions out. Python's garbage collector collects once before a benchmark's
   windows and is off until they end, so a collection never falls into one.
 - **Settled windows**: Python's interpreter specializes bytecode over its first tens of runs, and caches of
-  the allocator and the libraries fill: the windows' own code runs before any count, and each benchmark
-  gets up to :data:`WARM_CALLS` more uninstrumented calls after the harness's warm-up, until the two have
-  taken :data:`WARM_SECONDS` (a call slower than that gets none: its loops ran thousands of times). Each benchmark then makes :data:`EMPTY_WINDOWS` empty windows and :data:`WINDOWS`
+  the allocator and the libraries fill: the windows' own code runs before any count, a benchmark's counted
+  call is never its first, and after its first counted call it gets :func:`warm_calls` more (up to
+  :data:`WARM_CALLS`, about :data:`WARM_INSTRUCTIONS` in all), a number set by that count, never by the
+  clock (a warm-up bounded in seconds made as many calls as the machine's load allowed). Each benchmark then makes :data:`EMPTY_WINDOWS` empty windows and :data:`WINDOWS`
   windows of calls back to back, and only then reads their dumps (reading a file between windows would
   leave the allocator in another state for the next): the count is the last window's minus the last empty
   one's. The record says how far the last two windows were apart (``instructions_window_spread``).
@@ -100,8 +101,9 @@ PRIME_WINDOWS = 100
 LARGE_CALL = 20_000_000
 #: How far two counts of the probe's tiny call may be apart (a fraction).
 PROBE_TOLERANCE = 1e-3
-#: Calls before a count (uninstrumented), at most; and the seconds they may take, at most.
-WARM_CALLS, WARM_SECONDS = 1024, 2.0
+#: Uncounted calls before a count's windows, at most; and the instructions they may make, about (under
+#: callgrind's instrumentation, a second or less).
+WARM_CALLS, WARM_INSTRUCTIONS = 1024, 30_000_000
 #: A window holds enough calls for about this many instructions (tens of milliseconds under callgrind) ...
 WINDOW_INSTRUCTIONS = 4_000_000
 #: ... and at most this many calls.
@@ -452,17 +454,10 @@ class Counter:
         for _ in range(PRIME_WINDOWS):
             self.window(lambda: None, [()] * MAX_CALLS, dump=False)
 
-    def warm(self, fn: Callable, args: tuple, make_args: Callable | None, already: float = 0.0) -> None:
-        """Uninstrumented calls before a count: :data:`WARM_CALLS`, or as many as :data:`WARM_SECONDS` allow
-        (a call's own bytecode is specialized over its first tens of runs). ``already``: the seconds the
-        harness's own warm-up calls took; a call that long has run its loops thousands of times, and gets no
-        more (each more call of a large row costs valgrind tens of seconds)."""
-        import time
-
-        start = time.perf_counter() - already
-        for _ in range(WARM_CALLS):
-            if time.perf_counter() - start > WARM_SECONDS:
-                break
+    def warm(self, fn: Callable, args: tuple, make_args: Callable | None, calls: int) -> None:
+        """``calls`` calls, uncounted (a call's own bytecode is specialized over its first tens of runs, and
+        the caches of the allocator and the libraries fill)."""
+        for _ in range(calls):
             fn(*(make_args() if make_args else args))
 
     def window(self, fn: Callable, arg_sets: list, dump: bool = True) -> object:
@@ -498,21 +493,25 @@ class Counter:
 
     def count_with_result(self, fn: Callable, args: tuple = (), make_args: Callable | None = None,
                           calls: int | None = None, windows: int = WINDOWS,
-                          already: float = 0.0) -> tuple[Count, object]:
+                          warmed: int = 0) -> tuple[Count, object]:
         """Count ``fn(*args)`` (with ``make_args``: on fresh arguments made before each window, outside it):
         :data:`EMPTY_WINDOWS` empty windows, one window of one call that sets ``calls`` where not given
-        (:func:`calls_for`), then ``windows`` windows of ``calls`` calls. The count is (the median of those
-        windows - the last empty window) / ``calls``; its spread, the windows' (max - min) / median.
-        Python's garbage collector collects once before the first window and is off until the last has
-        ended, so no collection falls into a window (a collection before each window, under callgrind's
-        instrumentation, cost about 1.7 s a window once torch was imported). ``already``: see :meth:`warm`.
-        Returns the :class:`Count` and the last call's result."""
+        (:func:`calls_for`), then :func:`warm_calls` uncounted calls, then ``windows`` windows of ``calls``
+        calls. The count is (the median of those windows - the last empty window) / ``calls``; its spread,
+        the windows' (max - min) / median. A call of :data:`LARGE_CALL` instructions or more is counted in the
+        first window alone. ``warmed``: calls the caller made before (the harness's warm-up); the counted
+        call is never a process's first (one uncounted call where there was none). Every number of calls is
+        set by counts, never by the clock: a warm-up bounded in seconds made as many calls as the machine's
+        load allowed, and the state a count starts from with it. Python's garbage collector collects once
+        before the first window and is off until the last has ended, so no collection falls into a window (a
+        collection before each window, under callgrind's instrumentation, cost about 1.7 s a window once
+        torch was imported). Returns the :class:`Count` and the last call's result."""
         req = self.requests
 
         def window(n: int) -> object:
             return self.window(fn, [make_args() for _ in range(n)] if make_args else [args] * n)
 
-        self.warm(fn, args, make_args, already)
+        self.warm(fn, args, make_args, 0 if warmed else 1)
         gc.collect()
         was = gc.isenabled()
         gc.disable()
@@ -521,11 +520,13 @@ class Counter:
             for _ in range(EMPTY_WINDOWS):
                 window(0)
             out = window(1)
+            one = self.totals(EMPTY_WINDOWS + 1)
+            first = one[-1].get("Ir", 0) - one[-2].get("Ir", 0)
             if calls is None:
-                one = self.totals(EMPTY_WINDOWS + 1)
-                calls = calls_for(one[-1].get("Ir", 0) - one[-2].get("Ir", 0))
-                if one[-1].get("Ir", 0) - one[-2].get("Ir", 0) >= LARGE_CALL:  # one window is enough
+                calls = calls_for(first)
+                if first >= LARGE_CALL:  # one window is enough
                     return Count(per_call(one[-1], one[-2], 1), 1, 1, None), out
+            self.warm(fn, args, make_args, warm_calls(first))  # instrumented, not collected
             window(0)  # the empty window subtracted, made right before the windows of calls
             for _ in range(windows):
                 out = window(calls)
@@ -599,6 +600,7 @@ class CountingBenchmark:
         self._counted = counted
         self._entry = {"name": name, "fullname": fullname, "params": params, "index": index}
         self.started: float | None = None  #: when the harness began its warm-up (:func:`measure`)
+        self.warmed = 1  #: the harness's warm-up calls before the count (:func:`measure`)
 
     def __call__(self, fn: Callable, *args, **kwargs):
         return self._count(lambda *a: fn(*a, **kwargs), args, None)
@@ -617,8 +619,7 @@ class CountingBenchmark:
     def _count(self, fn: Callable, args: tuple, make_args: Callable | None):
         import time
 
-        already = time.perf_counter() - self.started if self.started is not None else 0.0
-        count, out = self._counter.count_with_result(fn, args, make_args, already=already)
+        count, out = self._counter.count_with_result(fn, args, make_args, warmed=self.warmed)
         cost = time.perf_counter() - self.started if self.started is not None else None
         write(self.extra_info, **fields(count), instrument_cost_s=cost)
         self._counted.append({**self._entry, "group": self.group, "extra_info": self.extra_info})
@@ -633,11 +634,21 @@ def measure(benchmark, fn: Callable, args: tuple = (), *, record: dict, **kwargs
     if record.get("device") != "cpu":
         raise NotCounted(GPU_REASON)
     benchmark.started = time.perf_counter()
+    benchmark.warmed = kwargs.get("warmup", 1)
     return harness.measure(benchmark, fn, args, record=record, **kwargs)
 
 
 GPU_REASON = ("not counted: valgrind counts the host's instructions only, and a GPU row's work runs on the "
               "device (time it with --instrument time)")
+
+
+def warm_calls(instructions: float) -> int:
+    """Uncounted calls before the windows of a call of ``instructions`` (its first count): a power of two
+    that brings them to about :data:`WARM_INSTRUCTIONS`, 0 to :data:`WARM_CALLS`."""
+    n = 0
+    while n < WARM_CALLS and instructions * max(2 * n, 1) <= WARM_INSTRUCTIONS:
+        n = max(2 * n, 1)
+    return n
 
 
 def calls_for(instructions: float) -> int:
