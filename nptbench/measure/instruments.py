@@ -60,6 +60,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -187,6 +188,11 @@ def rerun(args: list[str], cwd: str, before: Callable[[], None] = lambda: None, 
     sys.stdout.flush()
     sys.stderr.flush()
     procs, logs, status, saved = [], [], 2, None
+
+    def stop(signum, frame):  # a terminated session (timeout, a cancelled CI job) takes its valgrind processes along
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         if jobs > 1:
             print(f"nptbench: counting in {jobs} valgrind processes at once (--instrument-jobs), each a share of "
@@ -218,6 +224,7 @@ def rerun(args: list[str], cwd: str, before: Callable[[], None] = lambda: None, 
         for proc in procs:
             proc.wait()
     finally:
+        signal.signal(signal.SIGTERM, previous)
         for log in logs:
             if log is not None:
                 log.close()
