@@ -233,6 +233,17 @@ def test_ab_and_bisect_count_instead_of_timing(tmp_path, capsys):
     assert {o["status"] for o in found["outcomes"]} == {"no regression"}
 
 
+def test_the_counted_process_keeps_inductors_code_apart(tmp_path):
+    """A kernel inductor cached for this CPU (AVX-512) killed a counted session with an illegal instruction:
+    the counted process gets a cache folder of its own, unless the user chose one."""
+    from nptbench.env import backends
+
+    suite_made = {"TORCHINDUCTOR_CACHE_DIR": backends.inductor_cache_dir("avx512")}
+    env = instruments.environment(tmp_path, suite_made)
+    assert "TORCHINDUCTOR_CACHE_DIR" not in env and env[backends.INDUCTOR_TAG_ENV] == "valgrind"
+    assert instruments.environment(tmp_path, {"TORCHINDUCTOR_CACHE_DIR": "/mine"})["TORCHINDUCTOR_CACHE_DIR"] == "/mine"
+
+
 def test_the_counted_sessions_share_the_benchmarks_by_what_they_cost():
     names = [f"b{i}" for i in range(6)]
     assert instruments.split(names, 2) == [0, 1, 0, 1, 0, 1]  # nothing known: round-robin

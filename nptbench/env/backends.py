@@ -135,7 +135,18 @@ def configure_torch() -> None:
     torch.set_float32_matmul_precision("highest")
     torch.backends.cudnn.allow_tf32 = False
     if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = inductor_cache_dir(torch.backends.cpu.get_cpu_capability())
+        capability = torch.backends.cpu.get_cpu_capability()
+        tag = os.environ.get(INDUCTOR_TAG_ENV)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = inductor_cache_dir(f"{tag}-{capability}" if tag else capability)
+
+
+#: Set by a process that runs the suite under another CPU than the machine's own (valgrind's simulated CPU,
+#: nptbench.measure.instruments): inductor's cache folder gets it in its name, so code compiled for one CPU
+#: is never loaded on the other (measured: an AVX-512 kernel cached by a timed run killed a counted session
+#: with an illegal instruction).
+INDUCTOR_TAG_ENV = "NPTBENCH_INDUCTOR_TAG"
+#: The start of every inductor cache folder name the suite makes (:func:`inductor_cache_dir`).
+INDUCTOR_DIR_PREFIX = "torchinductor_nptbench_"
 
 
 def inductor_cache_dir(capability: str) -> str:
@@ -153,7 +164,7 @@ def inductor_cache_dir(capability: str) -> str:
     except Exception:
         user = "user"
     name = "".join(c if c.isalnum() else "_" for c in f"{user}-{capability}".lower())
-    return os.path.join(tempfile.gettempdir(), f"torchinductor_nptbench_{name}")
+    return os.path.join(tempfile.gettempdir(), f"{INDUCTOR_DIR_PREFIX}{name}")
 
 
 def sync(device: str) -> None:

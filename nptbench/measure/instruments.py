@@ -68,7 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from nptbench.env import blas
+from nptbench.env import backends, blas
 from nptbench.measure import harness
 from nptbench.schema.record import write
 
@@ -169,9 +169,13 @@ def command(argv: list[str], dumps: Path) -> list[str]:
 def environment(dumps: Path, base: dict | None = None) -> dict:
     """The environment of the counted process: one thread everywhere, fixed hashing, a fixed allocator
     threshold (:data:`ALLOCATOR`), the BLAS kernels of :data:`KERNELS` unless ``base`` chooses them, the
-    dumps' folder."""
+    dumps' folder, and inductor's compiled code kept apart from the machine's own (valgrind's CPU has no
+    AVX-512: nptbench.env.backends.INDUCTOR_TAG_ENV)."""
     base = dict(os.environ if base is None else base)
-    return {**KERNELS, **base, **ONE_THREAD, **ALLOCATOR, "PYTHONHASHSEED": "0", DUMPS_ENV: str(dumps)}
+    if os.path.basename(base.get("TORCHINDUCTOR_CACHE_DIR", "")).startswith(backends.INDUCTOR_DIR_PREFIX):
+        del base["TORCHINDUCTOR_CACHE_DIR"]  # the suite's folder for this CPU: the counted process makes its own
+    return {**KERNELS, **base, **ONE_THREAD, **ALLOCATOR, "PYTHONHASHSEED": "0", DUMPS_ENV: str(dumps),
+            backends.INDUCTOR_TAG_ENV: "valgrind"}
 
 
 def rerun(args: list[str], cwd: str, before: Callable[[], None] = lambda: None, jobs: int = 1,
