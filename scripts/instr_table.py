@@ -97,20 +97,27 @@ def spearman(x: list[float], y: list[float]) -> float:
     return num / den if den else float("nan")
 
 
+def side_table(rows: list, timed: dict, digits: int = 3) -> list[tuple[float, float]]:
+    """Print each count row (nptbench.analysis.counts.CountRow) beside its wall-time (ratio, verdict) in
+    ``timed``; return the (count ratio, wall-time ratio) pairs of the rows that have both."""
+    print("| row | count ratio | count verdict | wall-time ratio | wall-time verdict |")
+    print("|---|---:|---|---:|---|")
+    pairs = []
+    for r in sorted(rows, key=lambda r: -r.ratio):
+        t = timed.get(r.name)
+        if t:
+            pairs.append((r.ratio, t[0]))
+        print(f"| {r.name} | {r.ratio:.4f} | {r.verdict} | " + (f"{t[0]:.{digits}f} | {t[1]} |" if t else "- | - |"))
+    return pairs
+
+
 def sides(out: str) -> None:
     from pathlib import Path
 
     p = counts.judge(counts.load(Path(out) / "A-counts" / "counts"), counts.load(Path(out) / "B-counts" / "counts"),
                      across_kernels=True)
     timed = _timed(out)
-    print("| row | count ratio | count verdict | wall-time ratio | wall-time verdict |")
-    print("|---|---:|---|---:|---|")
-    pairs = []
-    for r in sorted(p.rows, key=lambda r: -r.ratio):
-        t = timed.get(r.name)
-        if t:
-            pairs.append((r.ratio, t[0]))
-        print(f"| {r.name} | {r.ratio:.4f} | {r.verdict} | " + (f"{t[0]:.3f} | {t[1]} |" if t else "- | - |"))
+    pairs = side_table(p.rows, timed)
     only_counts = [r.name for r in p.rows if r.verdict != "same" and timed.get(r.name, (0, "same"))[1] not in
                    ("slower", "faster")]
     print(f"\n{len(p.rows)} rows counted; count verdicts: " + ", ".join(

@@ -18,7 +18,7 @@ from pathlib import Path
 from nptbench.analysis import counts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from instr_table import spearman  # noqa: E402
+from instr_table import side_table, spearman  # noqa: E402
 
 
 def rung_runs(out: Path) -> dict:
@@ -68,14 +68,7 @@ def main(argv: list[str]) -> None:
         p = counts.judge(runs[i], runs[j], across_kernels=True)
         wall = walls.get((old, new), {})
         print(f"\n### torch {old} -> {new}\n")
-        print("| row | count ratio | count verdict | wall-time ratio | wall-time verdict |")
-        print("|---|---:|---|---:|---|")
-        both = []
-        for r in sorted(p.rows, key=lambda r: -r.ratio):
-            w = wall.get(r.name)
-            if w:
-                both.append((r.ratio, w[0]))
-            print(f"| {r.name} | {r.ratio:.4f} | {r.verdict} | " + (f"{w[0]:.2f} | {w[1]} |" if w else "- | - |"))
+        both = side_table(p.rows, wall, digits=2)
         called = [r for r in p.rows if r.verdict != "same"]
         uncertain = [r for r in called if wall.get(r.name, (0, ""))[1] == "uncertain"]
         print(f"\n{len(p.rows)} rows; counts call {len(called)} changed "
