@@ -79,12 +79,17 @@ DUMPS_ENV = "NPTBENCH_INSTRUMENT_DUMPS"
 #: Every thread pool at one thread while counting.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "NUMBA_NUM_THREADS": "1"}
-#: The BLAS kernels held while counting, where the user's environment does not choose them: valgrind 3.19
-#: runs fused multiply-adds (FMA: the AVX2 kernels of OpenBLAS and of torch's MKL) about a thousand times
-#: slower than native (a 64x1000 @ 1000x100 product: 0.29 ms natively, 260 ms under valgrind with OpenBLAS's
-#: Haswell kernel, 3.9 ms with its Sandybridge (AVX) kernel; torch's MKL 325 ms, with MKL_CBWR=AVX 2.2 ms).
-#: The counts then describe these AVX kernels (the run says so, ``instrument_kernels``).
-KERNELS = {"OPENBLAS_CORETYPE": "Sandybridge", "MKL_CBWR": "AVX"}
+#: The kernels held while counting, where the user's environment does not choose them. The BLAS libraries:
+#: valgrind 3.19 runs fused multiply-adds (FMA: the AVX2 kernels of OpenBLAS and of torch's MKL) about a
+#: thousand times slower than native (a 64x1000 @ 1000x100 product: 0.29 ms natively, 260 ms under
+#: valgrind with OpenBLAS's Haswell kernel, 3.9 ms with its Sandybridge (AVX) kernel; torch's MKL 325 ms,
+#: with MKL_CBWR=AVX 2.2 ms). torch's operators and inductor's compiled code: valgrind's CPU has no
+#: AVX-512, but inductor asks the host (its compiler runs ``-march=native`` outside valgrind, and reads
+#: /proc/cpuinfo), so code compiled in a counted session stopped it with an illegal instruction; held to
+#: AVX2 (x86-64-v3), which is what torch's own dispatch picks under valgrind anyway. The counts then
+#: describe these kernels (the run says so, ``instrument_kernels``).
+KERNELS = {"OPENBLAS_CORETYPE": "Sandybridge", "MKL_CBWR": "AVX", "ATEN_CPU_CAPABILITY": "avx2",
+           "TORCHINDUCTOR_CPP_MARCH": "x86-64-v3"}
 #: glibc's allocator, held still: by default its mmap threshold grows with the largest block freed so far,
 #: so whether a large array comes from the heap or from mmap (different code, different counts) depends on
 #: what the process ran before. Set, it is fixed (at glibc's own starting value) and no longer moves.

@@ -288,9 +288,9 @@ INSTRUMENT_RUN_FIELDS = {
     "instrument_cycles_formula": "the cycle estimate's formula, in words",
     "instrument_threads": "threads every pool was held to while counting (1)",
     "instrument_aslr": "off: address randomization was switched off (setarch -R)",
-    "instrument_kernels": "{variable: value} of the BLAS kernel choices the run was counted with "
-                          "(nptbench.measure.instruments.KERNELS: AVX, since valgrind runs FMA kernels about a "
-                          "thousand times slower; or the user's own): counts of other kernels are not compared",
+    "instrument_kernels": "{variable: value} of the kernel choices the run was counted with (BLAS, torch's "
+                          "operators, inductor's compiler: nptbench.measure.instruments.KERNELS, or the user's "
+                          "own): counts of other kernels are compared only when asked",
     "instrument_jobs": "valgrind processes that counted the run's benchmarks at once, each a share of them "
                        "(--instrument-jobs)",
 }
