@@ -1,0 +1,131 @@
+"""Why a small call's instruction count moves between sessions (results/instructions.md: "the cause of the
+small rows' moves"). Three experiments, each in fresh valgrind processes run as the instrument runs them
+(nptbench.measure.instruments.command and environment: ASLR off, PYTHONHASHSEED=0, one thread, the
+kernels and the allocator threshold held):
+
+    python scripts/instr_layout.py align       numpy's 64x64 float64 addition, its operands placed at
+                                               byte offsets 0, 8, 16, 32 from a 64-byte boundary
+    python scripts/instr_layout.py heap [--trim] SPEC..
+                                               one process per SPEC (comma-separated sizes of buffers held
+                                               live before the operands are made; 0: none): torch's and
+                                               numpy's 64x64 additions on the suite's operands, counted
+                                               twice each; --trim: malloc_trim(0) before
+                                               each count of torch's
+    python scripts/instr_layout.py functions   torch's 64x64 addition, two windows of 100 calls in one
+                                               process with buffers allocated and partly freed between
+                                               them: the functions whose instructions differ
+"""
+from __future__ import annotations
+
+import collections
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from nptbench.measure import instruments
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ALIGN = r'''
+import numpy as np
+from nptbench.measure import instruments as i
+c, rng = i.Counter.here(), np.random.default_rng(0)
+def at(offset):
+    buf = np.empty(64 * 64 * 8 + 128, dtype=np.uint8)
+    start = (-buf.ctypes.data) % 64 + offset
+    x = buf[start:start + 64 * 64 * 8].view(np.float64).reshape(64, 64)
+    x[...] = rng.random((64, 64))
+    return x
+for oa in (0, 8, 16, 32):
+    for ob in (0, 8, 16, 32):
+        print("RESULT", f"a at +{oa}, b at +{ob}:", round(c.count(np.add, (at(oa), at(ob))).instructions, 1))
+'''
+
+HEAP = r'''
+import ctypes, sys, numpy as np, torch
+from nptbench.measure import instruments as i
+from fixtures import tensors
+held = [bytearray(int(s)) for s in sys.argv[1].split(",")]
+trim = ctypes.CDLL("libc.so.6").malloc_trim if sys.argv[2] == "trim" else lambda pad: None
+c = i.Counter.here()
+a, b = tensors.tensor((64, 64), seed=1), tensors.tensor((64, 64), seed=2)
+t = []
+for _ in range(2):
+    trim(0)  # the allocator's free chunks handed back and its bins consolidated before the count
+    t.append(round(c.count(torch.add, (a, b)).instructions, 1))
+na, nb = tensors.array((64, 64), seed=1), tensors.array((64, 64), seed=2)
+n = [round(c.count(np.add, (na, nb)).instructions, 1) for _ in range(2)]
+print("RESULT", f"held {sys.argv[1]:>12}: torch.add {t[0]:>9} {t[1]:>9}  np.add {n[0]:>8} {n[1]:>8}",
+      f"(numpy operands at +{na.ctypes.data % 64}, +{nb.ctypes.data % 64} from 64 bytes)")
+'''
+
+FUNCTIONS = r'''
+import gc, torch
+from nptbench.measure import instruments as i
+from fixtures import tensors
+c = i.Counter.here()
+a, b = tensors.tensor((64, 64), seed=1), tensors.tensor((64, 64), seed=2)
+for _ in range(50):
+    torch.add(a, b)
+gc.disable()
+c.requests(i.START_INSTRUMENTATION)
+c.window(torch.add, [(a, b)] * 100)
+held = [torch.empty(1000 + 77 * k) for k in range(40)] + [bytearray(3000 + k) for k in range(50)]
+del held[::3]
+for _ in range(50):
+    torch.add(a, b)
+c.window(torch.add, [(a, b)] * 100)
+'''
+
+
+def counted(code: str, *args: str, keep: Path | None = None) -> list[str]:
+    """Run ``code`` in a fresh valgrind process as the instrument does; its RESULT lines."""
+    with tempfile.TemporaryDirectory(prefix="nptbench-layout-") as tmp:
+        dumps = keep or Path(tmp)
+        proc = subprocess.run(instruments.command([sys.executable, "-c", code, *args], dumps),
+                              env=instruments.environment(dumps), capture_output=True, text=True, cwd=ROOT)
+    lines = [line[len("RESULT "):] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    return lines or [f"failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}"]
+
+
+def by_function(path: Path) -> collections.Counter:
+    """Self instructions per function of a callgrind dump (uncompressed names, as the instrument writes)."""
+    cost, fn, inclusive = collections.Counter(), None, False
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("fn="):
+            fn = line[3:]
+        elif line.startswith("calls="):
+            inclusive = True  # the next cost line is the call's inclusive cost
+        elif line[:1].isdigit() or line[:1] in "+-*":
+            if not inclusive and fn is not None and len(line.split()) > 1:
+                cost[fn] += int(line.split()[1])
+            inclusive = False
+    return cost
+
+
+def main(argv: list[str]) -> None:
+    mode, rest = argv[0], argv[1:]
+    if mode == "align":
+        print("\n".join(counted(ALIGN)))
+    elif mode == "heap":
+        trim = "trim" if rest[:1] == ["--trim"] else "no"
+        specs = [spec for spec in rest if spec != "--trim"] or ["0", "16", "1000,16", "5000,32,48"]
+        with ThreadPoolExecutor(2) as pool:
+            for lines in pool.map(lambda spec: counted(HEAP, spec, trim), specs):
+                print("\n".join(lines), flush=True)
+    elif mode == "functions":
+        with tempfile.TemporaryDirectory(prefix="nptbench-layout-") as tmp:
+            counted(FUNCTIONS, keep=Path(tmp))
+            first, second = (by_function(p) for p in sorted(Path(tmp).glob("callgrind.out.*.[12]")))
+        print(f"window 1: {sum(first.values()):,} instructions; window 2: {sum(second.values()):,}")
+        moved = sorted((second[f] - first[f], f) for f in set(first) | set(second) if first[f] != second[f])
+        for delta, fn in sorted(moved, key=lambda x: -abs(x[0]))[:10]:
+            print(f"{delta:+9,} {first[fn]:>9,} -> {second[fn]:>9,}  {fn[:90]}")
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
