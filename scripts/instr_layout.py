@@ -5,12 +5,13 @@ kernels and the allocator threshold held):
 
     python scripts/instr_layout.py align       numpy's 64x64 float64 addition, its operands placed at
                                                byte offsets 0, 8, 16, 32 from a 64-byte boundary
-    python scripts/instr_layout.py heap [--trim] SPEC..
+    python scripts/instr_layout.py heap [--trim | --thread] SPEC..
                                                one process per SPEC (comma-separated sizes of buffers held
                                                live before the operands are made; 0: none): torch's and
                                                numpy's 64x64 additions on the suite's operands, counted
                                                twice each; --trim: malloc_trim(0) before
-                                               each count of torch's
+                                               each count; --thread: each count in a
+                                               thread of its own
     python scripts/instr_layout.py functions   torch's 64x64 addition, two windows of 100 calls in one
                                                process with buffers allocated and partly freed between
                                                them: the functions whose instructions differ
@@ -44,19 +45,26 @@ for oa in (0, 8, 16, 32):
 '''
 
 HEAP = r'''
-import ctypes, sys, numpy as np, torch
+import ctypes, sys, threading, numpy as np, torch
 from nptbench.measure import instruments as i
 from fixtures import tensors
 held = [bytearray(int(s)) for s in sys.argv[1].split(",")]
-trim = ctypes.CDLL("libc.so.6").malloc_trim if sys.argv[2] == "trim" else lambda pad: None
+how = sys.argv[2]
+trim = ctypes.CDLL("libc.so.6").malloc_trim if how == "trim" else lambda pad: None
 c = i.Counter.here()
 a, b = tensors.tensor((64, 64), seed=1), tensors.tensor((64, 64), seed=2)
-t = []
-for _ in range(2):
-    trim(0)  # the allocator's free chunks handed back and its bins consolidated before the count
-    t.append(round(c.count(torch.add, (a, b)).instructions, 1))
 na, nb = tensors.array((64, 64), seed=1), tensors.array((64, 64), seed=2)
-n = [round(c.count(np.add, (na, nb)).instructions, 1) for _ in range(2)]
+t, n = [], []
+def count(out, fn, args):
+    trim(0)  # --trim: the allocator's free chunks handed back and its bins consolidated before the count
+    out.append(round(c.count(fn, args).instructions, 1))
+for out, fn, args in ((t, torch.add, (a, b)), (t, torch.add, (a, b)), (n, np.add, (na, nb)), (n, np.add, (na, nb))):
+    if how == "thread":  # --thread: each count in a thread of its own (glibc gives it an arena of its own)
+        th = threading.Thread(target=count, args=(out, fn, args))
+        th.start()
+        th.join()
+    else:
+        count(out, fn, args)
 print("RESULT", f"held {sys.argv[1]:>12}: torch.add {t[0]:>9} {t[1]:>9}  np.add {n[0]:>8} {n[1]:>8}",
       f"(numpy operands at +{na.ctypes.data % 64}, +{nb.ctypes.data % 64} from 64 bytes)")
 '''
@@ -110,10 +118,10 @@ def main(argv: list[str]) -> None:
     if mode == "align":
         print("\n".join(counted(ALIGN)))
     elif mode == "heap":
-        trim = "trim" if rest[:1] == ["--trim"] else "no"
-        specs = [spec for spec in rest if spec != "--trim"] or ["0", "16", "1000,16", "5000,32,48"]
+        how = {"--trim": "trim", "--thread": "thread"}.get(rest[0] if rest else "", "plain")
+        specs = [spec for spec in rest if not spec.startswith("--")] or ["0", "16", "1000,16", "5000,32,48"]
         with ThreadPoolExecutor(2) as pool:
-            for lines in pool.map(lambda spec: counted(HEAP, spec, trim), specs):
+            for lines in pool.map(lambda spec: counted(HEAP, spec, how), specs):
                 print("\n".join(lines), flush=True)
     elif mode == "functions":
         with tempfile.TemporaryDirectory(prefix="nptbench-layout-") as tmp:
