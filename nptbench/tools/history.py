@@ -223,10 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         return Status.BAD_INPUT
     every = series(runs)
     levels = run_levels(every)  # of every row, whatever the filters show
-    found = [s for s in every
-             if (not args.keyword or args.keyword in s.name)
-             and (not args.fingerprint or s.fingerprint == args.fingerprint)
-             and (not args.profile or s.profile == args.profile)]
+    found = [s for s in every if wanted(args, s.name, s.fingerprint, s.profile)]
     if not found:
         print("nptbench history: no series in these runs" + (" with these filters" if args.keyword or
               args.fingerprint or args.profile else ""), file=sys.stderr)
@@ -263,6 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     return Status.PASSED
 
 
+def wanted(args, name: str, fingerprint: str, profile: str) -> bool:
+    """Whether a series passes history's filters (``-k``, ``--fingerprint``, ``--profile``)."""
+    return ((not args.keyword or args.keyword in name) and (not args.fingerprint or fingerprint == args.fingerprint)
+            and (not args.profile or profile == args.profile))
+
+
 def count_history(paths: list, args) -> Status:
     """``history`` of count runs (``results/counts``): each row's count over the runs and its steps, judged by
     nptbench.analysis.counts (never by the timed changepoint detector: counts have their own rule)."""
@@ -271,10 +274,7 @@ def count_history(paths: list, args) -> Status:
     except RunError as exc:
         print(f"nptbench history: {exc}", file=sys.stderr)
         return Status.BAD_INPUT
-    found = [s for s in counts.history(runs)
-             if (not args.keyword or args.keyword in s.name)
-             and (not args.fingerprint or s.group[0] == args.fingerprint)
-             and (not args.profile or s.group[1] == args.profile)]
+    found = [s for s in counts.history(runs) if wanted(args, s.name, *s.group[:2])]
     if not found:
         print("nptbench history: no count series in these runs", file=sys.stderr)
         return Status.NOTHING
