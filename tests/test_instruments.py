@@ -121,10 +121,24 @@ def test_the_record_and_run_fields_are_declared():
 def test_a_dump_is_read_by_its_event_names(tmp_path):
     dump = tmp_path / "callgrind.out.1.1"
     dump.write_text("version: 1\nevents: Ir Dr Dw\nfn=(1) x\n0 5 1 1\nsummary: 12 3 4\ntotals: 12 3 4\n")
-    assert instruments.read_dump(dump) == {"Ir": 12, "Dr": 3, "Dw": 4}
+    assert instruments.read_dump(dump) == {"Ir": 12, "Dr": 3, "Dw": 4, "AllocIr": 0}
     (tmp_path / "empty").write_text("version: 1\n")
     with pytest.raises(instruments.NotCounted):
         instruments.read_dump(tmp_path / "empty")
+
+
+def test_a_dump_says_how_many_instructions_the_allocators_ran(tmp_path):
+    # self cost lines of malloc's and CPython's allocator functions count; a call's inclusive cost (the line
+    # after calls=) and other functions do not
+    dump = tmp_path / "callgrind.out.1.1"
+    dump.write_text("version: 1\nevents: Ir Dr\n"
+                    "fn=THPVariable_add\n0 50 1\ncfn=malloc\ncalls=1 0\n0 30 2\n0 5 0\n"
+                    "fn=malloc\n0 10 1\ncfn=_int_malloc\ncalls=1 0\n0 20 1\n"
+                    "fn=_int_malloc\n0 20 1\nfn=unlink_chunk.constprop.0\n0 3 0\nfn=_PyObject_Free'2\n0 4 0\n"
+                    "fn=c10::alloc_cpu(unsigned long)\n0 7 0\nsummary: 99 4\n")
+    assert instruments.read_dump(dump) == {"Ir": 99, "Dr": 4, "AllocIr": 10 + 20 + 3 + 4}
+    count = instruments.Count(instruments.per_call({"Ir": 99, "AllocIr": 37}, {"Ir": 9, "AllocIr": 7}, 2), 2, 3, 0.0)
+    assert instruments.fields(count)["allocator_instructions_per_call"] == 15
 
 
 def bench_session(args: list[str], env: dict, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -337,6 +351,23 @@ def test_a_row_whose_windows_move_within_a_session_needs_more_with_one_run_a_sid
     assert verdicts(p) == {"a": "same", "b": "slower"}  # a: 3 x 0.4 % = 1.2 % needed; b: the 0.5 % minimum
     row = {r.name: r for r in p.rows}["test_x[a]"]
     assert row.threshold == pytest.approx(0.012) and "windows moved 0.40% within a session" in row.notes[0]
+
+
+def test_with_one_run_a_side_a_row_must_move_beyond_its_allocators_share():
+    # a: 8 % of its count is malloc's and free's (their state moves it between sessions), a 5 % change is
+    # not called with one run a side; with two runs a side the measured spread judges instead
+    def run(a, b, alloc=8_000):
+        data = count_run({"a": a, "b": b})
+        for bench in data["benchmarks"]:
+            bench["extra_info"]["allocator_instructions_per_call"] = alloc if bench["name"] == "test_x[a]" else 10
+        return data
+    p = counts.judge(runs_of(run(100_000, 100_000)), runs_of(run(105_000, 105_000)))
+    assert verdicts(p) == {"a": "same", "b": "slower"}
+    row = {r.name: r for r in p.rows}["test_x[a]"]
+    assert row.threshold == pytest.approx(0.08) and "8.0% of its count is the allocator's" in row.notes[0]
+    p = counts.judge(runs_of(run(100_000, 100_000), run(100_100, 100_000)), runs_of(run(105_000, 105_000)))
+    assert verdicts(p) == {"a": "slower", "b": "slower"}
+    assert counts.judge(runs_of(count_run({"a": 100_000})), runs_of(count_run({"a": 105_000}))).rows[0].allocator == 0
 
 
 def test_other_hardware_profiles_or_caches_are_not_compared():

@@ -13,8 +13,10 @@ per million on most rows (results/instructions.md), so a count ratio needs no si
   largest of its records);
 - **slower** when NEW / BASE - 1 exceeds both the minimum effect (:data:`MIN_EFFECT`, 0.5 %) and
   :data:`SPREAD_MULTIPLE` times the larger of the two spreads; **faster** the same way down; else **same**;
-- with one run a side no A/A spread is measured: the minimum effect and the window spread judge, and the
-  row says so (a row whose count moves within a session moves between sessions too: results/instructions.md);
+- with one run a side no A/A spread is measured: the minimum effect, the window spread and the row's
+  **allocator share** judge (the part of its count spent in malloc and free, ``allocator_instructions_per_call``:
+  the allocators' state, which the session's history sets, moves it between sessions), and the row says so
+  (results/instructions.md);
 - runs of different hardware (fingerprints), or of different simulated caches, are **not compared**:
   glibc and the libraries pick their code by CPU, so a count describes one CPU model's paths.
 
@@ -118,6 +120,7 @@ class CountRow:
     notes: list = field(default_factory=list)
     record: dict = field(default_factory=dict)  #: NEW's record
     window: float = 0.0  #: the largest spread of its windows within a session (instructions_window_spread)
+    allocator: float = 0.0  #: the largest share of its count spent in the memory allocators (allocator_share)
 
     @property
     def ratio(self) -> float:
@@ -140,6 +143,16 @@ def spread(values: list[float]) -> float | None:
         return None
     low = min(values)
     return max(values) / low - 1 if low > 0 else math.inf
+
+
+def allocator_share(records: list[dict]) -> float:
+    """The largest share of a row's count spent in the memory allocators (``allocator_instructions_per_call``
+    / ``instructions_per_call``) over its records; 0 where none says. The allocators' state, set by all the
+    session allocated before, moves that part of a count between sessions (results/instructions.md): with
+    one run a side it is the change a call must exceed to be called."""
+    shares = [r["allocator_instructions_per_call"] / r["instructions_per_call"] for r in records
+              if isinstance(r.get("allocator_instructions_per_call"), (int, float)) and r.get("instructions_per_call")]
+    return max(shares, default=0.0)
 
 
 def verdict_of(ratio: float, threshold: float) -> str:
@@ -194,14 +207,17 @@ def judge(base: list[Run], new: list[Run], min_effect: float = MIN_EFFECT,
         measured = [s for s in (spread(b), spread(n)) if s is not None]
         aa = max(measured) if measured else None
         window = max((r.get("instructions_window_spread") or 0.0 for r in old[name] + now[name]), default=0.0)
-        threshold = max(min_effect, multiple * max(aa or 0.0, window))
+        alloc = allocator_share(old[name] + now[name])
+        threshold = max(min_effect, multiple * max(aa or 0.0, window), alloc if aa is None else 0.0)
         row = CountRow(name, now[name][-1].get("experiment", ""), statistics.median(b), statistics.median(n), (len(b), len(n)), aa,
-                       threshold, "", record=now[name][-1], window=window)
+                       threshold, "", record=now[name][-1], window=window, allocator=alloc)
         row.verdict = verdict_of(row.ratio, threshold)
         if aa is None:
             row.notes.append("one run a side: no A/A spread between runs measured"
                              + (f"; its windows moved {window:.2%} within a session" if multiple * window > min_effect
-                                else ""))
+                                else "")
+                             + (f"; {alloc:.1%} of its count is the allocator's, which moves between sessions"
+                                if alloc > max(min_effect, multiple * window) else ""))
         if memory_bound(row.record):
             row.notes.append("memory-bound: bandwidth, not instructions, sets its time")
         pairing.rows.append(row)

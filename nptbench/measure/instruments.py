@@ -421,17 +421,41 @@ class Requests:
         return self(RUNNING_ON_VALGRIND) > 0
 
 
+#: The memory allocators' functions (glibc's malloc and its internals, CPython's object allocator), by
+#: callgrind's function name less a ``'N`` recursion or ``.constprop.N`` suffix. Where a call starts in their
+#: free lists is set by everything the process allocated before, which differs between sessions: these
+#: functions' instructions are the part of a count that moves with it (results/instructions.md).
+ALLOCATOR_FUNCTIONS = re.compile(
+    r"(_int_(malloc|free|memalign|realloc)|malloc_consolidate|unlink_chunk|alloc_perturb|tcache_\w+|"
+    r"(__libc_)?(malloc|free|cfree|calloc|realloc|memalign|posix_memalign|aligned_alloc)|"
+    r"_?PyObject_(Malloc|Free|Realloc|Calloc)|pymalloc_\w+|_?PyMem_\w+)([.'].*)?")
+#: The event :func:`read_dump` adds: instructions (``Ir``) executed in :data:`ALLOCATOR_FUNCTIONS`.
+ALLOCATOR_EVENT = "AllocIr"
+
+
 def read_dump(path: Path) -> dict:
-    """A callgrind dump's totals: event name -> count (``events:`` and ``summary:`` lines)."""
-    names, totals = None, None
+    """A callgrind dump's totals: event name -> count (``events:`` and ``summary:`` lines), and
+    :data:`ALLOCATOR_EVENT`, the instructions of the allocators' own functions (their self cost lines; the
+    line after a ``calls=`` line is a call's inclusive cost, not the caller's own)."""
+    names, totals, alloc, inside, inclusive = None, None, 0, False, False
     for line in Path(path).read_text(errors="replace").splitlines():
-        if line.startswith("events:"):
+        head = line[:1]
+        if head.isdigit() or head in "+-*":
+            if inside and not inclusive:
+                fields = line.split()
+                alloc += int(fields[1]) if len(fields) > 1 else 0
+            inclusive = False
+        elif line.startswith("fn="):
+            inside = ALLOCATOR_FUNCTIONS.fullmatch(line[3:].strip()) is not None
+        elif line.startswith("calls="):
+            inclusive = True
+        elif line.startswith("events:"):
             names = line.split()[1:]
         elif line.startswith("summary:") or (totals is None and line.startswith("totals:")):
             totals = [int(x) for x in line.split()[1:]]
     if names is None or totals is None:
         raise NotCounted(f"callgrind's dump {path} holds no totals")
-    return dict(zip(names, totals + [0] * (len(names) - len(totals))))
+    return {**dict(zip(names, totals + [0] * (len(names) - len(totals)))), ALLOCATOR_EVENT: alloc}
 
 
 @dataclass
@@ -576,7 +600,7 @@ def fields(count: Count) -> dict:
     e = count.events
     out = {"instructions_per_call": e["Ir"], "instructions_calls": count.calls,
            "instructions_windows": count.windows, "instructions_window_spread": count.spread,
-           "counted_threads": 1}
+           "counted_threads": 1, "allocator_instructions_per_call": e.get(ALLOCATOR_EVENT)}
     if "CEst" in e:
         out.update(memory_accesses_per_call=e["Dr"] + e["Dw"], l1_misses_per_call=e["L1m"],
                    ll_misses_per_call=e["LLm"], cycles_estimate_per_call=e["CEst"])

@@ -264,6 +264,11 @@ INSTRUMENT_FIELDS = {
     "instructions_window_spread": "(max - min) / median of those windows' instructions (unitless): the "
                                   "count's noise within the session; null for a call counted in one window "
                                   "(nptbench.measure.instruments.LARGE_CALL instructions or more)",
+    "allocator_instructions_per_call": "of instructions_per_call, the instructions one call executes in the "
+                                       "memory allocators (glibc's malloc and free, CPython's object "
+                                       "allocator: nptbench.measure.instruments.ALLOCATOR_FUNCTIONS), in "
+                                       "instructions: the part of the count that moves with the allocator's "
+                                       "state, which the session's history sets",
     "counted_threads": "threads the call was counted with: 1 (every thread pool at one thread); a row that "
                        "runs multi-threaded when timed is counted as one thread's work",
     "memory_accesses_per_call": "data reads + writes of one call (callgrind's Dr + Dw), in accesses",
