@@ -355,7 +355,8 @@ def render(pairing: CountPairing, times: dict | None = None, base_label: str = "
     words = (SLOWER, FASTER, SAME)
     out += ["", "Count verdicts: " + ", ".join(f"{sum(r.verdict == w for r in pairing.rows)} {w}" for w in words)
             + f" (slower or faster: beyond {MIN_EFFECT:.1%} and beyond {SPREAD_MULTIPLE}x the row's A/A spread "
-            "between its runs; nptbench.analysis.counts)."]
+            "between its runs; with one run a side, beyond the spread of its windows and its allocator share "
+            "instead; nptbench.analysis.counts)."]
     if time_col:
         out.append("'wall time' is the verdict of the timed runs on the same row, judged on its own statistics: "
                    "the two are shown side by side, never combined.")

@@ -9,7 +9,8 @@ statistic. It is judged by nptbench.analysis.counts, the rule ``compare`` applie
   count showed between the set's runs;
 - a set of **one** run can judge: counts repeat between sessions to a few parts per million on most rows
   (results/instructions.md), so the minimum effect judges, with 3x the spread of a row's windows within a
-  session for the rows whose count moves, and each row says so. A timed set needs 3
+  session for the rows whose count moves and the row's allocator share (the part of its count the
+  allocators' state moves between sessions), and each row says so. A timed set needs 3
   runs made at different times; a count set grows to measure each row's own spread (the rows of many small
   torch calls move by up to 0.8 % between sessions, and a set of several runs holds them to 3x that);
 - ``--baseline-grow``: a run that passed (nothing slower, every benchmark counted) joins the set; the first
@@ -98,8 +99,9 @@ def thin_note(runs: int) -> str:
     """Why a count set of ``runs`` runs can judge."""
     if runs == 1:
         return ("One run judges: a count repeats between sessions (results/instructions.md), so each row is held to "
-                f"the larger of the minimum effect and {counts.SPREAD_MULTIPLE}x the spread of its windows within a "
-                "session; no row's spread between runs is measured yet (--baseline-grow adds runs that measure it).")
+                f"the larger of the minimum effect, {counts.SPREAD_MULTIPLE}x the spread of its windows within a "
+                "session and the share of its count spent in the memory allocators; no row's spread between runs is "
+                "measured yet (--baseline-grow adds runs that measure it).")
     return (f"Each row is held to the larger of the minimum effect and {counts.SPREAD_MULTIPLE}x the spread of its "
             f"count over these {runs} runs.")
 
