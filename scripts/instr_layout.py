@@ -18,7 +18,6 @@ kernels and the allocator threshold held):
 """
 from __future__ import annotations
 
-import collections
 import subprocess
 import sys
 import tempfile
@@ -98,21 +97,6 @@ def counted(code: str, *args: str, keep: Path | None = None) -> list[str]:
     return lines or [f"failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}"]
 
 
-def by_function(path: Path) -> collections.Counter:
-    """Self instructions per function of a callgrind dump (uncompressed names, as the instrument writes)."""
-    cost, fn, inclusive = collections.Counter(), None, False
-    for line in path.read_text(errors="replace").splitlines():
-        if line.startswith("fn="):
-            fn = line[3:]
-        elif line.startswith("calls="):
-            inclusive = True  # the next cost line is the call's inclusive cost
-        elif line[:1].isdigit() or line[:1] in "+-*":
-            if not inclusive and fn is not None and len(line.split()) > 1:
-                cost[fn] += int(line.split()[1])
-            inclusive = False
-    return cost
-
-
 def main(argv: list[str]) -> None:
     mode, rest = argv[0], argv[1:]
     if mode == "align":
@@ -126,7 +110,7 @@ def main(argv: list[str]) -> None:
     elif mode == "functions":
         with tempfile.TemporaryDirectory(prefix="nptbench-layout-") as tmp:
             counted(FUNCTIONS, keep=Path(tmp))
-            first, second = (by_function(p) for p in sorted(Path(tmp).glob("callgrind.out.*.[12]")))
+            first, second = (instruments.function_costs(p)[1] for p in sorted(Path(tmp).glob("callgrind.out.*.[12]")))
         print(f"window 1: {sum(first.values()):,} instructions; window 2: {sum(second.values()):,}")
         moved = sorted((second[f] - first[f], f) for f in set(first) | set(second) if first[f] != second[f])
         for delta, fn in sorted(moved, key=lambda x: -abs(x[0]))[:10]:

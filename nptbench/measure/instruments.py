@@ -52,6 +52,7 @@ it: counts describe those paths, not necessarily the ones a native run takes.
 """
 from __future__ import annotations
 
+import collections
 import ctypes
 import gc
 import json
@@ -427,6 +428,7 @@ class Requests:
 #: functions' instructions are the part of a count that moves with it (results/instructions.md).
 ALLOCATOR_FUNCTIONS = re.compile(
     r"(_int_(malloc|free|memalign|realloc)|malloc_consolidate|unlink_chunk|alloc_perturb|tcache_\w+|"
+    r"sys(malloc|trim)|__?sbrk|__(glibc|default)_morecore|(grow|shrink|new)_heap|heap_trim|"
     r"(__libc_)?(malloc|free|cfree|calloc|realloc|memalign|posix_memalign|aligned_alloc)|"
     r"_?PyObject_(Malloc|Free|Realloc|Calloc)|pymalloc_\w+|_?PyMem_\w+)([.'].*)?")
 #: The event :func:`read_dump` adds: instructions (``Ir``) executed in :data:`ALLOCATOR_FUNCTIONS`.
@@ -435,18 +437,25 @@ ALLOCATOR_EVENT = "AllocIr"
 
 def read_dump(path: Path) -> dict:
     """A callgrind dump's totals: event name -> count (``events:`` and ``summary:`` lines), and
-    :data:`ALLOCATOR_EVENT`, the instructions of the allocators' own functions (their self cost lines; the
-    line after a ``calls=`` line is a call's inclusive cost, not the caller's own)."""
-    names, totals, alloc, inside, inclusive = None, None, 0, False, False
+    :data:`ALLOCATOR_EVENT`, the instructions of the allocators' own functions (:func:`function_costs`)."""
+    totals, functions = function_costs(path)
+    return {**totals, ALLOCATOR_EVENT: sum(n for fn, n in functions.items() if ALLOCATOR_FUNCTIONS.fullmatch(fn))}
+
+
+def function_costs(path: Path) -> tuple[dict, collections.Counter]:
+    """A callgrind dump's totals (event name -> count) and each function's own instructions (``Ir`` of its
+    self cost lines, by the name callgrind gives it: the dumps' names are not compressed; the line after a
+    ``calls=`` line is a call's inclusive cost, not the caller's own)."""
+    names, totals, own, fn, inclusive = None, None, collections.Counter(), None, False
     for line in Path(path).read_text(errors="replace").splitlines():
         head = line[:1]
         if head.isdigit() or head in "+-*":
-            if inside and not inclusive:
+            if fn is not None and not inclusive:
                 fields = line.split()
-                alloc += int(fields[1]) if len(fields) > 1 else 0
+                own[fn] += int(fields[1]) if len(fields) > 1 else 0
             inclusive = False
         elif line.startswith("fn="):
-            inside = ALLOCATOR_FUNCTIONS.fullmatch(line[3:].strip()) is not None
+            fn = line[3:].strip()
         elif line.startswith("calls="):
             inclusive = True
         elif line.startswith("events:"):
@@ -455,7 +464,7 @@ def read_dump(path: Path) -> dict:
             totals = [int(x) for x in line.split()[1:]]
     if names is None or totals is None:
         raise NotCounted(f"callgrind's dump {path} holds no totals")
-    return {**dict(zip(names, totals + [0] * (len(names) - len(totals)))), ALLOCATOR_EVENT: alloc}
+    return dict(zip(names, totals + [0] * (len(names) - len(totals)))), own
 
 
 @dataclass
