@@ -1,6 +1,9 @@
 """The tables of results/instructions.md, from count runs (``pytest bench --instrument instructions``).
 
     python scripts/instr_table.py aa DIR                 per row: the largest spread between DIR's count runs
+    python scripts/instr_table.py outside DIR            per row: that spread of the whole count beside the
+                                                         spread of its instructions outside the allocators,
+                                                         and its allocator share
     python scripts/instr_table.py power BASE PCT=DIR ... per extra-work size: affected rows called slower,
                                                          unaffected rows called (nptbench.analysis.counts)
     python scripts/instr_table.py sides AB_OUT            an ``ab --instrument both`` folder: per row the count
@@ -145,9 +148,30 @@ def wall(pairs: list[str]) -> None:
               + (f" ({', '.join(wrong)})" if wrong else "") + " |")
 
 
+def outside(folder: str) -> None:
+    rows = counts.counts_of(counts.load(folder))
+    found = []
+    for name, recs in rows.items():
+        whole = counts.spread([r["instructions_per_call"] for r in recs])
+        rest = counts.spread([r["instructions_per_call"] - r["allocator_instructions_per_call"] for r in recs
+                              if isinstance(r.get("allocator_instructions_per_call"), (int, float))])
+        if whole is not None and rest is not None:
+            found.append((whole, rest, counts.allocator_share(recs), name))
+    print("| row | spread, whole count | spread outside the allocators | allocator share |")
+    print("|---|---:|---:|---:|")
+    for whole, rest, share, name in sorted(found, reverse=True):
+        print(f"| {name} | {whole:.4%} | {rest:.4%} | {share:.2%} |")
+    mid = len(found) // 2
+    print(f"\n{len(found)} rows; above 0.1 %: {sum(f[0] > 0.001 for f in found)} whole, "
+          f"{sum(f[1] > 0.001 for f in found)} outside; median {sorted(f[0] for f in found)[mid]:.4%} whole, "
+          f"{sorted(f[1] for f in found)[mid]:.4%} outside")
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["aa"]:
         aa(sys.argv[2])
+    elif sys.argv[1:2] == ["outside"]:
+        outside(sys.argv[2])
     elif sys.argv[1:2] == ["power"]:
         power(sys.argv[2], sys.argv[3:])
     elif sys.argv[1:2] == ["sides"]:
