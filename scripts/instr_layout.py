@@ -1,5 +1,5 @@
-"""Why a small call's instruction count moves between sessions (results/instructions.md: "the cause of the
-small rows' moves"). Three experiments, each in fresh valgrind processes run as the instrument runs them
+"""Why a small call's instruction count moves between sessions (results/instructions.md, round 3:
+"Why a small call's count moves between sessions"). Three experiments, each in fresh valgrind processes run as the instrument runs them
 (nptbench.measure.instruments.command and environment: ASLR off, PYTHONHASHSEED=0, one thread, the
 kernels and the allocator threshold held):
 
