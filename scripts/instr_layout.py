@@ -98,6 +98,8 @@ def counted(code: str, *args: str, keep: Path | None = None) -> list[str]:
 
 
 def main(argv: list[str]) -> None:
+    if not argv:
+        raise SystemExit(__doc__)
     mode, rest = argv[0], argv[1:]
     if mode == "align":
         print("\n".join(counted(ALIGN)))
