@@ -44,15 +44,26 @@ TINY = ("import numpy as np; from nptbench.measure import instruments as i; c = 
         "a = c.count(f, (200,)); b = c.count(f, (200,)); e = c.count(f, (200,)); d = c.count(f, (400,)); "
         "p = c.count(g); q = c.count(g); "
         "print(a.instructions, b.instructions, e.instructions, d.instructions, p.instructions, q.instructions, a.calls, "
-        "int(a.events.get('CEst', 0) > a.instructions))")
+        "int(a.events.get('CEst', 0) > a.instructions), p.events[i.ALLOCATOR_EVENT], q.events[i.ALLOCATOR_EVENT])")
 #: Calls of the tiny pure-Python function before it is counted: CPython 3.11's specializing interpreter
 #: changes a call of a few thousand instructions by up to 0.4 % over its first few thousand runs, more than
 #: the instrument's own warm-up (WARM_CALLS) gives it (results/instructions.md).
 PYTHON_WARMUP = 4096
-#: How close two counts of a tiny call must be (a fraction): a numpy product's, and a pure-Python call's
-#: once counted before ("settled"); the first count of a pure-Python call of some 16,000 instructions in a
-#: process sits up to 0.3 % from the later ones (measured; results/instructions.md).
+#: How close two counts of a tiny call must be (a fraction): a numpy product's outside the allocators, and a
+#: pure-Python call's once counted before ("settled"); the first count of a pure-Python call of some 16,000
+#: instructions in a process sits up to 0.3 % from the later ones (measured; results/instructions.md).
 CLOSE = {"numpy": 1e-4, "settled": 1e-4, "first": 5e-3}
+
+
+def same_product(p: float, q: float, p_alloc: float, q_alloc: float) -> bool:
+    """Two counts of the numpy product: the same outside the allocators (:data:`CLOSE`), and apart by no more
+    than the allocators' share, the margin the count verdicts give one run a side. The allocators' part moves
+    with the heap's state, which even the length of a folder's name in the environment changes: in 30 fresh
+    processes the 5x784 @ 784x10 product counted 73,268.8 both times in 9 of them and 73,276.3-73,283.4 in
+    the rest (CI once saw 73,279.1 then 73,268.8), all of the move in the allocators (294.6-309.2 a call);
+    outside them the 60 counts agreed to 1.3e-6."""
+    outside = pytest.approx(p - p_alloc, rel=CLOSE["numpy"])
+    return p > p_alloc > 0 and q - q_alloc == outside and abs(q - p) <= max(p_alloc, q_alloc)
 
 
 def tiny_counts(tmp_path: Path) -> list[float]:
@@ -61,9 +72,9 @@ def tiny_counts(tmp_path: Path) -> list[float]:
 
 @needs_valgrind
 def test_a_tiny_call_counted_twice_gives_the_same_count(tmp_path):
-    a, b, e, d, p, q, calls, cycles = tiny_counts(tmp_path)
+    a, b, e, d, p, q, calls, cycles, p_alloc, q_alloc = tiny_counts(tmp_path)
     assert a > 0 and e == pytest.approx(b, rel=CLOSE["settled"]) and a == pytest.approx(b, rel=CLOSE["first"])
-    assert p > 0 and q == pytest.approx(p, rel=CLOSE["numpy"])
+    assert same_product(p, q, p_alloc, q_alloc), (p, q, p_alloc, q_alloc)
     assert int(calls) == instruments.calls_for(a) > 1  # a tiny call: many calls a window
     # twice the loop's work counts more (its integers above 256 are made, not taken from the cache)
     assert d > 1.5 * a
@@ -75,7 +86,9 @@ def test_a_tiny_call_counted_twice_gives_the_same_count(tmp_path):
 def test_two_processes_count_a_tiny_call_the_same(tmp_path):
     first, second = tiny_counts(tmp_path / "a"), tiny_counts(tmp_path / "b")
     assert second[:4] == pytest.approx(first[:4], rel=CLOSE["first"])
-    assert second[4:6] == pytest.approx(first[4:6], rel=CLOSE["numpy"])
+    for run in (first, second):
+        assert same_product(run[4], run[5], run[8], run[9]), run
+    assert same_product(first[4], second[4], first[8], second[8]), (first, second)
 
 
 def test_outside_valgrind_the_requests_do_nothing_and_the_counter_refuses(monkeypatch):
