@@ -9,8 +9,12 @@
     python scripts/instr_table.py sides AB_OUT            an ``ab --instrument both`` folder: per row the count
                                                          ratio and verdict beside the wall-time ratio and verdict,
                                                          and the rank correlation of the two ratios
-    python scripts/instr_table.py wall LABEL=AB_OUT ...   ``ab`` (timed) folders of extra work: affected rows
-                                                         called slower, unaffected rows called
+    python scripts/instr_table.py wall LABEL=AB_OUT[:N] ... ``ab`` (timed) folders of extra work: affected rows
+                                                         called slower, unaffected rows called (``:N``: judged
+                                                         on each side's first N runs only)
+    python scripts/instr_table.py gate GATE_OUT           scripts/power_measure.sh's gate sessions: per session,
+                                                         affected rows the gate called slower, unaffected rows
+                                                         called
 
 The affected rows are the products scripts/instr_mutations.py gives extra work (numpy and torch ``a @ b``
 and ``a @ b.T`` of at least 100 rows: mnist-full, abt, square).
@@ -67,14 +71,20 @@ def power(base: str, pairs: list[str]) -> None:
 
 
 def _timed(out: str, across: bool = True) -> dict:
-    """name -> (wall-time ratio, verdict) of an ab folder's timed runs (compare --same-session)."""
+    """name -> (wall-time ratio, verdict) of an ab folder's timed runs (compare --same-session); ``OUT:N``
+    judges each side's first N runs (the order ab ran them in)."""
     from pathlib import Path
 
     from nptbench.analysis.comparison import Effects, compare_runs
-    from nptbench.schema.runs import load_runs
+    from nptbench.schema.runs import load_runs, run_files
 
-    pairings = compare_runs(load_runs([Path(out) / "A"]), load_runs([Path(out) / "B"]), Effects(), across=across,
-                            mode="session")
+    folder, _, first = out.partition(":")
+
+    def side(name: str) -> list:
+        files = sorted(run_files(Path(folder) / name), key=lambda f: f.name)
+        return load_runs(files[:int(first)] if first else files)
+
+    pairings = compare_runs(side("A"), side("B"), Effects(), across=across, mode="session")
     return {r.bench or r.name: (r.result.ratio, r.verdict) for p in pairings for r in p.rows}
 
 
@@ -148,6 +158,38 @@ def wall(pairs: list[str]) -> None:
               + (f" ({', '.join(wrong)})" if wrong else "") + " |")
 
 
+def gate(out: str) -> None:
+    """The gate sessions of scripts/power_measure.sh (OUT/rR-pPCT.log): per session, the affected rows'
+    ratios and the rows called slower, from the gate's table (the last verdict a row was given in the log:
+    after the second timing where there was one) and its exit status (OUT/../progress.log)."""
+    import re
+    from pathlib import Path
+
+    status = dict(re.findall(r"gate (r\d+-p\d+) exit (\d+)", (Path(out).parent / "progress.log").read_text()))
+    print("| session (round, extra work) | exit | affected rows called slower | their ratios | unaffected rows called |")
+    print("|---|---:|---|---|---|")
+    tally: dict = {}
+    logs = sorted(Path(out).glob("r*-p*.log"), key=lambda f: [int(x) for x in re.findall(r"\d+", f.stem)])
+    for log in logs:
+        verdicts = {}
+        for line in log.read_text().splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if line.startswith("| test_") and len(cells) > 6:
+                verdicts[cells[0]] = (cells[6], cells[-1])  # ratio, verdict
+        hit = sorted(k for k in AFFECTED if verdicts.get(k, ("", ""))[1] == "slower")
+        wrong = sorted(k for k, v in verdicts.items() if k not in AFFECTED and v[1] == "slower")
+        pct = int(log.stem.split("-p")[1])
+        tally.setdefault(pct, [0, 0, 0, 0])
+        tally[pct] = [tally[pct][0] + len(hit), tally[pct][1] + len(AFFECTED), tally[pct][2] + len(wrong),
+                      tally[pct][3] + len(verdicts) - len(AFFECTED)]
+        ratios = ", ".join(verdicts.get(k, ("-", ""))[0] for k in sorted(AFFECTED))
+        print(f"| {log.stem} | {status.get(log.stem, '-')} | {len(hit)} of {len(AFFECTED)} | {ratios} | "
+              f"{len(wrong)} of {len(verdicts) - len(AFFECTED)}" + (f" ({', '.join(wrong)})" if wrong else "") + " |")
+    print("\n| extra work | affected rows called slower | unaffected rows called |\n|---|---|---|")
+    for pct, (hit, of, wrong, rest) in sorted(tally.items()):
+        print(f"| {pct} % | {hit} of {of} | {wrong} of {rest} |")
+
+
 def outside(folder: str) -> None:
     rows = counts.counts_of(counts.load(folder))
     found = []
@@ -178,5 +220,7 @@ if __name__ == "__main__":
         sides(sys.argv[2])
     elif sys.argv[1:2] == ["wall"]:
         wall(sys.argv[2:])
+    elif sys.argv[1:2] == ["gate"]:
+        gate(sys.argv[2])
     else:
         sys.exit(__doc__)
