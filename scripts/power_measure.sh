@@ -10,6 +10,8 @@
 #
 #   scripts/power_measure.sh OUT [counts] [gate] [ab]      (default: all three, in that order)
 #
+# A second gate step in the same OUT keeps the set and numbers its rounds on (r3, r4, ...).
+#
 # Tables: scripts/instr_table.py power | gate | wall (the commands are printed at the end).
 set -u
 OUT=$(realpath -m "${1:?usage: scripts/power_measure.sh OUT [counts] [gate] [ab]}")
@@ -32,11 +34,13 @@ for step in $STEPS; do
         scripts/instr_measure.sh power "$OUT/counts" "$pct" $FILES --bench-size smoke >/dev/null
       done ;;
     gate)
-      log "gate: the set (nptbench baseline --runs 5 --threads 1 --pause 60)"
-      # shellcheck disable=SC2086
-      $PY -m nptbench baseline --runs 5 --threads 1 --pause 60 --bench-size smoke --results "$OUT/gate/results" \
-        -- $FILES -p scripts.instr_mutations > "$OUT/gate/baseline.log" 2>&1 || { log "baseline failed"; exit 1; }
-      round=0
+      round=$(find "$OUT/gate" -name 'r*-p0.log' | wc -l)
+      if [ "$round" = 0 ]; then
+        log "gate: the set (nptbench baseline --runs 5 --threads 1 --pause 60)"
+        # shellcheck disable=SC2086
+        $PY -m nptbench baseline --runs 5 --threads 1 --pause 60 --bench-size smoke --results "$OUT/gate/results" \
+          -- $FILES -p scripts.instr_mutations > "$OUT/gate/baseline.log" 2>&1 || { log "baseline failed"; exit 1; }
+      fi
       for ladder in "$SIZES" "$(echo "$SIZES" | tr ' ' '\n' | sort -rn | tr '\n' ' ')"; do
         round=$((round + 1))
         for pct in 0 $ladder; do

@@ -159,6 +159,16 @@ def test_the_second_timing_keeps_the_sessions_timing_options():
     assert timing_options(["--benchmark-warmup", "on"]) == ["--benchmark-warmup", "on"]
 
 
+def test_the_second_timing_loads_the_sessions_plugins():
+    """A plugin given with -p can change the code under benchmark (scripts/instr_mutations.py does): the
+    second timing must run it too, or it times other code and clears a real slowdown."""
+    from nptbench.plugin import timing_options
+
+    args = ["bench", "-p", "scripts.instr_mutations", "-k", "x", "-pno:randomly", "--benchmark-max-time=0.1"]
+    assert timing_options(args) == ["-p", "scripts.instr_mutations", "-pno:randomly", "--benchmark-max-time=0.1"]
+    assert timing_options(["bench", "--pdb", "-x"]) == []
+
+
 def test_a_second_timing_of_some_rows_is_judged_in_the_whole_sessions_family(tmp_path, capsys):
     baseline_set(tmp_path / "base")
     slow = write(tmp_path / "slow.json", run(1.6, 31))
