@@ -9,9 +9,11 @@
     python scripts/instr_table.py sides AB_OUT            an ``ab --instrument both`` folder: per row the count
                                                          ratio and verdict beside the wall-time ratio and verdict,
                                                          and the rank correlation of the two ratios
-    python scripts/instr_table.py wall LABEL=AB_OUT[:N] ... ``ab`` (timed) folders of extra work: affected rows
+    python scripts/instr_table.py wall LABEL=AB_OUT[:N][@MIN] ...
+                                                         ``ab`` (timed) folders of extra work: affected rows
                                                          called slower, unaffected rows called (``:N``: judged
-                                                         on each side's first N runs only)
+                                                         on each side's first N runs only; ``@MIN``: with that
+                                                         minimum effect, as ``ab --min-effect MIN``)
     python scripts/instr_table.py gate GATE_OUT           scripts/power_measure.sh's gate sessions: per session,
                                                          affected rows the gate called slower, unaffected rows
                                                          called
@@ -71,20 +73,23 @@ def power(base: str, pairs: list[str]) -> None:
 
 
 def _timed(out: str, across: bool = True) -> dict:
-    """name -> (wall-time ratio, verdict) of an ab folder's timed runs (compare --same-session); ``OUT:N``
-    judges each side's first N runs (the order ab ran them in)."""
+    """name -> (wall-time ratio, verdict) of an ab folder's timed runs, judged as ab judges them (compare
+    --same-session, pyproject.toml's minimum effects); ``OUT:N`` judges each side's first N runs (the order ab
+    ran them in), ``OUT@MIN`` with the minimum effect MIN (a fraction), as ``ab --min-effect MIN`` would."""
     from pathlib import Path
 
     from nptbench.analysis.comparison import Effects, compare_runs
     from nptbench.schema.runs import load_runs, run_files
 
+    out, _, least = out.partition("@")
     folder, _, first = out.partition(":")
 
     def side(name: str) -> list:
         files = sorted(run_files(Path(folder) / name), key=lambda f: f.name)
         return load_runs(files[:int(first)] if first else files)
 
-    pairings = compare_runs(side("A"), side("B"), Effects(), across=across, mode="session")
+    effects = Effects.from_pyproject(Path("pyproject.toml"), float(least) if least else None)
+    pairings = compare_runs(side("A"), side("B"), effects, across=across, mode="session")
     return {r.bench or r.name: (r.result.ratio, r.verdict) for p in pairings for r in p.rows}
 
 
