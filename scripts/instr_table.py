@@ -14,9 +14,9 @@
                                                          called slower, unaffected rows called (``:N``: judged
                                                          on each side's first N runs only; ``@MIN``: with that
                                                          minimum effect, as ``ab --min-effect MIN``)
-    python scripts/instr_table.py gate GATE_OUT           scripts/power_measure.sh's gate sessions: per session,
-                                                         affected rows the gate called slower, unaffected rows
-                                                         called
+    python scripts/instr_table.py gate GATE_OUT [ROUND ...] scripts/power_measure.sh's gate sessions (only the
+                                                         rounds named, e.g. r3 r4): per session, affected rows
+                                                         the gate called slower, unaffected rows called
 
 The affected rows are the products scripts/instr_mutations.py gives extra work (numpy and torch ``a @ b``
 and ``a @ b.T`` of at least 100 rows: mnist-full, abt, square).
@@ -163,7 +163,7 @@ def wall(pairs: list[str]) -> None:
               + (f" ({', '.join(wrong)})" if wrong else "") + " |")
 
 
-def gate(out: str) -> None:
+def gate(out: str, rounds: list[str] = ()) -> None:
     """The gate sessions of scripts/power_measure.sh (OUT/rR-pPCT.log): per session, the affected rows'
     ratios and the rows called slower, from the gate's table (the last verdict a row was given in the log:
     after the second timing where there was one) and its exit status (OUT/../progress.log)."""
@@ -176,13 +176,17 @@ def gate(out: str) -> None:
     tally: dict = {}
     logs = sorted(Path(out).glob("r*-p*.log"), key=lambda f: [int(x) for x in re.findall(r"\d+", f.stem)])
     for log in logs:
+        if rounds and log.stem.split("-")[0] not in rounds:
+            continue
         verdicts = {}
         for line in log.read_text().splitlines():
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             if line.startswith("| test_") and len(cells) > 6:
-                verdicts[cells[0]] = (cells[6], cells[-1])  # ratio, verdict
-        hit = sorted(k for k in AFFECTED if verdicts.get(k, ("", ""))[1] == "slower")
-        wrong = sorted(k for k, v in verdicts.items() if k not in AFFECTED and v[1] == "slower")
+                # ratio, and whether called slower ("**slower** (confirmed ...)"; "uncertain (slower at ...,
+                # not confirmed ...)" is not)
+                verdicts[cells[0]] = (cells[6], cells[-1].replace("*", "").startswith("slower"))
+        hit = sorted(k for k in AFFECTED if verdicts.get(k, ("", False))[1])
+        wrong = sorted(k for k, v in verdicts.items() if k not in AFFECTED and v[1])
         pct = int(log.stem.split("-p")[1])
         tally.setdefault(pct, [0, 0, 0, 0])
         tally[pct] = [tally[pct][0] + len(hit), tally[pct][1] + len(AFFECTED), tally[pct][2] + len(wrong),
@@ -226,6 +230,6 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["wall"]:
         wall(sys.argv[2:])
     elif sys.argv[1:2] == ["gate"]:
-        gate(sys.argv[2])
+        gate(sys.argv[2], sys.argv[3:])
     else:
         sys.exit(__doc__)
