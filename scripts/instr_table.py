@@ -164,36 +164,33 @@ def wall(pairs: list[str]) -> None:
 
 
 def gate(out: str, rounds: list[str] = ()) -> None:
-    """The gate sessions of scripts/power_measure.sh (OUT/rR-pPCT.log): per session, the affected rows'
-    ratios and the rows called slower, from the gate's table (the last verdict a row was given in the log:
-    after the second timing where there was one) and its exit status (OUT/../progress.log)."""
+    """The gate sessions of scripts/power_measure.sh (OUT/rR-pPCT.log): per session, the rows it called slower
+    (its lines under the table, after the second timing: scripts/gate_rates.py reads them), the affected rows'
+    ratios from its table, and its exit status (OUT/../progress.log)."""
     import re
     from pathlib import Path
+
+    from gate_rates import slower_rows
 
     status = dict(re.findall(r"gate (r\d+-p\d+) exit (\d+)", (Path(out).parent / "progress.log").read_text()))
     print("| session (round, extra work) | exit | affected rows called slower | their ratios | unaffected rows called |")
     print("|---|---:|---|---|---|")
-    tally: dict = {}
+    tally: dict = {}  # extra work -> [affected called, affected judged, unaffected called, unaffected judged]
     logs = sorted(Path(out).glob("r*-p*.log"), key=lambda f: [int(x) for x in re.findall(r"\d+", f.stem)])
     for log in logs:
         if rounds and log.stem.split("-")[0] not in rounds:
             continue
-        verdicts = {}
-        for line in log.read_text().splitlines():
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if line.startswith("| test_") and len(cells) > 6:
-                # ratio, and whether called slower ("**slower** (confirmed ...)"; "uncertain (slower at ...,
-                # not confirmed ...)" is not)
-                verdicts[cells[0]] = (cells[6], cells[-1].replace("*", "").startswith("slower"))
-        hit = sorted(k for k in AFFECTED if verdicts.get(k, ("", False))[1])
-        wrong = sorted(k for k, v in verdicts.items() if k not in AFFECTED and v[1])
-        pct = int(log.stem.split("-p")[1])
-        tally.setdefault(pct, [0, 0, 0, 0])
-        tally[pct] = [tally[pct][0] + len(hit), tally[pct][1] + len(AFFECTED), tally[pct][2] + len(wrong),
-                      tally[pct][3] + len(verdicts) - len(AFFECTED)]
-        ratios = ", ".join(verdicts.get(k, ("-", ""))[0] for k in sorted(AFFECTED))
-        print(f"| {log.stem} | {status.get(log.stem, '-')} | {len(hit)} of {len(AFFECTED)} | {ratios} | "
-              f"{len(wrong)} of {len(verdicts) - len(AFFECTED)}" + (f" ({', '.join(wrong)})" if wrong else "") + " |")
+        text = log.read_text()
+        ratios = {cells[0]: cells[6] for cells in (line.strip("| ").split(" | ") for line in text.splitlines()
+                                                   if line.startswith("| test_")) if len(cells) > 6}
+        slower = set(slower_rows(text))
+        hit, wrong, rest = slower & AFFECTED, sorted(slower - AFFECTED), len(ratios.keys() - AFFECTED)
+        counted = tally.setdefault(int(log.stem.split("-p")[1]), [0, 0, 0, 0])
+        for i, n in enumerate((len(hit), len(AFFECTED), len(wrong), rest)):
+            counted[i] += n
+        print(f"| {log.stem} | {status.get(log.stem, '-')} | {len(hit)} of {len(AFFECTED)} | "
+              f"{', '.join(ratios.get(k, '-') for k in sorted(AFFECTED))} | {len(wrong)} of {rest}"
+              + (f" ({', '.join(wrong)})" if wrong else "") + " |")
     print("\n| extra work | affected rows called slower | unaffected rows called |\n|---|---|---|")
     for pct, (hit, of, wrong, rest) in sorted(tally.items()):
         print(f"| {pct} % | {hit} of {of} | {wrong} of {rest} |")
