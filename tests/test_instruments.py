@@ -61,9 +61,10 @@ def same_product(p: float, q: float, p_alloc: float, q_alloc: float) -> bool:
     with the heap's state, which even the length of a folder's name in the environment changes: in 30 fresh
     processes the 5x784 @ 784x10 product counted 73,268.8 both times in 9 of them and 73,276.3-73,283.4 in
     the rest (CI once saw 73,279.1 then 73,268.8), all of the move in the allocators (294.6-309.2 a call);
-    outside them the 60 counts agreed to 1.3e-6."""
+    outside them the 60 counts agreed to 1.3e-6. Where the allocators' functions go unnamed (another libc,
+    stripped symbols) their share reads 0 and the counts are held to :data:`CLOSE` as a whole."""
     outside = pytest.approx(p - p_alloc, rel=CLOSE["numpy"])
-    return p > p_alloc > 0 and q - q_alloc == outside and abs(q - p) <= max(p_alloc, q_alloc)
+    return p > p_alloc >= 0 and q - q_alloc == outside and abs(q - p) <= max(p_alloc, q_alloc, CLOSE["numpy"] * p)
 
 
 def tiny_counts(tmp_path: Path) -> list[float]:
