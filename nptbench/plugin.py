@@ -562,22 +562,22 @@ def timing_options(args) -> list[str]:
     a plugin can change the code under benchmark, and a second timing without it times other code (a
     measured case: rows given 20 % more work by a plugin read 1.19x, and their second timing, without the
     plugin, 0.99x)."""
-    args, out = list(args), []
+    args, out = [str(a) for a in args], []
     for i, arg in enumerate(args):
         if arg == "-p" and i + 1 < len(args):
-            out += ["-p", str(args[i + 1])]
+            out += ["-p", args[i + 1]]
             continue
-        if str(arg).startswith("-p") and not str(arg).startswith("--") and len(str(arg)) > 2:
-            out.append(str(arg))
+        if arg.startswith("-p") and not arg.startswith("--") and len(arg) > 2:
+            out.append(arg)
             continue
-        name, eq, _ = str(arg).partition("=")
+        name, eq, _ = arg.partition("=")
         if name not in TIMING_OPTIONS:
             continue
-        out.append(str(arg))
+        out.append(arg)
         flag = name in ("--benchmark-disable-gc", "--gpu-cold-l2")
         optional = name == "--benchmark-warmup" and (i + 1 >= len(args) or args[i + 1] not in ("auto", "on", "off"))
         if not (flag or optional or eq) and i + 1 < len(args):
-            out.append(str(args[i + 1]))
+            out.append(args[i + 1])
     return out
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Power side by side (results/instructions.md, "Power beside wall time"): extra work of known size
+# Power side by side (results/instructions.md, round 4, "Power: the same extra work judged by counts, by
+# the gate and by `ab`"): extra work of known size
 # (scripts/instr_mutations.py, NPTBENCH_EXTRA_WORK: the numpy and torch products of mnist-full, abt and square
 # compute that share more rows) judged three ways on the same rows:
 #   1. counts: one count session a size, judged one run a side against a count session with none;
